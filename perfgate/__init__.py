@@ -1,0 +1,54 @@
+"""perfgate: a performance-regression gate for networked services."""
+
+from perfgate.errors import (
+    ConfigError,
+    FaultError,
+    InfraError,
+    Interrupted,
+    LoadError,
+    PerfgateError,
+    PortInUseError,
+    RevisionError,
+    StoreError,
+    TargetError,
+)
+from perfgate.model import (
+    SCHEMA_VERSION,
+    Design,
+    MetricComparison,
+    Revision,
+    RoundMetrics,
+    RoundRecord,
+    RoundSpec,
+    Side,
+    State,
+    Verdict,
+    Window,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConfigError",
+    "Design",
+    "FaultError",
+    "InfraError",
+    "Interrupted",
+    "LoadError",
+    "MetricComparison",
+    "PerfgateError",
+    "PortInUseError",
+    "Revision",
+    "RevisionError",
+    "RoundMetrics",
+    "RoundRecord",
+    "RoundSpec",
+    "Side",
+    "State",
+    "StoreError",
+    "TargetError",
+    "Verdict",
+    "Window",
+    "__version__",
+]

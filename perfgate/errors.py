@@ -1,0 +1,49 @@
+"""The one exception tree of perfgate.
+
+Every stage raises a subclass of :class:`PerfgateError` with a one-line,
+user-facing message that names the file, key or argument at fault.
+Errors from libraries below are wrapped with ``raise ... from``.
+Only :mod:`perfgate.cli` maps these to exit codes.
+"""
+
+from __future__ import annotations
+
+
+class PerfgateError(Exception):
+    """Base of every error perfgate reports to its user."""
+
+
+class ConfigError(PerfgateError):
+    """The configuration file, a key in it, or a command-line argument is invalid."""
+
+
+class RevisionError(PerfgateError):
+    """A git revision cannot be resolved, or the repository is unusable."""
+
+
+class TargetError(PerfgateError):
+    """The system under test failed to start, to become ready, or died."""
+
+
+class PortInUseError(TargetError):
+    """A port the target or a proxy needs is already taken."""
+
+
+class LoadError(PerfgateError):
+    """The load generator failed: a locustfile that does not import, a crashed worker."""
+
+
+class FaultError(PerfgateError):
+    """The fault proxy or a chaos action could not be applied."""
+
+
+class StoreError(PerfgateError):
+    """The result store is unreadable, or a run or round is missing."""
+
+
+class InfraError(PerfgateError):
+    """Provisioning or tearing down a cluster failed."""
+
+
+class Interrupted(PerfgateError):
+    """The run was interrupted (SIGINT or SIGTERM) and has been cleaned up."""

@@ -1,0 +1,175 @@
+"""The small, typed, immutable data model shared by every stage.
+
+Tables of samples travel as pyarrow tables or pandas frames whose columns are
+fixed here (``SAMPLE_COLUMNS``, ``RESOURCE_COLUMNS``); everything else is a
+frozen dataclass.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+#: Version of the stored run format and of the ``--json`` verdict schema.
+#: History: 1 = first release (runs, rounds, samples, resources, verdict).
+SCHEMA_VERSION = 1
+
+
+class Side(enum.StrEnum):
+    BASELINE = "baseline"
+    CANDIDATE = "candidate"
+
+
+class Design(enum.StrEnum):
+    """How rounds cancel the machine's noise (see DESIGN.md, Statistics)."""
+
+    DUET = "duet"  # both sides up at once, one generator splits its users
+    INTERLEAVED = "interleaved"  # one side per round, A B B A ...
+
+
+class State(enum.StrEnum):
+    """A verdict state. ``IMPROVEMENT`` only appears per metric; it counts as a pass."""
+
+    PASS = "pass"
+    IMPROVEMENT = "improvement"
+    REGRESSION = "regression"
+    INCONCLUSIVE = "inconclusive"
+
+
+#: One row per request, as recorded from Locust's ``request`` event.
+SAMPLE_SCHEMA = pa.schema(
+    [
+        ("t_ns", pa.int64()),  # send time, ns since the epoch (intended time in open-loop scenarios)
+        ("latency_us", pa.float64()),
+        ("name", pa.string()),
+        ("type", pa.string()),
+        ("ok", pa.bool_()),
+        ("bytes", pa.int64()),
+        ("error", pa.string()),  # null when ok
+        ("side", pa.string()),  # Side value
+        ("warmup", pa.bool_()),  # kept and flagged, never silently dropped
+    ]
+)
+SAMPLE_COLUMNS = tuple(SAMPLE_SCHEMA.names)
+
+#: One row per resource sample of a target (or a dependency) process.
+RESOURCE_SCHEMA = pa.schema(
+    [
+        ("t_ns", pa.int64()),
+        ("side", pa.string()),
+        ("process", pa.string()),  # "target" or a dependency's name
+        ("cpu_percent", pa.float64()),
+        ("rss_bytes", pa.int64()),
+        ("connections", pa.float64()),  # from /metrics where the target reports it
+        ("queue_depth", pa.float64()),
+    ]
+)
+RESOURCE_COLUMNS = tuple(RESOURCE_SCHEMA.names)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A resolved git revision. ``dirty`` means the uncommitted working tree."""
+
+    label: str  # what the user asked for: "HEAD~1", "main", "WORKTREE"
+    sha: str
+    subject: str = ""
+    author: str = ""
+    date: str = ""  # ISO 8601
+    dirty: bool = False
+
+    @property
+    def short(self) -> str:
+        return self.sha[:10] + ("+dirty" if self.dirty else "")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A timed event in a round: a fault, a storm, a chaos action."""
+
+    kind: str  # "fault", "storm", "chaos", "warmup"
+    label: str
+    start_ns: int
+    end_ns: int
+    detail: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    """One planned round: which sides run, and in which positions."""
+
+    index: int
+    scenario: str
+    sides: tuple[Side, ...]  # one side (interleaved) or both (duet), in start order
+    confirmation: bool = False
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What the store keeps about one measured round (samples live in Parquet)."""
+
+    run_id: str
+    index: int
+    scenario: str
+    design: Design
+    sides: tuple[Side, ...]
+    started_ns: int
+    measure_start_ns: int  # end of warm-up
+    ended_ns: int
+    valid: bool = True
+    invalid_reason: str = ""
+    confirmation: bool = False
+    generator_cpu: float = 0.0  # mean CPU % of the load generator process
+    windows: tuple[Window, ...] = ()
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class RoundMetrics:
+    """Round-level values of one request name on one side: the unit of evidence."""
+
+    round_index: int
+    scenario: str
+    side: Side
+    name: str
+    values: dict[str, float]  # metric -> value, e.g. {"p95": 1234.5, "throughput": 88.0}
+    count: int
+    errors: int
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One judged metric: the candidate/baseline ratio with its interval."""
+
+    scenario: str
+    name: str
+    metric: str
+    baseline: float
+    candidate: float
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    verdict: State
+    reason: str
+    margin: float = 0.05
+    rounds: int = 0
+    higher_is_better: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's answer, with every judged metric."""
+
+    state: State  # PASS, REGRESSION or INCONCLUSIVE
+    reason: str
+    metrics: tuple[MetricComparison, ...]
+    baseline: Revision
+    candidate: Revision
+    run_id: str = ""
+    rounds: int = 0
+    invalid_rounds: int = 0
+    confirmation_rounds: int = 0
+    notes: tuple[str, ...] = ()
