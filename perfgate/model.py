@@ -103,6 +103,7 @@ class RoundSpec:
     index: int
     scenario: str
     sides: tuple[Side, ...]  # one side (interleaved) or both (duet), in start order
+    pair: int  # see RoundRecord.pair
     confirmation: bool = False
 
 
@@ -115,6 +116,7 @@ class RoundRecord:
     scenario: str
     design: Design
     sides: tuple[Side, ...]
+    pair: int  # rounds sharing a pair id form one baseline/candidate comparison
     started_ns: int
     measure_start_ns: int  # end of warm-up
     ended_ns: int
@@ -131,6 +133,7 @@ class RoundMetrics:
     """Round-level values of one request name on one side: the unit of evidence."""
 
     round_index: int
+    pair: int
     scenario: str
     side: Side
     name: str

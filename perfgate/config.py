@@ -1,0 +1,309 @@
+"""``perfgate.toml`` (or ``[tool.perfgate]`` in ``pyproject.toml``) → a typed :class:`Config`.
+
+Loading validates every key; every error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from perfgate.errors import ConfigError
+from perfgate.model import Design
+
+CONFIG_NAME = "perfgate.toml"
+PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host"})
+METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate")
+INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    command: str = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
+    ready_path: str = "/healthz"
+    metrics_path: str = "/metrics"
+    ready_timeout: float = 30.0
+    stop_timeout: float = 10.0
+    port: int = 0  # 0: a free port per target
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    name: str
+    locustfile: str = "loadtests/im.py"
+    user_classes: tuple[str, ...] = ("ChatUser",)
+    users: int = 8
+    spawn_rate: float = 8.0
+    warmup: float = 2.0
+    duration: float = 8.0
+    workers: int = 0  # 0: Locust in-process; N: master plus N workers
+    faults: tuple[dict[str, Any], ...] = ()  # validated by perfgate.faults at plan time
+    chaos: tuple[dict[str, Any], ...] = ()
+    storm: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoundsConfig:
+    design: Design = Design.DUET
+    count: int = 6  # planned rounds per side
+    max: int = 12  # budget, confirmation rounds included
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    margin: float = 0.05
+    margins: dict[str, float] = field(default_factory=dict)  # "p99" or "login.p95" -> margin
+    confidence: float = 0.95
+    metrics: tuple[str, ...] = ("p50", "p95", "p99", "throughput", "error_rate")
+    inconclusive: str = "warn"
+    min_count: int = 20  # requests per round below which a name is not judged
+
+    def margin_for(self, name: str, metric: str) -> float:
+        return self.margins.get(f"{name}.{metric}", self.margins.get(metric, self.margin))
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path  # the file it came from
+    root: Path  # directory that relative paths are resolved against
+    target: TargetConfig = field(default_factory=TargetConfig)
+    scenarios: tuple[ScenarioConfig, ...] = (ScenarioConfig(name="chat"),)
+    rounds: RoundsConfig = field(default_factory=RoundsConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    store: str = ".perfgate"
+    report_dir: str = "reports"
+
+    def scenario(self, name: str) -> ScenarioConfig:
+        for scenario in self.scenarios:
+            if scenario.name == name:
+                return scenario
+        raise ConfigError(f"{self.path}: no scenario named {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"], data["root"] = str(self.path), str(self.root)
+        return data
+
+    def measurement_hash(self) -> str:
+        """Hash of what shapes a measurement; stored baselines are reused only on a match."""
+        data = {"target": asdict(self.target), "scenarios": [asdict(s) for s in self.scenarios]}
+        blob = json.dumps(data, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def find_config(directory: Path) -> Path:
+    for candidate in (directory / CONFIG_NAME, directory / "pyproject.toml"):
+        if candidate.is_file():
+            if candidate.name == CONFIG_NAME or _has_tool_table(candidate):
+                return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} or [tool.perfgate] in pyproject.toml in {directory} (run `perfgate init`)"
+    )
+
+
+def load_config(path: Path | None = None, *, directory: Path | None = None) -> Config:
+    """Load and validate a config file; ``path=None`` searches ``directory``."""
+    path = Path(path) if path else find_config(Path(directory or Path.cwd()))
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    if path.name == "pyproject.toml":
+        raw = raw.get("tool", {}).get("perfgate")
+        if raw is None:
+            raise ConfigError(f"{path}: no [tool.perfgate] table")
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> Config:
+    v = _Validator(path)
+    v.known(raw, "", {"target", "load", "scenarios", "rounds", "judge", "store", "report"})
+    target = _parse_target(v, raw.get("target", {}))
+    defaults = _parse_scenario(v, raw.get("load", {}), "load", ScenarioConfig(name="chat"))
+    scenarios = _parse_scenarios(v, raw.get("scenarios", {}), defaults)
+    rounds = _parse_rounds(v, raw.get("rounds", {}))
+    judge = _parse_judge(v, raw.get("judge", {}))
+    store = raw.get("store", {})
+    report = raw.get("report", {})
+    v.known(store, "store", {"path"})
+    v.known(report, "report", {"dir"})
+    return Config(
+        path=path,
+        root=path.parent,
+        target=target,
+        scenarios=scenarios,
+        rounds=rounds,
+        judge=judge,
+        store=v.string(store, "store", "path", ".perfgate"),
+        report_dir=v.string(report, "report", "dir", "reports"),
+    )
+
+
+def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
+    d = TargetConfig()
+    v.known(raw, "target", set(TargetConfig.__dataclass_fields__))
+    command = v.string(raw, "target", "command", d.command)
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(command) if name is not None}
+    except ValueError as exc:
+        raise v.error("target", "command", f"bad placeholder syntax: {exc}") from exc
+    unknown = used - PLACEHOLDERS
+    if unknown:
+        allowed = ", ".join("{%s}" % p for p in sorted(PLACEHOLDERS))
+        raise v.error("target", "command", f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
+    env = raw.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(x, str) for x in env.values()):
+        raise v.error("target", "env", "must be a table of strings")
+    return TargetConfig(
+        command=command,
+        ready_path=v.string(raw, "target", "ready_path", d.ready_path),
+        metrics_path=v.string(raw, "target", "metrics_path", d.metrics_path),
+        ready_timeout=v.number(raw, "target", "ready_timeout", d.ready_timeout, low=0.1),
+        stop_timeout=v.number(raw, "target", "stop_timeout", d.stop_timeout, low=0.1),
+        port=int(v.number(raw, "target", "port", d.port, low=0, high=65535, integer=True)),
+        env=dict(env),
+    )
+
+
+def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: ScenarioConfig) -> ScenarioConfig:
+    keys = set(ScenarioConfig.__dataclass_fields__) - {"name"}
+    v.known(raw, section, keys)
+    classes = raw.get("user_classes", list(d.user_classes))
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise v.error(section, "user_classes", "must be a non-empty list of class names")
+    for key in ("faults", "chaos"):
+        items = raw.get(key, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise v.error(section, key, "must be an array of tables")
+    storm = raw.get("storm", d.storm)
+    if not isinstance(storm, dict):
+        raise v.error(section, "storm", "must be a table")
+    return replace(
+        d,
+        locustfile=v.string(raw, section, "locustfile", d.locustfile),
+        user_classes=tuple(classes),
+        users=int(v.number(raw, section, "users", d.users, low=1, integer=True)),
+        spawn_rate=v.number(raw, section, "spawn_rate", d.spawn_rate, low=0.01),
+        warmup=v.number(raw, section, "warmup", d.warmup, low=0),
+        duration=v.number(raw, section, "duration", d.duration, low=0.5),
+        workers=int(v.number(raw, section, "workers", d.workers, low=0, high=64, integer=True)),
+        faults=tuple(raw.get("faults", d.faults)),
+        chaos=tuple(raw.get("chaos", d.chaos)),
+        storm=dict(storm),
+    )
+
+
+def _parse_scenarios(v: _Validator, raw: Any, defaults: ScenarioConfig) -> tuple[ScenarioConfig, ...]:
+    if not isinstance(raw, dict):
+        raise v.error("", "scenarios", "must be a table of [scenarios.NAME] tables")
+    if not raw:
+        return (defaults,)
+    scenarios = []
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise v.error("scenarios", name, "must be a table")
+        scenarios.append(_parse_scenario(v, table, f"scenarios.{name}", replace(defaults, name=name)))
+    return tuple(scenarios)
+
+
+def _parse_rounds(v: _Validator, raw: dict[str, Any]) -> RoundsConfig:
+    d = RoundsConfig()
+    v.known(raw, "rounds", set(RoundsConfig.__dataclass_fields__))
+    design = v.choice(raw, "rounds", "design", d.design.value, [x.value for x in Design])
+    count = int(v.number(raw, "rounds", "count", d.count, low=2, high=1000, integer=True))
+    budget = int(v.number(raw, "rounds", "max", max(d.max, count), low=2, high=10000, integer=True))
+    if budget < count:
+        raise v.error("rounds", "max", f"must be at least rounds.count ({count})")
+    seed = raw.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise v.error("rounds", "seed", "must be an integer")
+    return RoundsConfig(design=Design(design), count=count, max=budget, seed=seed)
+
+
+def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
+    d = JudgeConfig()
+    v.known(raw, "judge", set(JudgeConfig.__dataclass_fields__))
+    margins = raw.get("margins", {})
+    if not isinstance(margins, dict):
+        raise v.error("judge", "margins", "must be a table of metric (or name.metric) = fraction")
+    for key, value in margins.items():
+        metric = key.rsplit(".", 1)[-1] if key not in METRICS else key
+        if metric not in METRICS and key not in METRICS:
+            raise v.error("judge.margins", key, f"unknown metric (known: {', '.join(METRICS)})")
+        v.number(margins, "judge.margins", key, 0.0, low=0.0, high=10.0)
+    metrics = raw.get("metrics", list(d.metrics))
+    if not isinstance(metrics, list) or not metrics:
+        raise v.error("judge", "metrics", "must be a non-empty list")
+    for metric in metrics:
+        if metric not in METRICS:
+            raise v.error("judge", "metrics", f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    return JudgeConfig(
+        margin=v.number(raw, "judge", "margin", d.margin, low=0.0, high=10.0),
+        margins={k: float(x) for k, x in margins.items()},
+        confidence=v.number(raw, "judge", "confidence", d.confidence, low=0.5, high=0.999),
+        metrics=tuple(metrics),
+        inconclusive=v.choice(raw, "judge", "inconclusive", d.inconclusive, INCONCLUSIVE_POLICIES),
+        min_count=int(v.number(raw, "judge", "min_count", d.min_count, low=1, integer=True)),
+    )
+
+
+def _has_tool_table(pyproject: Path) -> bool:
+    try:
+        return "perfgate" in tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+
+
+class _Validator:
+    """Typed reads from raw TOML tables; every failure names the file and the key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def error(self, section: str, key: str, message: str) -> ConfigError:
+        where = f"[{section}] {key}" if section else key
+        return ConfigError(f"{self.path}: {where}: {message}")
+
+    def known(self, raw: Any, section: str, keys: set[str]) -> None:
+        if not isinstance(raw, dict):
+            raise self.error("", section, "must be a table")
+        for key in raw:
+            if key not in keys:
+                raise self.error(section, key, f"unknown key (known: {', '.join(sorted(keys))})")
+
+    def string(self, raw: dict, section: str, key: str, default: str) -> str:
+        value = raw.get(key, default)
+        if not isinstance(value, str) or not value:
+            raise self.error(section, key, "must be a non-empty string")
+        return value
+
+    def choice(self, raw: dict, section: str, key: str, default: str, allowed) -> str:
+        value = raw.get(key, default)
+        if value not in allowed:
+            raise self.error(section, key, f"must be one of {', '.join(allowed)}, not {value!r}")
+        return value
+
+    def number(self, raw: dict, section: str, key: str, default: float, *, low=None, high=None,
+               integer: bool = False) -> float:
+        value = raw.get(key, default)
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise self.error(section, key, f"must be {'an integer' if integer else 'a number'}, not {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise self.error(section, key, f"must be {bounds}, not {value!r}")
+        return value
