@@ -1,0 +1,1 @@
+"""Locust scenarios and the reference IM service that perfgate gates by default."""

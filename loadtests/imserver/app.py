@@ -1,0 +1,249 @@
+"""HTTP and WebSocket handlers of the reference IM service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+from aiohttp import WSMsgType, web
+
+from loadtests.imserver.auth import SCRYPT_LOG2N, TokenSigner, hash_password, verify_password
+from loadtests.imserver.gateway import EXTERNAL_PREFIX, GatewayFull, GatewayLink
+from loadtests.imserver.sessions import STATUSES, Sessions
+from loadtests.imserver.storage import SqliteStorage, Storage
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_CHARS = 4096
+MAX_HISTORY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    users: int = 200
+    scrypt_log2n: int = SCRYPT_LOG2N
+    gateway: str | None = None
+    gateway_queue_limit: int = 0
+
+
+def seeded_account(i: int) -> tuple[str, str]:
+    """The i-th seeded user name and its password."""
+    return f"user{i:04d}", f"pass{i:04d}"
+
+
+def _error(kind: type[web.HTTPException], message: str) -> web.HTTPException:
+    """An HTTP error whose body is ``{"error": message}``."""
+    return kind(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _error(web.HTTPBadRequest, "body must be JSON") from None
+    if not isinstance(data, dict):
+        raise _error(web.HTTPBadRequest, "body must be a JSON object")
+    return data
+
+
+class ImService:
+    """The service's state, and one handler method per endpoint."""
+
+    def __init__(self, settings: Settings, storage: Storage | None = None) -> None:
+        self.settings = settings
+        self.storage = storage or SqliteStorage(settings.data_dir / "im.sqlite3")
+        self.sessions = Sessions()
+        self.signer = TokenSigner()
+        self.gateway = (
+            GatewayLink(settings.gateway, settings.gateway_queue_limit) if settings.gateway else None
+        )
+        self.known_users: set[str] = set()
+        self.logins = 0
+        self.ready = False
+        self._started = time.monotonic()
+        self._process = psutil.Process()
+        # Unknown users are checked against this, so a miss costs as much as a hit.
+        self._decoy = hash_password("decoy", settings.scrypt_log2n)
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
+        await self.storage.open()
+        try:
+            await self._seed_users()
+            if self.gateway:
+                await self.gateway.start()
+            self.ready = True
+            yield
+        finally:
+            self.ready = False
+            if self.gateway:
+                await self.gateway.stop()
+            await self.storage.close()
+
+    async def _seed_users(self) -> None:
+        """Create user0000.. with scrypt hashes; users already at this work factor are kept."""
+        t0 = time.perf_counter()
+        log2n = self.settings.scrypt_log2n
+        have = await self.storage.user_work_factors()
+        todo = [seeded_account(i) for i in range(self.settings.users)]
+        todo = [(name, pw) for name, pw in todo if have.get(name) != log2n]
+        loop = asyncio.get_running_loop()
+        hashes = await asyncio.gather(
+            *(loop.run_in_executor(None, hash_password, pw, log2n) for _, pw in todo)
+        )
+        await self.storage.create_users(zip((name for name, _ in todo), hashes))
+        self.known_users = set(have) | {name for name, _ in todo}
+        log.info("seeded %d of %d users (log2n=%d) in %.2fs",
+                 len(todo), self.settings.users, log2n, time.perf_counter() - t0)
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        await self.sessions.close_all()
+
+    # -- helpers ------------------------------------------------------------
+
+    def _bearer(self, request: web.Request) -> str:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        user = self.signer.verify(token) if scheme.lower() == "bearer" else None
+        if user is None:
+            raise _error(web.HTTPUnauthorized, "missing or invalid token")
+        return user
+
+    async def _user_exists(self, name: str) -> bool:
+        if name in self.known_users:
+            return True
+        if await self.storage.get_user(name) is not None:
+            self.known_users.add(name)
+            return True
+        return False
+
+    # -- endpoints -------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.Response:
+        data = await _json_object(request)
+        user, password = data.get("user"), data.get("password")
+        if not isinstance(user, str) or not isinstance(password, str):
+            raise _error(web.HTTPBadRequest, "user and password must be strings")
+        stored = await self.storage.get_user(user)
+        ok = await asyncio.get_running_loop().run_in_executor(
+            None, verify_password, password, stored or self._decoy
+        )
+        if not (ok and stored):
+            raise _error(web.HTTPUnauthorized, "bad credentials")
+        self.logins += 1
+        return web.json_response({"token": self.signer.issue(user), "user": user})
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        user = self.signer.verify(request.query.get("token", ""))
+        if user is None:
+            raise _error(web.HTTPUnauthorized, "missing or invalid token")
+        ws = web.WebSocketResponse(timeout=2.0)
+        await ws.prepare(request)
+        await self.sessions.join(user, ws)
+        try:
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    await self._client_frame(user, frame.data)
+        finally:
+            await self.sessions.leave(user, ws)
+        return ws
+
+    async def _client_frame(self, user: str, text: str) -> None:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return
+        if isinstance(data, dict) and data.get("type") == "presence":
+            if data.get("status") in STATUSES:
+                await self.sessions.set_status(user, data["status"])
+
+    async def send_message(self, request: web.Request) -> web.Response:
+        sender = self._bearer(request)
+        data = await _json_object(request)
+        to, body = data.get("to"), data.get("body")
+        sent_ns = data.get("client_sent_ns", time.time_ns())
+        if not isinstance(to, str) or not to or not isinstance(body, str):
+            raise _error(web.HTTPBadRequest, "to and body must be strings")
+        if len(body) > MAX_BODY_CHARS:
+            raise _error(web.HTTPBadRequest, f"body longer than {MAX_BODY_CHARS} characters")
+        if not isinstance(sent_ns, int) or isinstance(sent_ns, bool):
+            raise _error(web.HTTPBadRequest, "client_sent_ns must be an integer")
+
+        if to.startswith(EXTERNAL_PREFIX):
+            return await self._send_external(sender, to, body, sent_ns)
+        if not await self._user_exists(to):
+            raise _error(web.HTTPNotFound, f"unknown user {to!r}")
+        msg = await self.storage.save_message(sender, to, body, sent_ns)
+        delivered = await self.sessions.deliver(to, msg.to_json())
+        return web.json_response({"id": msg.id, "status": "delivered" if delivered else "stored"})
+
+    async def _send_external(self, sender: str, to: str, body: str, sent_ns: int) -> web.Response:
+        gateway = self.gateway
+        if gateway is None:
+            raise _error(web.HTTPServiceUnavailable, "no gateway configured")
+        try:
+            gateway.ensure_room()
+            msg = await self.storage.save_message(sender, to, body, sent_ns)
+            gateway.submit(msg)
+        except GatewayFull:
+            raise _error(web.HTTPServiceUnavailable, "gateway backpressure") from None
+        return web.json_response({"id": msg.id, "status": "queued"})
+
+    async def history(self, request: web.Request) -> web.Response:
+        user = self._bearer(request)
+        other = request.query.get("with", "")
+        limit = request.query.get("limit", "50")
+        if not other:
+            raise _error(web.HTTPBadRequest, "'with' is required")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_HISTORY:
+            raise _error(web.HTTPBadRequest, f"limit must be an integer in 1..{MAX_HISTORY}")
+        messages = await self.storage.history(user, other, int(limit))
+        return web.json_response({"with": other, "messages": [m.to_json() for m in messages]})
+
+    async def users_online(self, request: web.Request) -> web.Response:
+        self._bearer(request)
+        return web.json_response({"online": self.sessions.online()})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        if not self.ready:
+            return web.json_response({"status": "starting"}, status=503)
+        return web.json_response({"status": "ok"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        gateway = self.gateway
+        return web.json_response({
+            "connections": self.sessions.connections,
+            "users_online": len(self.sessions.online()),
+            "queue_depth": gateway.depth if gateway else 0,
+            "delivered": self.sessions.delivered,
+            "messages": self.storage.count_messages(),
+            "logins": self.logins,
+            "rss_bytes": self._process.memory_info().rss,
+            "mode": "read-write",
+            "gateway_forwarded": gateway.forwarded if gateway else 0,
+            "gateway_dropped": gateway.dropped if gateway else 0,
+            "uptime_s": round(time.monotonic() - self._started, 3),
+        })
+
+
+def build_app(settings: Settings) -> web.Application:
+    service = ImService(settings)
+    app = web.Application()
+    app.cleanup_ctx.append(service.lifespan)
+    app.on_shutdown.append(service.on_shutdown)
+    app.router.add_post("/login", service.login)
+    app.router.add_get("/ws", service.websocket)
+    app.router.add_post("/messages", service.send_message)
+    app.router.add_get("/history", service.history)
+    app.router.add_get("/users/online", service.users_online)
+    app.router.add_get("/healthz", service.healthz)
+    app.router.add_get("/metrics", service.metrics)
+    return app
