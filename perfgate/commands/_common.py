@@ -1,0 +1,104 @@
+"""Pieces shared by the gate-running commands: arguments, progress, the summary table."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from perfgate import gate
+from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
+
+STYLE = {State.REGRESSION: "bold red", State.INCONCLUSIVE: "yellow", State.PASS: "green",
+         State.IMPROVEMENT: "bold green"}
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
+    parser.add_argument("--design", choices=[d.value for d in Design], help="override [rounds] design")
+    parser.add_argument("--rounds", type=int, help="planned pairs of rounds (override [rounds] count)")
+    parser.add_argument("--max-rounds", type=int, help="budget including confirmation rounds")
+    parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05 for 5%%")
+    parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
+    parser.add_argument("--seed", type=int, help="seed for the round order")
+    parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
+    parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment")
+    parser.add_argument("--junit", type=Path, help="write JUnit XML, one test case per metric")
+    parser.add_argument("--inconclusive", choices=["fail", "pass", "warn"],
+                        help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)")
+
+
+def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gate.GateOptions:
+    for name in ("rounds", "max_rounds"):
+        value = getattr(args, name)
+        if value is not None and value < 2:
+            from perfgate.errors import ConfigError
+
+            raise ConfigError(f"--{name.replace('_', '-')}: must be at least 2, not {value}")
+    return gate.GateOptions(
+        baseline=baseline, candidate=candidate,
+        design=Design(args.design) if args.design else None, rounds=args.rounds, max_rounds=args.max_rounds,
+        margin=args.margin, scenarios=tuple(args.scenario), seed=args.seed, out_dir=args.out,
+        markdown=args.markdown, junit=args.junit, json_path=args.json_path,
+        command=shlex.join(["perfgate", *sys.argv[1:]]),
+    )
+
+
+class RichProgress(gate.Progress):
+    """Shows a progress bar of rounds on the console."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=console, transient=True)
+        self.task = None
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.stop()
+
+    def planned(self, total_rounds: int) -> None:
+        self.task = self.bar.add_task("rounds", total=total_rounds)
+
+    def round_started(self, spec: RoundSpec) -> None:
+        sides = " + ".join(s.value for s in spec.sides)
+        kind = "confirmation round" if spec.confirmation else "round"
+        self.bar.update(self.task, description=f"{spec.scenario}: {kind} {spec.index} ({sides})")
+
+    def round_finished(self, record: RoundRecord) -> None:
+        if record.confirmation:
+            self.bar.update(self.task, total=self.bar.tasks[0].total + 1)
+        self.bar.advance(self.task)
+        if not record.valid:
+            self.console.print(f"  round {record.index} invalid: {record.invalid_reason}", style="yellow")
+
+    def message(self, text: str) -> None:
+        self.console.print(f"  {text}", markup=False)
+
+
+def _percent(ratio: float) -> str:
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def print_verdict(console: Console, verdict: Verdict, report: Path | None = None) -> None:
+    table = Table(title=f"{verdict.baseline.short} → {verdict.candidate.short}", show_lines=False)
+    for column in ("scenario", "name", "metric", "baseline", "candidate", "change", "CI", "p", "verdict"):
+        table.add_column(column, justify="right" if column in ("baseline", "candidate", "change", "p") else "left")
+    for m in verdict.metrics:
+        table.add_row(m.scenario, m.name, m.metric, f"{m.baseline:,.1f}", f"{m.candidate:,.1f}",
+                      _percent(m.ratio), f"[{_percent(m.ci_low)}, {_percent(m.ci_high)}]", f"{m.p_value:.3f}",
+                      f"[{STYLE[m.verdict]}]{m.verdict.value}[/]")
+    console.print(table)
+    console.print(f"[{STYLE[verdict.state]}]{verdict.state.value.upper()}[/]: ", end="")
+    console.print(verdict.reason, markup=False, highlight=False)
+    if report is not None:
+        console.print(f"report: {report}", markup=False)

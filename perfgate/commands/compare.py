@@ -1,0 +1,86 @@
+"""``perfgate compare RUN [RUN_B]``: judge stored rounds again without re-measuring.
+
+With one run, its own rounds are judged again (say with another ``--margin``).
+With two runs, the candidate side of RUN_B is compared with the candidate side
+of RUN (``--side`` picks another), pairing their rounds in order. Rounds from
+different runs did not share the machine's noise, so expect wider intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from perfgate.cli import exit_code
+from perfgate.codec import verdict_to_dict
+from perfgate.commands._common import print_verdict
+from perfgate.config import JudgeConfig, load_config
+from perfgate.errors import ConfigError, StoreError
+from perfgate.judge import judge, round_metrics
+from perfgate.model import Revision, RoundMetrics, Side
+from perfgate.store import LocalStore
+
+NAME = "compare"
+HELP = "judge stored runs again without re-measuring"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_a", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    parser.add_argument("run_b", metavar="RUN_B", nargs="?", help="a second run to compare against RUN")
+    parser.add_argument("--side", choices=[s.value for s in Side], default=Side.CANDIDATE.value,
+                        help="with two runs: which side of each run to compare (default: candidate)")
+    parser.add_argument("--store", type=Path, default=Path(".perfgate"), help="the store (default: .perfgate)")
+    parser.add_argument("--config", type=Path, help="take [judge] settings from this config")
+    parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05")
+    parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
+    parser.add_argument("--inconclusive", choices=["fail", "pass", "warn"], default=None)
+
+
+def stored_metrics(store: LocalStore, run_id: str) -> list[RoundMetrics]:
+    metrics: list[RoundMetrics] = []
+    for record in store.rounds(run_id):
+        if record.valid:
+            metrics.extend(round_metrics(store.samples(run_id, record.index), record))
+    return metrics
+
+
+def _side_as(metrics: list[RoundMetrics], side: Side, new_side: Side) -> list[RoundMetrics]:
+    chosen = [m for m in metrics if m.side is side]
+    pairs = {p: i for i, p in enumerate(sorted({m.pair for m in chosen}))}
+    return [replace(m, side=new_side, pair=pairs[m.pair]) for m in chosen]
+
+
+def _revision(manifest: dict, side: Side) -> Revision:
+    return Revision(**manifest[side.value])
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    if not args.store.is_dir():
+        raise StoreError(f"{args.store}: no perfgate store here (--store)")
+    store = LocalStore(args.store)
+    config: JudgeConfig = load_config(args.config).judge if args.config else JudgeConfig()
+    if args.margin is not None:
+        if args.margin < 0:
+            raise ConfigError(f"--margin: must be at least 0, not {args.margin}")
+        config = replace(config, margin=args.margin)
+    run_a = store.resolve(args.run_a)
+    manifest_a = store.manifest(run_a)
+    if args.run_b is None:
+        metrics = stored_metrics(store, run_a)
+        baseline, candidate = _revision(manifest_a, Side.BASELINE), _revision(manifest_a, Side.CANDIDATE)
+    else:
+        side = Side(args.side)
+        run_b = store.resolve(args.run_b)
+        metrics = (_side_as(stored_metrics(store, run_a), side, Side.BASELINE)
+                   + _side_as(stored_metrics(store, run_b), side, Side.CANDIDATE))
+        baseline, candidate = _revision(manifest_a, side), _revision(store.manifest(run_b), side)
+    verdict = judge(metrics, config, baseline, candidate, run_id=run_a)
+    if args.json_path:
+        import json
+
+        args.json_path.write_text(json.dumps(verdict_to_dict(verdict), indent=2))
+    print_verdict(Console(highlight=False), verdict)
+    return exit_code(verdict.state, args.inconclusive or config.inconclusive)

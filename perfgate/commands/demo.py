@@ -1,0 +1,105 @@
+"""``perfgate demo``: a whole gate on a scratch repository with a real regression.
+
+It builds a git repository holding two commits of the bundled reference IM
+service. The second raises the scrypt work factor of password hashing (a
+realistic "hardening" change that doubles the CPU cost of every login), then
+runs the full gate between them and prints the verdict and the report's path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import git
+from rich.console import Console
+
+from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options
+from perfgate.commands.run import finish
+from perfgate.config import load_config
+from perfgate.errors import PerfgateError
+
+NAME = "demo"
+HELP = "run a whole gate on a scratch repo of the reference IM service with a login regression"
+
+DEMO_CONFIG = """\
+# perfgate demo profile: short rounds, sized for a small machine.
+[target]
+command = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
+
+[load]
+locustfile = "loadtests/im.py"
+user_classes = ["ChatUser"]
+users = 6
+spawn_rate = 6
+warmup = 2
+duration = 6
+
+[rounds]
+design = "duet"
+count = 6
+max = 10
+
+[judge]
+margin = 0.05
+"""
+
+SCRYPT_LINE = re.compile(r"^SCRYPT_LOG2N = (\d+)$", re.MULTILINE)
+AUTHOR = git.Actor("perfgate demo", "demo@perfgate.invalid")
+
+
+def build_demo_repo(path: Path) -> git.Repo:
+    """Two commits of the IM service; the second makes every login twice as expensive."""
+    source = Path(str(resources.files("loadtests")))
+    target = path / "loadtests"
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (path / "perfgate.toml").write_text(DEMO_CONFIG)
+    (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n")
+    repo = git.Repo.init(path)
+    repo.git.add(A=True)
+    repo.index.commit("IM service: scrypt login, WebSocket chat, SQLite history", author=AUTHOR, committer=AUTHOR)
+    auth = target / "imserver" / "auth.py"
+    text = auth.read_text()
+    match = SCRYPT_LINE.search(text)
+    if match is None:
+        raise PerfgateError(f"{auth}: no 'SCRYPT_LOG2N = <int>' line to change for the demo")
+    auth.write_text(SCRYPT_LINE.sub(f"SCRYPT_LOG2N = {int(match.group(1)) + 1}", text, count=1))
+    repo.git.add(A=True)
+    repo.index.commit("auth: raise the scrypt work factor to harden stored passwords",
+                      author=AUTHOR, committer=AUTHOR)
+    return repo
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", type=Path, help="build the scratch repository here and keep it")
+    add_gate_arguments(parser)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    here = Path.cwd()
+    repo_dir = args.keep or Path(tempfile.mkdtemp(prefix="perfgate-demo-"))
+    try:
+        repo_dir.mkdir(parents=True, exist_ok=True)
+        build_demo_repo(repo_dir)
+        config = load_config(repo_dir / "perfgate.toml")
+        # Results and reports outlive the scratch repository.
+        from dataclasses import replace
+
+        config = replace(config, store=str(here / ".perfgate"), report_dir=str(here / "reports"))
+        args.markdown = args.markdown or here / "reports" / "demo-summary.md"
+        args.junit = args.junit or here / "reports" / "demo-junit.xml"
+        args.json_path = args.json_path or here / "reports" / "demo-verdict.json"
+        options = gate_options(args, "HEAD~1", "HEAD")
+        console.print(f"demo repository: {repo_dir} (HEAD~1 → HEAD: scrypt work factor doubled)", markup=False)
+        from perfgate.gate import run_gate
+
+        with RichProgress(console) as progress:
+            result = run_gate(config, repo_dir, options, progress)
+        return finish(result, args, config.judge.inconclusive)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(repo_dir, ignore_errors=True)

@@ -1,0 +1,40 @@
+"""``perfgate run``: measure the baseline and the candidate and give a verdict."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from perfgate import gitops
+from perfgate.cli import exit_code
+from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options, print_verdict
+from perfgate.config import load_config
+from perfgate.gate import GateResult, run_gate
+
+NAME = "run"
+HELP = "time the baseline and the candidate revisions under load and give a verdict"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", default="HEAD~1", help="baseline revision (default: HEAD~1)")
+    parser.add_argument("--candidate", default=gitops.WORKTREE,
+                        help="candidate revision (default: the working tree, uncommitted changes included)")
+    parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    add_gate_arguments(parser)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    repo = gitops.open_repo(args.repo)
+    root = Path(repo.working_tree_dir)
+    config = load_config(args.config, directory=root)
+    options = gate_options(args, args.baseline, args.candidate)
+    with RichProgress(console) as progress:
+        result = run_gate(config, root, options, progress)
+    return finish(result, args, config.judge.inconclusive)
+
+
+def finish(result: GateResult, args: argparse.Namespace, policy: str) -> int:
+    print_verdict(Console(highlight=False), result.verdict, result.reports.html)
+    return exit_code(result.verdict.state, args.inconclusive or policy)

@@ -1,0 +1,257 @@
+"""One gate run: revisions → rounds → store → judge → reports.
+
+Data flows one way. Everything started here (worktrees, targets, load
+processes, temporary files) is torn down in ``finally`` blocks, so an error or
+Ctrl-C leaves nothing behind and earlier results in the store intact.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from perfgate import gitops
+from perfgate.codec import verdict_to_dict
+from perfgate.config import Config, ScenarioConfig
+from perfgate.judge import judge, needs_confirmation, round_metrics
+from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
+from perfgate.machine import fingerprint, machine_info, versions
+from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
+from perfgate.plan import plan_pairs
+from perfgate.report import ReportPaths, write_reports
+from perfgate.store import LocalStore, new_run_id, open_store
+from perfgate.target import ResourceSampler, Target
+
+#: A round whose load generator averaged more CPU than this is invalid.
+SATURATED_CPU = 90.0
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    baseline: str = "HEAD~1"
+    candidate: str = gitops.WORKTREE
+    design: Design | None = None
+    rounds: int | None = None
+    max_rounds: int | None = None
+    margin: float | None = None
+    scenarios: tuple[str, ...] = ()
+    seed: int | None = None
+    out_dir: Path | None = None
+    markdown: Path | None = None
+    junit: Path | None = None
+    json_path: Path | None = None
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    verdict: Verdict
+    run_id: str
+    reports: ReportPaths
+
+
+class Progress:
+    """Callbacks the CLI overrides to show progress; the defaults are silent."""
+
+    def planned(self, total_rounds: int) -> None: ...
+    def round_started(self, spec: RoundSpec) -> None: ...
+    def round_finished(self, record: RoundRecord) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+@dataclass
+class _RunState:
+    config: Config
+    run_id: str
+    store: LocalStore
+    checkouts: dict[Side, Path]
+    scratch: Path
+    progress: Progress
+    metrics: list[RoundMetrics] = field(default_factory=list)
+    next_index: int = 0
+    invalid: int = 0
+    confirmation: int = 0
+
+
+def apply_options(config: Config, options: GateOptions) -> Config:
+    rounds = config.rounds
+    if options.design is not None:
+        rounds = replace(rounds, design=options.design)
+    if options.rounds is not None:
+        rounds = replace(rounds, count=options.rounds, max=max(rounds.max, options.rounds))
+    if options.max_rounds is not None:
+        rounds = replace(rounds, max=max(options.max_rounds, rounds.count))
+    judge_config = config.judge if options.margin is None else replace(config.judge, margin=options.margin)
+    scenarios = config.scenarios
+    if options.scenarios:
+        scenarios = tuple(config.scenario(name) for name in options.scenarios)
+    return replace(config, rounds=rounds, judge=judge_config, scenarios=scenarios)
+
+
+def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Progress | None = None) -> GateResult:
+    progress = progress or Progress()
+    config = apply_options(config, options)
+    repo = gitops.open_repo(repo_dir)
+    revisions = {Side.BASELINE: gitops.resolve(repo, options.baseline),
+                 Side.CANDIDATE: gitops.resolve(repo, options.candidate)}
+    store = open_store(config.store, config.root)
+    scratch = Path(tempfile.mkdtemp(prefix="perfgate-"))
+    try:
+        for scenario in config.scenarios:
+            _check_scenario(config, scenario, scratch / f"check-{scenario.name}")
+        run_id = store.create_run(_manifest(config, revisions, options))
+        try:
+            with ExitStack() as stack:
+                checkouts = {side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
+                             for side, rev in revisions.items()}
+                state = _RunState(config, run_id, store, checkouts, scratch, progress)
+                verdict = _measure_and_judge(state, revisions)
+        except BaseException as exc:
+            store.mark_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
+            raise
+        out_dir = options.out_dir or (config.root / config.report_dir)
+        store.save_verdict(run_id, verdict_to_dict(verdict))
+        reports = write_reports(store, run_id, out_dir, markdown=options.markdown, junit=options.junit,
+                                json_path=options.json_path)
+        return GateResult(verdict, run_id, reports)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> None:
+    spec = _load_spec(config, scenario, ())
+    check_locustfile(spec, workdir)
+
+
+def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Verdict:
+    config = state.config
+    rng = random.Random(config.rounds.seed)
+    pairs_per_round = 1 if config.rounds.design is Design.DUET else 2
+    state.progress.planned(len(config.scenarios) * config.rounds.count * pairs_per_round)
+    pairs: dict[str, int] = {}
+    for scenario in config.scenarios:
+        specs = plan_pairs(scenario.name, config.rounds.design, config.rounds.count,
+                           first_index=state.next_index, rng=rng)
+        _run_rounds(state, scenario, specs)
+        pairs[scenario.name] = config.rounds.count
+    look = 1
+    while True:
+        verdict = _judge(state, revisions, look)
+        wanted = needs_confirmation(verdict, pairs, config.rounds.max)
+        if not wanted:
+            return verdict
+        look += 1
+        for scenario in config.scenarios:
+            if scenario.name not in wanted:
+                continue
+            extra = min(max(2, config.rounds.count // 2), config.rounds.max - pairs[scenario.name])
+            state.progress.message(f"{scenario.name}: inconclusive, buying {extra} confirmation pair(s)")
+            specs = plan_pairs(scenario.name, config.rounds.design, extra, first_index=state.next_index,
+                               first_pair=pairs[scenario.name], rng=rng, confirmation=True)
+            _run_rounds(state, scenario, specs)
+            pairs[scenario.name] += extra
+
+
+def _judge(state: _RunState, revisions: dict[Side, Revision], look: int) -> Verdict:
+    verdict = judge(state.metrics, state.config.judge, revisions[Side.BASELINE], revisions[Side.CANDIDATE],
+                    run_id=state.run_id, invalid_rounds=state.invalid, confirmation_rounds=state.confirmation,
+                    look=look, max_looks=_max_looks(state.config))
+    return verdict
+
+
+def _max_looks(config: Config) -> int:
+    step = max(2, config.rounds.count // 2)
+    return 1 + -(-(config.rounds.max - config.rounds.count) // step)
+
+
+def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpec]) -> None:
+    for spec in specs:
+        for attempt in (1, 2):
+            spec = replace(spec, index=state.next_index)
+            state.next_index += 1
+            state.progress.round_started(spec)
+            record, samples, resources = _run_round(state, scenario, spec)
+            state.store.save_round(record, samples, resources)
+            state.progress.round_finished(record)
+            if record.valid:
+                state.metrics.extend(round_metrics(samples.to_pandas(), record))
+                state.confirmation += int(spec.confirmation)
+                break
+            state.invalid += 1
+            if attempt == 1:
+                state.progress.message(f"round {spec.index} invalid ({record.invalid_reason}); re-running it once")
+
+
+def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...]) -> LoadSpec:
+    locustfile = Path(scenario.locustfile)
+    if not locustfile.is_absolute():
+        locustfile = config.root / locustfile
+    return LoadSpec(str(locustfile), scenario.user_classes, scenario.users, scenario.spawn_rate,
+                    scenario.warmup, scenario.duration, targets)
+
+
+def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
+               ) -> tuple[RoundRecord, pa.Table, pa.Table]:
+    config = state.config
+    workdir = state.scratch / f"round-{spec.index:03d}"
+    with ExitStack() as stack:
+        targets: list[Target] = []
+        for offset, side in enumerate(spec.sides):
+            port = config.target.port + offset if config.target.port else 0
+            target = Target(config.target, state.checkouts[side], workdir / side.value, side, port,
+                            label=f"{side.value} ({state.checkouts[side].name})")
+            stack.enter_context(target)
+            targets.append(target)
+        samplers = [ResourceSampler(t) for t in targets]
+        for sampler in samplers:
+            sampler.start()
+
+        def watch() -> None:
+            for target in targets:
+                target.check_alive()
+
+        load_spec = _load_spec(config, scenario, tuple(LoadTarget(t.side, t.url) for t in targets))
+        result = run_load(load_spec, workdir / "load", watch=watch)
+        watch()
+        resources = pa.concat_tables([s.stop() for s in samplers])
+    reason = ""
+    if result.generator_cpu > SATURATED_CPU:
+        reason = f"load generator saturated (CPU {result.generator_cpu:.0f}%)"
+    record = RoundRecord(
+        run_id=state.run_id, index=spec.index, scenario=spec.scenario, design=config.rounds.design,
+        sides=spec.sides, pair=spec.pair, started_ns=result.started_ns,
+        measure_start_ns=result.measure_start_ns, ended_ns=result.ended_ns, valid=not reason,
+        invalid_reason=reason, confirmation=spec.confirmation, generator_cpu=result.generator_cpu,
+        extra={"user_errors": result.user_errors, "first_user_error": result.first_user_error,
+               "ports": {t.side.value: t.port for t in targets}},
+    )
+    return record, result.samples, resources
+
+
+def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOptions) -> dict:
+    from dataclasses import asdict
+
+    return {
+        "run_id": new_run_id(),
+        "kind": "run",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "baseline": asdict(revisions[Side.BASELINE]),
+        "candidate": asdict(revisions[Side.CANDIDATE]),
+        "config": config.to_dict(),
+        "config_hash": config.measurement_hash(),
+        "fingerprint": fingerprint(),
+        "machine": machine_info(),
+        "versions": versions(),
+        "command": options.command,
+        "design": config.rounds.design.value,
+        "scenarios": [s.name for s in config.scenarios],
+    }
+
+

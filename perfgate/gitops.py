@@ -1,0 +1,86 @@
+"""Git: resolve revisions and check them out into temporary worktrees (gitpython)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from perfgate.errors import RevisionError
+from perfgate.model import Revision
+
+#: The label that means "the working tree as it is, uncommitted changes included".
+WORKTREE = "WORKTREE"
+
+
+def open_repo(path: Path | str) -> git.Repo:
+    try:
+        return git.Repo(path, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise RevisionError(f"{path}: not inside a git repository") from exc
+
+
+def resolve(repo: git.Repo, rev: str) -> Revision:
+    """Resolve ``rev`` (any git revision, or ``WORKTREE``) to a :class:`Revision`."""
+    if rev == WORKTREE:
+        head = _commit(repo, "HEAD", "the working tree needs at least one commit")
+        return _revision(WORKTREE, head, dirty=repo.is_dirty(untracked_files=False))
+    return _revision(rev, _commit(repo, rev, f"unknown revision {rev!r}"))
+
+
+def _commit(repo: git.Repo, rev: str, message: str) -> git.Commit:
+    try:
+        return repo.commit(rev)
+    except (git.BadName, git.BadObject, ValueError, git.GitCommandError) as exc:
+        raise RevisionError(f"{message} in {repo.working_tree_dir}") from exc
+
+
+def _revision(label: str, commit: git.Commit, dirty: bool = False) -> Revision:
+    return Revision(
+        label=label,
+        sha=commit.hexsha,
+        subject=commit.summary if isinstance(commit.summary, str) else commit.summary.decode(),
+        author=f"{commit.author.name} <{commit.author.email}>",
+        date=commit.committed_datetime.isoformat(),
+        dirty=dirty,
+    )
+
+
+@contextmanager
+def checkout(repo: git.Repo, revision: Revision, path: Path) -> Iterator[Path]:
+    """Yield a directory holding ``revision``; a detached worktree that is always removed.
+
+    The working tree itself is used as is for :data:`WORKTREE`.
+    """
+    if revision.label == WORKTREE:
+        yield Path(repo.working_tree_dir)
+        return
+    try:
+        repo.git.worktree("add", "--detach", "--force", str(path), revision.sha)
+    except git.GitCommandError as exc:
+        raise RevisionError(f"cannot check out {revision.label} into {path}: {exc.stderr.strip()}") from exc
+    try:
+        yield path
+    finally:
+        remove_worktree(repo, path)
+
+
+def remove_worktree(repo: git.Repo, path: Path) -> None:
+    try:
+        repo.git.worktree("remove", "--force", str(path))
+    except git.GitCommandError:
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        repo.git.worktree("prune")
+    except git.GitCommandError:
+        pass
+
+
+def worktrees(repo: git.Repo) -> list[Path]:
+    """Every linked worktree of ``repo`` (the main one excluded)."""
+    lines = repo.git.worktree("list", "--porcelain").splitlines()
+    paths = [Path(line.split(" ", 1)[1]) for line in lines if line.startswith("worktree ")]
+    return paths[1:]

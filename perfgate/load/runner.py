@@ -1,0 +1,125 @@
+"""Drives Locust in a process of its own and collects the recorded samples.
+
+The parent never imports Locust: gevent's monkey-patching stays in the child.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from perfgate.errors import LoadError
+from perfgate.model import Side
+from perfgate.target import kill_tree
+
+#: Seconds a load process may run past its planned end before it is killed.
+GRACE_S = 60.0
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    side: Side
+    host: str
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    locustfile: str
+    user_classes: tuple[str, ...]
+    users: int  # per side
+    spawn_rate: float  # per side
+    warmup: float
+    duration: float
+    targets: tuple[LoadTarget, ...]  # one per side, in class order
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    samples: pa.Table
+    started_ns: int
+    measure_start_ns: int
+    ended_ns: int
+    generator_cpu: float
+    user_errors: int
+    first_user_error: str
+
+
+def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
+    data = asdict(spec)
+    data["user_classes"] = list(spec.user_classes)
+    data["targets"] = [{"side": t.side.value, "host": t.host} for t in spec.targets]
+    data.update(out=str(workdir / "samples.parquet"), status=str(workdir / "status.json"), check_only=check_only)
+    path = workdir / "load-spec.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen:
+    log = open(workdir / "load.log", "wb")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "perfgate.load.worker", str(spec_path)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def _status(workdir: Path, proc: subprocess.Popen, locustfile: str) -> dict:
+    try:
+        status = json.loads((workdir / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        tail = (workdir / "load.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        raise LoadError(f"load generator exited with code {proc.returncode} and no result: {tail[0][:300]}")
+    if not status.get("ok"):
+        if status.get("kind") == "locustfile":
+            raise LoadError(f"{locustfile}: {status['error']}")
+        raise LoadError(f"load generator crashed: {status.get('error', 'unknown error')}")
+    return status
+
+
+def check_locustfile(spec: LoadSpec, workdir: Path) -> None:
+    """Import the locustfile and resolve its user classes, in a throw-away process."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = _launch(_spec_json(spec, workdir, check_only=True), workdir)
+    try:
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        kill_tree(proc, 2)
+    _status(workdir, proc, spec.locustfile)
+
+
+def run_load(spec: LoadSpec, workdir: Path, *, watch: Callable[[], None] | None = None) -> LoadResult:
+    """Run one round's load; ``watch`` is called about every 100 ms (it may raise to abort)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = _launch(_spec_json(spec, workdir), workdir)
+    deadline = time.monotonic() + spec.warmup + spec.duration + GRACE_S
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise LoadError(f"load generator still running {GRACE_S:g}s after the round should have ended")
+            if watch is not None:
+                watch()
+            time.sleep(0.1)
+    finally:
+        kill_tree(proc, 5)
+    status = _status(workdir, proc, spec.locustfile)
+    return LoadResult(
+        samples=pq.read_table(workdir / "samples.parquet"),
+        started_ns=status["started_ns"],
+        measure_start_ns=status["measure_start_ns"],
+        ended_ns=status["ended_ns"],
+        generator_cpu=status["generator_cpu"],
+        user_errors=status["user_errors"],
+        first_user_error=status["first_user_error"],
+    )

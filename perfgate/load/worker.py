@@ -1,0 +1,150 @@
+"""The load process: ``python -m perfgate.load.worker SPEC.json``.
+
+It imports Locust (which monkey-patches the process with gevent), so it always
+runs in a process of its own. It reads a :class:`perfgate.load.runner.LoadSpec`
+as JSON, runs the users for warm-up plus the measured window, and writes every
+request to Parquet plus a small status JSON.
+
+Under a duet round each user class is subclassed once per side, with that
+side's ``host`` and a ``context()`` that tags its requests with the side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+class LocustfileError(Exception):
+    """The locustfile does not import, or lacks a configured user class."""
+
+
+def _write_status(path: Path, status: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status))
+    os.replace(tmp, path)
+
+
+def _side_class(cls: type, side: str, host: str, count: int) -> type:
+    base_context = cls.context
+
+    def context(self) -> dict:
+        return {**base_context(self), "side": side}
+
+    return type(f"{cls.__name__}_{side}", (cls,), {
+        "host": host, "context": context, "fixed_count": count, "abstract": False,
+        "__module__": cls.__module__,
+    })
+
+
+def _split(users: int, classes: list[type]) -> list[int]:
+    """Split ``users`` among classes by weight (largest remainder), at least one each."""
+    weights = [max(getattr(c, "weight", 1), 1) for c in classes]
+    if users < len(classes):
+        return [1] * len(classes)
+    shares = [users * w / sum(weights) for w in weights]
+    counts = [max(1, int(s)) for s in shares]
+    order = sorted(range(len(classes)), key=lambda i: shares[i] - int(shares[i]), reverse=True)
+    for i in order[: max(0, users - sum(counts))]:
+        counts[i] += 1
+    return counts
+
+
+def load_user_classes(locustfile: str, names: list[str]) -> list[type]:
+    from locust.util.load_locustfile import load_locustfile
+
+    try:
+        found, _ = load_locustfile(locustfile)
+    except SystemExit as exc:
+        raise ImportError(f"cannot import {locustfile}") from exc
+    missing = [n for n in names if n not in found]
+    if missing:
+        known = ", ".join(sorted(found)) or "none"
+        raise LookupError(f"user_classes: no user class {missing[0]!r} in {locustfile} (found: {known})")
+    return [found[n] for n in names]
+
+
+def build_user_classes(spec: dict[str, Any]) -> list[type]:
+    classes = load_user_classes(spec["locustfile"], spec["user_classes"])
+    counts = _split(spec["users"], classes)
+    return [
+        _side_class(cls, target["side"], target["host"], count)
+        for target in spec["targets"]
+        for cls, count in zip(classes, counts)
+    ]
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    import gevent
+    import psutil
+    from locust.env import Environment
+
+    from perfgate.load.recorder import Recorder
+
+    try:
+        user_classes = build_user_classes(spec)
+    except Exception as exc:  # whatever the locustfile raises while importing
+        raise LocustfileError(f"{type(exc).__name__}: {exc}") from exc
+    if spec.get("check_only"):
+        return {"ok": True, "classes": [c.__name__ for c in user_classes]}
+    started_ns = time.time_ns()
+    measure_start_ns = started_ns + int(spec["warmup"] * 1e9)
+    recorder = Recorder(measure_start_ns)
+    env = Environment(user_classes=user_classes)
+    env.events.request.add_listener(recorder.on_request)
+    user_errors: list[str] = []
+    env.events.user_error.add_listener(lambda user_instance, exception, tb: user_errors.append(repr(exception)))
+    runner = env.create_local_runner()
+    me = psutil.Process()
+    me.cpu_percent(None)
+    cpu: list[float] = []
+    total_users = sum(c.fixed_count for c in user_classes)
+    runner.start(total_users, spawn_rate=spec["spawn_rate"] * len(spec["targets"]))
+    end = time.monotonic() + spec["warmup"] + spec["duration"]
+    while (left := end - time.monotonic()) > 0:
+        gevent.sleep(min(1.0, left))
+        cpu.append(me.cpu_percent(None))
+    ended_ns = time.time_ns()
+    runner.quit()
+    table = recorder.to_table()
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, spec["out"])
+    measured = cpu[int(spec["warmup"]):] or cpu
+    return {
+        "ok": True,
+        "started_ns": started_ns,
+        "measure_start_ns": measure_start_ns,
+        "ended_ns": ended_ns,
+        "requests": len(recorder),
+        "generator_cpu": sum(measured) / max(len(measured), 1),
+        "generator_cpu_max": max(measured, default=0.0),
+        "user_errors": len(user_errors),
+        "first_user_error": user_errors[0][:300] if user_errors else "",
+    }
+
+
+def main() -> int:
+    spec_path = Path(sys.argv[1])
+    spec = json.loads(spec_path.read_text())
+    status_path = Path(spec["status"])
+    try:
+        status = run(spec)
+    except LocustfileError as exc:
+        _write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
+        return 2
+    except Exception as exc:  # report anything from the locustfile, then fail the round
+        _write_status(status_path, {"ok": False, "kind": "crash", "error": f"{type(exc).__name__}: {exc}",
+                                    "traceback": traceback.format_exc()})
+        return 1
+    _write_status(status_path, status)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

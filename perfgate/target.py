@@ -1,0 +1,197 @@
+"""The system under test: started from a worktree, probed until ready, sampled, always reaped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+
+from perfgate.config import TargetConfig
+from perfgate.errors import PortInUseError, TargetError
+from perfgate.model import RESOURCE_SCHEMA, Side
+
+HOST = "127.0.0.1"
+SAMPLE_INTERVAL_S = 0.25
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def check_port_free(port: int, what: str) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError as exc:
+            raise PortInUseError(f"port {port} ({what}) is already in use") from exc
+
+
+def kill_tree(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left; always reap."""
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(proc, signal.SIGKILL)  # stragglers in the group, even if the leader exited
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Target:
+    """One running instance of the system under test.
+
+    Use as a context manager: the process (and its whole group) is stopped on exit.
+    """
+
+    def __init__(self, config: TargetConfig, worktree: Path, data_dir: Path, side: Side,
+                 port: int = 0, label: str = ""):
+        self.config = config
+        self.worktree = worktree
+        self.data_dir = data_dir
+        self.side = side
+        self.port = port or config.port or free_port()
+        self.label = label or side.value
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir / "target.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def command(self) -> str:
+        return self.config.command.format(
+            port=self.port, data_dir=self.data_dir, python=sys.executable, worktree=self.worktree, host=HOST
+        )
+
+    def __enter__(self) -> Target:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        where = "target.port in the config" if self.config.port else "a free port for the target"
+        check_port_free(self.port, where)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.config.env, "PYTHONUNBUFFERED": "1"}
+        with open(self.log_path, "wb") as log:
+            try:
+                self.proc = subprocess.Popen(
+                    self.command(), shell=True, cwd=self.worktree, env=env, stdout=log,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                )
+            except OSError as exc:
+                raise TargetError(f"[target] command: cannot start {self.command()!r}: {exc}") from exc
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.config.ready_timeout
+        url = self.url + self.config.ready_path
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise TargetError(
+            f"{self.label} target not ready at {url} after {self.config.ready_timeout:g}s "
+            f"([target] ready_timeout){self._log_tail()}"
+        )
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            code = None if self.proc is None else self.proc.returncode
+            raise TargetError(f"{self.label} target exited with code {code}{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            lines = [x for x in self.log_path.read_text(errors="replace").splitlines() if x.strip()]
+        except OSError:
+            return ""
+        return f": {lines[-1].strip()[:300]}" if lines else ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_tree(self.proc, self.config.stop_timeout)
+
+    def metrics(self) -> dict:
+        try:
+            with urllib.request.urlopen(self.url + self.config.metrics_path, timeout=0.5) as response:
+                data = json.loads(response.read())
+                return data if isinstance(data, dict) else {}
+        except (urllib.error.URLError, OSError, ValueError):
+            return {}
+
+
+class ResourceSampler(threading.Thread):
+    """Samples a target's CPU, RSS and ``/metrics`` every 250 ms until stopped."""
+
+    def __init__(self, target: Target, process_name: str = "target"):
+        super().__init__(daemon=True, name=f"sampler-{target.label}")
+        self.target = target
+        self.process_name = process_name
+        self.rows: list[tuple] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            root = psutil.Process(self.target.proc.pid)
+        except (psutil.Error, AttributeError):
+            return
+        procs: dict[int, psutil.Process] = {}
+        while not self._halt.is_set():
+            try:
+                family = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                break
+            cpu = rss = 0.0
+            for proc in family:
+                proc = procs.setdefault(proc.pid, proc)
+                try:
+                    cpu += proc.cpu_percent(None)
+                    rss += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            metrics = self.target.metrics()
+            self.rows.append((time.time_ns(), self.target.side.value, self.process_name, cpu, int(rss),
+                              _number(metrics.get("connections")), _number(metrics.get("queue_depth"))))
+            self._halt.wait(SAMPLE_INTERVAL_S)
+
+    def stop(self) -> pa.Table:
+        self._halt.set()
+        self.join(timeout=5)
+        columns = list(zip(*self.rows)) if self.rows else [[] for _ in RESOURCE_SCHEMA.names]
+        return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, RESOURCE_SCHEMA)],
+                        schema=RESOURCE_SCHEMA)
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
