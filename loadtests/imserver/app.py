@@ -14,7 +14,13 @@ from typing import Any
 import psutil
 from aiohttp import WSMsgType, web
 
-from loadtests.imserver.auth import SCRYPT_LOG2N, TokenSigner, hash_password, verify_password
+from loadtests.imserver.auth import (
+    SCRYPT_LOG2N,
+    TokenSigner,
+    hash_password,
+    load_or_create_key,
+    verify_password,
+)
 from loadtests.imserver.gateway import EXTERNAL_PREFIX, GatewayFull, GatewayLink
 from loadtests.imserver.sessions import STATUSES, Sessions
 from loadtests.imserver.storage import SqliteStorage, Storage
@@ -61,7 +67,7 @@ class ImService:
         self.settings = settings
         self.storage = storage or SqliteStorage(settings.data_dir / "im.sqlite3")
         self.sessions = Sessions()
-        self.signer = TokenSigner()
+        self.signer = TokenSigner(load_or_create_key(settings.data_dir / "token.key"))
         self.gateway = (
             GatewayLink(settings.gateway, settings.gateway_queue_limit) if settings.gateway else None
         )

@@ -9,6 +9,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 # scrypt work factor: N = 2**SCRYPT_LOG2N (r=8, p=1). 12 costs about 6 ms of CPU
 # per hash on the 2-core dev box, so one login is 5-10 ms and seeding 200 users
@@ -47,6 +48,18 @@ def hash_password(password: str, log2n: int = SCRYPT_LOG2N) -> PasswordHash:
 def verify_password(password: str, stored: PasswordHash) -> bool:
     """Check a password in constant time. CPU-bound: run it in an executor."""
     return hmac.compare_digest(_scrypt(password, stored.salt, stored.log2n), stored.digest)
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The token signing key, kept in the data dir so sessions survive a restart."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
 
 
 class TokenSigner:

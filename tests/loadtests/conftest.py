@@ -1,0 +1,56 @@
+"""Fixtures that run the real IM service and gateway peer; always stopped at teardown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from imharness import REPO, ImServer, PeerStarter, Proc, Starter, free_port
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Starter]:
+    """Start ``python -m loadtests.imserver`` (killed at teardown, whatever happens)."""
+    procs: list[Proc] = []
+
+    def start(*extra: str, users: int = 20, data: Path | None = None) -> ImServer:
+        port = free_port()
+        data = data or tmp_path / f"data-{port}"
+        log = tmp_path / f"imserver-{port}.log"
+        cmd = [sys.executable, "-m", "loadtests.imserver", "--port", str(port),
+               "--data", str(data), "--users", str(users), *extra]
+        with log.open("ab") as out:
+            popen = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        server = ImServer(popen, f"http://127.0.0.1:{port}", log, data)
+        procs.append(server)
+        server.wait_healthy()
+        return server
+
+    yield start
+    for p in procs:
+        p.terminate(timeout=5.0)
+
+
+@pytest.fixture
+def start_peer(tmp_path: Path) -> Iterator[PeerStarter]:
+    """Start the slow external-network stand-in with a given per-message delay."""
+    procs: list[Proc] = []
+
+    def start(delay_ms: float) -> Proc:
+        port = free_port()
+        log = tmp_path / f"peer-{port}.log"
+        cmd = [sys.executable, "-m", "loadtests.imserver.gateway_peer",
+               "--port", str(port), "--delay-ms", str(delay_ms)]
+        with log.open("ab") as out:
+            popen = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        peer = Proc(popen, f"http://127.0.0.1:{port}", log)
+        procs.append(peer)
+        peer.wait_healthy()
+        return peer
+
+    yield start
+    for p in procs:
+        p.terminate(timeout=5.0)
