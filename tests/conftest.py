@@ -1,0 +1,56 @@
+"""Shared fixtures: real git repositories and helpers to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import git
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTHOR = git.Actor("Test Author", "test@example.invalid")
+
+
+def make_repo(path: Path, commits: list[dict[str, str]]) -> git.Repo:
+    """A real git repository; each commit is {relative path: content}, "message" is the subject."""
+    repo = git.Repo.init(path)
+    for files in commits:
+        files = dict(files)
+        message = files.pop("message", "change")
+        for name, content in files.items():
+            file = path / name
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(content)
+        repo.git.add(A=True)
+        repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
+    return repo
+
+
+@pytest.fixture
+def tmp_repo(tmp_path: Path):
+    def build(commits):
+        return make_repo(tmp_path / "repo", commits)
+
+    return build
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real ``perfgate`` CLI in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "perfgate.cli", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def perfgate_children() -> list[psutil.Process]:
+    """Processes started by perfgate that are still alive (targets, load generators)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "perfgate.load.worker" in cmd or "loadtests.imserver" in cmd:
+            found.append(proc)
+    return found

@@ -1,0 +1,190 @@
+"""Whole gates with real processes, real Locust, real git worktrees and real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import git
+import pytest
+
+from perfgate import gitops
+from perfgate.commands.demo import build_demo_repo
+from perfgate.store import LocalStore
+from tests.conftest import AUTHOR, perfgate_children, run_cli
+
+pytestmark = pytest.mark.e2e
+
+SHORT = """
+[target]
+command = "{command}"
+ready_timeout = 30
+port = {port}
+
+[load]
+locustfile = "{locustfile}"
+user_classes = ["ChatUser"]
+users = 4
+spawn_rate = 4
+warmup = 1
+duration = 2
+
+[rounds]
+design = "{design}"
+count = 2
+max = 2
+"""
+IMSERVER = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
+
+
+def short_config(repo_dir: Path, *, command: str = IMSERVER, port: int = 0, locustfile: str = "loadtests/im.py",
+                 design: str = "duet") -> Path:
+    path = repo_dir / "short.toml"
+    path.write_text(SHORT.format(command=command.replace('"', '\\"'), port=port, locustfile=locustfile,
+                                 design=design))
+    return path
+
+
+@pytest.fixture(scope="module")
+def demo_repo(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "repo"
+    path.mkdir()
+    build_demo_repo(path)
+    return path
+
+
+def assert_nothing_left(repo_dir: Path) -> None:
+    assert gitops.worktrees(git.Repo(repo_dir)) == []
+    deadline = time.monotonic() + 10
+    while perfgate_children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert perfgate_children() == []
+
+
+def one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("perfgate: error: "), result.stderr
+    assert needle in lines[-1], lines[-1]
+    assert "Traceback" not in result.stderr
+
+
+def test_login_regression_is_flagged(demo_repo, tmp_path):
+    out = tmp_path / "verdict.json"
+    result = run_cli("run", "--baseline", "HEAD~1", "--candidate", "HEAD", "--json", str(out),
+                     "--markdown", str(tmp_path / "summary.md"), "--junit", str(tmp_path / "junit.xml"),
+                     cwd=demo_repo)
+    assert result.returncode == 1, result.stdout + result.stderr
+    verdict = json.loads(out.read_text())
+    assert verdict["verdict"] == "regression"
+    flagged = {(m["name"], m["metric"]) for m in verdict["metrics"] if m["verdict"] == "regression"}
+    assert ("login", "p50") in flagged or ("login", "p95") in flagged, flagged
+    login = [m for m in verdict["metrics"] if m["name"] == "login" and m["metric"] == "p50"][0]
+    assert login["ratio"] > 1.5 and login["ci_low"] > 1.05
+    assert Path(verdict["report"]).is_file()
+    assert (tmp_path / "summary.md").is_file() and (tmp_path / "junit.xml").is_file()
+    store = LocalStore(demo_repo / ".perfgate")
+    run_id = verdict["run_id"]
+    rounds = store.rounds(run_id)
+    assert len(rounds) >= 6 and all(r.valid for r in rounds)
+    samples = store.samples(run_id, 0)
+    assert {"login", "send", "deliver"} <= set(samples["name"])
+    assert set(samples["side"]) == {"baseline", "candidate"}
+    assert samples["warmup"].any() and not samples["warmup"].all()
+    assert not store.resources(run_id, 0).empty
+    assert_nothing_left(demo_repo)
+
+
+def test_identical_code_is_not_a_regression(tmp_path):
+    repo_dir = tmp_path / "aa"
+    repo_dir.mkdir()
+    repo = build_demo_repo(repo_dir)
+    repo.git.reset("--hard", "HEAD~1")
+    (repo_dir / "README.md").write_text("docs only\n")
+    repo.git.add(A=True)
+    repo.index.commit("docs: describe the service", author=AUTHOR, committer=AUTHOR)
+    out = tmp_path / "verdict.json"
+    result = run_cli("run", "--baseline", "HEAD~1", "--candidate", "HEAD", "--json", str(out), cwd=repo_dir)
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    verdict = json.loads(out.read_text())
+    assert verdict["verdict"] != "regression"
+    assert not [m for m in verdict["metrics"] if m["verdict"] == "regression"]
+
+
+def test_interleaved_design_runs_one_side_per_round(demo_repo, tmp_path):
+    config = short_config(demo_repo, design="interleaved")
+    out = tmp_path / "v.json"
+    result = run_cli("run", "--config", str(config), "--baseline", "HEAD~1", "--candidate", "HEAD",
+                     "--json", str(out), cwd=demo_repo)
+    assert result.returncode in (0, 1, 2), result.stderr
+    run_id = json.loads(out.read_text())["run_id"]
+    rounds = LocalStore(demo_repo / ".perfgate").rounds(run_id)
+    assert len(rounds) == 4 and all(len(r.sides) == 1 for r in rounds)
+    assert sorted(r.pair for r in rounds) == [0, 0, 1, 1]
+
+
+def test_target_that_fails_to_start(demo_repo):
+    config = short_config(demo_repo, command="{python} -c \"import sys; print('cannot bind'); sys.exit(5)\"")
+    one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "exited with code 5: cannot bind")
+    assert_nothing_left(demo_repo)
+
+
+def test_target_that_dies_mid_round(demo_repo):
+    dying = ("{python} -c \"import subprocess, sys, time; "
+             "p = subprocess.Popen([sys.executable, '-m', 'loadtests.imserver', '--port', '{port}', "
+             "'--data', '{data_dir}']); time.sleep(4); p.kill(); sys.exit(9)\"")
+    config = short_config(demo_repo, command=dying)
+    one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "exited with code 9")
+    assert_nothing_left(demo_repo)
+
+
+def test_port_already_in_use(demo_repo):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = short_config(demo_repo, port=port)
+        one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), f"port {port}")
+    assert_nothing_left(demo_repo)
+
+
+def test_locustfile_that_does_not_import(demo_repo):
+    (demo_repo / "broken_locustfile.py").write_text("import no_such_module\n")
+    config = short_config(demo_repo, locustfile="broken_locustfile.py")
+    one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "No module named 'no_such_module'")
+    assert_nothing_left(demo_repo)
+
+
+def test_unknown_user_class(demo_repo):
+    config = short_config(demo_repo)
+    config.write_text(config.read_text().replace('["ChatUser"]', '["GhostUser"]'))
+    one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "no user class 'GhostUser'")
+
+
+def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_path):
+    store = LocalStore(demo_repo / ".perfgate")
+    before = {r["run_id"]: store.rounds(r["run_id"]) for r in store.list_runs()}
+    config = short_config(demo_repo)
+    proc = subprocess.Popen([sys.executable, "-m", "perfgate.cli", "run", "--config", str(config)],
+                            cwd=demo_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
+    deadline = time.monotonic() + 120
+    while not any("perfgate.load.worker" in " ".join(p.cmdline()) for p in perfgate_children()):
+        assert time.monotonic() < deadline and proc.poll() is None, "no round started"
+        time.sleep(0.1)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert_nothing_left(demo_repo)
+    runs = {r["run_id"]: r for r in store.list_runs()}
+    assert [r for r in runs.values() if r["state"] == "interrupted"]
+    for run_id, rounds in before.items():
+        assert store.rounds(run_id) == rounds

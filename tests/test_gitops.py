@@ -1,0 +1,44 @@
+import pytest
+
+from perfgate import gitops
+from perfgate.errors import RevisionError
+
+
+def test_resolve_and_checkout(tmp_repo, tmp_path):
+    repo = tmp_repo([{"a.txt": "one", "message": "first <b>"}, {"a.txt": "two", "message": "second"}])
+    base = gitops.resolve(repo, "HEAD~1")
+    assert base.subject == "first <b>" and base.author == "Test Author <test@example.invalid>"
+    head = gitops.resolve(repo, "HEAD")
+    assert head.sha == repo.head.commit.hexsha and not head.dirty
+    with gitops.checkout(repo, base, tmp_path / "wt") as path:
+        assert (path / "a.txt").read_text() == "one"
+        assert gitops.worktrees(repo) == [path]
+    assert gitops.worktrees(repo) == []
+    assert not (tmp_path / "wt").exists()
+
+
+def test_worktree_means_the_working_tree_with_its_changes(tmp_repo, tmp_path):
+    repo = tmp_repo([{"a.txt": "one"}])
+    (tmp_path / "repo" / "a.txt").write_text("edited")
+    rev = gitops.resolve(repo, gitops.WORKTREE)
+    assert rev.dirty and rev.sha == repo.head.commit.hexsha and rev.short.endswith("+dirty")
+    with gitops.checkout(repo, rev, tmp_path / "unused") as path:
+        assert (path / "a.txt").read_text() == "edited"
+
+
+def test_worktree_is_removed_on_error(tmp_repo, tmp_path):
+    repo = tmp_repo([{"a.txt": "one"}])
+    with pytest.raises(ZeroDivisionError):
+        with gitops.checkout(repo, gitops.resolve(repo, "HEAD"), tmp_path / "wt"):
+            1 / 0
+    assert gitops.worktrees(repo) == []
+
+
+def test_unknown_revision_and_not_a_repo(tmp_repo, tmp_path):
+    repo = tmp_repo([{"a.txt": "one"}])
+    with pytest.raises(RevisionError, match="unknown revision 'nope'"):
+        gitops.resolve(repo, "nope")
+    with pytest.raises(RevisionError, match="unknown revision 'HEAD~1'"):
+        gitops.resolve(repo, "HEAD~1")
+    with pytest.raises(RevisionError, match="not inside a git repository"):
+        gitops.open_repo(tmp_path / "elsewhere")

@@ -1,0 +1,71 @@
+import socket
+import sys
+import time
+
+import psutil
+import pytest
+
+from perfgate.config import TargetConfig
+from perfgate.errors import PortInUseError, TargetError
+from perfgate.model import Side
+from perfgate.target import ResourceSampler, Target
+
+SERVER = """
+import json, sys, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"connections": 3, "queue_depth": 7}).encode()
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+@pytest.fixture
+def server_script(tmp_path):
+    path = tmp_path / "server.py"
+    path.write_text(SERVER)
+    return path
+
+
+def config(command: str, **kw) -> TargetConfig:
+    return TargetConfig(command=command, ready_timeout=kw.pop("ready_timeout", 20), stop_timeout=2, **kw)
+
+
+def test_start_ready_sample_and_reap(tmp_path, server_script):
+    target = Target(config(f"{sys.executable} {server_script} {{port}}"), tmp_path, tmp_path / "d", Side.BASELINE)
+    with target:
+        pid = target.proc.pid
+        sampler = ResourceSampler(target)
+        sampler.start()
+        time.sleep(0.8)
+        table = sampler.stop().to_pylist()
+        assert len(table) >= 2
+        assert table[-1]["rss_bytes"] > 0 and table[-1]["queue_depth"] == 7 and table[-1]["side"] == "baseline"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_target_that_exits_is_reported_with_its_last_words(tmp_path):
+    cmd = f"{sys.executable} -c \"import sys; print('no database here'); sys.exit(4)\""
+    with pytest.raises(TargetError, match="exited with code 4: no database here"):
+        with Target(config(cmd), tmp_path, tmp_path / "d", Side.CANDIDATE):
+            pass
+
+
+def test_a_target_that_never_gets_ready(tmp_path):
+    cmd = f"{sys.executable} -c \"import time; time.sleep(60)\""
+    target = Target(config(cmd, ready_timeout=0.5), tmp_path, tmp_path / "d", Side.CANDIDATE)
+    with pytest.raises(TargetError, match="not ready .* after 0.5s"):
+        with target:
+            pass
+    assert target.proc.poll() is not None
+
+
+def test_port_in_use(tmp_path, server_script):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = config(f"{sys.executable} {server_script} {{port}}", port=port)
+        with pytest.raises(PortInUseError, match=f"port {port} .*already in use"):
+            Target(cfg, tmp_path, tmp_path / "d", Side.BASELINE).start()
