@@ -166,26 +166,31 @@ class ChatUser(FastHttpUser):
 
     def _receive(self, ws: websocket.WebSocket) -> None:
         """Read frames until the socket dies, the user stops, or a new socket replaces it."""
-        while ws.connected and self.ws is ws and not self.stopping and not self._dead():
-            try:
-                raw = ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except (OSError, websocket.WebSocketException):
-                break
-            if isinstance(raw, str) and raw:
-                self._on_frame(raw)
-        if self.ws is ws:  # the connection died under us: reconnect on the next task
-            self.ws = self.receiver = None
-            ws.shutdown()
+        try:
+            while ws.connected and self.ws is ws and not self.stopping and not self._dead():
+                try:
+                    raw = ws.recv()
+                except websocket.WebSocketTimeoutException:
+                    continue
+                except (OSError, websocket.WebSocketException):
+                    break
+                if isinstance(raw, str) and raw:
+                    self._on_frame(raw)
+        finally:
+            if self.ws is ws:  # the connection died under us: reconnect on the next task
+                self.ws = self.receiver = None
+                ws.shutdown()  # type: ignore[no-untyped-call]
 
     def _dead(self) -> bool:
         g = self._greenlet
         return g is not None and g.dead
 
     def _on_frame(self, raw: str) -> None:
-        msg = json.loads(raw)
-        kind = msg.get("type")
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            return
+        kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "message" and isinstance(msg.get("client_sent_ns"), int):
             sent_ns = msg["client_sent_ns"]
             self._fire("deliver", sent_ns / 1e9, (time.time_ns() - sent_ns) / 1e6, len(raw))

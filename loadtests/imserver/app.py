@@ -106,7 +106,7 @@ class ImService:
         hashes = await asyncio.gather(
             *(loop.run_in_executor(None, hash_password, pw, log2n) for _, pw in todo)
         )
-        await self.storage.create_users(zip((name for name, _ in todo), hashes))
+        await self.storage.create_users(zip((name for name, _ in todo), hashes, strict=True))
         self.known_users = set(have) | {name for name, _ in todo}
         log.info("seeded %d of %d users (log2n=%d) in %.2fs",
                  len(todo), self.settings.users, log2n, time.perf_counter() - t0)

@@ -79,7 +79,7 @@ class GatewayLink:
                 async with session.post(self._url, json=msg.to_json()) as resp:
                     if resp.status < 500:
                         return resp.status < 400
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass
             await asyncio.sleep(0.1 * 2**attempt)
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 
@@ -65,9 +66,11 @@ class Sessions:
         return sent
 
     async def close_all(self) -> None:
-        for sockets in list(self._sockets.values()):
-            for ws in list(sockets):
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        """Close every socket at once, so unresponsive clients cannot stall shutdown."""
+        sockets = [ws for group in self._sockets.values() for ws in group]
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in sockets)
+        )
 
     async def _broadcast(self, source: str, frame: dict[str, object]) -> None:
         data = json.dumps(frame)
