@@ -1,0 +1,437 @@
+"""Plots of a gate run, as inline SVG made by matplotlib.
+
+Why matplotlib and inline SVG:
+
+- **Self-contained by construction.** Each figure is an ``<svg>`` element written
+  into the HTML. Nothing is fetched, and no JavaScript draws anything, so a
+  report opened offline from a CI artifact looks exactly as rendered, even with
+  scripts off or behind a strict Content-Security-Policy.
+- **A well-kept library instead of hand-written plotting.** matplotlib gives log
+  axes, shared time axes, shaded spans, legends and tick formatting; hand-written
+  SVG in Jinja would reimplement all of that. Vendored JS charting would add
+  hundreds of kilobytes of third-party code to every report and run it in the
+  reviewer's browser.
+- **Escaping stays with the producer.** matplotlib's SVG writer escapes every
+  text it emits (request names, labels), and we turn off mathtext so a ``$`` in
+  a request name is shown, not parsed. The report's tests check that hostile
+  names come out inert.
+- **Size.** Text is kept as ``<text>`` (``svg.fonttype = none``), not as glyph
+  paths, and every series is reduced before plotting: latency distributions to a
+  few hundred quantiles, time series to fixed bins (at most ``MAX_BINS``).
+  The cost is static plots (no hover); the tables carry the exact numbers.
+
+All functions here are pure: they take frames already read from the store and
+return SVG text. Pooled-sample plots (the quantile overlay) are descriptive; the
+verdict rests on round-level values (see DESIGN.md, Statistics).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from perfgate.model import MetricComparison, RoundRecord
+
+BASELINE_COLOR = "#0072B2"  # Okabe-Ito blue
+CANDIDATE_COLOR = "#D55E00"  # Okabe-Ito vermillion
+SIDE_COLORS = {"baseline": BASELINE_COLOR, "candidate": CANDIDATE_COLOR}
+WINDOW_COLORS = {"fault": "#E69F00", "storm": "#CC79A7", "chaos": "#7F7F7F", "warmup": "#BBBBBB"}
+INVALID_COLOR = "#C00000"
+CONFIRM_COLOR = "#6A3D9A"
+MAX_BINS = 400  # per scenario time axis
+QUANTILE_POINTS = 240
+MAX_LABEL = 48
+
+_RC = {
+    "svg.fonttype": "none",  # text as <text>, rendered in the page's font
+    "text.parse_math": False,  # request names may contain "$"; no tick label needs mathtext
+    "axes.formatter.use_mathtext": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+    "font.size": 8.5,
+    "axes.titlesize": 9.5,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e3e3e3",
+    "grid.linewidth": 0.6,
+    "legend.fontsize": 7.5,
+    "legend.frameon": False,
+    "lines.linewidth": 1.3,
+    "path.simplify": True,
+}
+_counter = itertools.count()
+_SVG_ROOT = re.compile(r'<svg\b[^>]*>')
+
+
+_F = TypeVar("_F", bound=Callable)
+
+
+def _styled(func: _F) -> _F:
+    """Build the figure under perfgate's matplotlib style (artists read rcParams when made)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(_RC):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _log_y(ax) -> None:
+    """A log y axis labelled with plain numbers (1, 2, 5, 10, ...), not powers of ten."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def to_svg(fig: Figure, label: str) -> str:
+    """The figure as an ``<svg>`` element for inlining (no XML prolog, fluid width)."""
+    buf = io.StringIO()
+    salt = f"pg{next(_counter)}"  # distinct, reproducible ids across figures of one page
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": salt}):
+        FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None, "Creator": None, "Format": None,
+                                                      "Type": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    root = _SVG_ROOT.match(text).group(0)
+    viewbox = re.search(r'viewBox="([^"]*)"', root).group(1)
+    new_root = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                f'viewBox="{viewbox}" class="plot" role="img" aria-label="{_attr(label)}">')
+    return new_root + text[len(root):]
+
+
+def _attr(value: str) -> str:
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def legend_label(name: str) -> str:
+    """A name safe as a matplotlib label: short, and not hidden by a leading underscore."""
+    name = " ".join(str(name).split())
+    if len(name) > MAX_LABEL:
+        name = name[: MAX_LABEL - 1] + "…"
+    return "\u200b" + name if name.startswith("_") else name
+
+
+# --- round-level values ------------------------------------------------------------
+
+
+def metric_quantile(metric: str) -> float | None:
+    match = re.fullmatch(r"p(\d+(?:\.\d+)?)", metric)
+    return float(match.group(1)) / 100 if match else None
+
+
+def metric_value(frame: pd.DataFrame, metric: str, seconds: float) -> float:
+    """One metric over the measured (non-warm-up) samples of one side of one round."""
+    if frame.empty:
+        return math.nan
+    q = metric_quantile(metric)
+    if q is not None:
+        return float(np.quantile(frame["latency_us"].to_numpy(), q))
+    if metric == "mean":
+        return float(frame["latency_us"].mean())
+    if metric == "throughput":
+        return len(frame) / seconds if seconds > 0 else math.nan
+    if metric == "error_rate":
+        return float((~frame["ok"].astype(bool)).mean())
+    return math.nan
+
+
+def round_values(samples: pd.DataFrame, rounds: Sequence[RoundRecord], name: str | None,
+                 metric: str) -> pd.DataFrame:
+    """Per round and side: the metric's value. ``name=None`` pools all request names.
+
+    Columns: round, pair, side, value, valid, confirmation. Computed from the stored
+    samples with warm-up excluded; the judge's own figures are in the verdict.
+    """
+    rows = []
+    measured = samples[~samples["warmup"].astype(bool)]
+    if name is not None:
+        measured = measured[measured["name"] == name]
+    groups = {key: g for key, g in measured.groupby(["round", "side"], sort=False)}
+    for record in rounds:
+        seconds = (record.ended_ns - record.measure_start_ns) / 1e9
+        for side in record.sides:
+            frame = groups.get((record.index, side.value), measured.iloc[0:0])
+            rows.append({"round": record.index, "pair": record.pair, "side": side.value,
+                         "value": metric_value(frame, metric, seconds), "valid": record.valid,
+                         "confirmation": record.confirmation})
+    return pd.DataFrame(rows, columns=["round", "pair", "side", "value", "valid", "confirmation"])
+
+
+def pair_ratios(values: pd.DataFrame) -> pd.DataFrame:
+    """Candidate/baseline per pair of valid rounds: what the judge's interval is about."""
+    valid = values[values["valid"].astype(bool)]
+    table = valid.pivot_table(index="pair", columns="side", values="value", aggfunc="mean")
+    if "baseline" not in table or "candidate" not in table:
+        return pd.DataFrame(columns=["pair", "round", "ratio"])
+    last_round = valid.groupby("pair")["round"].max()
+    ratio = (table["candidate"] / table["baseline"]).replace([np.inf, -np.inf], np.nan)
+    out = pd.DataFrame({"pair": table.index, "round": last_round.reindex(table.index).to_numpy(),
+                        "ratio": ratio.to_numpy()})
+    return out.dropna()
+
+
+# --- figures -----------------------------------------------------------------------
+
+
+@_styled
+def quantile_overlay(samples: pd.DataFrame, names: Sequence[str | None], title: str) -> str | None:
+    """Latency by percentile, baseline vs candidate, log-log (HdrHistogram style).
+
+    ``samples`` are the measured samples of valid rounds of one scenario; ``names``
+    picks the panels (``None`` = all requests pooled).
+    """
+    if samples.empty:
+        return None
+    panels = list(names)[:6]
+    cols = min(3, len(panels))
+    rows_n = math.ceil(len(panels) / cols)
+    fig = _figure(3.3 * cols + 0.4, 2.5 * rows_n + 0.3)
+    axes = fig.subplots(rows_n, cols, squeeze=False).ravel()
+    ticks = [(math.log10(2), "50%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"),
+             (4.0, "99.99%"), (5.0, "99.999%")]
+    by_name = dict(tuple(samples.groupby("name", sort=False)))
+    for ax, name in zip(axes, panels):
+        frame = samples if name is None else by_name.get(name, samples.iloc[0:0])
+        top = 0.0
+        for side, color in SIDE_COLORS.items():
+            lat = np.sort(frame.loc[frame["side"] == side, "latency_us"].to_numpy())
+            if lat.size < 2:
+                continue
+            u = np.linspace(0.0, math.log10(lat.size), QUANTILE_POINTS)
+            q = np.clip(1.0 - 10.0 ** -u, 0.0, 1.0)
+            ax.plot(u, np.quantile(lat, q) / 1000.0, color=color,
+                    label=f"{side} (n={lat.size:,})")
+            top = max(top, u[-1])
+        _log_y(ax)
+        ax.set_xticks([p for p, _ in ticks if p <= top + 1e-9], [lbl for p, lbl in ticks if p <= top + 1e-9])
+        ax.set_xlim(0, max(top, 1.0))
+        ax.set_title(legend_label("all requests" if name is None else name))
+        ax.set_xlabel("percentile")
+        ax.set_ylabel("latency (ms)")
+        ax.legend(loc="upper left")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=9, color="#555555")
+    return to_svg(fig, title)
+
+
+@_styled
+def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale: float,
+                 unit: str) -> str:
+    """Per-round values of one metric per side, and the per-pair ratio with the margin."""
+    fig = _figure(9.6, 2.6)
+    ax, rax = fig.subplots(1, 2, width_ratios=[1.35, 1])
+    scaled = values.assign(value=values["value"] / unit_scale)
+    for pair, group in scaled[scaled["valid"].astype(bool)].groupby("pair"):
+        if group["side"].nunique() == 2:
+            ax.plot(group["round"], group["value"], color="#bbbbbb", linewidth=0.8, zorder=1)
+    for side, marker in (("baseline", "o"), ("candidate", "s")):
+        part = scaled[scaled["side"] == side]
+        normal = part[~part["confirmation"].astype(bool)]
+        confirm = part[part["confirmation"].astype(bool)]
+        ax.scatter(normal["round"], normal["value"], color=SIDE_COLORS[side], marker=marker, s=22,
+                   label=side, zorder=3)
+        if not confirm.empty:
+            ax.scatter(confirm["round"], confirm["value"], facecolors="none", marker=marker, s=30,
+                       edgecolors=SIDE_COLORS[side], linewidths=1.4, zorder=3)
+    confirm_rounds = sorted(set(values.loc[values["confirmation"].astype(bool), "round"]))
+    for r in confirm_rounds:
+        ax.axvspan(r - 0.45, r + 0.45, color=CONFIRM_COLOR, alpha=0.08, linewidth=0)
+    invalid = scaled[~scaled["valid"].astype(bool)]
+    if not invalid.empty:
+        ax.scatter(invalid["round"], invalid["value"], marker="x", color=INVALID_COLOR, s=40,
+                   zorder=4, label="invalid round")
+    handles, labels = ax.get_legend_handles_labels()
+    if confirm_rounds:
+        handles.append(Patch(color=CONFIRM_COLOR, alpha=0.25))
+        labels.append("confirmation round (hollow)")
+    ax.legend(handles, labels, loc="best", ncols=2)
+    ax.set_xlabel("round")
+    ax.set_ylabel(f"{comparison.metric} ({unit})" if unit else comparison.metric)
+    ax.set_title(legend_label(f"{comparison.name} · {comparison.metric} per round"))
+    if not values.empty:
+        ax.set_xticks(sorted(set(values["round"])))
+
+    ratios = pair_ratios(values)
+    margin = comparison.margin
+    rax.axhspan(1 - margin, 1 + margin, color="#2ca02c", alpha=0.10, linewidth=0,
+                label=f"±{margin:.0%} margin")
+    rax.axhline(1.0, color="#777777", linewidth=0.8)
+    if not ratios.empty:
+        rax.plot(ratios["round"], ratios["ratio"], marker="o", color="#333333", markersize=4,
+                 linewidth=0.9, label="candidate / baseline")
+    ticks = [int(r) for r in ratios["round"]]
+    labels = [str(r) for r in ticks]
+    if math.isfinite(comparison.ci_low) and math.isfinite(comparison.ci_high):
+        right = (max(ticks) if ticks else 0) + 1.2
+        rax.errorbar([right], [comparison.ratio], yerr=[[max(comparison.ratio - comparison.ci_low, 0)],
+                                                        [max(comparison.ci_high - comparison.ratio, 0)]],
+                     fmt="D", color=CANDIDATE_COLOR, capsize=4, label="verdict: ratio and CI")
+        ticks.append(right)
+        labels.append("verdict")
+    rax.set_xticks(ticks, labels)
+    rax.set_xlabel("round (pair's last)")
+    rax.set_ylabel("ratio")
+    rax.set_title(f"ratio per pair · {comparison.verdict.value}")
+    rax.legend(loc="best")
+    return to_svg(fig, f"{comparison.name} {comparison.metric} per round")
+
+
+def choose_bin_ns(rounds: Sequence[RoundRecord]) -> int:
+    span = sum(max(r.ended_ns - r.started_ns, 0) for r in rounds)
+    seconds = max(span / 1e9 / MAX_BINS, 1.0)
+    for nice in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600):
+        if seconds <= nice:
+            return int(nice * 1e9)
+    return int(math.ceil(seconds) * 1e9)
+
+
+def _binned(frame: pd.DataFrame, record: RoundRecord, bin_ns: int, t0: int) -> pd.DataFrame:
+    """Bins of one round and side, plus a NaN row so lines break between rounds."""
+    if frame.empty:
+        return pd.DataFrame()
+    b = (frame["t_ns"].to_numpy() - record.started_ns) // bin_ns
+    grouped = frame.assign(bin=b).groupby("bin")
+    lat = grouped["latency_us"]
+    out = pd.DataFrame({
+        "p50": lat.quantile(0.5) / 1000.0,
+        "p95": lat.quantile(0.95) / 1000.0,
+        "count": lat.size(),
+        "errors": grouped["ok"].apply(lambda s: int((~s.astype(bool)).sum())),
+    })
+    out["x"] = (record.started_ns + (out.index.to_numpy() + 0.5) * bin_ns - t0) / 1e9
+    out["rps"] = out["count"] / (bin_ns / 1e9)
+    out["error_pct"] = 100.0 * out["errors"] / out["count"]
+    gap = pd.DataFrame({c: [math.nan] for c in out.columns})
+    return pd.concat([out.reset_index(drop=True), gap], ignore_index=True)
+
+
+def _binned_resources(frame: pd.DataFrame, record: RoundRecord, bin_ns: int, t0: int) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame()
+    b = (frame["t_ns"].to_numpy() - record.started_ns) // bin_ns
+    out = frame.assign(bin=b).groupby("bin")[["cpu_percent", "rss_bytes", "queue_depth"]].mean()
+    out["x"] = (record.started_ns + (out.index.to_numpy() + 0.5) * bin_ns - t0) / 1e9
+    out["rss_mb"] = out["rss_bytes"] / 2**20
+    gap = pd.DataFrame({c: [math.nan] for c in out.columns})
+    return pd.concat([out.reset_index(drop=True), gap], ignore_index=True)
+
+
+@_styled
+def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[RoundRecord],
+             title: str) -> str | None:
+    """Latency, throughput, errors and the target's resources over time, shared x axis.
+
+    Fault, storm and chaos windows are shaded on every row; warm-ups are grey;
+    invalid rounds are hatched red; each round is labelled at the top.
+    """
+    if not rounds:
+        return None
+    t0 = min(r.started_ns for r in rounds)
+    bin_ns = choose_bin_ns(rounds)
+    s_groups = {k: g for k, g in samples.groupby(["round", "side"], sort=False)}
+    r_groups = {k: g for k, g in resources.groupby(["round", "side", "process"], sort=False)}
+    series: dict[str, list[pd.DataFrame]] = {}
+    res_series: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for record in rounds:
+        for side in record.sides:
+            frame = s_groups.get((record.index, side.value))
+            if frame is not None:
+                series.setdefault(side.value, []).append(_binned(frame, record, bin_ns, t0))
+        for (idx, side, process), frame in r_groups.items():
+            if idx == record.index:
+                res_series.setdefault((side, process), []).append(
+                    _binned_resources(frame, record, bin_ns, t0))
+    joined = {k: pd.concat(v, ignore_index=True) for k, v in series.items() if v}
+    res_joined = {k: pd.concat(v, ignore_index=True) for k, v in res_series.items() if v}
+
+    fig = _figure(10.0, 9.2)
+    axes = fig.subplots(6, 1, sharex=True, height_ratios=[1.4, 1, 0.8, 1, 1, 0.8])
+    lat_ax, rps_ax, err_ax, cpu_ax, rss_ax, q_ax = axes
+    for side, data in joined.items():
+        color = SIDE_COLORS.get(side, "#333333")
+        lat_ax.plot(data["x"], data["p95"], color=color, label=f"{side} p95")
+        lat_ax.plot(data["x"], data["p50"], color=color, linestyle="--", linewidth=0.9,
+                    label=f"{side} p50")
+        rps_ax.plot(data["x"], data["rps"], color=color, label=side)
+        err_ax.plot(data["x"], data["error_pct"], color=color, label=side)
+    dependency_styles: dict[str, object] = {}
+    for (side, process), data in sorted(res_joined.items()):
+        style = "-" if process == "target" else dependency_styles.setdefault(
+            process, (":", "-.", (0, (1, 3)))[len(dependency_styles) % 3])
+        label = legend_label(f"{side} {process}")
+        color = SIDE_COLORS.get(side, "#333333")
+        cpu_ax.plot(data["x"], data["cpu_percent"], color=color, linestyle=style, label=label)
+        rss_ax.plot(data["x"], data["rss_mb"], color=color, linestyle=style, label=label)
+        if data["queue_depth"].notna().any():
+            q_ax.plot(data["x"], data["queue_depth"], color=color, linestyle=style, label=label)
+    _log_y(lat_ax)
+    labels = [(lat_ax, "latency (ms)"), (rps_ax, "throughput (req/s)"), (err_ax, "errors (%)"),
+              (cpu_ax, "target CPU (%)"), (rss_ax, "target RSS (MiB)"), (q_ax, "queue depth")]
+    for ax, text in labels:
+        ax.set_ylabel(text)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+        elif ax is not lat_ax:
+            ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center",
+                    color="#999999")
+    err_ax.set_ylim(bottom=0)
+    q_ax.set_xlabel(f"seconds since the first round started (bins of {bin_ns / 1e9:g} s)")
+    kinds = _shade_rounds(axes, rounds, t0)
+    handles = [Patch(color=WINDOW_COLORS.get(k, "#999999"), alpha=0.35, label=k) for k in kinds]
+    if any(not r.valid for r in rounds):
+        handles.append(Patch(facecolor="none", edgecolor=INVALID_COLOR, hatch="///", label="invalid round"))
+    if handles:
+        fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=7.5)
+    fig.suptitle(title, x=0.01, ha="left", fontsize=9.5, fontweight="bold")
+    return to_svg(fig, title)
+
+
+def _shade_rounds(axes, rounds: Sequence[RoundRecord], t0: int) -> list[str]:
+    kinds: list[str] = []
+
+    def sec(ns: int) -> float:
+        return (ns - t0) / 1e9
+
+    for record in rounds:
+        spans = [("warmup", record.started_ns, record.measure_start_ns)] if record.measure_start_ns > record.started_ns else []
+        spans += [(w.kind, w.start_ns, w.end_ns) for w in record.windows]
+        for kind, start, end in spans:
+            if kind not in kinds:
+                kinds.append(kind)
+            for ax in axes:
+                ax.axvspan(sec(start), sec(max(end, start)), color=WINDOW_COLORS.get(kind, "#999999"),
+                           alpha=0.18 if kind == "warmup" else 0.28, linewidth=0, zorder=0)
+        for ax in axes:
+            ax.axvline(sec(record.started_ns), color="#cccccc", linewidth=0.6, zorder=0)
+            if not record.valid:
+                ax.axvspan(sec(record.started_ns), sec(record.ended_ns), facecolor="none",
+                           edgecolor=INVALID_COLOR, hatch="///", linewidth=0, alpha=0.5, zorder=0)
+        tag = f"r{record.index}" + ("·c" if record.confirmation else "") + ("·✗" if not record.valid else "")
+        axes[0].annotate(tag, (sec(record.started_ns), 1.0), xycoords=("data", "axes fraction"),
+                         xytext=(2, 2), textcoords="offset points", fontsize=6.5,
+                         color=INVALID_COLOR if not record.valid else (
+                             CONFIRM_COLOR if record.confirmation else "#666666"))
+    return kinds

@@ -1,0 +1,324 @@
+"""Render a stored gate run into one self-contained HTML file, plus the summaries.
+
+The report is built **only from the store** (manifest, verdict, rounds, samples,
+resources), never from live runner state, so ``perfgate report RUN`` re-renders
+exactly what the gate wrote.
+
+The HTML has no external references: styles, the small sorting/filtering script
+and the plots (inline SVG, see :mod:`perfgate.report.plots`) are all in the file.
+A Content-Security-Policy in the page allows no network access at all and runs
+only the report's own script (by its hash), so even a string that escaped
+escaping could not run. Jinja autoescaping is on for every template; the one
+value marked safe is the SVG that matplotlib wrote (it escapes its own text).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup
+
+from perfgate import __version__
+from perfgate.codec import verdict_from_dict, verdict_to_dict
+from perfgate.errors import PerfgateError, StoreError
+from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, RoundRecord, Verdict
+from perfgate.report import plots
+from perfgate.report.summary import (
+    counts,
+    flagged,
+    fmt_change,
+    fmt_ci,
+    fmt_p,
+    fmt_value,
+    is_latency,
+    junit_xml,
+    markdown_summary,
+    metric_unit,
+    order_metrics,
+)
+from perfgate.store.local import LocalStore
+
+MAX_ROUND_PLOTS = 8  # per scenario
+MAX_QUANTILE_PANELS = 6  # "all requests" plus up to five flagged names
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where :func:`write_reports` wrote each output (None: not asked for)."""
+
+    html: Path | None = None
+    markdown: Path | None = None
+    junit: Path | None = None
+    json: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything the report shows, as read from the store."""
+
+    run_id: str
+    manifest: dict[str, Any]
+    verdict: Verdict
+    rounds: tuple[RoundRecord, ...]
+    samples: pd.DataFrame  # SAMPLE_SCHEMA columns plus "round"
+    resources: pd.DataFrame  # RESOURCE_SCHEMA columns plus "round"
+
+
+def load_run(store: LocalStore, run_id: str) -> RunData:
+    manifest = store.manifest(run_id)
+    stored = store.verdict(run_id)
+    if stored is None:
+        raise StoreError(f"run {run_id!r} has no verdict yet (still running, interrupted or failed): "
+                         "nothing to report")
+    try:
+        verdict = verdict_from_dict(stored)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreError(f"run {run_id!r}: verdict.json does not match the schema: {exc}") from exc
+    rounds = tuple(sorted(store.rounds(run_id), key=lambda r: r.index))
+    samples = [store.samples(run_id, r.index).assign(round=r.index) for r in rounds]
+    resources = [store.resources(run_id, r.index).assign(round=r.index) for r in rounds]
+    return RunData(run_id=run_id, manifest=manifest, verdict=verdict, rounds=rounds,
+                   samples=_concat(samples, SAMPLE_COLUMNS), resources=_concat(resources, RESOURCE_COLUMNS))
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in (*columns, "round")})
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- the HTML -----------------------------------------------------------------------
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("perfgate.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _row(m: MetricComparison) -> dict[str, Any]:
+    def num(x: float) -> str:
+        return repr(float(x)) if x is not None and math.isfinite(x) else ""
+
+    return {
+        "name": m.name, "metric": m.metric, "verdict": m.verdict.value, "reason": m.reason,
+        "baseline": fmt_value(m.baseline, m.metric), "candidate": fmt_value(m.candidate, m.metric),
+        "change": fmt_change(m.ratio), "ci": fmt_ci(m.ci_low, m.ci_high), "p": fmt_p(m.p_value),
+        "margin": f"±{m.margin:.0%}", "rounds": m.rounds,
+        "rank": {"regression": 0, "inconclusive": 1, "improvement": 2, "pass": 3}[m.verdict.value],
+        "k_baseline": num(m.baseline), "k_candidate": num(m.candidate), "k_ratio": num(m.ratio),
+        "k_ci": num(m.ci_high), "k_p": num(m.p_value),
+        "better": "higher" if m.higher_is_better else "lower",
+    }
+
+
+def _headline(m: MetricComparison) -> dict[str, str]:
+    return {"verdict": m.verdict.value, "scenario": m.scenario, "name": m.name, "metric": m.metric,
+            "change": fmt_change(m.ratio), "ci": fmt_ci(m.ci_low, m.ci_high),
+            "moves": f"{fmt_value(m.baseline, m.metric)} → {fmt_value(m.candidate, m.metric)}"}
+
+
+def _safe_plot(errors: list[str], what: str, make) -> Markup | None:
+    """Draw one plot; a failure shows as a note in the report instead of losing the report."""
+    try:
+        svg = make()
+    except Exception as exc:  # noqa: BLE001 - a broken plot must not cost the whole report
+        errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        return None
+    return Markup(svg) if svg else None  # matplotlib escaped every text inside
+
+
+def _scenario_names(data: RunData) -> list[str]:
+    names: list[str] = []
+    for source in (data.manifest.get("scenarios") or [], [m.scenario for m in data.verdict.metrics],
+                   [r.scenario for r in data.rounds]):
+        for name in source:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: list[str]) -> dict[str, Any]:
+    metrics = order_metrics(m for m in data.verdict.metrics if m.scenario == scenario)
+    rounds = [r for r in data.rounds if r.scenario == scenario]
+    round_ids = {r.index for r in rounds}
+    valid_ids = {r.index for r in rounds if r.valid}
+    samples = data.samples[data.samples["round"].isin(round_ids)]
+    resources = data.resources[data.resources["round"].isin(round_ids)]
+    measured = samples[samples["round"].isin(valid_ids) & ~samples["warmup"].astype(bool)]
+    sample_names = set(samples["name"].unique()) if not samples.empty else set()
+    hot = flagged(metrics)
+
+    panels: list[str | None] = [None]
+    for m in hot:
+        if is_latency(m.metric) and m.name in sample_names and m.name not in panels:
+            panels.append(m.name)
+        if len(panels) >= MAX_QUANTILE_PANELS:
+            break
+    quantiles = _safe_plot(plot_errors, f"{scenario}: latency distribution", lambda: plots.quantile_overlay(
+        measured, panels, "Latency by percentile, pooled over valid rounds (descriptive; "
+                          "the verdict uses round-level values)"))
+
+    chosen = hot[:MAX_ROUND_PLOTS] or metrics[:1]
+    round_plots = []
+    for m in chosen:
+        name = m.name if m.name in sample_names else None  # an aggregate row pools all names
+        scale, unit = metric_unit(m.metric)
+        svg = _safe_plot(plot_errors, f"{scenario}: {m.name} {m.metric} per round",
+                         lambda m=m, name=name, scale=scale, unit=unit: plots.round_series(
+                             plots.round_values(samples, rounds, name, m.metric), m, scale, unit))
+        round_plots.append({"metric": _headline(m), "svg": svg, "context_only": not hot})
+    over_time = _safe_plot(plot_errors, f"{scenario}: over time", lambda: plots.timeline(
+        samples, resources, rounds, f"Scenario {plots.legend_label(scenario)} over time"))
+    c = counts(metrics)
+    return {
+        "name": scenario,
+        "id": f"scenario-{number}",
+        "rows": [_row(m) for m in metrics],
+        "counts": c,
+        "quantiles": quantiles,
+        "round_plots": round_plots,
+        "more_flagged": max(0, len(hot) - MAX_ROUND_PLOTS),
+        "over_time": over_time,
+        "requests": int(len(measured)),
+        "rounds": len(rounds),
+    }
+
+
+def _round_rows(data: RunData) -> list[dict[str, Any]]:
+    t0 = min((r.started_ns for r in data.rounds), default=0)
+    rows = []
+    for r in data.rounds:
+        per_side = data.samples[data.samples["round"] == r.index]
+        rows.append({
+            "index": r.index, "scenario": r.scenario, "design": r.design.value,
+            "sides": " + ".join(s.value for s in r.sides), "pair": r.pair,
+            "start": f"{(r.started_ns - t0) / 1e9:.1f}",
+            "duration": f"{(r.ended_ns - r.started_ns) / 1e9:.1f}",
+            "warmup": f"{(r.measure_start_ns - r.started_ns) / 1e9:.1f}",
+            "valid": r.valid, "invalid_reason": r.invalid_reason, "confirmation": r.confirmation,
+            "generator_cpu": f"{r.generator_cpu:.0f}%",
+            "requests": int(len(per_side)),
+            "windows": [f"{w.kind}: {w.label} ({(w.start_ns - t0) / 1e9:.1f}–{(w.end_ns - t0) / 1e9:.1f} s)"
+                        for w in r.windows],
+        })
+    return rows
+
+
+def _revision(rev: Any) -> dict[str, Any]:
+    return {"label": rev.label, "sha": rev.sha, "short": rev.short, "subject": rev.subject,
+            "author": rev.author, "date": rev.date, "dirty": rev.dirty}
+
+
+def _script() -> tuple[str, str]:
+    text = (Path(__file__).parent / "templates" / "report.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return text, f"'sha256-{digest}'"
+
+
+def render_html(data: RunData) -> str:
+    verdict, manifest = data.verdict, data.manifest
+    plot_errors: list[str] = []
+    scenarios = [_scenario_context(data, i, s, plot_errors) for i, s in enumerate(_scenario_names(data), 1)]
+    script, script_hash = _script()
+    style = (Path(__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
+    config = manifest.get("config")
+    context = {
+        "run_id": data.run_id,
+        "state": verdict.state.value,
+        "reason": verdict.reason,
+        "notes": list(verdict.notes),
+        "counts": counts(verdict.metrics),
+        "total_metrics": len(verdict.metrics),
+        "headline": [_headline(m) for m in flagged(verdict.metrics)[:5]],
+        "more_headline": max(0, len(flagged(verdict.metrics)) - 5),
+        "baseline": _revision(verdict.baseline),
+        "candidate": _revision(verdict.candidate),
+        "rounds_total": verdict.rounds or len(data.rounds),
+        "invalid_total": verdict.invalid_rounds,
+        "confirmation_total": verdict.confirmation_rounds,
+        "design": manifest.get("design", ""),
+        "created": manifest.get("created", ""),
+        "command": manifest.get("command", ""),
+        "machine": manifest.get("machine") or {},
+        "versions": manifest.get("versions") or {},
+        "config_hash": manifest.get("config_hash", ""),
+        "fingerprint": manifest.get("fingerprint", ""),
+        "config_text": json.dumps(config, indent=2, sort_keys=True, default=str) if config else "",
+        "scenarios": scenarios,
+        "round_rows": _round_rows(data),
+        "plot_errors": plot_errors,
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "perfgate_version": __version__,
+        "style": Markup(style),  # our own file, not outside data
+        "script": Markup(script),
+        "csp": (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                f"script-src {script_hash}; base-uri 'none'; form-action 'none'"),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise PerfgateError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc
+
+
+def _duration_s(rounds: tuple[RoundRecord, ...]) -> float:
+    if not rounds:
+        return 0.0
+    return (max(r.ended_ns for r in rounds) - min(r.started_ns for r in rounds)) / 1e9
+
+
+def write_reports(store: LocalStore, run_id: str, out_dir: Path, *, markdown: Path | None = None,
+                  junit: Path | None = None, json_path: Path | None = None,
+                  artifact_url: str | None = None) -> ReportPaths:
+    """Render the HTML report of a stored run into ``out_dir/<run_id>.html``, and the
+    markdown, JUnit and JSON outputs where asked. Reads only from ``store``."""
+    data = load_run(store, run_id)
+    html_path = Path(out_dir) / f"{run_id}.html"
+    _write(html_path, render_html(data).encode("utf-8"))
+    if markdown is not None:
+        link = artifact_url or str(html_path)
+        _write(Path(markdown), markdown_summary(data.verdict, data.manifest, link).encode("utf-8"))
+    if junit is not None:
+        _write(Path(junit), junit_xml(data.verdict, report_path=str(html_path),
+                                      duration_s=_duration_s(data.rounds),
+                                      timestamp=str(data.manifest.get("created", ""))))
+    if json_path is not None:
+        payload = verdict_to_dict(data.verdict, report_path=str(html_path))
+        _write(Path(json_path), (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
+    return ReportPaths(html=html_path, markdown=Path(markdown) if markdown else None,
+                       junit=Path(junit) if junit else None,
+                       json=Path(json_path) if json_path else None)
+
+
+__all__ = ["ReportPaths", "RunData", "load_run", "render_html", "write_reports"]

@@ -1,0 +1,268 @@
+"""The machine- and comment-sized outputs: markdown summary, JUnit XML, JSON.
+
+Also the number formatting shared with the HTML report, so every output says
+the same thing the same way.
+
+JUnit mapping, one ``<testcase>`` per judged metric (classname
+``perfgate.<scenario>``, name ``<request> [<metric>]``):
+
+- regression → ``<failure type="regression">``;
+- inconclusive → ``<skipped type="inconclusive" message=...>``;
+- pass and improvement → a plain test case.
+
+Inconclusive is ``<skipped>``, not a flaky marker, on purpose. ``flakyFailure``
+and ``rerunFailure`` are Maven Surefire extensions that mean "failed, then passed
+on a re-run": they sit inside a test case that counts as *passed* (Surefire,
+Jenkins and GitLab all count it so), and tools that do not know them drop them.
+That would show an undecided metric as green, which is what we must not do.
+``<skipped>`` is in every JUnit dialect (Ant, Surefire, pytest's xunit2) and every
+dashboard counts it apart from the passes, with its message shown. An
+inconclusive metric is exactly that: not decided.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from perfgate.model import MetricComparison, State, Verdict
+
+#: Markdown summaries are capped well below GitHub's 65,536-character comment limit.
+MARKDOWN_LIMIT = 50_000
+MARKDOWN_MAX_ROWS = 60
+_RANK = {State.REGRESSION: 0, State.INCONCLUSIVE: 1, State.IMPROVEMENT: 2, State.PASS: 3}
+ICONS = {State.REGRESSION: "🔴", State.INCONCLUSIVE: "🟡", State.IMPROVEMENT: "🟢", State.PASS: "🟢"}
+_XML_BAD = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+# --- formatting ---------------------------------------------------------------------
+
+
+def is_latency(metric: str) -> bool:
+    return metric == "mean" or re.fullmatch(r"p\d+(\.\d+)?", metric) is not None
+
+
+def metric_unit(metric: str) -> tuple[float, str]:
+    """Scale from stored units to display units, and the display unit."""
+    if is_latency(metric):
+        return 1000.0, "ms"
+    if metric == "throughput":
+        return 1.0, "req/s"
+    if metric == "error_rate":
+        return 0.01, "%"
+    return 1.0, ""
+
+
+def fmt_value(value: float, metric: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    scale, unit = metric_unit(metric)
+    v = value / scale
+    if unit == "%":
+        return f"{v:.2f}%"
+    if abs(v) >= 100:
+        text = f"{v:,.0f}"
+    elif abs(v) >= 10:
+        text = f"{v:.1f}"
+    else:
+        text = f"{v:.2f}" if abs(v) >= 0.1 or v == 0 else f"{v:.3g}"
+    return f"{text} {unit}".strip()
+
+
+def fmt_change(ratio: float) -> str:
+    if ratio is None or not math.isfinite(ratio):
+        return "—"
+    return f"{(ratio - 1) * 100:+.1f}%"
+
+
+def fmt_ci(low: float, high: float) -> str:
+    if any(x is None or not math.isfinite(x) for x in (low, high)):
+        return "—"
+    return f"{(low - 1) * 100:+.1f}% … {(high - 1) * 100:+.1f}%"
+
+
+def fmt_p(p: float) -> str:
+    if p is None or not math.isfinite(p):
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def order_metrics(metrics: Iterable[MetricComparison]) -> list[MetricComparison]:
+    """Regressions first, then inconclusive, improvements, passes; larger effects first."""
+    def key(m: MetricComparison) -> tuple:
+        effect = abs(math.log(m.ratio)) if m.ratio and math.isfinite(m.ratio) and m.ratio > 0 else 0.0
+        return (_RANK.get(m.verdict, 9), -effect, m.scenario, m.name, m.metric)
+
+    return sorted(metrics, key=key)
+
+
+def flagged(metrics: Iterable[MetricComparison]) -> list[MetricComparison]:
+    return [m for m in order_metrics(metrics) if m.verdict in (State.REGRESSION, State.INCONCLUSIVE)]
+
+
+def counts(metrics: Sequence[MetricComparison]) -> dict[str, int]:
+    out = {s.value: 0 for s in (State.REGRESSION, State.INCONCLUSIVE, State.IMPROVEMENT, State.PASS)}
+    for m in metrics:
+        out[m.verdict.value] += 1
+    return out
+
+
+def one_line(text: Any, limit: int) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- markdown -----------------------------------------------------------------------
+
+def md(text: Any, limit: int = 120) -> str:
+    """Plain text that GitHub markdown shows verbatim, on one line, in a table cell."""
+    text = one_line(text, limit)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+
+
+def _revision_md(rev: Any) -> str:
+    sha = re.sub(r"[^0-9A-Za-z]", "", rev.sha)[:10] or "?"
+    dirty = " +dirty" if rev.dirty else ""
+    subject = f" “{md(rev.subject, 90)}”" if rev.subject else ""
+    return f"{md(rev.label, 60)} `{sha}`{dirty}{subject}"
+
+
+def markdown_summary(verdict: Verdict, manifest: dict[str, Any], report_link: str, *,
+                     limit: int = MARKDOWN_LIMIT, max_rows: int = MARKDOWN_MAX_ROWS) -> str:
+    """A pull-request comment: verdict, flagged metrics with CIs, link to the report.
+
+    However many metrics there are, the result stays under ``limit`` characters;
+    rows that do not fit are counted in an "omitted" line.
+    """
+    confidence = manifest.get("config", {}).get("judge", {}).get("confidence", 0.95)
+    c = counts(verdict.metrics)
+    head = [
+        f"### {ICONS.get(verdict.state, '')} perfgate: **{verdict.state.value}**",
+        "",
+        f"> {md(verdict.reason, 400)}",
+        "",
+        f"Candidate {_revision_md(verdict.candidate)} vs baseline {_revision_md(verdict.baseline)}",
+        "",
+        f"{verdict.rounds} rounds ({verdict.confirmation_rounds} confirmation, "
+        f"{verdict.invalid_rounds} invalid) · design {md(manifest.get('design', '?'), 20)} · "
+        f"{len(verdict.metrics)} metrics judged: {c['regression']} regression, "
+        f"{c['inconclusive']} inconclusive, {c['improvement']} improvement, {c['pass']} pass",
+    ]
+    for note in list(verdict.notes)[:5]:
+        head.append(f"- ⚠️ {md(note, 300)}")
+    link = report_link if re.match(r"https?://", report_link) else None
+    tail = ["", f"📄 Full report: [{md(report_link, 200)}]({link})" if link
+            else f"📄 Full report: `{one_line(report_link, 300).replace('`', '')}`"]
+    rows = flagged(verdict.metrics)
+    table: list[str] = []
+    if rows:
+        level = f"{confidence:.0%}" if isinstance(confidence, (int, float)) else "95%"
+        table = ["", f"| | scenario | request | metric | baseline | candidate | change ({level} CI) | p |",
+                 "|---|---|---|---|---|---|---|---|"]
+    budget = limit - sum(len(x) + 1 for x in head + table + tail) - 200
+    shown = 0
+    for m in rows:
+        if shown >= max_rows:
+            break
+        row = (f"| {ICONS[m.verdict]} | {md(m.scenario, 40)} | {md(m.name, 80)} | {md(m.metric, 20)} | "
+               f"{fmt_value(m.baseline, m.metric)} | {fmt_value(m.candidate, m.metric)} | "
+               f"{fmt_change(m.ratio)} ({fmt_ci(m.ci_low, m.ci_high)}) | {fmt_p(m.p_value)} |")
+        if len(row) + 1 > budget:
+            break
+        table.append(row)
+        budget -= len(row) + 1
+        shown += 1
+    omitted = len(rows) - shown
+    if omitted:
+        table.append("")
+        table.append(f"_…and {omitted} more flagged metric{'s' if omitted != 1 else ''} not shown; "
+                     "see the full report._")
+    if not rows:
+        table = ["", "No metric regressed or was left inconclusive."]
+    text = "\n".join(head + table + tail) + "\n"
+    assert len(text) <= limit, len(text)
+    return text
+
+
+# --- JUnit --------------------------------------------------------------------------
+
+
+def xml_text(value: Any, limit: int = 2000) -> str:
+    text = _XML_BAD.sub("\ufffd", str(value if value is not None else ""))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(m: MetricComparison) -> str:
+    return (f"{m.metric} of {m.name}: baseline {fmt_value(m.baseline, m.metric)}, candidate "
+            f"{fmt_value(m.candidate, m.metric)}, change {fmt_change(m.ratio)} "
+            f"(CI {fmt_ci(m.ci_low, m.ci_high)}), p={fmt_p(m.p_value)}, margin {m.margin:.0%}, "
+            f"{m.rounds} rounds. {m.reason}")
+
+
+def junit_xml(verdict: Verdict, *, report_path: str | None = None, duration_s: float = 0.0,
+              timestamp: str = "") -> bytes:
+    """JUnit XML with one test case per judged metric, grouped by scenario."""
+    root = ET.Element("testsuites", name="perfgate")
+    by_scenario: dict[str, list[MetricComparison]] = {}
+    for m in verdict.metrics:
+        by_scenario.setdefault(m.scenario, []).append(m)
+    totals = {"tests": 0, "failures": 0, "skipped": 0}
+    for scenario, metrics in by_scenario.items() or [("(none)", [])]:
+        suite = ET.SubElement(root, "testsuite", name=xml_text(f"perfgate.{scenario}", 300))
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("run_id", verdict.run_id), ("verdict", verdict.state.value),
+                           ("baseline", f"{verdict.baseline.label} {verdict.baseline.sha}"),
+                           ("candidate", f"{verdict.candidate.label} {verdict.candidate.sha}"),
+                           ("report", report_path or "")):
+            ET.SubElement(props, "property", name=key, value=xml_text(value, 500))
+        failures = skipped = 0
+        cases = metrics or []
+        for m in cases:
+            case = ET.SubElement(suite, "testcase", classname=xml_text(f"perfgate.{m.scenario}", 300),
+                                 name=xml_text(f"{m.name} [{m.metric}]", 500), time="0")
+            text = xml_text(_describe(m))
+            if m.verdict == State.REGRESSION:
+                failures += 1
+                node = ET.SubElement(case, "failure", type="regression",
+                                     message=xml_text(f"regression: {fmt_change(m.ratio)} "
+                                                      f"(CI {fmt_ci(m.ci_low, m.ci_high)}) {m.reason}", 500))
+                node.text = text
+            elif m.verdict == State.INCONCLUSIVE:
+                skipped += 1
+                node = ET.SubElement(case, "skipped", type="inconclusive",
+                                     message=xml_text(f"inconclusive: {fmt_change(m.ratio)} "
+                                                      f"(CI {fmt_ci(m.ci_low, m.ci_high)}) {m.reason}", 500))
+                node.text = text
+            else:
+                ET.SubElement(case, "system-out").text = text
+        if not cases:
+            # Nothing judged: one case carries the overall verdict so it is never lost.
+            case = ET.SubElement(suite, "testcase", classname="perfgate", name="verdict", time="0")
+            message = xml_text(f"{verdict.state.value}: {verdict.reason}", 500)
+            if verdict.state == State.REGRESSION:
+                failures += 1
+                ET.SubElement(case, "failure", type="regression", message=message)
+            elif verdict.state == State.INCONCLUSIVE:
+                skipped += 1
+                ET.SubElement(case, "skipped", type="inconclusive", message=message)
+            cases = [None]
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        suite.set("skipped", str(skipped))
+        suite.set("time", f"{duration_s:.3f}")
+        if timestamp:
+            suite.set("timestamp", xml_text(timestamp, 40))
+        totals["tests"] += len(cases)
+        totals["failures"] += failures
+        totals["skipped"] += skipped
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("errors", "0")
+    root.set("time", f"{duration_s:.3f}")
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
