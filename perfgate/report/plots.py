@@ -136,47 +136,19 @@ def legend_label(name: str) -> str:
 # --- round-level values ------------------------------------------------------------
 
 
-def metric_quantile(metric: str) -> float | None:
-    match = re.fullmatch(r"p(\d+(?:\.\d+)?)", metric)
-    return float(match.group(1)) / 100 if match else None
+def round_values(table: pd.DataFrame, name: str, metric: str) -> pd.DataFrame:
+    """Per round and side, one metric of one request name.
 
-
-def metric_value(frame: pd.DataFrame, metric: str, seconds: float) -> float:
-    """One metric over the measured (non-warm-up) samples of one side of one round."""
-    if frame.empty:
-        return math.nan
-    q = metric_quantile(metric)
-    if q is not None:
-        return float(np.quantile(frame["latency_us"].to_numpy(), q))
-    if metric == "mean":
-        return float(frame["latency_us"].mean())
-    if metric == "throughput":
-        return len(frame) / seconds if seconds > 0 else math.nan
-    if metric == "error_rate":
-        return float((~frame["ok"].astype(bool)).mean())
-    return math.nan
-
-
-def round_values(samples: pd.DataFrame, rounds: Sequence[RoundRecord], name: str | None,
-                 metric: str) -> pd.DataFrame:
-    """Per round and side: the metric's value. ``name=None`` pools all request names.
-
-    Columns: round, pair, side, value, valid, confirmation. Computed from the stored
-    samples with warm-up excluded; the judge's own figures are in the verdict.
+    ``table`` has one row per (round, side, name) with the judge's round-level
+    values as columns (see :func:`perfgate.report.render.round_table`), plus
+    ``pair``, ``valid`` and ``confirmation``. Returns columns round, pair, side,
+    value, valid, confirmation.
     """
-    rows = []
-    measured = samples[~samples["warmup"].astype(bool)]
-    if name is not None:
-        measured = measured[measured["name"] == name]
-    groups = {key: g for key, g in measured.groupby(["round", "side"], sort=False)}
-    for record in rounds:
-        seconds = (record.ended_ns - record.measure_start_ns) / 1e9
-        for side in record.sides:
-            frame = groups.get((record.index, side.value), measured.iloc[0:0])
-            rows.append({"round": record.index, "pair": record.pair, "side": side.value,
-                         "value": metric_value(frame, metric, seconds), "valid": record.valid,
-                         "confirmation": record.confirmation})
-    return pd.DataFrame(rows, columns=["round", "pair", "side", "value", "valid", "confirmation"])
+    columns = ["round", "pair", "side", "value", "valid", "confirmation"]
+    if table.empty or metric not in table:
+        return pd.DataFrame(columns=columns)
+    rows = table[table["name"] == name]
+    return rows.assign(value=rows[metric].astype(float))[columns].reset_index(drop=True)
 
 
 def pair_ratios(values: pd.DataFrame) -> pd.DataFrame:

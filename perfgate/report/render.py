@@ -32,6 +32,7 @@ from markupsafe import Markup
 from perfgate import __version__
 from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.errors import PerfgateError, StoreError
+from perfgate.judge.rounds import ALL_NAMES, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, RoundRecord, Verdict
 from perfgate.report import plots
 from perfgate.report.summary import (
@@ -144,6 +145,22 @@ def _safe_plot(errors: list[str], what: str, make) -> Markup | None:
     return Markup(svg) if svg else None  # matplotlib escaped every text inside
 
 
+def round_table(samples: pd.DataFrame, rounds: list[RoundRecord]) -> pd.DataFrame:
+    """The judge's round-level values (:func:`perfgate.judge.rounds.round_metrics`), one row
+    per (round, side, request name, plus the ``(all)`` aggregate), so the per-round plots
+    show exactly the numbers the verdict was computed from."""
+    rows = []
+    by_round = {index: frame for index, frame in samples.groupby("round", sort=False)}
+    for record in rounds:
+        frame = by_round.get(record.index)
+        if frame is None:
+            continue
+        for m in round_metrics(frame, record, aggregate=True):
+            rows.append({"round": record.index, "pair": record.pair, "side": m.side.value, "name": m.name,
+                         "valid": record.valid, "confirmation": record.confirmation, **m.values})
+    return pd.DataFrame(rows)
+
+
 def _scenario_names(data: RunData) -> list[str]:
     names: list[str] = []
     for source in (data.manifest.get("scenarios") or [], [m.scenario for m in data.verdict.metrics],
@@ -161,7 +178,8 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
     valid_ids = {r.index for r in rounds if r.valid}
     samples = data.samples[data.samples["round"].isin(round_ids)]
     resources = data.resources[data.resources["round"].isin(round_ids)]
-    measured = samples[samples["round"].isin(valid_ids) & ~samples["warmup"].astype(bool)]
+    measured = samples[samples["round"].isin(valid_ids) & ~samples["warmup"].astype(bool)
+                       & samples["ok"].astype(bool)]
     sample_names = set(samples["name"].unique()) if not samples.empty else set()
     hot = flagged(metrics)
 
@@ -172,17 +190,18 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
         if len(panels) >= MAX_QUANTILE_PANELS:
             break
     quantiles = _safe_plot(plot_errors, f"{scenario}: latency distribution", lambda: plots.quantile_overlay(
-        measured, panels, "Latency by percentile, pooled over valid rounds (descriptive; "
+        measured, panels, "Latency of successful requests by percentile, pooled over valid rounds (descriptive; "
                           "the verdict uses round-level values)"))
 
     chosen = hot[:MAX_ROUND_PLOTS] or metrics[:1]
+    table = round_table(samples, rounds) if chosen else pd.DataFrame()
     round_plots = []
     for m in chosen:
-        name = m.name if m.name in sample_names else None  # an aggregate row pools all names
+        name = m.name if m.name in sample_names else ALL_NAMES  # an aggregate row pools all names
         scale, unit = metric_unit(m.metric)
         svg = _safe_plot(plot_errors, f"{scenario}: {m.name} {m.metric} per round",
                          lambda m=m, name=name, scale=scale, unit=unit: plots.round_series(
-                             plots.round_values(samples, rounds, name, m.metric), m, scale, unit))
+                             plots.round_values(table, name, m.metric), m, scale, unit))
         round_plots.append({"metric": _headline(m), "svg": svg, "context_only": not hot})
     over_time = _safe_plot(plot_errors, f"{scenario}: over time", lambda: plots.timeline(
         samples, resources, rounds, f"Scenario {plots.legend_label(scenario)} over time"))

@@ -1,0 +1,71 @@
+"""``perfgate report RUN``: render a stored run's reports again, from the store alone."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from perfgate.config import find_config, load_config
+from perfgate.errors import ConfigError, StoreError
+from perfgate.report import ReportPaths, write_reports
+from perfgate.store import LocalStore
+
+NAME = "report"
+HELP = "render the HTML report (and markdown, JUnit, JSON) of a stored run again"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="run id, unique prefix of one, or 'latest'")
+    parser.add_argument("--store", type=Path,
+                        help="the store (default: [store] path of the config here, else .perfgate)")
+    parser.add_argument("--config", type=Path, help="config for the default store and report folder")
+    parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir, else reports)")
+    parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment")
+    parser.add_argument("--junit", type=Path, help="write JUnit XML, one test case per metric")
+    parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
+    parser.add_argument("--artifact-url", help="where the HTML report will be published (linked from the markdown)")
+
+
+def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The store and output folder: arguments first, then the config, then the built-in defaults."""
+    store, out = args.store, args.out
+    if store is None or out is None:
+        config = None
+        if args.config is not None:
+            config = load_config(args.config)
+        else:
+            try:
+                find_config(Path.cwd())
+            except ConfigError:
+                pass  # no config here: built-in defaults
+            else:
+                config = load_config(directory=Path.cwd())
+        if store is None:
+            store = (config.root / config.store) if config else Path(".perfgate")
+        if out is None:
+            out = (config.root / config.report_dir) if config else Path("reports")
+    return store, out
+
+
+def report(run: str, store_dir: Path, out_dir: Path, *, markdown: Path | None = None, junit: Path | None = None,
+           json_path: Path | None = None, artifact_url: str | None = None) -> ReportPaths:
+    """Resolve ``run`` in the store at ``store_dir`` and write its reports."""
+    if not Path(store_dir).is_dir():
+        raise StoreError(f"{store_dir}: no perfgate store here (--store)")
+    store = LocalStore(store_dir)
+    run_id = store.resolve(run)
+    return write_reports(store, run_id, out_dir, markdown=markdown, junit=junit, json_path=json_path,
+                         artifact_url=artifact_url)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    store_dir, out_dir = _defaults(args)
+    paths = report(args.run, store_dir, out_dir, markdown=args.markdown, junit=args.junit,
+                   json_path=args.json_path, artifact_url=args.artifact_url)
+    for label, path in (("report", paths.html), ("markdown", paths.markdown), ("junit", paths.junit),
+                        ("json", paths.json)):
+        if path is not None:
+            console.print(f"{label}: {path}", markup=False, highlight=False)
+    return 0
