@@ -1,0 +1,31 @@
+"""The judge: pure statistics over stored rounds, returning a :class:`~perfgate.model.Verdict`.
+
+Nothing here does I/O. See DESIGN.md, "Statistics: ground rules for the verdict".
+"""
+
+from perfgate.judge.compare import ERROR_RATE_FLOOR, MIN_PAIRS, holm_levels, judge
+from perfgate.judge.rounds import ALL_NAMES, ROUND_METRICS, round_metrics
+from perfgate.judge.sequential import (
+    LOOKS,
+    look_index,
+    look_levels,
+    look_schedule,
+    needs_confirmation,
+    next_look_pairs,
+)
+
+__all__ = [
+    "ALL_NAMES",
+    "ERROR_RATE_FLOOR",
+    "LOOKS",
+    "MIN_PAIRS",
+    "ROUND_METRICS",
+    "holm_levels",
+    "judge",
+    "look_index",
+    "look_levels",
+    "look_schedule",
+    "needs_confirmation",
+    "next_look_pairs",
+    "round_metrics",
+]

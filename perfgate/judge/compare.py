@@ -1,0 +1,403 @@
+"""Judge round-level metrics: paired ratios, confidence bounds, Holm, three states.
+
+The evidence for a metric is the set of per-pair candidate/baseline log-ratios
+(one per baseline/candidate pair of rounds), never pooled samples. The effect is
+their mean, i.e. the geometric mean of the paired ratios, and its bounds come
+from Student's t on the log-ratios. With 3-12 pairs this is the method that
+fits: bootstrap intervals undercover badly with so few resamplable units, and
+sign-flip/signed-rank tests cannot reach the family-corrected levels at all
+below ~9 pairs (their smallest p-value is 2**-n). Log-ratios of round metrics
+are close to normal (the harness checks the coverage), and a hiccup round only
+widens the interval (the t statistic of one outlier is ~1), so it costs rounds,
+not false alarms.
+
+Each metric is two one-sided questions against its margin m:
+
+* **regression**: is the change beyond +m? Any one of these fails the gate, so
+  the family is a union: Holm's step-down over every scenario x name x metric
+  (and over the looks, see :mod:`perfgate.judge.sequential`). The lower bound
+  shown is at the level of the metric's Holm step, so "regression" is exactly
+  "the whole CI is above the margin".
+* **pass**: is the change within +m? The gate passes only if *every* metric
+  does: an intersection-union test (Berger 1982), which holds its level with
+  each metric at the plain level, so the upper bound needs no correction.
+
+REGRESSION if the lower bound is above 1+m, IMPROVEMENT if the upper bound is
+below 1-m, PASS if the upper bound is below 1+m, else INCONCLUSIVE. Throughput
+is mirrored (higher is better). Fewer than :data:`MIN_PAIRS` pairs is always
+INCONCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.special import stdtr, stdtrit
+from scipy.stats import fisher_exact
+
+from perfgate.config import JudgeConfig
+from perfgate.judge.sequential import LOOKS, look_index, look_levels, look_schedule
+from perfgate.model import MetricComparison, Revision, RoundMetrics, Side, State, Verdict
+
+#: Fewer pairs than this never pass (nor fail): the verdict is inconclusive.
+MIN_PAIRS = 3
+#: Smallest error-rate increase (absolute fraction of requests) that counts as a regression.
+ERROR_RATE_FLOOR = 0.005
+#: Metrics where a larger value is better.
+HIGHER_IS_BETTER = frozenset({"throughput"})
+MINUS = "\u2212"
+_ORDER = {State.REGRESSION: 0, State.INCONCLUSIVE: 1, State.PASS: 2, State.IMPROVEMENT: 3}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One metric's paired evidence, oriented so that positive is worse."""
+
+    scenario: str
+    name: str
+    metric: str
+    worse: np.ndarray  # per pair: +-log(candidate/baseline), or the error-rate difference
+    estimate: float
+    se: float
+    rounds: int
+    baseline: float
+    candidate: float
+    ratio: float
+    margin: float  # as configured (for error_rate: the tolerance in rate units)
+    regression_at: float  # worse-space threshold of a regression
+    improvement_at: float  # worse-space threshold of an improvement
+    p_regression: float  # one-sided, H0: change within the margin
+    testable: bool  # False when no data could ever show a regression (no errors at all)
+    look: int = 1
+    fisher_p: float = float("nan")
+
+    @property
+    def pairs(self) -> int:
+        return int(self.worse.size)
+
+    def bound(self, level: float, upper: bool) -> float:
+        """One-sided t bound at ``level`` in worse-space."""
+        if self.pairs < 2 or not math.isfinite(self.se):
+            return math.inf if upper else -math.inf
+        if self.se == 0.0:
+            return self.estimate
+        t = float(stdtrit(self.pairs - 1, 1.0 - level))
+        return self.estimate + t * self.se if upper else self.estimate - t * self.se
+
+
+def judge(metrics: Sequence[RoundMetrics], config: JudgeConfig, baseline: Revision, candidate: Revision,
+          *, run_id: str = "", invalid_rounds: int = 0, confirmation_rounds: int = 0,
+          planned_pairs: int | None = None, budget_pairs: int | None = None, looks: int = LOOKS,
+          error_floor: float = ERROR_RATE_FLOOR) -> Verdict:
+    """The verdict over every scenario x name x metric in ``config.metrics``.
+
+    ``planned_pairs``/``budget_pairs`` (``rounds.count``/``rounds.max``) switch on
+    the sequential design: each scenario is judged at the look its pair count
+    belongs to, with that look's share of the error rates. Leave them out for a
+    single fixed look (e.g. re-judging a stored run with all its pairs).
+    """
+    alpha = 1.0 - config.confidence
+    schedule = look_schedule(planned_pairs, budget_pairs or planned_pairs, looks=looks) if planned_pairs else ()
+    series, pairs_per_scenario, notes = collect(metrics, config)
+    evidence = []
+    for (scenario, name, metric), rows in series.items():
+        look = look_index(pairs_per_scenario[scenario], schedule) if schedule else 1
+        ev = error_evidence(scenario, name, rows, config, error_floor) if metric == "error_rate" else \
+            ratio_evidence(scenario, name, metric, rows, config)
+        evidence.append(replace(ev, look=look))
+    results = decide(evidence, alpha, schedule)
+    rounds = len({(m.scenario, m.round_index) for m in metrics})
+    if schedule:
+        looked = sorted({ev.look for ev in evidence})
+        notes.append(f"sequential design: looks at {', '.join(map(str, schedule))} pairs; judged at look "
+                     f"{'/'.join(map(str, looked))} of {len(schedule)}")
+    return verdict_of(results, baseline, candidate, run_id=run_id, rounds=rounds, invalid_rounds=invalid_rounds,
+                      confirmation_rounds=confirmation_rounds, notes=tuple(notes))
+
+
+# --- pairing -----------------------------------------------------------------
+
+Pair = tuple[RoundMetrics, RoundMetrics]  # (baseline, candidate)
+
+
+def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
+            ) -> tuple[dict[tuple[str, str, str], list[Pair]], dict[str, int], list[str]]:
+    """Group round metrics into baseline/candidate pairs per scenario x name x metric."""
+    by_pair: dict[tuple[str, str, int], dict[Side, RoundMetrics]] = defaultdict(dict)
+    for m in metrics:
+        slot = by_pair[(m.scenario, m.name, m.pair)]
+        if m.side not in slot or slot[m.side].round_index < m.round_index:  # a re-run replaces
+            slot[m.side] = m
+    counts: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for m in metrics:
+        counts[(m.scenario, m.name)].append(m.count)
+    pairs: dict[tuple[str, str], list[Pair]] = defaultdict(list)
+    scenario_pairs: dict[str, set[int]] = defaultdict(set)
+    for (scenario, name, pair), sides in sorted(by_pair.items()):
+        if Side.BASELINE in sides and Side.CANDIDATE in sides:
+            scenario_pairs[scenario].add(pair)
+            b, c = sides[Side.BASELINE], sides[Side.CANDIDATE]
+            if b.count >= config.min_count and c.count >= config.min_count:
+                pairs[(scenario, name)].append((b, c))
+    notes = []
+    series: dict[tuple[str, str, str], list[Pair]] = {}
+    for (scenario, name), per_round in sorted(counts.items()):
+        if float(np.median(per_round)) < config.min_count:
+            notes.append(f"{scenario}/{name}: not judged, median {np.median(per_round):g} requests per round "
+                         f"(min_count {config.min_count})")
+            continue
+        for metric in config.metrics:
+            series[(scenario, name, metric)] = pairs.get((scenario, name), [])
+    return series, {s: len(p) for s, p in scenario_pairs.items()}, notes
+
+
+# --- evidence per metric -----------------------------------------------------
+
+
+def _mean_se(worse: np.ndarray) -> tuple[float, float]:
+    if worse.size == 0:
+        return 0.0, math.inf
+    if worse.size == 1:
+        return float(worse[0]), math.inf
+    return float(worse.mean()), float(worse.std(ddof=1) / math.sqrt(worse.size))
+
+
+def _p_above(estimate: float, se: float, threshold: float, pairs: int) -> float:
+    """One-sided t p-value of H0: true value <= threshold."""
+    if pairs < 2 or not math.isfinite(se):
+        return 1.0
+    if se == 0.0:
+        return 0.0 if estimate > threshold else 1.0
+    return float(stdtr(pairs - 1, -(estimate - threshold) / se))
+
+
+def _rounds(rows: list[Pair]) -> int:
+    return len({m.round_index for pair in rows for m in pair})
+
+
+def ratio_evidence(scenario: str, name: str, metric: str, rows: list[Pair], config: JudgeConfig) -> Evidence:
+    """Log-ratio evidence for a latency metric or throughput."""
+    margin = config.margin_for(name, metric)
+    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    b = np.array([p[0].values.get(metric, math.nan) for p in rows], dtype=float)
+    c = np.array([p[1].values.get(metric, math.nan) for p in rows], dtype=float)
+    keep = np.isfinite(b) & np.isfinite(c) & (b >= 0) & (c >= 0)
+    b, c, rows = b[keep], c[keep], [r for r, k in zip(rows, keep) if k]
+    tiny = 1e-12
+    worse = sign * np.log(np.maximum(c, tiny) / np.maximum(b, tiny))
+    estimate, se = _mean_se(worse)
+    if sign > 0:
+        regression_at, improvement_at = math.log1p(margin), (math.log1p(-margin) if margin < 1 else -math.inf)
+    else:
+        regression_at, improvement_at = (-math.log1p(-margin) if margin < 1 else math.inf), -math.log1p(margin)
+    return Evidence(
+        scenario=scenario, name=name, metric=metric, worse=worse, estimate=estimate, se=se, rounds=_rounds(rows),
+        baseline=_geomean(b), candidate=_geomean(c), ratio=math.exp(sign * estimate), margin=margin,
+        regression_at=regression_at, improvement_at=improvement_at,
+        p_regression=_p_above(estimate, se, regression_at, worse.size), testable=worse.size >= 2,
+    )
+
+
+def _geomean(x: np.ndarray) -> float:
+    x = x[x > 0]
+    return float(np.exp(np.log(x).mean())) if x.size else math.nan
+
+
+def error_evidence(scenario: str, name: str, rows: list[Pair], config: JudgeConfig, floor: float) -> Evidence:
+    """Error-rate evidence: the difference in error fraction, candidate - baseline.
+
+    Two tests must agree for a regression. Fisher's exact test on the error
+    counts summed per side asks whether the candidate fails more often at all;
+    it treats requests as independent, so alone it would flag a single bad
+    round. The decision therefore also needs the round-level test: a t test on
+    the difference, with a standard error that is the larger of the spread of
+    the per-pair differences (between-round variation) and the binomial one
+    (Agresti-Caffo), i.e. a quasi-binomial model with dispersion >= 1. The
+    tolerance is ``max(margin * baseline rate, floor)``: a relative margin on a
+    rate of 0.2% would be a few requests, below what any gate can resolve.
+    The comparison's ci_low/ci_high and margin are in rate units (not ratios).
+    """
+    margin = config.margin_for(name, "error_rate")
+    e_b = np.array([p[0].errors for p in rows], dtype=float)
+    n_b = np.array([p[0].count for p in rows], dtype=float)
+    e_c = np.array([p[1].errors for p in rows], dtype=float)
+    n_c = np.array([p[1].count for p in rows], dtype=float)
+    pooled_b = e_b.sum() / n_b.sum() if n_b.sum() else 0.0
+    pooled_c = e_c.sum() / n_c.sum() if n_c.sum() else 0.0
+    worse = e_c / np.maximum(n_c, 1) - e_b / np.maximum(n_b, 1)
+    estimate = pooled_c - pooled_b
+    _, se_pairs = _mean_se(worse)
+    ac_b, ac_c = (e_b.sum() + 1) / (n_b.sum() + 2), (e_c.sum() + 1) / (n_c.sum() + 2)
+    se_binomial = math.sqrt(ac_b * (1 - ac_b) / (n_b.sum() + 2) + ac_c * (1 - ac_c) / (n_c.sum() + 2))
+    se = max(se_pairs, se_binomial) if worse.size >= 2 else math.inf
+    tolerance = max(margin * pooled_b, floor)
+    fisher = 1.0
+    if e_c.sum() > 0:
+        table = [[int(e_c.sum()), int(n_c.sum() - e_c.sum())], [int(e_b.sum()), int(n_b.sum() - e_b.sum())]]
+        fisher = float(fisher_exact(table, alternative="greater").pvalue)
+    p_t = _p_above(estimate, se, tolerance, worse.size)
+    ratio = pooled_c / pooled_b if pooled_b > 0 else (1.0 if pooled_c == 0 else math.inf)
+    return Evidence(
+        scenario=scenario, name=name, metric="error_rate", worse=worse, estimate=estimate, se=se,
+        rounds=_rounds(rows), baseline=pooled_b, candidate=pooled_c, ratio=ratio, margin=tolerance,
+        regression_at=tolerance, improvement_at=-tolerance, p_regression=max(p_t, fisher),
+        testable=worse.size >= 2 and e_c.sum() > 0, fisher_p=fisher,
+    )
+
+
+# --- the family decision -----------------------------------------------------
+
+
+def holm_levels(p_values: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down: (adjusted p-values, the level each hypothesis is tested at).
+
+    A hypothesis rejected at step j is tested at alpha/(K-j+1); the rest at the
+    level of the step where the procedure stopped, so that "p < level" and
+    "adjusted p < alpha" always agree.
+    """
+    k = p_values.size
+    order = np.argsort(p_values, kind="stable")
+    steps = np.arange(k, 0, -1)  # K, K-1, ..., 1
+    adjusted_sorted = np.minimum(1.0, np.maximum.accumulate(p_values[order] * steps))
+    adjusted = np.empty(k)
+    adjusted[order] = adjusted_sorted
+    rejected = adjusted_sorted < alpha
+    stop = int(np.argmin(rejected)) if not rejected.all() else k - 1
+    levels_sorted = np.where(rejected, alpha / steps, alpha / steps[stop])
+    levels = np.empty(k)
+    levels[order] = levels_sorted
+    return adjusted, levels
+
+
+def decide(evidence: Sequence[Evidence], alpha: float, schedule: tuple[int, ...] = ()) -> list[MetricComparison]:
+    """Three-state verdicts for a whole family: Holm on regressions, plain level on passes."""
+    spent = [look_levels(schedule, ev.look, alpha) if schedule else (alpha, alpha) for ev in evidence]
+    family = [i for i, ev in enumerate(evidence) if ev.testable and ev.pairs >= MIN_PAIRS]
+    # Holm over metrics and looks: a p-value at a look that spends a fraction f of alpha counts as p/f.
+    scaled = np.array([min(1.0, evidence[i].p_regression * alpha / spent[i][0]) for i in family])
+    adjusted, levels = holm_levels(scaled, alpha) if family else (np.array([]), np.array([]))
+    p_value = [1.0] * len(evidence)
+    level = [spent[i][0] / max(len(family), 1) for i in range(len(evidence))]
+    for j, i in enumerate(family):
+        p_value[i], level[i] = float(adjusted[j]), float(levels[j] * spent[i][0] / alpha)
+    out = []
+    for i, ev in enumerate(evidence):
+        lower, upper = ev.bound(level[i], upper=False), ev.bound(spent[i][1], upper=True)
+        if ev.pairs < MIN_PAIRS:
+            state = State.INCONCLUSIVE
+        elif i in family and p_value[i] < alpha and lower > ev.regression_at:
+            state = State.REGRESSION
+        elif upper < ev.improvement_at:
+            state = State.IMPROVEMENT
+        elif upper < ev.regression_at:
+            state = State.PASS
+        else:
+            state = State.INCONCLUSIVE
+        out.append(_comparison(ev, state, lower, upper, p_value[i]))
+    return out
+
+
+def _comparison(ev: Evidence, state: State, lower: float, upper: float, p_value: float) -> MetricComparison:
+    if ev.metric == "error_rate":
+        ci_low, ci_high = lower, upper
+    elif ev.metric in HIGHER_IS_BETTER:
+        ci_low, ci_high = _exp(-upper), _exp(-lower)
+    else:
+        ci_low, ci_high = _exp(lower), _exp(upper)
+    comparison = MetricComparison(
+        scenario=ev.scenario, name=ev.name, metric=ev.metric, baseline=ev.baseline, candidate=ev.candidate,
+        ratio=ev.ratio if ev.pairs else math.nan, ci_low=ci_low, ci_high=ci_high, p_value=p_value,
+        verdict=state, reason="", margin=ev.margin, rounds=ev.rounds, higher_is_better=ev.metric in HIGHER_IS_BETTER,
+    )
+    return replace(comparison, reason=metric_reason(comparison, ev.pairs, ev.fisher_p))
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 700 else math.inf
+
+
+# --- words -------------------------------------------------------------------
+
+
+def _pct(ratio: float) -> str:
+    if not math.isfinite(ratio):
+        return "+inf%" if ratio > 0 else "n/a"
+    pct = (ratio - 1.0) * 100.0
+    text = f"{pct:+.1f}%" if abs(pct) < 9.95 else f"{pct:+.0f}%"
+    return text.replace("-", MINUS)
+
+
+def _pp(x: float) -> str:
+    return (f"{x * 100:+.2f} pp" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")).replace("-", MINUS)
+
+
+def metric_reason(m: MetricComparison, pairs: int, fisher_p: float = math.nan) -> str:
+    """A one-line human reason, e.g. "regression: p95 login +18% [+12%, +25%] above the 5% margin"."""
+    label = f"{m.metric} {m.name}"
+    after = f"after {m.rounds} rounds"
+    if pairs < MIN_PAIRS:
+        return f"inconclusive: {label}: only {pairs} round pair{'s' * (pairs != 1)} (need {MIN_PAIRS}), never a pass"
+    if m.metric == "error_rate":
+        what = (f"{label} {m.baseline:.2%} \u2192 {m.candidate:.2%} ({_pp(m.candidate - m.baseline)} "
+                f"[{_pp(m.ci_low)}, {_pp(m.ci_high)}]")
+        extra = f", Fisher p={fisher_p:.2g})" if math.isfinite(fisher_p) and fisher_p < 1 else ")"
+        tolerance = f"the {m.margin * 100:.2f} pp tolerance"
+        return {
+            State.REGRESSION: f"regression: {what}{extra} above {tolerance}",
+            State.IMPROVEMENT: f"improvement: {what}{extra}",
+            State.PASS: f"pass: {what}{extra} within {tolerance}",
+            State.INCONCLUSIVE: f"inconclusive: {what}{extra} straddles {tolerance} {after}",
+        }[m.verdict]
+    what = f"{label} {_pct(m.ratio)} [{_pct(m.ci_low)}, {_pct(m.ci_high)}]"
+    margin = f"{MINUS if m.higher_is_better else '+'}{m.margin * 100:g}% margin"
+    return {
+        State.REGRESSION: f"regression: {what} {'below' if m.higher_is_better else 'above'} the {margin}",
+        State.IMPROVEMENT: f"improvement: {what}",
+        State.PASS: f"pass: {what} within the {margin}",
+        State.INCONCLUSIVE: f"inconclusive: {label} {_pct(m.ratio)}, CI [{_pct(m.ci_low)}, {_pct(m.ci_high)}] "
+                            f"straddles the {margin} {after}",
+    }[m.verdict]
+
+
+def verdict_of(comparisons: Sequence[MetricComparison], baseline: Revision, candidate: Revision,
+               **fields) -> Verdict:
+    """Gate state from metric states: any regression, else any inconclusive, else pass."""
+    ranked = sorted(comparisons, key=lambda m: (_ORDER[m.verdict], -_excess(m)))
+    states = {m.verdict for m in ranked}
+    if State.REGRESSION in states:
+        state = State.REGRESSION
+    elif State.INCONCLUSIVE in states or not ranked:
+        state = State.INCONCLUSIVE
+    else:
+        state = State.PASS
+    return Verdict(state=state, reason=verdict_reason(state, ranked), metrics=tuple(ranked),
+                   baseline=baseline, candidate=candidate, **fields)
+
+
+def _excess(m: MetricComparison) -> float:
+    """How far the worse end of the CI goes past the margin, in the metric's own units."""
+    if m.metric == "error_rate":
+        return (m.ci_high - m.margin) if math.isfinite(m.ci_high) else math.inf
+    if m.higher_is_better:
+        return (1.0 - m.margin) - m.ci_low if math.isfinite(m.ci_low) else math.inf
+    return m.ci_high - (1.0 + m.margin) if math.isfinite(m.ci_high) else math.inf
+
+
+def verdict_reason(state: State, ranked: Sequence[MetricComparison]) -> str:
+    """One line naming the worst metric(s)."""
+    if not ranked:
+        return "inconclusive: no metric had enough requests to judge"
+    scenarios = {m.scenario for m in ranked}
+    def named(m: MetricComparison) -> str:
+        text = m.reason.split(": ", 1)[1]
+        return f"{m.scenario}/{text}" if len(scenarios) > 1 else text
+    worst = [m for m in ranked if m.verdict is state] if state is not State.PASS else ranked[:1]
+    head = named(worst[0])
+    more = f" (and {len(worst) - 1} more)" if len(worst) > 1 else ""
+    if state is State.PASS:
+        return f"pass: all {len(ranked)} metrics within their margins; closest: {head}"
+    return f"{state.value}: {head}{more}"

@@ -1,0 +1,84 @@
+"""Round-level metrics: one :class:`RoundMetrics` per (side, request name) of a round.
+
+The round, not the request, is the unit of evidence (DESIGN.md, Statistics):
+every statistic downstream compares these per-round values, never pooled samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from perfgate.model import RoundMetrics, RoundRecord, Side
+
+#: Latency quantiles computed per round, as metric name -> quantile.
+QUANTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
+#: Every metric a RoundMetrics carries.
+ROUND_METRICS = (*QUANTILES, "mean", "throughput", "error_rate")
+#: Name of the optional all-requests aggregate.
+ALL_NAMES = "(all)"
+
+
+def latency_values(latency_us: np.ndarray) -> dict[str, float]:
+    """Quantiles (linear interpolation, numpy's default) and mean of ok latencies."""
+    if latency_us.size == 0:
+        return {**{k: float("nan") for k in QUANTILES}, "mean": float("nan")}
+    qs = np.quantile(latency_us, list(QUANTILES.values()))
+    return {**dict(zip(QUANTILES, map(float, qs))), "mean": float(latency_us.mean())}
+
+
+def round_metrics(samples: pd.DataFrame, record: RoundRecord, *, aggregate: bool = False) -> list[RoundMetrics]:
+    """Metrics of one round, one item per (side, name) present after warm-up.
+
+    ``throughput`` is ok requests per second over the measured window
+    (``record.ended_ns - record.measure_start_ns``); ``error_rate`` is failed/total;
+    latency metrics are over ok requests. ``aggregate=True`` adds a name
+    ``"(all)"`` per side (for reports; the verdict judges each name on its own).
+    """
+    window_s = max(record.ended_ns - record.measure_start_ns, 1) / 1e9
+    # Factorize the string columns whole (cheap on Arrow strings), then subset the codes.
+    side_codes, sides = pd.factorize(samples["side"], sort=True)
+    name_codes, names = pd.factorize(samples["name"], sort=True)
+    measured = ~samples["warmup"].to_numpy(dtype=bool, na_value=False) & (side_codes >= 0) & (name_codes >= 0)
+    ok = samples["ok"].to_numpy(dtype=bool, na_value=False)[measured]
+    latency = samples["latency_us"].to_numpy(dtype=np.float64, na_value=np.nan)[measured]
+    side_codes, name_codes = side_codes[measured], name_codes[measured]
+
+    # One small integer per (side, name); a stable (radix) sort groups every row.
+    width = len(names)
+    codes = side_codes.astype(np.int64) * width + name_codes
+    dtype = np.int16 if len(sides) * width < 2**15 else np.int64
+    order = np.argsort(codes.astype(dtype), kind="stable")
+    counts = np.bincount(codes, minlength=len(sides) * width)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+
+    out: list[RoundMetrics] = []
+    for code in np.flatnonzero(counts):
+        rows = order[bounds[code] : bounds[code + 1]]
+        side_value, name_value = sides[code // width], names[code % width]
+        out.append(_one(record, str(side_value), str(name_value), ok[rows], latency[rows], window_s))
+    if aggregate and len(names) > 1:
+        for code in np.unique(side_codes):
+            side_value, rows = sides[code], np.flatnonzero(side_codes == code)
+            out.append(_one(record, str(side_value), ALL_NAMES, ok[rows], latency[rows], window_s))
+    return out
+
+
+def _one(record: RoundRecord, side: str, name: str, ok: np.ndarray, latency: np.ndarray,
+         window_s: float) -> RoundMetrics:
+    good = latency[ok & np.isfinite(latency)]
+    total = int(ok.size)
+    errors = int(total - np.count_nonzero(ok))
+    values = latency_values(good)
+    values["throughput"] = good.size / window_s
+    values["error_rate"] = errors / total if total else float("nan")
+    return RoundMetrics(
+        round_index=record.index,
+        pair=record.pair,
+        scenario=record.scenario,
+        side=Side(side),
+        name=name,
+        values=values,
+        count=total,
+        errors=errors,
+    )
