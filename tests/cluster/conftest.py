@@ -1,0 +1,60 @@
+"""Fixtures for the cluster tests: a tiny target, and moto's server on a free loopback port."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from perfgate.target import free_port, kill_tree
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+
+
+@pytest.fixture
+def tiny_target() -> Iterator[str]:
+    """``tinyserver.py`` on a free port; yields its URL and always stops it."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "tinyserver.py"), str(port)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        kill_tree(proc, 5)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def moto_url(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's ThreadedMotoServer on a free loopback port (real HTTP, no in-process patching)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    try:
+        yield url
+    finally:
+        server.stop()
