@@ -92,8 +92,8 @@ def _styled(func: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    return Figure(figsize=(width, height), layout=layout)
 
 
 def _log_y(ax) -> None:
@@ -117,7 +117,12 @@ def to_svg(fig: Figure, label: str) -> str:
     viewbox = re.search(r'viewBox="([^"]*)"', root).group(1)
     new_root = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
                 f'viewBox="{viewbox}" class="plot" role="img" aria-label="{_attr(label)}">')
-    return new_root + text[len(root):]
+    # Ids must be unique in the page: prefix each (groups "figure_1", "line2d_3"... repeat across
+    # figures) and every reference to one.
+    body = re.sub(r'\bid="([^"]+)"', rf'id="{salt}-\1"', text[len(root):])
+    body = re.sub(r'(xlink:href|href)="#([^"]+)"', rf'\1="#{salt}-\2"', body)
+    body = re.sub(r'url\(#([^)]+)\)', rf'url(#{salt}-\1)', body)
+    return new_root + body
 
 
 def _attr(value: str) -> str:
@@ -125,11 +130,11 @@ def _attr(value: str) -> str:
             .replace('"', "&quot;"))
 
 
-def legend_label(name: str) -> str:
+def legend_label(name: str, limit: int = MAX_LABEL) -> str:
     """A name safe as a matplotlib label: short, and not hidden by a leading underscore."""
     name = " ".join(str(name).split())
-    if len(name) > MAX_LABEL:
-        name = name[: MAX_LABEL - 1] + "…"
+    if len(name) > limit:
+        name = name[: limit - 1] + "…"
     return "\u200b" + name if name.startswith("_") else name
 
 
@@ -199,7 +204,7 @@ def quantile_overlay(samples: pd.DataFrame, names: Sequence[str | None], title: 
         _log_y(ax)
         ax.set_xticks([p for p, _ in ticks if p <= top + 1e-9], [lbl for p, lbl in ticks if p <= top + 1e-9])
         ax.set_xlim(0, max(top, 1.0))
-        ax.set_title(legend_label("all requests" if name is None else name))
+        ax.set_title(legend_label("all requests" if name is None else name, 34))
         ax.set_xlabel("percentile")
         ax.set_ylabel("latency (ms)")
         ax.legend(loc="upper left")
@@ -213,7 +218,9 @@ def quantile_overlay(samples: pd.DataFrame, names: Sequence[str | None], title: 
 def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale: float,
                  unit: str) -> str:
     """Per-round values of one metric per side, and the per-pair ratio with the margin."""
-    fig = _figure(9.6, 2.6)
+    # Fixed margins: constrained layout costs ~0.2 s a figure and this one is simple.
+    fig = _figure(9.6, 2.6, layout=None)
+    fig.subplots_adjust(left=0.075, right=0.99, bottom=0.17, top=0.9, wspace=0.2)
     ax, rax = fig.subplots(1, 2, width_ratios=[1.35, 1])
     scaled = values.assign(value=values["value"] / unit_scale)
     for pair, group in scaled[scaled["valid"].astype(bool)].groupby("pair"):

@@ -121,7 +121,10 @@ def md(text: Any, limit: int = 120) -> str:
     """Plain text that GitHub markdown shows verbatim, on one line, in a table cell."""
     text = one_line(text, limit)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+    text = re.sub(r"([\\`*_\[\]|~$])", r"\\\1", text)  # "$" would start math on GitHub
+    if text[:1] in ("#", ">", "-", "+", "="):
+        text = "\\" + text  # would start a heading, quote or list at the start of a line
+    return text.replace("@", "@\u200b")  # no @mentions from commit subjects or request names
 
 
 def _revision_md(rev: Any) -> str:
@@ -154,7 +157,7 @@ def markdown_summary(verdict: Verdict, manifest: dict[str, Any], report_link: st
     ]
     for note in list(verdict.notes)[:5]:
         head.append(f"- ⚠️ {md(note, 300)}")
-    link = report_link if re.match(r"https?://", report_link) else None
+    link = report_link if re.match(r"https?://\S+$", report_link) and len(report_link) <= 2000 else None
     tail = ["", f"📄 Full report: [{md(report_link, 200)}]({link})" if link
             else f"📄 Full report: `{one_line(report_link, 300).replace('`', '')}`"]
     rows = flagged(verdict.metrics)
@@ -184,7 +187,8 @@ def markdown_summary(verdict: Verdict, manifest: dict[str, Any], report_link: st
     if not rows:
         table = ["", "No metric regressed or was left inconclusive."]
     text = "\n".join(head + table + tail) + "\n"
-    assert len(text) <= limit, len(text)
+    if len(text) > limit:  # every part above is bounded; this is a last guard
+        text = text[: limit - 2] + "…\n"
     return text
 
 

@@ -47,6 +47,7 @@ class SynthSpec:
     author: str = "Ada Lovelace <ada@example.org>"
     error_text: str = "ConnectionResetError(104, 'Connection reset by peer')"
     seed: int = 7
+    extra: str = ""  # appended to window labels, invalid reasons, notes, command, machine, branch labels
     metrics: tuple[str, ...] = ("p50", "p95", "p99", "throughput", "error_rate")
 
 
@@ -56,16 +57,16 @@ def manifest_for(spec: SynthSpec) -> dict:
         "created": "2025-01-01T00:00:00+00:00",
         "baseline": {"label": "main", "sha": "a" * 40, "subject": "Previous release", "author": "Grace Hopper",
                      "date": "2024-12-31T10:00:00+00:00", "dirty": False},
-        "candidate": {"label": "HEAD", "sha": "b" * 40, "subject": spec.subject, "author": spec.author,
+        "candidate": {"label": "HEAD" + spec.extra, "sha": "b" * 40, "subject": spec.subject, "author": spec.author,
                       "date": "2025-01-01T09:00:00+00:00", "dirty": False},
         "config": {"path": "perfgate.toml", "judge": {"margin": 0.05, "confidence": 0.95},
                    "rounds": {"design": "duet", "count": spec.planned_pairs}},
         "config_hash": "0123456789abcdef",
         "fingerprint": "fp-linux-2cpu",
-        "machine": {"hostname": "ci-runner", "cpu_count": 2, "cpu_model": "Synthetic CPU",
+        "machine": {"hostname": "ci-runner" + spec.extra, "cpu_count": 2, "cpu_model": "Synthetic CPU",
                     "memory_bytes": 24 * 2**30, "platform": "Linux-6.1-x86_64"},
         "versions": {"perfgate": "0.1.0", "locust": "2.47.0", "python": "3.11.2"},
-        "command": "perfgate run --baseline main --candidate HEAD --json out.json",
+        "command": "perfgate run --baseline main --candidate HEAD --json out.json" + spec.extra,
         "design": "duet",
         "scenarios": [spec.scenario],
     }
@@ -130,7 +131,7 @@ def _comparison(spec: SynthSpec, name: str, metric: str, rng: np.random.Generato
     elif metric == "throughput":
         b, mult, higher = spec.per_side / len(spec.names) / spec.round_s, 1.0, True
     else:
-        b, higher = 0.004, False
+        b, mult, higher = 0.004, 1.0, False
     ratio = mult * math.exp(rng.normal(0, 0.01))
     half = 0.03 if metric != "p99" else 0.07
     low, high = ratio - half, ratio + half
@@ -169,7 +170,7 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
         end = start + int(spec.round_s * 1e9)
         windows: tuple[Window, ...] = ()
         if i == 1:
-            windows = (Window("fault", "latency 50ms on gateway", start + int(5e9), start + int(8e9)),)
+            windows = (Window("fault", "latency 50ms on gateway" + spec.extra, start + int(5e9), start + int(8e9)),)
         if i == 4:
             windows = (Window("storm", "reconnect storm", start + int(6e9), start + int(7e9)),
                        Window("chaos", "pause target 0.5s", start + int(9e9), start + int(9.5e9)))
@@ -179,20 +180,20 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
         record = RoundRecord(
             run_id=run_id, index=i, scenario=spec.scenario, design=Design.DUET, sides=sides, pair=i,
             started_ns=start, measure_start_ns=start + int(spec.warmup_s * 1e9), ended_ns=end, valid=valid,
-            invalid_reason="" if valid else "load generator CPU 96% (above 90%)",
+            invalid_reason="" if valid else "load generator CPU 96% (above 90%)" + spec.extra,
             confirmation=i >= spec.planned_pairs, generator_cpu=96.0 if not valid else 55.0, windows=windows)
         samples, resources = _round_tables(spec, record, rng)
         store.save_round(record, samples, resources)
     metrics = tuple(_comparison(spec, n, m, rng) for n in spec.names for m in spec.metrics)
     state = (State.REGRESSION if any(m.verdict == State.REGRESSION for m in metrics)
              else State.INCONCLUSIVE if any(m.verdict == State.INCONCLUSIVE for m in metrics) else State.PASS)
-    worst = max(metrics, key=lambda m: m.ratio if not m.higher_is_better else 0)
+    worst = max((m for m in metrics if m.verdict == State.REGRESSION), key=lambda m: m.ratio, default=None)
     reason = (f"{worst.name} {worst.metric} is {(worst.ratio - 1):+.0%} slower (CI above the 5% margin)"
               if state == State.REGRESSION else "no metric moved beyond the 5% margin")
     m = manifest_for(spec)
     verdict = Verdict(state=state, reason=reason, metrics=metrics, baseline=Revision(**m["baseline"]),
                       candidate=Revision(**m["candidate"]), run_id=run_id, rounds=total,
                       invalid_rounds=invalid, confirmation_rounds=spec.confirmation_pairs,
-                      notes=("1 round was invalid (load generator saturated) and was re-run",))
+                      notes=("1 round was invalid (load generator saturated) and was re-run" + spec.extra,))
     store.save_verdict(run_id, codec.verdict_to_dict(verdict))
     return store, run_id, verdict
