@@ -20,7 +20,7 @@ import pyarrow as pa
 from perfgate import gitops
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
-from perfgate.judge import judge, needs_confirmation, round_metrics
+from perfgate.judge import judge, needs_confirmation, next_look_pairs, round_metrics
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
 from perfgate.machine import fingerprint, machine_info, versions
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
@@ -131,44 +131,36 @@ def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> 
 
 
 def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Verdict:
+    """Planned pairs first; then confirmation pairs, look by look, for inconclusive scenarios."""
     config = state.config
+    planned, budget = config.rounds.count, config.rounds.max
     rng = random.Random(config.rounds.seed)
-    pairs_per_round = 1 if config.rounds.design is Design.DUET else 2
-    state.progress.planned(len(config.scenarios) * config.rounds.count * pairs_per_round)
+    rounds_per_pair = 1 if config.rounds.design is Design.DUET else 2
+    state.progress.planned(len(config.scenarios) * planned * rounds_per_pair)
     pairs: dict[str, int] = {}
     for scenario in config.scenarios:
-        specs = plan_pairs(scenario.name, config.rounds.design, config.rounds.count,
-                           first_index=state.next_index, rng=rng)
-        _run_rounds(state, scenario, specs)
-        pairs[scenario.name] = config.rounds.count
-    look = 1
+        _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, planned,
+                                                first_index=state.next_index, rng=rng))
+        pairs[scenario.name] = planned
     while True:
-        verdict = _judge(state, revisions, look)
-        wanted = needs_confirmation(verdict, pairs, config.rounds.max)
-        if not wanted:
-            return verdict
-        look += 1
+        verdict = judge(state.metrics, config.judge, revisions[Side.BASELINE], revisions[Side.CANDIDATE],
+                        run_id=state.run_id, invalid_rounds=state.invalid,
+                        confirmation_rounds=state.confirmation, planned_pairs=planned, budget_pairs=budget)
+        bought = False
         for scenario in config.scenarios:
-            if scenario.name not in wanted:
+            if scenario.name not in needs_confirmation(verdict, pairs, budget):
                 continue
-            extra = min(max(2, config.rounds.count // 2), config.rounds.max - pairs[scenario.name])
+            extra = next_look_pairs(pairs[scenario.name], planned, budget)
+            if extra <= 0:
+                continue
             state.progress.message(f"{scenario.name}: inconclusive, buying {extra} confirmation pair(s)")
-            specs = plan_pairs(scenario.name, config.rounds.design, extra, first_index=state.next_index,
-                               first_pair=pairs[scenario.name], rng=rng, confirmation=True)
-            _run_rounds(state, scenario, specs)
+            _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, extra,
+                                                    first_index=state.next_index, first_pair=pairs[scenario.name],
+                                                    rng=rng, confirmation=True))
             pairs[scenario.name] += extra
-
-
-def _judge(state: _RunState, revisions: dict[Side, Revision], look: int) -> Verdict:
-    verdict = judge(state.metrics, state.config.judge, revisions[Side.BASELINE], revisions[Side.CANDIDATE],
-                    run_id=state.run_id, invalid_rounds=state.invalid, confirmation_rounds=state.confirmation,
-                    look=look, max_looks=_max_looks(state.config))
-    return verdict
-
-
-def _max_looks(config: Config) -> int:
-    step = max(2, config.rounds.count // 2)
-    return 1 + -(-(config.rounds.max - config.rounds.count) // step)
+            bought = True
+        if not bought:
+            return verdict
 
 
 def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpec]) -> None:

@@ -86,19 +86,33 @@ class RichProgress(gate.Progress):
 
 
 def _percent(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.1f}%"
+    return f"{(ratio - 1) * 100:+.0f}%" if abs(ratio - 1) >= 0.1 else f"{(ratio - 1) * 100:+.1f}%"
+
+
+def format_value(metric: str, value: float) -> str:
+    if metric == "throughput":
+        return f"{value:,.1f}/s"
+    if metric == "error_rate":
+        return f"{value * 100:.2f}%"
+    return f"{value / 1000:,.2f}ms"  # latencies are stored in microseconds
 
 
 def print_verdict(console: Console, verdict: Verdict, report: Path | None = None) -> None:
-    table = Table(title=f"{verdict.baseline.short} → {verdict.candidate.short}", show_lines=False)
-    for column in ("scenario", "name", "metric", "baseline", "candidate", "change", "CI", "p", "verdict"):
-        table.add_column(column, justify="right" if column in ("baseline", "candidate", "change", "p") else "left")
+    """A compact table (fits 80 columns): regressions first, as the judge sorts them."""
+    many_scenarios = len({m.scenario for m in verdict.metrics}) > 1
+    table = Table(title=f"{verdict.baseline.short} → {verdict.candidate.short}", box=None, pad_edge=False)
+    for column in ("name", "metric", "baseline", "candidate", "change [CI]", "verdict"):
+        table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left",
+                         overflow="fold")
     for m in verdict.metrics:
-        table.add_row(m.scenario, m.name, m.metric, f"{m.baseline:,.1f}", f"{m.candidate:,.1f}",
-                      _percent(m.ratio), f"[{_percent(m.ci_low)}, {_percent(m.ci_high)}]", f"{m.p_value:.3f}",
-                      f"[{STYLE[m.verdict]}]{m.verdict.value}[/]")
+        name = f"{m.scenario}/{m.name}" if many_scenarios else m.name
+        change = f"{_percent(m.ratio)} [{_percent(m.ci_low)}, {_percent(m.ci_high)}]"
+        table.add_row(name, m.metric, format_value(m.metric, m.baseline), format_value(m.metric, m.candidate),
+                      change, f"[{STYLE[m.verdict]}]{m.verdict.value}[/]")
     console.print(table)
     console.print(f"[{STYLE[verdict.state]}]{verdict.state.value.upper()}[/]: ", end="")
     console.print(verdict.reason, markup=False, highlight=False)
+    for note in verdict.notes:
+        console.print(f"  note: {note}", markup=False, highlight=False, style="dim")
     if report is not None:
         console.print(f"report: {report}", markup=False)

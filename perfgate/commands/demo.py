@@ -12,7 +12,6 @@ import argparse
 import re
 import shutil
 import tempfile
-from importlib import resources
 from pathlib import Path
 
 import git
@@ -54,7 +53,9 @@ AUTHOR = git.Actor("perfgate demo", "demo@perfgate.invalid")
 
 def build_demo_repo(path: Path) -> git.Repo:
     """Two commits of the IM service; the second makes every login twice as expensive."""
-    source = Path(str(resources.files("loadtests")))
+    import loadtests
+
+    source = Path(list(loadtests.__path__)[0])
     target = path / "loadtests"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (path / "perfgate.toml").write_text(DEMO_CONFIG)
