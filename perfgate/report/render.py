@@ -245,6 +245,12 @@ def _revision(rev: Any) -> dict[str, Any]:
             "author": rev.author, "date": rev.date, "dirty": rev.dirty}
 
 
+def _machine_value(key: str, value: Any) -> Any:
+    if key.endswith("_bytes") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value / 2**30:.1f} GiB"
+    return value
+
+
 def _script() -> tuple[str, str]:
     text = (Path(__file__).parent / "templates" / "report.js").read_text(encoding="utf-8")
     digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
@@ -275,7 +281,7 @@ def render_html(data: RunData) -> str:
         "design": manifest.get("design", ""),
         "created": manifest.get("created", ""),
         "command": manifest.get("command", ""),
-        "machine": manifest.get("machine") or {},
+        "machine": {k: _machine_value(k, v) for k, v in (manifest.get("machine") or {}).items()},
         "versions": manifest.get("versions") or {},
         "config_hash": manifest.get("config_hash", ""),
         "fingerprint": manifest.get("fingerprint", ""),
