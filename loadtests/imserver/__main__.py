@@ -1,4 +1,9 @@
-"""``python -m loadtests.imserver --port P --data DIR``: run the reference IM service."""
+"""``python -m loadtests.imserver --port P --data DIR``: run the reference IM service.
+
+Storage is SQLite in DIR by default. ``--storage mariadb --db-primary H:P --db-replica H:P``
+puts it on a MariaDB primary (writes) and replica (reads) instead, with a read-only mode
+while the primary is unavailable.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,15 @@ from aiohttp import web
 
 from loadtests.imserver.app import Settings, build_app
 from loadtests.imserver.auth import SCRYPT_LOG2N
+from loadtests.imserver.storage import Storage
+from loadtests.imserver.storage_mariadb import MariaDbConfig, MariaDbStorage, parse_address
+
+
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,7 +36,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gateway", metavar="HOST:PORT", help="external IM network peer")
     p.add_argument("--gateway-queue-limit", type=int, default=0, help="0 = unbounded")
     p.add_argument("--access-log", action="store_true", help="log every request")
-    return p.parse_args(argv)
+    db = p.add_argument_group("database")
+    db.add_argument("--storage", choices=("sqlite", "mariadb"), default="sqlite")
+    db.add_argument("--db-primary", type=_address, metavar="HOST:PORT", help="takes the writes")
+    db.add_argument("--db-replica", type=_address, metavar="HOST:PORT",
+                    help="serves the reads (default: the primary)")
+    db.add_argument("--db-user", default="im")
+    db.add_argument("--db-password", default="im")
+    db.add_argument("--db-name", default="im")
+    db.add_argument("--db-timeout", type=float, default=1.0, metavar="S",
+                    help="connect/read/write timeout of every database call")
+    db.add_argument("--db-check-interval", type=float, default=0.25, metavar="S",
+                    help="how often the primary's health is checked")
+    db.add_argument("--failover-bug", choices=("hang", "crash"),
+                    help="TEST FIXTURE: a deliberately broken failover (sends hang, or exit)")
+    args = p.parse_args(argv)
+    if args.storage == "mariadb" and args.db_primary is None:
+        p.error("--storage mariadb needs --db-primary")
+    if args.storage != "mariadb" and (args.db_primary or args.db_replica or args.failover_bug):
+        p.error("--db-primary, --db-replica and --failover-bug need --storage mariadb")
+    return args
+
+
+def make_storage(args: argparse.Namespace) -> Storage | None:
+    """The chosen backend; None means the default SQLite file in the data directory."""
+    if args.storage != "mariadb":
+        return None
+    return MariaDbStorage(MariaDbConfig(
+        primary=args.db_primary, replica=args.db_replica, user=args.db_user,
+        password=args.db_password, database=args.db_name, timeout_s=args.db_timeout,
+        check_interval_s=args.db_check_interval, failover_bug=args.failover_bug,
+    ))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("loadtests.imserver").info("starting on http://%s:%d", args.host, args.port)
     web.run_app(
-        build_app(settings),
+        build_app(settings, make_storage(args)),
         host=args.host,
         port=args.port,
         print=None,

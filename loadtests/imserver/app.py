@@ -23,12 +23,19 @@ from loadtests.imserver.auth import (
 )
 from loadtests.imserver.gateway import EXTERNAL_PREFIX, GatewayFull, GatewayLink
 from loadtests.imserver.sessions import STATUSES, Sessions
-from loadtests.imserver.storage import SqliteStorage, Storage
+from loadtests.imserver.storage import (
+    ReadOnlyError,
+    SqliteStorage,
+    Storage,
+    StorageUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_CHARS = 4096
 MAX_HISTORY = 200
+MAX_NAME_CHARS = 128
+READ_ONLY_ERROR = "read-only: primary unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +185,8 @@ class ImService:
         sent_ns = data.get("client_sent_ns", time.time_ns())
         if not isinstance(to, str) or not to or not isinstance(body, str):
             raise _error(web.HTTPBadRequest, "to and body must be strings")
+        if len(to) > MAX_NAME_CHARS:
+            raise _error(web.HTTPBadRequest, f"to longer than {MAX_NAME_CHARS} characters")
         if len(body) > MAX_BODY_CHARS:
             raise _error(web.HTTPBadRequest, f"body longer than {MAX_BODY_CHARS} characters")
         if not isinstance(sent_ns, int) or isinstance(sent_ns, bool):
@@ -221,10 +230,11 @@ class ImService:
     async def healthz(self, request: web.Request) -> web.Response:
         if not self.ready:
             return web.json_response({"status": "starting"}, status=503)
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", "mode": self.storage.status().mode})
 
     async def metrics(self, request: web.Request) -> web.Response:
         gateway = self.gateway
+        db = self.storage.status()
         return web.json_response({
             "connections": self.sessions.connections,
             "users_online": len(self.sessions.online()),
@@ -233,16 +243,31 @@ class ImService:
             "messages": self.storage.count_messages(),
             "logins": self.logins,
             "rss_bytes": self._process.memory_info().rss,
-            "mode": "read-write",
+            "mode": db.mode,
+            "mode_changes": db.mode_changes,
+            "last_mode_change_ns": db.last_mode_change_ns,
+            "db_errors": db.errors,
             "gateway_forwarded": gateway.forwarded if gateway else 0,
             "gateway_dropped": gateway.dropped if gateway else 0,
             "uptime_s": round(time.monotonic() - self._started, 3),
         })
 
 
-def build_app(settings: Settings) -> web.Application:
-    service = ImService(settings)
-    app = web.Application()
+@web.middleware
+async def storage_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A database that cannot answer is a fast 503, never a hang or a 500."""
+    try:
+        return await handler(request)
+    except ReadOnlyError:
+        raise _error(web.HTTPServiceUnavailable, READ_ONLY_ERROR) from None
+    except StorageUnavailable:
+        raise _error(web.HTTPServiceUnavailable, "database unavailable") from None
+
+
+def build_app(settings: Settings, storage: Storage | None = None) -> web.Application:
+    """The service on ``storage`` (default: SQLite in the data directory)."""
+    service = ImService(settings, storage)
+    app = web.Application(middlewares=[storage_errors])
     app.cleanup_ctx.append(service.lifespan)
     app.on_shutdown.append(service.on_shutdown)
     app.router.add_post("/login", service.login)

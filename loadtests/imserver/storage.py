@@ -36,8 +36,34 @@ class Message:
         }
 
 
+READ_WRITE = "read-write"
+READ_ONLY = "read-only"
+
+
+class StorageUnavailable(Exception):
+    """The database cannot answer now; the service maps this to HTTP 503."""
+
+
+class ReadOnlyError(StorageUnavailable):
+    """Writes are refused because the primary is unavailable (reads still work)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStatus:
+    """What /metrics shows about the database: the mode, and when it last changed."""
+
+    mode: str = READ_WRITE
+    mode_changes: int = 0
+    last_mode_change_ns: int = 0  # wall clock (time.time_ns) of the last change; 0 = never
+    errors: int = 0  # database calls that failed
+
+
 class Storage(Protocol):
-    """What the service needs from a database. Every call may block on I/O."""
+    """What the service needs from a database. Every call may block on I/O.
+
+    Calls raise :class:`StorageUnavailable` when the database cannot answer, and
+    ``save_message`` raises :class:`ReadOnlyError` while writes are impossible.
+    """
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -49,6 +75,7 @@ class Storage(Protocol):
     ) -> Message: ...
     async def history(self, a: str, b: str, limit: int) -> list[Message]: ...
     def count_messages(self) -> int: ...
+    def status(self) -> StorageStatus: ...
 
 
 def conversation_key(a: str, b: str) -> str:
@@ -161,3 +188,7 @@ class SqliteStorage:
     def count_messages(self) -> int:
         """Stored messages, kept in memory so /metrics never touches the database."""
         return self._count
+
+    def status(self) -> StorageStatus:
+        """A local file is always writable."""
+        return StorageStatus()
