@@ -3,6 +3,7 @@
 Nothing here does I/O. See DESIGN.md, "Statistics: ground rules for the verdict".
 """
 
+from perfgate.judge.changepoint import change_points
 from perfgate.judge.compare import ERROR_RATE_FLOOR, MIN_PAIRS, holm_levels, judge
 from perfgate.judge.rounds import ALL_NAMES, ROUND_METRICS, round_metrics
 from perfgate.judge.sequential import (
@@ -20,6 +21,7 @@ __all__ = [
     "LOOKS",
     "MIN_PAIRS",
     "ROUND_METRICS",
+    "change_points",
     "holm_levels",
     "judge",
     "look_index",
