@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from perfgate.cluster import cost
@@ -32,13 +33,14 @@ from perfgate.errors import InfraError
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 WAIT = {"Delay": 2, "MaxAttempts": 90}  # every waiter is bounded: 3 minutes at most
 BUNDLE_NAMES = ("wheel", "baseline", "candidate", "config")
+API_ERRORS = (ClientError, BotoCoreError, WaiterError, Boto3Error)
 
 
 def _api_error(step: str, exc: Exception) -> InfraError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return InfraError(f"{step}: {exc.operation_name} failed: {err.get('Code', '?')}: {err.get('Message', '')}")
-    return InfraError(f"{step}: {type(exc).__name__}: {exc}")
+    return InfraError(f"{step}: {type(exc).__name__}: {' '.join(str(exc).split())}")
 
 
 class Ec2Cluster(Cluster):
@@ -86,8 +88,15 @@ class Ec2Cluster(Cluster):
         step = on_step or (lambda name: None)
         try:
             return self._up(settings, bundle, run_id, minutes, step)
-        except (ClientError, BotoCoreError, WaiterError) as exc:
-            raise _api_error("up", exc) from exc
+        except BaseException as exc:  # roll back whatever was made, Ctrl-C included
+            try:
+                self.down(run_id)
+            except InfraError as cleanup:
+                raise InfraError(f"up {run_id} failed ({_api_error('up', exc)}) and so did the rollback "
+                                 f"({cleanup}); run `perfgate infra gc`") from exc
+            if isinstance(exc, API_ERRORS):
+                raise _api_error("up", exc) from exc
+            raise
 
     def _up(self, settings: InfraSettings, bundle: dict[str, Path], run_id: str, minutes: float,
             step: StepHook) -> ClusterHandle:
@@ -268,7 +277,7 @@ class Ec2Cluster(Cluster):
                 out.append(RunStatus(run_id, run.get("owner", ""), run.get("expires", ""), dict(run["states"]),
                                      groups.get(run_id, 0), len(keys), ready))
             return out
-        except (ClientError, BotoCoreError) as exc:
+        except API_ERRORS as exc:
             raise _api_error("status", exc) from exc
 
     # --- teardown -------------------------------------------------------------
@@ -276,7 +285,7 @@ class Ec2Cluster(Cluster):
     def down(self, run_id: str) -> Reaped:
         try:
             return self._down(run_id)
-        except (ClientError, BotoCoreError, WaiterError) as exc:
+        except API_ERRORS as exc:
             raise _api_error(f"down {run_id}", exc) from exc
 
     def _down(self, run_id: str) -> Reaped:
@@ -331,7 +340,7 @@ class Ec2Cluster(Cluster):
             for run_id in self._run_prefixes():
                 if self._lease(run_id).get("expires", "") < stamp:
                     expired.add(run_id)
-        except (ClientError, BotoCoreError) as exc:
+        except API_ERRORS as exc:
             raise _api_error("gc", exc) from exc
         total = Reaped()
         for run_id in sorted(expired):
