@@ -1,0 +1,40 @@
+"""``perfgate proxy serve``: the fault proxy behind Toxiproxy's HTTP API, for any Toxiproxy client."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from perfgate.faults.api import load_populate_file, run_api
+
+NAME = "proxy"
+HELP = "run the fault proxy with a Toxiproxy-compatible HTTP API"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    serve = sub.add_parser("serve", help="serve the API until interrupted (Ctrl-C)",
+                           description="Serve Toxiproxy's HTTP API (2.x) until SIGINT or SIGTERM.")
+    serve.add_argument("--host", default="127.0.0.1", help="address of the API (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8474, help="port of the API (default: 8474, Toxiproxy's)")
+    serve.add_argument("--config", type=Path, help="JSON array of proxies to create first (Toxiproxy's -config)")
+
+
+def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None,
+          console: Console | None = None) -> int:
+    """Serve until interrupted; the callable form of ``perfgate proxy serve``."""
+    proxies = load_populate_file(config) if config is not None else None
+
+    def ready(bound: int) -> None:
+        if console is not None:
+            n = len(proxies or [])
+            console.print(f"perfgate proxy: Toxiproxy API on http://{host}:{bound} ({n} proxies); Ctrl-C stops")
+
+    run_api(host, port, proxies, ready)
+    return 0
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    return serve(args.host, args.port, args.config, console)
