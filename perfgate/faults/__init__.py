@@ -4,6 +4,16 @@ The public API is re-exported here; the modules behind it are private.
 """
 
 from perfgate.faults.proxy import Proxy
+from perfgate.faults.schedule import (
+    DOWN,
+    FaultSpec,
+    MonkeyMix,
+    parse_fault,
+    parse_faults,
+    parse_seconds,
+    run_schedule,
+    slowness_monkey,
+)
 from perfgate.faults.server import ProxyServer, ProxyThread, new_event_loop
 from perfgate.faults.toxics import (
     MODES,
@@ -15,6 +25,14 @@ from perfgate.faults.toxics import (
 )
 
 __all__ = [
+    "DOWN",
+    "FaultSpec",
+    "MonkeyMix",
+    "parse_fault",
+    "parse_faults",
+    "parse_seconds",
+    "run_schedule",
+    "slowness_monkey",
     "MODES",
     "STREAMS",
     "TOXIC_TYPES",

@@ -138,7 +138,7 @@ async def run_schedule(
         if s.proxy not in srv.proxies:
             raise FaultError(f"faults[{i}]: link {s.proxy!r} is not a proxy (known: {sorted(srv.proxies)})")
     loop = asyncio.get_running_loop()
-    t0, t0_ns = loop.time(), time.time_ns()
+    t0_ns, t0 = time.time_ns(), time.monotonic()  # in this order: planned times never come late
     tasks = [loop.create_task(_one(srv, s, f"{prefix}_{i}", t0, t0_ns)) for i, s in enumerate(specs)]
     try:
         return list(await asyncio.gather(*tasks))
@@ -148,9 +148,17 @@ async def run_schedule(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _sleep_until(deadline: float) -> None:
+    """Sleep until ``time.monotonic()`` reaches ``deadline`` (uvloop's timers may wake up to 1 ms early)."""
+    for _ in range(1000):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(remaining)
+
+
 async def _one(srv: ProxyServer, spec: FaultSpec, name: str, t0: float, t0_ns: int) -> Window:
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(max(0.0, t0 + spec.at_s - loop.time()))
+    await _sleep_until(t0 + spec.at_s)
     proxy = srv.get(spec.proxy)
     if spec.toxic == DOWN:
         await proxy.stop()
@@ -159,7 +167,7 @@ async def _one(srv: ProxyServer, spec: FaultSpec, name: str, t0: float, t0_ns: i
                                    toxicity_mode=spec.toxicity_mode, attributes=spec.attributes))
     start_ns = time.time_ns()
     try:
-        await asyncio.sleep(max(0.0, t0 + spec.at_s + spec.duration_s - loop.time()))
+        await _sleep_until(t0 + spec.at_s + spec.duration_s)
     finally:
         if spec.toxic == DOWN:
             await proxy.start()
