@@ -379,12 +379,14 @@ def verdict_of(comparisons: Sequence[MetricComparison], baseline: Revision, cand
 
 
 def _excess(m: MetricComparison) -> float:
-    """How far the worse end of the CI goes past the margin, in the metric's own units."""
+    """How far the worse end of the CI goes past the margin, in margins (comparable across metrics)."""
     if m.metric == "error_rate":
-        return (m.ci_high - m.margin) if math.isfinite(m.ci_high) else math.inf
-    if m.higher_is_better:
-        return (1.0 - m.margin) - m.ci_low if math.isfinite(m.ci_low) else math.inf
-    return m.ci_high - (1.0 + m.margin) if math.isfinite(m.ci_high) else math.inf
+        over = m.ci_high - m.margin
+    elif m.higher_is_better:
+        over = (1.0 - m.margin) - m.ci_low
+    else:
+        over = m.ci_high - (1.0 + m.margin)
+    return over / m.margin if math.isfinite(over) and m.margin > 0 else (math.inf if not math.isfinite(over) else over)
 
 
 def verdict_reason(state: State, ranked: Sequence[MetricComparison]) -> str:

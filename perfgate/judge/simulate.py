@@ -246,16 +246,17 @@ def run_gate(metrics: Sequence[RoundMetrics], config: JudgeConfig, *, planned: i
     planned pairs, then buy confirmation pairs look by look while
     :func:`needs_confirmation` asks for them (one scenario per gate here)."""
     rev = Revision("sim", "0" * 40)
-    pairs, look = planned, 1
+    available = max((m.pair for m in metrics), default=-1) + 1
+    pairs, look = min(planned, available), 1
     while True:
         used = [m for m in metrics if m.pair < pairs]
         verdict = judge(used, config, rev, rev, planned_pairs=planned, budget_pairs=budget, looks=looks)
         scenarios = {m.scenario for m in used}
         wanted = needs_confirmation(verdict, {s: pairs for s in scenarios}, budget)
         more = next_look_pairs(pairs, planned, budget, looks=looks)
-        if not wanted or not more:
+        if not wanted or not more or pairs >= available:
             return GateOutcome(verdict, pairs, look)
-        pairs, look = pairs + more, look + 1
+        pairs, look = min(pairs + more, available), look + 1
 
 
 # --- samples as the recorder writes them (for replaying through a real store) ---
