@@ -231,19 +231,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="150 gates per row, in under a minute")
     parser.add_argument("--design", choices=("duet", "interleaved", "both"), default="both")
     parser.add_argument("--margin", type=float, default=None, help="judge margin (default: the config default, 5%%)")
+    parser.add_argument("--margins", default="", help="per-metric margins, e.g. p50=0.02,p99=0.1")
     parser.add_argument("--looks", type=int, default=3, help="looks from the planned pairs to the budget")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--replay", metavar="STORE", help="judge recorded A/A runs from a perfgate store")
     parser.add_argument("--resample", type=int, default=1000, help="resampled A/A gates in --replay mode")
     args = parser.parse_args(argv)
-    config = JudgeConfig() if args.margin is None else JudgeConfig(margin=args.margin)
+    margins = {k: float(v) for k, v in (item.split("=") for item in args.margins.split(",") if item)}
+    config = JudgeConfig(margin=JudgeConfig().margin if args.margin is None else args.margin, margins=margins)
     started = time.perf_counter()
     if args.replay:
         replay(args.replay, config, args.resample, args.seed)
         return 0
     if args.quick:
         args.gates = min(args.gates, 150)
-    print(f"judge: margin {config.margin:.0%}, confidence {config.confidence:.0%}, metrics {', '.join(config.metrics)}; "
+    print(f"judge: margin {config.margin:.0%} {config.margins or ''}, confidence {config.confidence:.0%}, metrics {', '.join(config.metrics)}; "
           f"{PLANNED} planned pairs, budget {BUDGET}, {args.looks} looks; seed {args.seed}", flush=True)
     results = simulate(args, config)
     designs = [d for d in ("duet", "interleaved") if any(k[0] == d for k in results)]
