@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from perfgate import gate
-from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
+from perfgate.model import Design, MetricComparison, RoundRecord, RoundSpec, State, Verdict
 
 STYLE = {State.REGRESSION: "bold red", State.INCONCLUSIVE: "yellow", State.PASS: "green",
          State.IMPROVEMENT: "bold green"}
@@ -89,6 +89,14 @@ def _percent(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.0f}%" if abs(ratio - 1) >= 0.1 else f"{(ratio - 1) * 100:+.1f}%"
 
 
+def change_text(m: MetricComparison) -> str:
+    """Ratios as percent changes; error rates as differences in percentage points."""
+    if m.metric == "error_rate":
+        pp = lambda x: f"{x * 100:+.2f}pp"  # noqa: E731
+        return f"{pp(m.candidate - m.baseline)} [{pp(m.ci_low)}, {pp(m.ci_high)}]"
+    return f"{_percent(m.ratio)} [{_percent(m.ci_low)}, {_percent(m.ci_high)}]"
+
+
 def format_value(metric: str, value: float) -> str:
     if metric == "throughput":
         return f"{value:,.1f}/s"
@@ -106,7 +114,7 @@ def print_verdict(console: Console, verdict: Verdict, report: Path | None = None
                          overflow="fold")
     for m in verdict.metrics:
         name = f"{m.scenario}/{m.name}" if many_scenarios else m.name
-        change = f"{_percent(m.ratio)} [{_percent(m.ci_low)}, {_percent(m.ci_high)}]"
+        change = change_text(m)
         table.add_row(name, m.metric, format_value(m.metric, m.baseline), format_value(m.metric, m.candidate),
                       change, f"[{STYLE[m.verdict]}]{m.verdict.value}[/]")
     console.print(table)

@@ -68,16 +68,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         config = replace(config, margin=args.margin)
     run_a = store.resolve(args.run_a)
     manifest_a = store.manifest(run_a)
+    looks: dict[str, int] = {}
     if args.run_b is None:
         metrics = stored_metrics(store, run_a)
         baseline, candidate = _revision(manifest_a, Side.BASELINE), _revision(manifest_a, Side.CANDIDATE)
+        # The run's own sequential design: its confirmation looks spent part of the error rates.
+        rounds = manifest_a.get("config", {}).get("rounds", {})
+        if "count" in rounds and "max" in rounds:
+            looks = {"planned_pairs": rounds["count"], "budget_pairs": rounds["max"]}
     else:
         side = Side(args.side)
         run_b = store.resolve(args.run_b)
         metrics = (_side_as(stored_metrics(store, run_a), side, Side.BASELINE)
                    + _side_as(stored_metrics(store, run_b), side, Side.CANDIDATE))
         baseline, candidate = _revision(manifest_a, side), _revision(store.manifest(run_b), side)
-    verdict = judge(metrics, config, baseline, candidate, run_id=run_a)
+    verdict = judge(metrics, config, baseline, candidate, run_id=run_a, **looks)
     if args.json_path:
         import json
 
