@@ -20,7 +20,7 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from perfgate.errors import FaultError, PortInUseError
 from perfgate.faults.toxics import STREAMS, FaultRequestError, Toxic
@@ -124,9 +124,11 @@ class _Side(asyncio.Protocol):
         self.drained: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport
         if self is self.conn.client:
-            self.conn.accepted(transport)
+            self.conn.accepted(self.transport)
+        else:
+            self.conn.linked()
 
     def data_received(self, data: bytes) -> None:
         link = self.reader
@@ -164,8 +166,8 @@ class _Link:
     def __init__(self, conn: _Conn, stream: str, src: _Side, dst: _Side, toxics: Iterable[Toxic]) -> None:
         self.conn = conn
         self.stream = stream
-        self.loop = conn.loop
-        self.rng = conn.proxy.rng
+        self.loop: asyncio.AbstractEventLoop = conn.loop
+        self.rng: random.Random = conn.proxy.rng
         self.src = src
         self.dst = dst
         src.reader = self
@@ -297,25 +299,31 @@ class _Conn:
     def accepted(self, tr: asyncio.Transport) -> None:
         tr.pause_reading()  # nothing may pass before the upstream is there
         self.proxy.conns.add(self)
-        self.connecting = self.loop.create_task(self._connect(tr))
+        self.connecting = self.loop.create_task(self._connect())
 
     def early(self, data: bytes | None) -> None:
+        """Client data read before the upstream was there (uvloop may read after connection_made)."""
         self.pending.append(data)
         tr = self.client.transport
         if tr is not None and not tr.is_closing():
-            tr.pause_reading()  # uvloop may start reading after connection_made
+            tr.pause_reading()
 
-    async def _connect(self, tr: asyncio.Transport) -> None:
+    async def _connect(self) -> None:
         host, port = split_hostport(self.proxy.upstream, "upstream")
         try:
             await self.loop.create_connection(lambda: self.upstream, host, port)
         except OSError:
+            self.connecting = None
             self.close()  # as Toxiproxy: the client is dropped when the upstream is unreachable
-            return
         finally:
             self.connecting = None
-        if self.closed:
-            self.upstream.transport.close()  # type: ignore[union-attr]
+
+    def linked(self) -> None:
+        """The upstream socket is there: set up both links before it can deliver any data."""
+        up, tr = self.upstream.transport, self.client.transport
+        if self.closed or tr is None or tr.is_closing():
+            if up is not None:
+                up.close()
             return
         chains = self.proxy.chains
         self.links["upstream"] = _Link(self, "upstream", self.client, self.upstream, chains["upstream"])
@@ -323,8 +331,7 @@ class _Conn:
         for data in self.pending:
             self.links["upstream"].feed(data)
         self.pending.clear()
-        if not tr.is_closing():
-            tr.resume_reading()
+        tr.resume_reading()
 
     def lost(self, side: _Side) -> None:
         """A socket closed or failed: what it sent still goes through, then all closes."""

@@ -123,7 +123,7 @@ def parse_faults(entries: Iterable[Mapping[str, Any]], where: str = "faults") ->
 
 async def run_schedule(
     srv: ProxyServer,
-    specs: Sequence[FaultSpec] | Iterable[Mapping[str, Any]],
+    specs: Iterable[FaultSpec | Mapping[str, Any]],
     *,
     prefix: str = "perfgate_fault",
 ) -> list[Window]:
@@ -133,13 +133,13 @@ async def run_schedule(
     is applied at that moment. ``detail`` holds the spec and the planned onset
     and end (``planned_start_ns``, ``planned_end_ns``).
     """
-    specs = [s if isinstance(s, FaultSpec) else parse_fault(s, f"faults[{i}]") for i, s in enumerate(specs)]
-    for i, s in enumerate(specs):
+    plan = [s if isinstance(s, FaultSpec) else parse_fault(s, f"faults[{i}]") for i, s in enumerate(specs)]
+    for i, s in enumerate(plan):
         if s.proxy not in srv.proxies:
             raise FaultError(f"faults[{i}]: link {s.proxy!r} is not a proxy (known: {sorted(srv.proxies)})")
     loop = asyncio.get_running_loop()
     t0_ns, t0 = time.time_ns(), time.monotonic()  # in this order: planned times never come late
-    tasks = [loop.create_task(_one(srv, s, f"{prefix}_{i}", t0, t0_ns)) for i, s in enumerate(specs)]
+    tasks = [loop.create_task(_one(srv, s, f"{prefix}_{i}", t0, t0_ns)) for i, s in enumerate(plan)]
     try:
         return list(await asyncio.gather(*tasks))
     finally:
@@ -215,7 +215,8 @@ class MonkeyMix:
         unknown = sorted(set(d) - known)
         if unknown:
             raise FaultError(f"monkey mix: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        return cls(**{k: tuple(v) if k.endswith("_ms") else v for k, v in d.items()})
+        kwargs: dict[str, Any] = {k: tuple(v) if k.endswith("_ms") else v for k, v in d.items()}
+        return cls(**kwargs)
 
 
 def slowness_monkey(

@@ -16,13 +16,16 @@ import asyncio
 import concurrent.futures
 import random
 import threading
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from perfgate.errors import FaultError
 from perfgate.faults.proxy import Proxy, split_hostport
 from perfgate.faults.toxics import FaultRequestError, Toxic, make_toxic
 from perfgate.model import Window
+
+if TYPE_CHECKING:
+    from perfgate.faults.schedule import FaultSpec
 
 T = TypeVar("T")
 
@@ -232,14 +235,14 @@ class ProxyThread:
     def reset(self) -> None:
         self.call(self._srv().reset())
 
-    def start_schedule(self, specs: Sequence[Any] | Iterable[Mapping[str, Any]]) -> concurrent.futures.Future[
+    def start_schedule(self, specs: Iterable[FaultSpec | Mapping[str, Any]]) -> concurrent.futures.Future[
             list[Window]]:
         """Start a fault schedule now; the future gives its windows (cancel it to stop early)."""
         from perfgate.faults.schedule import run_schedule
 
         return self.submit(run_schedule(self._srv(), specs))
 
-    def run_schedule(self, specs: Sequence[Any] | Iterable[Mapping[str, Any]]) -> list[Window]:
+    def run_schedule(self, specs: Iterable[FaultSpec | Mapping[str, Any]]) -> list[Window]:
         """Run a fault schedule to its end and return its windows."""
         return self.start_schedule(specs).result()
 

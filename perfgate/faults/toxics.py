@@ -18,6 +18,7 @@ as in Toxiproxy.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
 import math
 import random
@@ -45,7 +46,8 @@ class FaultRequestError(FaultError):
 class Ctx(Protocol):
     """What a toxic may do to the link it runs on."""
 
-    rng: random.Random
+    @property
+    def rng(self) -> random.Random: ...
 
     def now(self) -> float: ...
 
@@ -267,7 +269,7 @@ class LimitData(Toxic):
     def new_state(self) -> _Count:
         return _Count()
 
-    async def on_chunk(self, ctx: Ctx, state: _Count, data: bytes, t: float, send: Send) -> None:
+    async def on_chunk(self, ctx: Ctx, state: _Count, data: builtins.bytes, t: float, send: Send) -> None:
         part = data[: max(0, self.bytes - state.sent)]
         if part:
             state.sent += len(part)

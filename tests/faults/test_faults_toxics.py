@@ -27,6 +27,13 @@ def test_passes_bytes_intact_both_ways(pt: ProxyThread, echo: TcpServer) -> None
     assert got == payload
 
 
+def test_server_that_speaks_first_reaches_the_client(pt: ProxyThread, greeter: TcpServer) -> None:
+    p = pt.create("greet", upstream=greeter.addr)
+    for _ in range(50):  # the upstream's bytes may arrive before the proxy's connect returns
+        with connect(p.listen_port) as s:
+            assert recv_all(s) == bytes(range(100))
+
+
 def test_latency_delays_each_direction(pt: ProxyThread, echo: TcpServer) -> None:
     p = pt.create("echo", upstream=echo.addr)
     with connect(p.listen_port) as s:
