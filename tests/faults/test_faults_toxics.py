@@ -34,6 +34,30 @@ def test_server_that_speaks_first_reaches_the_client(pt: ProxyThread, greeter: T
             assert recv_all(s) == bytes(range(100))
 
 
+def test_half_close_still_gets_the_reply(pt: ProxyThread, echo: TcpServer) -> None:
+    p = pt.create("echo", upstream=echo.addr)
+    pt.add_toxic("echo", "latency", attributes={"latency": 50})
+    with connect(p.listen_port) as s:
+        s.sendall(b"last words")
+        s.shutdown(socket.SHUT_WR)  # as `nc -N`: the reply still comes back, then EOF
+        assert recv_all(s) == b"last words"
+
+
+def test_stopping_the_thread_closes_everything(echo: TcpServer) -> None:
+    thread = ProxyThread().start()
+    p = thread.create("echo", upstream=echo.addr)
+    s = connect(p.listen_port)
+    try:
+        assert timed_echo(s)[0] == b"ping"
+        thread.stop()
+        assert recv_all(s) == b""
+        with pytest.raises(ConnectionRefusedError):
+            connect(p.listen_port)
+    finally:
+        s.close()
+        thread.stop()
+
+
 def test_latency_delays_each_direction(pt: ProxyThread, echo: TcpServer) -> None:
     p = pt.create("echo", upstream=echo.addr)
     with connect(p.listen_port) as s:
