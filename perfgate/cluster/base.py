@@ -27,6 +27,9 @@ TAG_OWNER = "perfgate:owner"
 TAG_ROLE = "perfgate:role"
 ROLES = ("target", "master", "worker")
 INFRA_FILE = "perfgate-infra.toml"
+#: Target ports rotate over this span, round by round: a port closed one round ago may still
+#: have connections in TIME_WAIT, and the target's free-port check would refuse it.
+PORT_SPAN = 20
 
 
 def utcnow() -> datetime:
@@ -58,7 +61,7 @@ class InfraSettings:
     targets: int = 1
     workers: int = 2
     master_port: int = 5557
-    target_port: int = 8080  # first side; the second side uses target_port + 1
+    target_port: int = 8080  # targets use ports target_port .. target_port + PORT_SPAN - 1
     egress_cidr: str = "0.0.0.0/0"  # HTTPS egress for S3 and PyPI; narrow it with VPC endpoints
     max_instances: int = 20
     max_hourly_usd: float = 5.0

@@ -24,7 +24,7 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from perfgate.cluster import cost
-from perfgate.cluster.base import (ROLES, TAG_EXPIRES, TAG_OWNER, TAG_ROLE, TAG_RUN, Cluster, ClusterHandle,
+from perfgate.cluster.base import (PORT_SPAN, ROLES, TAG_EXPIRES, TAG_OWNER, TAG_ROLE, TAG_RUN, Cluster, ClusterHandle,
                                    ClusterPlan, InfraSettings, Node, Reaped, RunStatus, StepHook, expiry, iso,
                                    new_cluster_run_id, utcnow)
 from perfgate.cluster.userdata import RoleRange, render
@@ -153,7 +153,7 @@ class Ec2Cluster(Cluster):
 
     def _rules(self, settings: InfraSettings, groups: dict[str, str]) -> None:
         """Least privilege: workers reach the master's port and the targets' ports; HTTPS out; nothing else."""
-        ports = (settings.target_port, settings.target_port + 1)
+        ports = (settings.target_port, settings.target_port + PORT_SPAN - 1)
 
         def pair(group: str, low: int, high: int) -> dict:
             return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "UserIdGroupPairs": [{"GroupId": group}]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
@@ -49,11 +50,14 @@ def moto_url(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """moto's ThreadedMotoServer on a free loopback port (real HTTP, no in-process patching)."""
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    # moto's backends live in this process and outlive a server: start every test from empty
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=10).close()
     try:
         yield url
     finally:

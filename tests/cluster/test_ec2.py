@@ -76,7 +76,7 @@ def test_up_then_down_leaves_nothing(moto_url: str, settings: InfraSettings, bun
     master_in = groups["master"]["IpPermissions"]
     assert master_in[0]["FromPort"] == 5557 and master_in[0]["UserIdGroupPairs"][0]["GroupId"] == groups["worker"]["GroupId"]
     target_in = groups["target"]["IpPermissions"]
-    assert (target_in[0]["FromPort"], target_in[0]["ToPort"]) == (8080, 8081)
+    assert (target_in[0]["FromPort"], target_in[0]["ToPort"]) == (8080, 8099)
     assert not groups["worker"]["IpPermissions"]
     status = {s.run_id: s for s in cluster.status()}
     assert status[handle.run_id].instances == {"running": 5} and status[handle.run_id].security_groups == 3

@@ -1,0 +1,82 @@
+"""The local cloud: the EC2 user-data really boots here, and a whole gate runs on the cluster.
+
+moto serves EC2 and S3 over HTTP; each instance's rendered user-data runs as a
+local process: IMDSv2 → presigned downloads → venv + wheel install → agent →
+targets and Locust master/workers → results in S3 → verdict here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_ec2 import count_left
+
+from perfgate.cluster.base import InfraSettings
+from perfgate.cluster.remote import run_gate_on_cluster
+from perfgate.config import load_config
+from perfgate.gate import GateOptions
+from perfgate.model import State
+from perfgate.store import open_store
+
+HERE = Path(__file__).parent
+
+CONFIG = """
+[target]
+command = "{python} tinyserver.py {port}"
+ready_timeout = 30
+
+[load]
+locustfile = "tinyload.py"
+user_classes = ["TinyUser"]
+users = 4
+spawn_rate = 20
+warmup = 1
+duration = 3
+
+[rounds]
+design = "duet"
+count = 2
+max = 2
+
+[judge]
+min_count = 5
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("tinyserver.py", "tinyload.py"):
+        shutil.copy(HERE / name, root / name)
+    (root / "perfgate.toml").write_text(CONFIG)
+    (root / ".gitignore").write_text(".perfgate/\nreports/\n")
+    git(root, "init", "-q")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    (root / "tinyload.py").write_text((root / "tinyload.py").read_text() + "\n# two\n")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
+    return root
+
+
+def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> None:
+    settings = InfraSettings(bucket="pg-test", workers=2, owner="ci@test", max_duration_min=60)
+    config = load_config(directory=repo)
+    options = GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=tmp_path / "reports")
+    result = run_gate_on_cluster(config, repo, options, settings, backend="local-cloud",
+                                 cache_dir=tmp_path / "wheels", boot_timeout=240)
+    assert result.verdict.state in (State.PASS, State.INCONCLUSIVE, State.REGRESSION)
+    assert result.verdict.rounds == 2 and result.verdict.metrics
+    store = open_store(config.store, config.root)
+    rounds = store.rounds(result.run_id) if hasattr(store, "rounds") else []
+    for record in rounds:
+        assert record.extra["workers"] == 2 and record.extra["cluster_run"].startswith("pg-")
+    assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
+    assert result.reports.html.exists()
