@@ -16,4 +16,5 @@ COMMANDS = (
     "compare",
     "report",
     "proxy",
+    "infra",
 )

@@ -75,8 +75,13 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
     assert result.verdict.state in (State.PASS, State.INCONCLUSIVE, State.REGRESSION)
     assert result.verdict.rounds == 2 and result.verdict.metrics
     store = open_store(config.store, config.root)
-    rounds = store.rounds(result.run_id) if hasattr(store, "rounds") else []
+    rounds = store.rounds(result.run_id)
+    assert len(rounds) == 2
     for record in rounds:
         assert record.extra["workers"] == 2 and record.extra["cluster_run"].startswith("pg-")
+        samples = store.samples(result.run_id, record.index)
+        assert set(samples["side"]) == {"baseline", "candidate"}  # duet: both sides in every round
+        assert samples["ok"].all() and len(samples) > 50
+        assert len(store.resources(result.run_id, record.index)) > 0  # sampled on the target node
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
     assert result.reports.html.exists()
