@@ -7,10 +7,15 @@ targets and Locust master/workers → results in S3 → verdict here.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 from test_ec2 import count_left
 
@@ -85,3 +90,26 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
         assert len(store.resources(result.run_id, record.index)) > 0  # sampled on the target node
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
     assert result.reports.html.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_run_tears_everything_down(sig: int, moto_url: str, repo: Path, tmp_path: Path) -> None:
+    (repo / "perfgate.toml").write_text(CONFIG.replace("duration = 3", "duration = 60"))
+    proc = subprocess.Popen([sys.executable, str(HERE / "gate_child.py"), str(repo), str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("ready "), line
+        time.sleep(3.0)  # into the round: targets and Locust are up on the nodes
+        assert count_left(moto_url)["instances"] == 4
+        proc.send_signal(sig)
+        assert proc.wait(120) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if any(mark in part for part in p.info["cmdline"] or []
+                        for mark in ("user-data.sh", "perfgate.cluster.agent", "dist_worker", "tinyserver.py"))]
+    assert not leftovers
