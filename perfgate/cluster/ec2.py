@@ -56,6 +56,7 @@ class Ec2Cluster(Cluster):
         self.ssm = session.client("ssm", **kw)
         self.quotas = session.client("service-quotas", **kw)
         self.calls: Counter[str] = Counter()
+        self._amis: dict[str, str] = {}
         for client in (self.ec2, self.s3, self.ssm, self.quotas):
             client.meta.events.register("before-call", self._count)
 
@@ -174,8 +175,11 @@ class Ec2Cluster(Cluster):
         if self.settings.ami:
             return self.settings.ami
         arch = "arm64" if instance_type.split(".")[0].endswith("g") else "x86_64"
+        if arch in self._amis:
+            return self._amis[arch]
         try:
-            return self.ssm.get_parameter(Name=AMI_PARAMETER.format(arch=arch))["Parameter"]["Value"]
+            self._amis[arch] = self.ssm.get_parameter(Name=AMI_PARAMETER.format(arch=arch))["Parameter"]["Value"]
+            return self._amis[arch]
         except ClientError as exc:
             raise InfraError(f"ami: cannot resolve Amazon Linux 2023 from SSM ({exc}); set ami") from exc
 
