@@ -7,11 +7,16 @@ and ``StormUser``. One StormUser per host (and side) drives the storm: K clients
 (``PERFGATE_STORM_CLIENTS``, default 2), each with N logins
 (``PERFGATE_STORM_LOGINS``, default 10,000). Any further StormUser instances idle.
 
-The storm is released like Tsung's ``wait_global``: every login first opens its
-own TCP connection (connect phase, bounded concurrency), then waits on one
-gevent Event; at ``PERFGATE_STORM_AT`` seconds after the first StormUser of the
-process started (or as soon as all are connected, if later) the Event is set and
-every login greenlet sends its ``POST /login`` at once over its raw socket.
+The storm is released like Tsung's ``wait_global``: connect first, then release
+together. Each login gets its own pre-opened TCP connection (connect phase, at
+most ``connect_concurrency`` connects in flight); when the fd limit (raised soft
+to hard) cannot hold them all, connections carry several pipelined logins. At
+``PERFGATE_STORM_AT`` seconds after the first StormUser of the process started
+(or once every connection is open, if later), one tight loop writes every
+``POST /login`` to its raw socket with no greenlet switch in between; then the
+barrier (a gevent Event) opens and one greenlet per connection reads the answers,
+each bounded by ``PERFGATE_STORM_TIMEOUT`` seconds. The storm fires once; the
+driver then idles.
 
 Recorded as Locust request events, each with ``context=self.context()``:
 
@@ -352,8 +357,8 @@ _drivers: set[tuple[str, str]] = set()
 
 
 def _storm_hosts(user_classes: list[type]) -> int:
-    """How many storm drivers this process will run (one per host and side)."""
-    return len({c.host for c in user_classes if issubclass(c, StormUser)}) or 1
+    """How many storm drivers this process will run: one per StormUser class (per side)."""
+    return sum(1 for c in user_classes if issubclass(c, StormUser)) or 1
 
 
 class StormUser(User):
