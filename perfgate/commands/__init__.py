@@ -17,4 +17,5 @@ COMMANDS = (
     "report",
     "proxy",
     "infra",
+    "hook",
 )
