@@ -8,6 +8,10 @@ whoever is online. Besides Locust's HTTP requests (``login``, ``send``,
 latency from a sender's ``POST /messages`` to the message arriving on the
 recipient's socket. perfgate may subclass ChatUser with another ``host`` and
 ``context()``; every event fired here carries ``context=self.context()``.
+
+If ``PERFGATE_ACK_LOG`` names a file, every acknowledged send (HTTP 200) appends
+one line ``<host>\t<sender>\t<client_sent_ns>\t<id>`` to it, so that perfgate can
+check afterwards that no acknowledged message was lost (``perfgate.deps.reconcile``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from locust.contrib.fasthttp import FastHttpUser
 # Next seeded account per target host, so every user in this process gets its own.
 _ACCOUNTS: defaultdict[str, itertools.count[int]] = defaultdict(itertools.count)
 
+ACK_LOG_ENV = "PERFGATE_ACK_LOG"
+_ack_log: tuple[str, int] | None = None  # (path, fd) of this process's ack log
+
 _WORDS = ("hey", "ok", "lunch", "deploy", "soon", "thanks", "meeting", "ping", "done", "why")
 
 
@@ -37,6 +44,22 @@ def ws_url(host: str, token: str) -> str:
     scheme, sep, rest = base.partition("://")
     ws_scheme = "wss" if scheme == "https" else "ws"
     return f"{ws_scheme}://{rest if sep else base}/ws?token={token}"
+
+
+def log_ack(host: str, sender: str, client_sent_ns: int, message_id: object) -> None:
+    """Append one acknowledged send to the ack log, if one is configured.
+
+    One ``write`` to an ``O_APPEND`` file per line, so several load processes can share it.
+    """
+    global _ack_log
+    path = os.environ.get(ACK_LOG_ENV)
+    if not path:
+        return
+    if _ack_log is None or _ack_log[0] != path:
+        if _ack_log is not None:
+            os.close(_ack_log[1])
+        _ack_log = (path, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    os.write(_ack_log[1], f"{host}\t{sender}\t{client_sent_ns}\t{message_id}\n".encode())
 
 
 class ChatUser(FastHttpUser):
@@ -84,9 +107,16 @@ class ChatUser(FastHttpUser):
         if self.ext_share and random.random() < self.ext_share:
             to, name = f"ext:{to}", "send_ext"
         body = " ".join(random.choices(_WORDS, k=random.randint(2, 12)))
-        payload = {"to": to, "body": body, "client_sent_ns": time.time_ns()}
+        sent_ns = time.time_ns()
+        payload = {"to": to, "body": body, "client_sent_ns": sent_ns}
         resp = self.client.post("/messages", json=payload, headers=self._auth(), name=name)
         self._check_auth(resp.status_code)
+        if resp.status_code == 200:
+            try:
+                message_id = resp.json().get("id")
+            except (ValueError, AttributeError):
+                message_id = None
+            log_ack(self.host or "", self.account, sent_ns, message_id)
 
     @task(2)
     def history(self) -> None:
