@@ -18,4 +18,5 @@ COMMANDS = (
     "proxy",
     "infra",
     "hook",
+    "backfill",
 )

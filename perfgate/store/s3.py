@@ -1,0 +1,278 @@
+"""The shared store on S3 (boto3), for CI runners that come and go.
+
+Same interface as :class:`~perfgate.store.local.LocalStore`. Every write goes to
+a local cache (a ``LocalStore``, so reports render from local files) and to
+the bucket; reads come from the cache and fetch what it lacks. Run files are
+immutable once written (a round, the manifest, the verdict), so a cached file
+never goes stale. Layout under ``s3://BUCKET/PREFIX/``::
+
+    runs/<run_id>/...                                   the LocalStore layout, file for file
+    index/runs/<run_id>.json                            the run's row (shas, key, state)
+    index/rounds/<sha>/<scenario>/<config_hash>/<fingerprint>/<run_id>.<idx>.<side>.<valid>
+
+The round index is keyed by commit, scenario, config hash and machine
+fingerprint, so :meth:`S3Store.find_rounds` is one LIST. Each writer only ever
+creates its own keys (and rewrites its own run row), so concurrent runners
+never overwrite each other. The endpoint comes from boto3's usual settings
+(``AWS_ENDPOINT_URL``, profiles, ...) unless given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pandas as pd
+import pyarrow as pa
+
+from perfgate.errors import StoreError
+from perfgate.model import RoundRecord
+from perfgate.store.local import LocalStore
+
+FINAL_STATES = frozenset({"pass", "regression", "inconclusive", "error", "interrupted"})
+_RUN_FIELDS = ("run_id", "created", "baseline", "candidate", "config_hash", "fingerprint", "kind", "state")
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → ("bucket", "some/prefix")."""
+    if not url.startswith("s3://"):
+        raise StoreError(f"{url}: not an s3:// URL")
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not bucket:
+        raise StoreError(f"{url}: no bucket in the S3 URL (s3://BUCKET/PREFIX)")
+    return bucket, prefix.strip("/")
+
+
+class S3Store:
+    """Runs in an S3 bucket, with a local cache; safe for several writers at once."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, cache_dir: Path | str, client: Any = None,
+                 endpoint_url: str | None = None):
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.cache = LocalStore(cache_dir)
+        self.root = self.cache.root
+        self.client = client or boto3.client(
+            "s3", endpoint_url=endpoint_url,
+            config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60))
+        self._call("head_bucket", Bucket=bucket)
+
+    @classmethod
+    def from_url(cls, url: str, cache_dir: Path | str, **kwargs: Any) -> S3Store:
+        bucket, prefix = parse_url(url)
+        return cls(bucket, prefix, cache_dir=cache_dir, **kwargs)
+
+    # --- S3 plumbing -----------------------------------------------------------------
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NotFound") and operation != "head_bucket":
+                raise FileNotFoundError(kwargs.get("Key", "")) from exc
+            if code in ("NoSuchBucket", "404", "NotFound"):
+                raise StoreError(f"{self.url}: bucket {self.bucket!r} does not exist") from exc
+            raise StoreError(f"{self.url}: S3 {operation} failed: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"{self.url}: S3 {operation} failed: {exc}") from exc
+
+    def _put(self, key: str, body: bytes) -> None:
+        self._call("put_object", Bucket=self.bucket, Key=key, Body=body)
+
+    def _get(self, key: str) -> bytes:
+        return self._call("get_object", Bucket=self.bucket, Key=key)["Body"].read()
+
+    def _list(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list_objects_v2", **kwargs)
+            keys.extend(item["Key"] for item in page.get("Contents", ()))
+            if not page.get("IsTruncated"):
+                return keys
+            token = page.get("NextContinuationToken")
+
+    def _upload(self, run_id: str, relative: str) -> None:
+        path = self.cache.run_dir(run_id) / relative
+        self._put(self._key("runs", run_id, relative), path.read_bytes())
+
+    def _download(self, run_id: str, relative: str) -> Path:
+        """The cached copy of a run file, fetched first if the cache lacks it."""
+        path = self.cache.run_dir(run_id) / relative
+        if path.exists():
+            return path
+        try:
+            data = self._get(self._key("runs", run_id, relative))
+        except FileNotFoundError as exc:
+            raise StoreError(f"{self.url}: run {run_id!r} has no {relative}") from exc
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"{path}: cannot write the S3 cache: {exc.strerror or exc}") from exc
+        return path
+
+    # --- the run index ---------------------------------------------------------------
+
+    def _row_cache(self, run_id: str) -> Path:
+        return self.cache.root / "s3-index" / f"{run_id}.json"
+
+    def _put_row(self, row: dict[str, Any]) -> None:
+        self._put(self._key("index", "runs", f"{row['run_id']}.json"), json.dumps(row).encode())
+
+    def _row(self, run_id: str) -> dict[str, Any]:
+        cached = self._row_cache(run_id)
+        if cached.exists():
+            return json.loads(cached.read_text())
+        try:
+            row = json.loads(self._get(self._key("index", "runs", f"{run_id}.json")))
+        except FileNotFoundError as exc:
+            raise StoreError(f"run {run_id!r}: not in the store {self.url}") from exc
+        if row.get("state") in FINAL_STATES:  # a finished run's row never changes again
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.name}.{secrets.token_hex(4)}")
+            tmp.write_text(json.dumps(row))
+            os.replace(tmp, cached)
+        return row
+
+    def _set_state(self, run_id: str, state: str) -> None:
+        self._row_cache(run_id).unlink(missing_ok=True)
+        row = self._row(run_id)
+        row["state"] = state
+        self._put_row(row)
+
+    # --- writing ---------------------------------------------------------------------
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.cache.run_dir(run_id)
+
+    def create_run(self, manifest: dict[str, Any]) -> str:
+        run_id = self.cache.create_run(manifest)
+        self._upload(run_id, "manifest.json")
+        self._put_row({"run_id": run_id, "created": time.time(),
+                       "baseline": manifest.get("baseline", {}).get("sha", ""),
+                       "candidate": manifest.get("candidate", {}).get("sha", ""),
+                       "config_hash": manifest.get("config_hash", ""), "fingerprint": manifest.get("fingerprint", ""),
+                       "kind": manifest.get("kind", "run"), "state": "running"})
+        return run_id
+
+    def save_round(self, record: RoundRecord, samples: pa.Table, resources: pa.Table | None = None) -> None:
+        self.cache.save_round(record, samples, resources)
+        stem = f"rounds/{record.index:03d}"
+        for suffix in (".samples.parquet", ".resources.parquet", ".json"):  # the record last: it marks completeness
+            self._upload(record.run_id, stem + suffix)
+        manifest = self.cache.manifest(record.run_id)
+        for side in record.sides:
+            sha = manifest.get(side.value, {}).get("sha", "")
+            name = f"{record.run_id}.{record.index:03d}.{side.value}.{int(record.valid)}"
+            self._put(self._index_prefix(sha, record.scenario, manifest.get("config_hash", ""),
+                                         manifest.get("fingerprint", "")) + name, b"")
+
+    def save_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:
+        self.cache.save_verdict(run_id, verdict)
+        self._upload(run_id, "verdict.json")
+        self._set_state(run_id, verdict.get("verdict", ""))
+
+    def mark_run(self, run_id: str, state: str) -> None:
+        self.cache.mark_run(run_id, state)
+        self._set_state(run_id, state)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def manifest(self, run_id: str) -> dict[str, Any]:
+        self._download(run_id, "manifest.json")
+        return self.cache.manifest(run_id)
+
+    def verdict(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            self._download(run_id, "verdict.json")
+        except StoreError:
+            self._row(run_id)  # an unknown run is an error; a run without a verdict is None
+            return None
+        return self.cache.verdict(run_id)
+
+    def rounds(self, run_id: str) -> list[RoundRecord]:
+        folder = self._key("runs", run_id, "rounds") + "/"
+        keys = self._list(folder)
+        if not keys and not self.cache.run_dir(run_id).is_dir():
+            self._row(run_id)  # raises for a run the store does not have
+        for key in keys:
+            name = key[len(folder):]
+            if name.endswith(".json") and name[:3].isdigit():
+                self._download(run_id, f"rounds/{name}")
+        self._download(run_id, "manifest.json")
+        return self.cache.rounds(run_id)
+
+    def samples(self, run_id: str, index: int) -> pd.DataFrame:
+        self._download(run_id, f"rounds/{index:03d}.samples.parquet")
+        return self.cache.samples(run_id, index)
+
+    def resources(self, run_id: str, index: int) -> pd.DataFrame:
+        self._download(run_id, f"rounds/{index:03d}.resources.parquet")
+        return self.cache.resources(run_id, index)
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        folder = self._key("index", "runs") + "/"
+        rows = []
+        for key in self._list(folder):
+            run_id = key[len(folder):].removesuffix(".json")
+            try:
+                row = self._row(run_id)
+            except StoreError:
+                continue  # deleted between LIST and GET
+            rows.append({field: row.get(field, "") for field in _RUN_FIELDS})
+        return sorted(rows, key=lambda r: (r["created"], r["run_id"]))
+
+    def resolve(self, run: str) -> str:
+        """A run id, a unique prefix of one, or ``latest``."""
+        runs = [row["run_id"] for row in self.list_runs()]
+        if run == "latest" and runs:
+            return runs[-1]
+        matches = [r for r in runs if r.startswith(run)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise StoreError(f"run {run!r}: not in the store {self.url}")
+        raise StoreError(f"run {run!r}: ambiguous in {self.url} ({', '.join(matches[:3])}, ...)")
+
+    def _index_prefix(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> str:
+        parts = [quote(x, safe="") or "-" for x in (sha, scenario, config_hash, fingerprint)]
+        return self._key("index", "rounds", *parts) + "/"
+
+    def find_rounds(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> list[tuple[str, int, str]]:
+        """Valid stored rounds that measured ``sha``: (run_id, index, side)."""
+        prefix = self._index_prefix(sha, scenario, config_hash, fingerprint)
+        found = []
+        for key in self._list(prefix):
+            run_id, index, side, valid = unquote(key[len(prefix):]).rsplit(".", 3)
+            if valid == "1":
+                found.append((run_id, int(index), side))
+        return sorted(found)
+
+
+def open_s3_store(url: str, root: Path | str | None = None) -> S3Store:
+    """The store for ``[store] path = "s3://bucket/prefix"``; its cache is ``$PERFGATE_S3_CACHE``,
+    else ``<root>/.perfgate-cache/<bucket>/<prefix>``."""
+    bucket, prefix = parse_url(url)
+    base = Path(os.environ.get("PERFGATE_S3_CACHE") or Path(root or ".") / ".perfgate-cache")
+    return S3Store(bucket, prefix, cache_dir=base / bucket / (prefix or "_"))
