@@ -195,26 +195,20 @@ class Measurements:
             out.extend((run_id, int(index), m) for m in metrics if m.side.value == side)
         return out
 
-    def step_verdict(self, baseline_sha: str, candidate_sha: str, key: Key) -> tuple[str, str] | None:
-        """(state, run_id) of the latest stored gate verdict of this exact step."""
-        for row in reversed(self.runs()):
-            if (row["baseline"], row["candidate"], row["config_hash"], row["fingerprint"]) == (
-                    baseline_sha, candidate_sha, key.config_hash, key.fingerprint) and \
-                    row["state"] in (State.PASS.value, State.REGRESSION.value, State.INCONCLUSIVE.value):
-                return row["state"], row["run_id"]
-        return None
-
-    def candidate_run(self, sha: str, key: Key) -> str | None:
-        """The latest judged run where ``sha`` was the (clean) candidate: its report is the point's link."""
+    def candidate_run(self, sha: str, key: Key, previous: str | None = None) -> tuple[str, str, str] | None:
+        """(run_id, state, baseline sha) of the latest judged run with ``sha`` as its clean candidate,
+        preferring a run whose baseline is ``previous`` (the step from the previous commit)."""
+        found = []
         for row in reversed(self.runs()):
             if row["candidate"] == sha and row["config_hash"] == key.config_hash and \
                     row["fingerprint"] == key.fingerprint and row["state"] in {s.value for s in State}:
                 try:
                     if not _dirty(self.manifest(row["run_id"]), Side.CANDIDATE):
-                        return row["run_id"]
+                        found.append((row["run_id"], row["state"], row["baseline"]))
                 except StoreError:
                     continue
-        return None
+        preferred = [f for f in found if f[2] == previous]
+        return (preferred or found or [None])[0]
 
 
 def _dirty(manifest: dict[str, Any], side: Side) -> bool:
@@ -246,7 +240,8 @@ class Point:
     low: float
     high: float
     run_id: str | None = None  # the run whose report the point links to
-    step: str = ""  # stored verdict of (previous commit → this one), if any
+    step: str = ""  # that run's verdict (the commit as candidate)
+    step_baseline: str = ""  # and its baseline sha
 
 
 @dataclass(frozen=True)
@@ -347,12 +342,9 @@ def build_history(measurements: Measurements, commits: Sequence[Revision], confi
             commit = commits[position]
             values = tuple(by_position[position])
             centre, low, high = centre_and_band(values, metric, config.judge.confidence)
-            step = ""
-            if position > 0:
-                found = measurements.step_verdict(commits[position - 1].sha, commit.sha, key)
-                step = found[0] if found else ""
-            points.append(Point(commit, position, values, centre, low, high,
-                                measurements.candidate_run(commit.sha, key), step))
+            previous = commits[position - 1].sha if position else None
+            run_id, step, step_baseline = measurements.candidate_run(commit.sha, key, previous) or (None, "", "")
+            points.append(Point(commit, position, values, centre, low, high, run_id, step, step_baseline))
         series.append(Series(scenario, name, metric, tuple(points),
                              tuple(find_changes(points, metric, alpha=alpha))))
     return series

@@ -19,4 +19,5 @@ COMMANDS = (
     "infra",
     "hook",
     "backfill",
+    "history",
 )

@@ -67,12 +67,12 @@ def _series_view(s: Series, commits: int, links: dict[str, str]) -> dict[str, An
         href = links.get(p.run_id or "")
         tooltip = (f"{p.revision.sha[:10]} {p.revision.subject}\n{s.metric} {fmt_value(p.centre, s.metric)} "
                    f"[{fmt_value(p.low, s.metric)}, {fmt_value(p.high, s.metric)}] over {len(p.values)} rounds"
-                   + (f"\nstep verdict: {p.step}" if p.step else ""))
+                   + (f"\ngate verdict vs {p.step_baseline[:10]}: {p.step}" if p.step else ""))
         points.append({"x": x(p.position), "y": y(p.centre), "href": href, "tooltip": tooltip,
                        "short": p.revision.sha[:10], "subject": p.revision.subject, "rounds": len(p.values),
                        "value": fmt_value(p.centre, s.metric),
                        "band": f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}",
-                       "step": p.step, "run_id": p.run_id, "change": p.position in changed})
+                       "step": p.step, "step_baseline": p.step_baseline[:10], "run_id": p.run_id, "change": p.position in changed})
         dots.extend({"x": x(p.position), "y": y(v)} for v in p.values)
     band = [f"{x(p.position)},{y(p.high)}" for p in s.points] + \
         [f"{x(p.position)},{y(p.low)}" for p in reversed(s.points)]
@@ -103,6 +103,6 @@ def render_trend(series: list[Series], *, title: str, commits: int, key: Key, co
     template = env.from_string(resources.files(__package__).joinpath("trend.html.j2").read_text(encoding="utf-8"))
     return template.render(
         title=title, commits=commits, key=key, confidence=f"{confidence:.0%}", changes=changes,
-        series=[_series_view(s, commits, links) for s in series],
+        series=[_series_view(s, commits, links) for s in sorted(series, key=lambda s: not s.changes)],
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

@@ -1,0 +1,105 @@
+"""``perfgate history``: per-commit series with a confidence band and change points;
+a terminal table and an HTML trend page whose points link to their gate reports."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from perfgate import gitops
+from perfgate.config import METRICS, load_config
+from perfgate.errors import ConfigError, PerfgateError
+from perfgate.history import Key, Measurements, Series, build_history, list_commits
+from perfgate.history_templates import fmt_change, fmt_value, render_trend
+from perfgate.store import open_store
+
+NAME = "history"
+HELP = "per-commit series of each metric with a confidence band, change points, and an HTML trend page"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("range", metavar="REV_RANGE", nargs="?", default="HEAD",
+                        help="commits to show: A..B, or one revision and its history (default: HEAD)")
+    parser.add_argument("--limit", type=int, default=100, help="at most this many commits, the newest (default 100)")
+    parser.add_argument("--metric", action="append", default=[], choices=METRICS,
+                        help="metric to show (repeatable; default: the config's judged metrics)")
+    parser.add_argument("--name", action="append", default=[], help="only this request name (repeatable)")
+    parser.add_argument("--html", type=Path, help="trend page (default: <report dir>/history.html)")
+    parser.add_argument("--fingerprint", help="machine fingerprint to show (default: this machine's)")
+    parser.add_argument("--alpha", type=float, default=0.01, help="significance of each change point (default 0.01)")
+    parser.add_argument("--all", action="store_true", help="print every series, not only those with a change")
+    parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
+    parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    if args.limit < 1:
+        raise ConfigError(f"--limit: must be at least 1, not {args.limit}")
+    if not 0 < args.alpha < 1:
+        raise ConfigError(f"--alpha: must be between 0 and 1, not {args.alpha}")
+    repo = gitops.open_repo(args.repo)
+    root = Path(repo.working_tree_dir)
+    config = load_config(args.config, directory=root)
+    commits = list_commits(root, args.range, args.limit)
+    key = Key.of(config, args.fingerprint)
+    measurements = Measurements(open_store(config.store, config.root))
+    series = build_history(measurements, commits, config, key=key, metrics=args.metric or None,
+                           names=tuple(args.name), alpha=args.alpha)
+    out = Console(highlight=False)
+    if not series:
+        out.print(f"no stored rounds for these {len(commits)} commits on this machine and config "
+                  f"(config {key.config_hash}, machine {key.fingerprint}); run `perfgate backfill {args.range}`",
+                  markup=False)
+        return 0
+    shown = [s for s in series if s.changes or args.all] or series[:1]
+    for s in shown:
+        out.print(_table(s, len(commits)))
+    _print_changes(out, series)
+    page = args.html or (config.root / config.report_dir / "history.html")
+    reports = _reports(measurements, series, config.root / config.report_dir)
+    html = render_trend(series, title=f"{root.name} {args.range}", commits=len(commits), key=key,
+                        confidence=config.judge.confidence, reports=reports, page=page)
+    try:
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise PerfgateError(f"{page}: cannot write the trend page: {exc.strerror or exc}") from exc
+    out.print(f"trend page: {page}", markup=False)
+    return 0
+
+
+def _table(s: Series, commits: int) -> Table:
+    changed = {c.position for c in s.changes}
+    table = Table(title=f"{s.scenario} · {s.name} · {s.metric}", title_justify="left")
+    for column in ("commit", "subject", "rounds", s.metric, "band", "gate", "change"):
+        table.add_column(column, justify="right" if column in ("rounds", s.metric, "band") else "left")
+    for p in s.points:
+        mark = "◀ level shift" if p.position in changed else ""
+        table.add_row(p.revision.sha[:10], p.revision.subject[:48], str(len(p.values)), fmt_value(p.centre, s.metric),
+                      f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}", p.step or "—", mark,
+                      style="bold red" if mark else None)
+    missing = commits - len(s.points)
+    if missing:
+        table.caption = f"{missing} of {commits} commits have no stored rounds"
+    return table
+
+
+def _print_changes(out: Console, series: list[Series]) -> None:
+    changes = [(s, c) for s in series for c in s.changes]
+    if not changes:
+        out.print("change points: none", markup=False)
+        return
+    out.print("change points (first commit of the new level):", markup=False)
+    for s, c in changes:
+        out.print(f"  {s.scenario}/{s.name} {s.metric}: {c.revision.sha[:10]} “{c.revision.subject}” "
+                  f"{fmt_value(c.before, s.metric)} → {fmt_value(c.after, s.metric)} ({fmt_change(c.ratio)})",
+                  markup=False)
+
+
+def _reports(measurements: Measurements, series: list[Series], report_dir: Path) -> dict[str, Path]:
+    """Gate reports the points link to, where the gate wrote them."""
+    runs = {p.run_id for s in series for p in s.points if p.run_id}
+    return {run: report_dir / f"{run}.html" for run in runs if (report_dir / f"{run}.html").is_file()}
