@@ -99,7 +99,7 @@ def _figure(width: float, height: float, layout: str | None = "constrained") -> 
 def _log_y(ax) -> None:
     """A log y axis labelled with plain numbers (1, 2, 5, 10, ...), not powers of ten."""
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
 

@@ -47,6 +47,10 @@ class SynthSpec:
     author: str = "Ada Lovelace <ada@example.org>"
     error_text: str = "ConnectionResetError(104, 'Connection reset by peer')"
     seed: int = 7
+    design: Design = Design.DUET
+    scenarios: tuple[str, ...] = ()  # several scenarios; empty: just ``scenario``
+    empty_round: int | None = None  # index of a round with no samples (target never became ready)
+    resources: bool = True
     extra: str = ""  # appended to window labels, invalid reasons, notes, command, machine, branch labels
     metrics: tuple[str, ...] = ("p50", "p95", "p99", "throughput", "error_rate")
 
@@ -67,8 +71,8 @@ def manifest_for(spec: SynthSpec) -> dict:
                     "memory_bytes": 24 * 2**30, "platform": "Linux-6.1-x86_64"},
         "versions": {"perfgate": "0.1.0", "locust": "2.47.0", "python": "3.11.2"},
         "command": "perfgate run --baseline main --candidate HEAD --json out.json" + spec.extra,
-        "design": "duet",
-        "scenarios": [spec.scenario],
+        "design": spec.design.value,
+        "scenarios": list(spec.scenarios or (spec.scenario,)),
     }
 
 
@@ -121,7 +125,8 @@ def _round_tables(spec: SynthSpec, record: RoundRecord, rng: np.random.Generator
     return samples, resources
 
 
-def _comparison(spec: SynthSpec, name: str, metric: str, rng: np.random.Generator) -> MetricComparison:
+def _comparison(spec: SynthSpec, scenario: str, name: str, metric: str,
+                rng: np.random.Generator) -> MetricComparison:
     mult = spec.regressed.get(name, 1.0)
     base = 1500.0 * (1 + spec.names.index(name))
     z = {"p50": 0.0, "p95": 1.645, "p99": 2.326}
@@ -150,22 +155,36 @@ def _comparison(spec: SynthSpec, name: str, metric: str, rng: np.random.Generato
         state, ratio, low, high = State.INCONCLUSIVE, 1.4, 0.6, 2.9
     reason = {State.REGRESSION: f"CI above the +{margin:.0%} margin", State.PASS: "CI within the margin",
               State.IMPROVEMENT: "CI below the margin: faster", State.INCONCLUSIVE: "CI straddles the margin"}[state]
-    return MetricComparison(scenario=spec.scenario, name=name, metric=metric, baseline=b, candidate=b * ratio,
+    return MetricComparison(scenario=scenario, name=name, metric=metric, baseline=b, candidate=b * ratio,
                             ratio=ratio, ci_low=low, ci_high=high, p_value=float(rng.uniform(0.0001, 0.5)),
                             verdict=state, reason=reason, margin=margin,
                             rounds=spec.planned_pairs + spec.confirmation_pairs, higher_is_better=higher)
 
 
+def _plan(spec: SynthSpec) -> list[tuple[str, tuple[Side, ...], int, bool]]:
+    """(scenario, sides, pair, confirmation) per round: duet pairs, or interleaved A B B A."""
+    plan = []
+    for scenario in spec.scenarios or (spec.scenario,):
+        for pair in range(spec.planned_pairs + spec.confirmation_pairs):
+            confirmation = pair >= spec.planned_pairs
+            order = (Side.BASELINE, Side.CANDIDATE) if pair % 2 == 0 else (Side.CANDIDATE, Side.BASELINE)
+            if spec.design == Design.DUET:
+                plan.append((scenario, order, pair, confirmation))
+            else:
+                plan.extend((scenario, (side,), pair, confirmation) for side in order)
+    return plan
+
+
 def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, str, Verdict]:
-    """Write a whole synthetic duet run into a LocalStore at ``root``."""
+    """Write a whole synthetic run into a LocalStore at ``root``."""
     spec = spec or SynthSpec()
     rng = np.random.default_rng(spec.seed)
     store = LocalStore(root)
     run_id = store.create_run(manifest_for(spec))
     step = int((spec.round_s + 3.0) * 1e9)
-    total = spec.planned_pairs + spec.confirmation_pairs
+    plan = _plan(spec)
     invalid = 0
-    for i in range(total):
+    for i, (scenario, sides, pair, confirmation) in enumerate(plan):
         start = T0 + i * step
         end = start + int(spec.round_s * 1e9)
         windows: tuple[Window, ...] = ()
@@ -174,17 +193,22 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
         if i == 4:
             windows = (Window("storm", "reconnect storm", start + int(6e9), start + int(7e9)),
                        Window("chaos", "pause target 0.5s", start + int(9e9), start + int(9.5e9)))
-        valid = i != spec.invalid_round
+        empty = i == spec.empty_round
+        valid = i != spec.invalid_round and not empty
         invalid += not valid
-        sides = (Side.BASELINE, Side.CANDIDATE) if i % 2 == 0 else (Side.CANDIDATE, Side.BASELINE)
+        reason = "" if valid else ("target failed its readiness probe" if empty
+                                   else "load generator CPU 96% (above 90%)") + spec.extra
         record = RoundRecord(
-            run_id=run_id, index=i, scenario=spec.scenario, design=Design.DUET, sides=sides, pair=i,
+            run_id=run_id, index=i, scenario=scenario, design=spec.design, sides=sides, pair=pair,
             started_ns=start, measure_start_ns=start + int(spec.warmup_s * 1e9), ended_ns=end, valid=valid,
-            invalid_reason="" if valid else "load generator CPU 96% (above 90%)" + spec.extra,
-            confirmation=i >= spec.planned_pairs, generator_cpu=96.0 if not valid else 55.0, windows=windows)
+            invalid_reason=reason, confirmation=confirmation, generator_cpu=96.0 if not valid else 55.0,
+            windows=windows)
         samples, resources = _round_tables(spec, record, rng)
-        store.save_round(record, samples, resources)
-    metrics = tuple(_comparison(spec, n, m, rng) for n in spec.names for m in spec.metrics)
+        if empty:
+            samples = SAMPLE_SCHEMA.empty_table()
+        store.save_round(record, samples, resources if spec.resources and not empty else None)
+    metrics = tuple(_comparison(spec, sc, n, m, rng) for sc in spec.scenarios or (spec.scenario,)
+                    for n in spec.names for m in spec.metrics)
     state = (State.REGRESSION if any(m.verdict == State.REGRESSION for m in metrics)
              else State.INCONCLUSIVE if any(m.verdict == State.INCONCLUSIVE for m in metrics) else State.PASS)
     worst = max((m for m in metrics if m.verdict == State.REGRESSION), key=lambda m: m.ratio, default=None)
@@ -192,8 +216,8 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
               if state == State.REGRESSION else "no metric moved beyond the 5% margin")
     m = manifest_for(spec)
     verdict = Verdict(state=state, reason=reason, metrics=metrics, baseline=Revision(**m["baseline"]),
-                      candidate=Revision(**m["candidate"]), run_id=run_id, rounds=total,
-                      invalid_rounds=invalid, confirmation_rounds=spec.confirmation_pairs,
+                      candidate=Revision(**m["candidate"]), run_id=run_id, rounds=len(plan),
+                      invalid_rounds=invalid, confirmation_rounds=sum(c for *_, c in plan),
                       notes=("1 round was invalid (load generator saturated) and was re-run" + spec.extra,))
     store.save_verdict(run_id, codec.verdict_to_dict(verdict))
     return store, run_id, verdict

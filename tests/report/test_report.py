@@ -21,7 +21,7 @@ import perfgate.report
 from perfgate import codec
 from perfgate.commands import report as report_command
 from perfgate.errors import PerfgateError, StoreError
-from perfgate.model import State
+from perfgate.model import Design, State
 from perfgate.report import ReportPaths, write_reports
 from perfgate.report.summary import MARKDOWN_LIMIT, markdown_summary
 from perfgate.store.local import LocalStore
@@ -330,3 +330,20 @@ def test_default_sized_run_is_small_and_quick(tmp_path):
     assert size < 5 * 2**20, size
     assert elapsed < 60, elapsed
     assert not math.isnan(elapsed)
+
+
+@pytest.mark.parametrize("design", [Design.INTERLEAVED, Design.DUET])
+def test_interleaved_rounds_several_scenarios_and_gaps(design, tmp_path):
+    """One side per round (A B B A ...), two scenarios, a round that recorded nothing,
+    no resource samples at all: every plot is still drawn."""
+    spec = SynthSpec(design=design, scenarios=("chat", "storm"), per_side=800, planned_pairs=3,
+                     confirmation_pairs=1, invalid_round=None, empty_round=2, resources=False)
+    store, run_id, verdict = build_run(tmp_path / "store", spec)
+    html = write_reports(store, run_id, tmp_path / "out").html.read_text(encoding="utf-8")
+    assert "could not be drawn" not in html
+    assert 'id="scenario-1"' in html and 'id="scenario-2"' in html
+    assert "target failed its readiness probe" in html
+    assert html.count("not recorded") >= 3  # CPU, RSS and queue depth rows say so
+    rounds = store.rounds(run_id)
+    assert len(rounds) == (16 if design == Design.INTERLEAVED else 8)
+    assert all(len(r.sides) == (1 if design == Design.INTERLEAVED else 2) for r in rounds)
