@@ -156,16 +156,20 @@ def round_values(table: pd.DataFrame, name: str, metric: str) -> pd.DataFrame:
     return rows.assign(value=rows[metric].astype(float))[columns].reset_index(drop=True)
 
 
-def pair_ratios(values: pd.DataFrame) -> pd.DataFrame:
-    """Candidate/baseline per pair of valid rounds: what the judge's interval is about."""
+def pair_changes(values: pd.DataFrame, difference: bool = False) -> pd.DataFrame:
+    """Per pair of valid rounds: candidate/baseline (or candidate − baseline), which is
+    what the judge's interval is about. Columns: pair, round (the pair's last), change."""
     valid = values[values["valid"].astype(bool)]
     table = valid.pivot_table(index="pair", columns="side", values="value", aggfunc="mean")
     if "baseline" not in table or "candidate" not in table:
-        return pd.DataFrame(columns=["pair", "round", "ratio"])
+        return pd.DataFrame(columns=["pair", "round", "change"])
     last_round = valid.groupby("pair")["round"].max()
-    ratio = (table["candidate"] / table["baseline"]).replace([np.inf, -np.inf], np.nan)
+    if difference:
+        change = table["candidate"] - table["baseline"]
+    else:
+        change = (table["candidate"] / table["baseline"]).replace([np.inf, -np.inf], np.nan)
     out = pd.DataFrame({"pair": table.index, "round": last_round.reindex(table.index).to_numpy(),
-                        "ratio": ratio.to_numpy()})
+                        "change": change.to_numpy()})
     return out.dropna()
 
 
@@ -253,27 +257,32 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
     if not values.empty:
         ax.set_xticks(sorted(set(values["round"])))
 
-    ratios = pair_ratios(values)
-    margin = comparison.margin
-    rax.axhspan(1 - margin, 1 + margin, color="#2ca02c", alpha=0.10, linewidth=0,
-                label=f"±{margin:.0%} margin")
-    rax.axhline(1.0, color="#777777", linewidth=0.8)
-    if not ratios.empty:
-        rax.plot(ratios["round"], ratios["ratio"], marker="o", color="#333333", markersize=4,
-                 linewidth=0.9, label="candidate / baseline")
-    ticks = [int(r) for r in ratios["round"]]
+    # Error rates are judged as a difference with an absolute tolerance, the rest as ratios.
+    difference = comparison.metric == "error_rate"
+    scale = 100.0 if difference else 1.0  # differences shown in percentage points
+    center = 0.0 if difference else 1.0
+    changes = pair_changes(values, difference)
+    margin = comparison.margin * scale
+    rax.axhspan(center - margin, center + margin, color="#2ca02c", alpha=0.10, linewidth=0,
+                label=f"±{margin:.2f} pp tolerance" if difference else f"±{comparison.margin:.0%} margin")
+    rax.axhline(center, color="#777777", linewidth=0.8)
+    if not changes.empty:
+        rax.plot(changes["round"], changes["change"] * scale, marker="o", color="#333333", markersize=4,
+                 linewidth=0.9, label="candidate − baseline" if difference else "candidate / baseline")
+    ticks = [int(r) for r in changes["round"]]
     labels = [str(r) for r in ticks]
-    if math.isfinite(comparison.ci_low) and math.isfinite(comparison.ci_high):
+    point = (comparison.candidate - comparison.baseline) * scale if difference else comparison.ratio
+    low, high = comparison.ci_low * scale, comparison.ci_high * scale
+    if all(math.isfinite(x) for x in (low, high, point)):
         right = (max(ticks) if ticks else 0) + 1.2
-        rax.errorbar([right], [comparison.ratio], yerr=[[max(comparison.ratio - comparison.ci_low, 0)],
-                                                        [max(comparison.ci_high - comparison.ratio, 0)]],
-                     fmt="D", color=CANDIDATE_COLOR, capsize=4, label="verdict: ratio and CI")
+        rax.errorbar([right], [point], yerr=[[max(point - low, 0)], [max(high - point, 0)]],
+                     fmt="D", color=CANDIDATE_COLOR, capsize=4, label="verdict: change and CI")
         ticks.append(right)
         labels.append("verdict")
     rax.set_xticks(ticks, labels)
     rax.set_xlabel("round (pair's last)")
-    rax.set_ylabel("ratio")
-    rax.set_title(f"ratio per pair · {comparison.verdict.value}")
+    rax.set_ylabel("difference (pp)" if difference else "ratio")
+    rax.set_title(f"{'difference' if difference else 'ratio'} per pair · {comparison.verdict.value}")
     rax.legend(loc="best")
     return to_svg(fig, f"{comparison.name} {comparison.metric} per round")
 

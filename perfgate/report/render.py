@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,8 +40,11 @@ from perfgate.report.summary import (
     flagged,
     fmt_change,
     fmt_ci,
+    fmt_margin,
+    change_key,
     fmt_p,
     fmt_value,
+    is_difference,
     is_latency,
     junit_xml,
     markdown_summary,
@@ -120,18 +123,18 @@ def _row(m: MetricComparison) -> dict[str, Any]:
     return {
         "name": m.name, "metric": m.metric, "verdict": m.verdict.value, "reason": m.reason,
         "baseline": fmt_value(m.baseline, m.metric), "candidate": fmt_value(m.candidate, m.metric),
-        "change": fmt_change(m.ratio), "ci": fmt_ci(m.ci_low, m.ci_high), "p": fmt_p(m.p_value),
-        "margin": f"±{m.margin:.0%}", "rounds": m.rounds,
+        "change": fmt_change(m), "ci": fmt_ci(m), "p": fmt_p(m.p_value),
+        "margin": fmt_margin(m), "rounds": m.rounds,
         "rank": {"regression": 0, "inconclusive": 1, "improvement": 2, "pass": 3}[m.verdict.value],
-        "k_baseline": num(m.baseline), "k_candidate": num(m.candidate), "k_ratio": num(m.ratio),
-        "k_ci": num(m.ci_high), "k_p": num(m.p_value),
+        "k_baseline": num(m.baseline), "k_candidate": num(m.candidate), "k_ratio": num(change_key(m)),
+        "k_ci": num(m.ci_high * 100 if is_difference(m) else (m.ci_high - 1) * 100), "k_p": num(m.p_value),
         "better": "higher" if m.higher_is_better else "lower",
     }
 
 
 def _headline(m: MetricComparison) -> dict[str, str]:
     return {"verdict": m.verdict.value, "scenario": m.scenario, "name": m.name, "metric": m.metric,
-            "change": fmt_change(m.ratio), "ci": fmt_ci(m.ci_low, m.ci_high),
+            "change": fmt_change(m), "ci": fmt_ci(m),
             "moves": f"{fmt_value(m.baseline, m.metric)} → {fmt_value(m.candidate, m.metric)}"}
 
 
@@ -303,15 +306,17 @@ def render_html(data: RunData) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
+    """Write via a temporary name and rename; the file gets the umask's usual mode (a report
+    is meant to be read by others, unlike mkstemp's 0600)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
-            with os.fdopen(fd, "wb") as handle:
+            with open(tmp, "xb") as handle:
                 handle.write(data)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
     except OSError as exc:
         raise PerfgateError(f"{path}: cannot write the report: {exc.strerror or exc}") from exc

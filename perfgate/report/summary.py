@@ -72,16 +72,51 @@ def fmt_value(value: float, metric: str) -> str:
     return f"{text} {unit}".strip()
 
 
-def fmt_change(ratio: float) -> str:
-    if ratio is None or not math.isfinite(ratio):
-        return "—"
-    return f"{(ratio - 1) * 100:+.1f}%"
+def is_difference(m: MetricComparison) -> bool:
+    """The judge compares error rates as a difference (candidate − baseline, in rate units,
+    with ``margin`` an absolute tolerance); every other metric as a ratio."""
+    return m.metric == "error_rate"
 
 
-def fmt_ci(low: float, high: float) -> str:
-    if any(x is None or not math.isfinite(x) for x in (low, high)):
+def _finite(*values: float) -> bool:
+    return all(v is not None and math.isfinite(v) for v in values)
+
+
+def _pp(x: float) -> str:
+    return f"{x * 100:+.2f} pp"
+
+
+def fmt_change(m: MetricComparison) -> str:
+    """The change: percent for ratios, percentage points for error rates."""
+    if is_difference(m):
+        return _pp(m.candidate - m.baseline) if _finite(m.candidate, m.baseline) else "—"
+    return f"{(m.ratio - 1) * 100:+.1f}%" if _finite(m.ratio) else "—"
+
+
+def fmt_ci(m: MetricComparison) -> str:
+    if not _finite(m.ci_low, m.ci_high):
         return "—"
-    return f"{(low - 1) * 100:+.1f}% … {(high - 1) * 100:+.1f}%"
+    if is_difference(m):
+        return f"{_pp(m.ci_low)} … {_pp(m.ci_high)}"
+    return f"{(m.ci_low - 1) * 100:+.1f}% … {(m.ci_high - 1) * 100:+.1f}%"
+
+
+def fmt_margin(m: MetricComparison) -> str:
+    return f"±{m.margin * 100:.2f} pp" if is_difference(m) else f"±{m.margin:.0%}"
+
+
+def change_key(m: MetricComparison) -> float:
+    """A sort key for the change, in percent (ratios) or percentage points (error rates)."""
+    value = (m.candidate - m.baseline) if is_difference(m) else (m.ratio - 1)
+    return value * 100 if _finite(value) else math.nan
+
+
+def effect_size(m: MetricComparison) -> float:
+    """How far the change goes, in margins, comparable across metrics."""
+    change = (m.candidate - m.baseline) if is_difference(m) else (m.ratio - 1)
+    if not _finite(change):
+        return 0.0
+    return abs(change) / m.margin if m.margin > 0 else abs(change)
 
 
 def fmt_p(p: float) -> str:
@@ -93,8 +128,7 @@ def fmt_p(p: float) -> str:
 def order_metrics(metrics: Iterable[MetricComparison]) -> list[MetricComparison]:
     """Regressions first, then inconclusive, improvements, passes; larger effects first."""
     def key(m: MetricComparison) -> tuple:
-        effect = abs(math.log(m.ratio)) if m.ratio and math.isfinite(m.ratio) and m.ratio > 0 else 0.0
-        return (_RANK.get(m.verdict, 9), -effect, m.scenario, m.name, m.metric)
+        return (_RANK.get(m.verdict, 9), -effect_size(m), m.scenario, m.name, m.metric)
 
     return sorted(metrics, key=key)
 
@@ -173,7 +207,7 @@ def markdown_summary(verdict: Verdict, manifest: dict[str, Any], report_link: st
             break
         row = (f"| {ICONS[m.verdict]} | {md(m.scenario, 40)} | {md(m.name, 80)} | {md(m.metric, 20)} | "
                f"{fmt_value(m.baseline, m.metric)} | {fmt_value(m.candidate, m.metric)} | "
-               f"{fmt_change(m.ratio)} ({fmt_ci(m.ci_low, m.ci_high)}) | {fmt_p(m.p_value)} |")
+               f"{fmt_change(m)} ({fmt_ci(m)}) | {fmt_p(m.p_value)} |")
         if len(row) + 1 > budget:
             break
         table.append(row)
@@ -202,8 +236,8 @@ def xml_text(value: Any, limit: int = 2000) -> str:
 
 def _describe(m: MetricComparison) -> str:
     return (f"{m.metric} of {m.name}: baseline {fmt_value(m.baseline, m.metric)}, candidate "
-            f"{fmt_value(m.candidate, m.metric)}, change {fmt_change(m.ratio)} "
-            f"(CI {fmt_ci(m.ci_low, m.ci_high)}), p={fmt_p(m.p_value)}, margin {m.margin:.0%}, "
+            f"{fmt_value(m.candidate, m.metric)}, change {fmt_change(m)} "
+            f"(CI {fmt_ci(m)}), p={fmt_p(m.p_value)}, margin {fmt_margin(m)}, "
             f"{m.rounds} rounds. {m.reason}")
 
 
@@ -232,14 +266,14 @@ def junit_xml(verdict: Verdict, *, report_path: str | None = None, duration_s: f
             if m.verdict == State.REGRESSION:
                 failures += 1
                 node = ET.SubElement(case, "failure", type="regression",
-                                     message=xml_text(f"regression: {fmt_change(m.ratio)} "
-                                                      f"(CI {fmt_ci(m.ci_low, m.ci_high)}) {m.reason}", 500))
+                                     message=xml_text(f"regression: {fmt_change(m)} "
+                                                      f"(CI {fmt_ci(m)}) {m.reason}", 500))
                 node.text = text
             elif m.verdict == State.INCONCLUSIVE:
                 skipped += 1
                 node = ET.SubElement(case, "skipped", type="inconclusive",
-                                     message=xml_text(f"inconclusive: {fmt_change(m.ratio)} "
-                                                      f"(CI {fmt_ci(m.ci_low, m.ci_high)}) {m.reason}", 500))
+                                     message=xml_text(f"inconclusive: {fmt_change(m)} "
+                                                      f"(CI {fmt_ci(m)}) {m.reason}", 500))
                 node.text = text
             else:
                 ET.SubElement(case, "system-out").text = text

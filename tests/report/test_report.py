@@ -205,6 +205,10 @@ def test_markdown_links_the_artifact_url(small_run, tmp_path):
     assert md.startswith("### 🔴 perfgate: **regression**")
     assert "+22." in md or "+2" in md  # changes with their CIs
     assert "…" in md  # CI ranges
+    # error rates are judged as a difference: shown in percentage points, not as a ratio
+    row = next(line for line in md.splitlines() if "error\\_rate" in line)
+    assert " pp (" in row and " pp … " in row
+    assert paths.html.stat().st_mode & 0o044 == 0o044  # readable by others, like any artifact
 
 
 def test_junit_structure(small_reports):
