@@ -20,6 +20,8 @@ CONFIG_NAME = "perfgate.toml"
 PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host"})
 METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate")
 INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
+#: [scenarios.X.storm] keys, passed to loadtests/storm.py as PERFGATE_STORM_<KEY>.
+STORM_KEYS = ("logins", "clients", "at", "timeout")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class ScenarioConfig:
     workers: int = 0  # 0: Locust in-process; N: master plus N workers
     faults: tuple[dict[str, Any], ...] = ()  # validated by perfgate.faults at plan time
     chaos: tuple[dict[str, Any], ...] = ()
-    storm: dict[str, Any] = field(default_factory=dict)
+    monkey: dict[str, Any] = field(default_factory=dict)  # the seeded slowness monkey
+    storm: dict[str, Any] = field(default_factory=dict)  # logins, clients, at, timeout
 
 
 @dataclass(frozen=True)
@@ -189,9 +192,14 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         items = raw.get(key, [])
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise v.error(section, key, "must be an array of tables")
+    for key in ("storm", "monkey"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise v.error(section, key, "must be a table")
     storm = raw.get("storm", d.storm)
-    if not isinstance(storm, dict):
-        raise v.error(section, "storm", "must be a table")
+    for key, value in storm.items():
+        if key not in STORM_KEYS:
+            raise v.error(f"{section}.storm", key, f"unknown key (known: {', '.join(STORM_KEYS)})")
+        v.number(storm, f"{section}.storm", key, 0, low=0)
     return replace(
         d,
         locustfile=v.string(raw, section, "locustfile", d.locustfile),
@@ -203,6 +211,7 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         workers=int(v.number(raw, section, "workers", d.workers, low=0, high=64, integer=True)),
         faults=tuple(raw.get("faults", d.faults)),
         chaos=tuple(raw.get("chaos", d.chaos)),
+        monkey=dict(raw.get("monkey", d.monkey)),
         storm=dict(storm),
     )
 

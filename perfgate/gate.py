@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -21,6 +23,9 @@ from perfgate import gitops
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
 from perfgate.judge import judge, needs_confirmation, next_look_pairs, round_metrics
+from perfgate.faults.round import FaultPlan, SideFaults, plan_faults
+from perfgate.faults.storm import storm_windows
+from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
 from perfgate.machine import fingerprint, machine_info, versions
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
@@ -28,6 +33,9 @@ from perfgate.plan import plan_pairs
 from perfgate.report import ReportPaths, write_reports
 from perfgate.store import LocalStore, new_run_id, open_store
 from perfgate.target import ResourceSampler, Target
+
+#: Runs one round: (state, scenario, spec) -> (record, samples, resources).
+RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]
 
 #: A round whose load generator averaged more CPU than this is invalid.
 SATURATED_CPU = 90.0
@@ -48,6 +56,7 @@ class GateOptions:
     junit: Path | None = None
     json_path: Path | None = None
     command: str = ""
+    workers: int | None = None  # Locust worker processes per round (0: in-process)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class _RunState:
     checkouts: dict[Side, Path]
     scratch: Path
     progress: Progress
+    round_runner: RoundRunner
+    fault_plans: dict[str, FaultPlan] = field(default_factory=dict)
     metrics: list[RoundMetrics] = field(default_factory=list)
     next_index: int = 0
     invalid: int = 0
@@ -92,10 +103,15 @@ def apply_options(config: Config, options: GateOptions) -> Config:
     scenarios = config.scenarios
     if options.scenarios:
         scenarios = tuple(config.scenario(name) for name in options.scenarios)
+    if options.workers is not None:
+        scenarios = tuple(replace(s, workers=options.workers) for s in scenarios)
     return replace(config, rounds=rounds, judge=judge_config, scenarios=scenarios)
 
 
-def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Progress | None = None) -> GateResult:
+def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Progress | None = None, *,
+             round_runner: RoundRunner | None = None) -> GateResult:
+    """Measure both revisions, judge, store and report. ``round_runner`` runs one round
+    elsewhere (a cluster); by default rounds run on this machine."""
     progress = progress or Progress()
     config = apply_options(config, options)
     repo = gitops.open_repo(repo_dir)
@@ -104,6 +120,7 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
     store = open_store(config.store, config.root)
     scratch = Path(tempfile.mkdtemp(prefix="perfgate-"))
     try:
+        plans = {s.name: plan_faults(s) for s in config.scenarios}
         for scenario in config.scenarios:
             _check_scenario(config, scenario, scratch / f"check-{scenario.name}")
         run_id = store.create_run(_manifest(config, revisions, options))
@@ -111,7 +128,8 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
             with ExitStack() as stack:
                 checkouts = {side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
                              for side, rev in revisions.items()}
-                state = _RunState(config, run_id, store, checkouts, scratch, progress)
+                state = _RunState(config, run_id, store, checkouts, scratch, progress,
+                                  round_runner or _run_round, plans)
                 verdict = _measure_and_judge(state, revisions)
         except BaseException as exc:
             store.mark_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
@@ -169,7 +187,7 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             spec = replace(spec, index=state.next_index)
             state.next_index += 1
             state.progress.round_started(spec)
-            record, samples, resources = _run_round(state, scenario, spec)
+            record, samples, resources = state.round_runner(state, scenario, spec)
             state.store.save_round(record, samples, resources)
             state.progress.round_finished(record)
             if record.valid:
@@ -185,34 +203,54 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
     locustfile = Path(scenario.locustfile)
     if not locustfile.is_absolute():
         locustfile = config.root / locustfile
+    env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
     return LoadSpec(str(locustfile), scenario.user_classes, scenario.users, scenario.spawn_rate,
-                    scenario.warmup, scenario.duration, targets)
+                    scenario.warmup, scenario.duration, targets, env)
 
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
                ) -> tuple[RoundRecord, pa.Table, pa.Table]:
+    """Targets up, faults on, load, record, everything down: one round on this machine."""
     config = state.config
+    plan = state.fault_plans.get(scenario.name, FaultPlan())
     workdir = state.scratch / f"round-{spec.index:03d}"
     with ExitStack() as stack:
         targets: list[Target] = []
+        faults: list[SideFaults] = []
         for offset, side in enumerate(spec.sides):
             port = config.target.port + offset if config.target.port else 0
             target = Target(config.target, state.checkouts[side], workdir / side.value, side, port,
                             label=f"{side.value} ({state.checkouts[side].name})")
-            stack.enter_context(target)
-            targets.append(target)
+            targets.append(stack.enter_context(target))
+            faults.append(stack.enter_context(SideFaults(plan, target, side.value)))
         samplers = [ResourceSampler(t) for t in targets]
         for sampler in samplers:
             sampler.start()
+        load_dir = workdir / "load"
+        started = False
 
         def watch() -> None:
-            for target in targets:
-                target.check_alive()
+            nonlocal started
+            if not started and (scenario.workers or (load_dir / "started").exists()):
+                started = True
+                t0_ns = time.time_ns()
+                for side_faults in faults:
+                    side_faults.start(t0_ns)
+            if not plan.chaos:  # a chaos scenario kills its targets on purpose
+                for target in targets:
+                    target.check_alive()
 
-        load_spec = _load_spec(config, scenario, tuple(LoadTarget(t.side, t.url) for t in targets))
-        result = run_load(load_spec, workdir / "load", watch=watch)
+        load_spec = _load_spec(config, scenario, tuple(LoadTarget(t.side, f.load_url)
+                                                       for t, f in zip(targets, faults)))
+        if scenario.workers > 0:
+            result = run_load_distributed(load_spec, load_dir, scenario.workers, watch=watch)
+        else:
+            result = run_load(load_spec, load_dir, watch=watch)
         watch()
         resources = pa.concat_tables([s.stop() for s in samplers])
+        stack.close()  # faults off and targets down before the windows are read
+        windows = [w for f in faults for w in f.windows()]
+    windows += storm_windows(result.samples.to_pandas())
     reason = ""
     if result.generator_cpu > SATURATED_CPU:
         reason = f"load generator saturated (CPU {result.generator_cpu:.0f}%)"
@@ -221,6 +259,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
         sides=spec.sides, pair=spec.pair, started_ns=result.started_ns,
         measure_start_ns=result.measure_start_ns, ended_ns=result.ended_ns, valid=not reason,
         invalid_reason=reason, confirmation=spec.confirmation, generator_cpu=result.generator_cpu,
+        windows=tuple(sorted(windows, key=lambda w: w.start_ns)),
         extra={"user_errors": result.user_errors, "first_user_error": result.first_user_error,
                "ports": {t.side.value: t.port for t in targets}},
     )

@@ -32,7 +32,9 @@ def free_port() -> int:
 
 
 def check_port_free(port: int, what: str) -> None:
+    """Fails on a live listener; connections left in TIME_WAIT by a killed target are fine."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError as exc:
@@ -104,10 +106,15 @@ class Target:
                 self.proc = subprocess.Popen(
                     self.command(), shell=True, cwd=self.worktree, env=env, stdout=log,
                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                    preexec_fn=_raise_file_limit,
                 )
             except OSError as exc:
                 raise TargetError(f"[target] command: cannot start {self.command()!r}: {exc}") from exc
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.config.ready_timeout
@@ -162,19 +169,10 @@ class ResourceSampler(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
-        try:
-            root = psutil.Process(self.target.proc.pid)
-        except (psutil.Error, AttributeError):
-            return
         procs: dict[int, psutil.Process] = {}
         while not self._halt.is_set():
-            try:
-                family = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                break
             cpu = rss = 0.0
-            for proc in family:
-                proc = procs.setdefault(proc.pid, proc)
+            for proc in self._family(procs):
                 try:
                     cpu += proc.cpu_percent(None)
                     rss += proc.memory_info().rss
@@ -185,12 +183,32 @@ class ResourceSampler(threading.Thread):
                               _number(metrics.get("connections")), _number(metrics.get("queue_depth"))))
             self._halt.wait(SAMPLE_INTERVAL_S)
 
+    def _family(self, known: dict[int, psutil.Process]) -> list[psutil.Process]:
+        """The target's process tree now; it follows a restarted target to its new pid."""
+        proc = self.target.proc
+        if proc is None or proc.poll() is not None:
+            return []
+        try:
+            root = known.setdefault(proc.pid, psutil.Process(proc.pid))
+            return [root] + [known.setdefault(c.pid, c) for c in root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
     def stop(self) -> pa.Table:
         self._halt.set()
         self.join(timeout=5)
         columns = list(zip(*self.rows)) if self.rows else [[] for _ in RESOURCE_SCHEMA.names]
         return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, RESOURCE_SCHEMA)],
                         schema=RESOURCE_SCHEMA)
+
+
+def _raise_file_limit() -> None:
+    """Runs in the target's child process: a storm needs thousands of descriptors."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _number(value) -> float | None:

@@ -26,6 +26,7 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05 for 5%%")
     parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
     parser.add_argument("--seed", type=int, help="seed for the round order")
+    parser.add_argument("--workers", type=int, help="Locust worker processes per round (0: in-process)")
     parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir)")
     parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
     parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment")
@@ -35,6 +36,10 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gate.GateOptions:
+    if args.workers is not None and not 0 <= args.workers <= 64:
+        from perfgate.errors import ConfigError
+
+        raise ConfigError(f"--workers: must be between 0 and 64, not {args.workers}")
     for name in ("rounds", "max_rounds"):
         value = getattr(args, name)
         if value is not None and value < 2:
@@ -45,7 +50,7 @@ def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gat
         baseline=baseline, candidate=candidate,
         design=Design(args.design) if args.design else None, rounds=args.rounds, max_rounds=args.max_rounds,
         margin=args.margin, scenarios=tuple(args.scenario), seed=args.seed, out_dir=args.out,
-        markdown=args.markdown, junit=args.junit, json_path=args.json_path,
+        markdown=args.markdown, junit=args.junit, json_path=args.json_path, workers=args.workers,
         command=shlex.join(["perfgate", *sys.argv[1:]]),
     )
 

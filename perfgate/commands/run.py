@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidate", default=gitops.WORKTREE,
                         help="candidate revision (default: the working tree, uncommitted changes included)")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+    parser.add_argument("--infra", choices=["ec2", "local-cloud"],
+                        help="run the rounds on a provisioned cluster (see infra/README.md)")
+    parser.add_argument("--infra-config", type=Path, help="cluster settings (default: perfgate-infra.toml)")
     add_gate_arguments(parser)
 
 
@@ -31,7 +34,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config, directory=root)
     options = gate_options(args, args.baseline, args.candidate)
     with RichProgress(console) as progress:
-        result = run_gate(config, root, options, progress)
+        if args.infra:
+            from perfgate.cluster import load_settings, run_gate_on_cluster
+
+            settings = load_settings(args.infra_config or root / "perfgate-infra.toml")
+            result = run_gate_on_cluster(config, root, options, settings, backend=args.infra, progress=progress)
+        else:
+            result = run_gate(config, root, options, progress)
     return finish(result, args, config.judge.inconclusive)
 
 

@@ -3,7 +3,9 @@
 The public API is re-exported here; the modules behind it are private.
 """
 
+from perfgate.faults.chaos import ChaosRunner, ChaosSpec, Managed, parse_chaos, target_process
 from perfgate.faults.proxy import Proxy
+from perfgate.faults.round import FaultPlan, SideFaults, plan_faults
 from perfgate.faults.schedule import (
     DOWN,
     FaultSpec,
@@ -15,6 +17,7 @@ from perfgate.faults.schedule import (
     slowness_monkey,
 )
 from perfgate.faults.server import ProxyServer, ProxyThread, new_event_loop
+from perfgate.faults.storm import StormImpact, storm_impact, storm_windows
 from perfgate.faults.toxics import (
     MODES,
     STREAMS,
@@ -25,6 +28,17 @@ from perfgate.faults.toxics import (
 )
 
 __all__ = [
+    "ChaosRunner",
+    "ChaosSpec",
+    "FaultPlan",
+    "Managed",
+    "SideFaults",
+    "StormImpact",
+    "parse_chaos",
+    "plan_faults",
+    "storm_impact",
+    "storm_windows",
+    "target_process",
     "DOWN",
     "FaultSpec",
     "MonkeyMix",

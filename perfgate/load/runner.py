@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,6 +39,7 @@ class LoadSpec:
     warmup: float
     duration: float
     targets: tuple[LoadTarget, ...]  # one per side, in class order
+    env: dict[str, str] = field(default_factory=dict)  # set in the load process before the locustfile loads
 
 
 @dataclass(frozen=True)

@@ -43,15 +43,20 @@ def _side_class(cls: type, side: str, host: str, count: int) -> type:
 
 
 def _split(users: int, classes: list[type]) -> list[int]:
-    """Split ``users`` among classes by weight (largest remainder), at least one each."""
-    weights = [max(getattr(c, "weight", 1), 1) for c in classes]
-    if users < len(classes):
-        return [1] * len(classes)
-    shares = [users * w / sum(weights) for w in weights]
-    counts = [max(1, int(s)) for s in shares]
-    order = sorted(range(len(classes)), key=lambda i: shares[i] - int(shares[i]), reverse=True)
-    for i in order[: max(0, users - sum(counts))]:
-        counts[i] += 1
+    """Users per class: a class's ``fixed_count`` if set, the rest by weight (largest remainder)."""
+    fixed = [getattr(c, "fixed_count", 0) or 0 for c in classes]
+    weighted = [i for i, f in enumerate(fixed) if f <= 0]
+    counts = list(fixed)
+    left = max(users - sum(fixed), len(weighted))
+    if not weighted:
+        return counts
+    weights = [max(getattr(classes[i], "weight", 1), 1) for i in weighted]
+    shares = [left * w / sum(weights) for w in weights]
+    for i, share in zip(weighted, shares):
+        counts[i] = max(1, int(share))
+    order = sorted(range(len(weighted)), key=lambda k: shares[k] - int(shares[k]), reverse=True)
+    for k in order[: max(0, left - sum(counts[i] for i in weighted))]:
+        counts[weighted[k]] += 1
     return counts
 
 
@@ -69,7 +74,18 @@ def load_user_classes(locustfile: str, names: list[str]) -> list[type]:
     return [found[n] for n in names]
 
 
+def _raise_file_limit() -> None:
+    """Storms hold thousands of sockets: lift the soft descriptor limit to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def build_user_classes(spec: dict[str, Any]) -> list[type]:
+    os.environ.update(spec.get("env") or {})  # scenario settings the locustfile reads
+    _raise_file_limit()
     classes = load_user_classes(spec["locustfile"], spec["user_classes"])
     counts = _split(spec["users"], classes)
     return [
@@ -105,6 +121,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     cpu: list[float] = []
     total_users = sum(c.fixed_count for c in user_classes)
     runner.start(total_users, spawn_rate=spec["spawn_rate"] * len(spec["targets"]))
+    Path(spec["out"]).with_name("started").write_text(str(started_ns))  # the gate starts fault schedules
     end = time.monotonic() + spec["warmup"] + spec["duration"]
     while (left := end - time.monotonic()) > 0:
         gevent.sleep(min(1.0, left))

@@ -165,8 +165,6 @@ def test_failed_action_is_recorded(server: HttpServer) -> None:
     assert "not running" in window.detail["error"]
 
 
-@pytest.mark.xfail(reason="Target.start() refuses the port while the killed target's probe connections "
-                          "sit in TIME_WAIT: check_port_free binds without SO_REUSEADDR", strict=False)
 def test_chaos_on_a_real_target(tmp_path: Path) -> None:
     config = TargetConfig(command="{python} -m http.server {port} --bind {host}", ready_path="/",
                           ready_timeout=20)

@@ -1,0 +1,145 @@
+"""Faults for one round: what a scenario asks for, applied to one side's target.
+
+A scenario's ``faults`` (timed toxics), ``monkey`` (the seeded slowness monkey)
+and ``chaos`` (kill, pause, resume, restart) become a :class:`FaultPlan` once,
+at plan time, so bad config fails before anything starts. Each side of each
+round then gets a :class:`SideFaults`: a proxy named ``target`` in front of the
+target (only when there are toxics to apply), the schedule, and the chaos
+runner. Both sides get the same plan, so a duet round hurts them alike.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from perfgate.config import ScenarioConfig
+from perfgate.errors import ConfigError, FaultError
+from perfgate.faults.chaos import ChaosRunner, ChaosSpec, parse_chaos, target_process
+from perfgate.faults.schedule import FaultSpec, MonkeyMix, parse_faults, slowness_monkey
+from perfgate.faults.server import ProxyThread
+from perfgate.model import Window
+
+#: The links a scenario can put toxics on.
+LINKS = ("target",)
+MONKEY_KEYS = ("seed", "mean_interval", "links", "start", "duration", "mix")
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    faults: tuple[FaultSpec, ...] = ()
+    chaos: tuple[ChaosSpec, ...] = ()
+    seed: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.faults and not self.chaos
+
+
+def plan_faults(scenario: ScenarioConfig) -> FaultPlan:
+    """Validate and expand a scenario's faults; errors name the scenario and the key."""
+    where = f"scenarios.{scenario.name}"
+    round_s = scenario.warmup + scenario.duration
+    try:
+        faults = list(parse_faults(scenario.faults, where=f"{where}.faults"))
+        monkey = dict(scenario.monkey)
+        if monkey:
+            faults += _monkey(monkey, f"{where}.monkey", round_s)
+    except FaultError as exc:
+        raise ConfigError(str(exc)) from exc
+    for i, spec in enumerate(faults):
+        if spec.proxy not in LINKS:
+            raise ConfigError(f"{where}.faults[{i}].link: unknown link {spec.proxy!r} (known: {', '.join(LINKS)})")
+        if spec.at_s + spec.duration_s > round_s:
+            raise ConfigError(f"{where}.faults[{i}]: at + for = {spec.at_s + spec.duration_s:g}s ends after "
+                              f"the round ({round_s:g}s of warm-up and duration)")
+    chaos = parse_chaos(scenario.chaos, where=f"{where}.chaos")
+    for i, spec in enumerate(chaos):
+        if spec.process != "target":
+            raise ConfigError(f"{where}.chaos[{i}].process: unknown process {spec.process!r} (known: target)")
+        if spec.at > round_s:
+            raise ConfigError(f"{where}.chaos[{i}].at: {spec.at:g}s is after the round ends ({round_s:g}s)")
+    return FaultPlan(tuple(faults), chaos, int(scenario.monkey.get("seed", 0)))
+
+
+def _monkey(raw: dict[str, Any], where: str, round_s: float) -> list[FaultSpec]:
+    for key in raw:
+        if key not in MONKEY_KEYS:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(MONKEY_KEYS)})")
+    start = float(raw.get("start", 0.0))
+    duration = float(raw.get("duration", round_s - start))
+    links = list(raw.get("links", ["target"]))
+    mix = MonkeyMix.from_dict(raw.get("mix", {}))
+    drawn = slowness_monkey(int(raw.get("seed", 0)), duration, float(raw.get("mean_interval", 5.0)), links, mix)
+    return [_shift(spec, start) for spec in drawn]
+
+
+def _shift(spec: FaultSpec, seconds: float) -> FaultSpec:
+    from dataclasses import replace
+
+    return replace(spec, at_s=spec.at_s + seconds)
+
+
+@dataclass
+class SideFaults:
+    """One side's proxy, schedule and chaos runner for one round. Use as a context manager."""
+
+    plan: FaultPlan
+    target: Any  # perfgate.target.Target
+    side: str
+    proxy: ProxyThread | None = None
+    chaos: ChaosRunner | None = None
+    _schedule: concurrent.futures.Future | None = None
+    _windows: list[Window] = field(default_factory=list)
+
+    def __enter__(self) -> SideFaults:
+        if self.plan.faults:
+            self.proxy = ProxyThread(seed=self.plan.seed).start()
+            self.proxy.create("target", upstream=f"127.0.0.1:{self.target.port}")
+        if self.plan.chaos:
+            self.chaos = ChaosRunner(self.plan.chaos, [target_process(self.target)])
+        return self
+
+    @property
+    def load_url(self) -> str:
+        """Where the load should connect: through the proxy when there is one."""
+        if self.proxy is None:
+            return self.target.url
+        return f"http://127.0.0.1:{self.proxy.server.get('target').listen_port}"
+
+    def start(self, t0_ns: int) -> None:
+        if self.proxy is not None:
+            self._schedule = self.proxy.start_schedule(self.plan.faults)
+        if self.chaos is not None:
+            self.chaos.start(t0_ns)
+
+    def windows(self) -> tuple[Window, ...]:
+        return tuple(self._windows)
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        try:
+            if self._schedule is not None and exc_type is not None:
+                self._schedule.cancel()
+            elif self._schedule is not None:
+                self._collect_schedule()
+            if self.chaos is not None:
+                self._windows += self.chaos.stop()
+        finally:
+            if self.proxy is not None:
+                self.proxy.stop()
+        self._windows = [_with_side(w, self.side) for w in self._windows]
+
+    def _collect_schedule(self) -> None:
+        assert self._schedule is not None
+        end = max((s.at_s + s.duration_s for s in self.plan.faults), default=0.0)
+        try:
+            self._windows += self._schedule.result(timeout=end + 2.0)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            self._schedule.cancel()  # the round ended early: nothing of the schedule is kept on
+            time.sleep(0.05)
+
+
+def _with_side(window: Window, side: str) -> Window:
+    return Window(window.kind, window.label, window.start_ns, window.end_ns, {**window.detail, "side": side})
