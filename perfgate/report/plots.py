@@ -193,7 +193,7 @@ def quantile_overlay(samples: pd.DataFrame, names: Sequence[str | None], title: 
     ticks = [(math.log10(2), "50%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"),
              (4.0, "99.99%"), (5.0, "99.999%")]
     by_name = dict(tuple(samples.groupby("name", sort=False)))
-    for ax, name in zip(axes, panels):
+    for ax, name in zip(axes, panels, strict=False):  # more axes than panels: extras hidden
         frame = samples if name is None else by_name.get(name, samples.iloc[0:0])
         top = 0.0
         for side, color in SIDE_COLORS.items():
@@ -227,7 +227,7 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
     fig.subplots_adjust(left=0.075, right=0.99, bottom=0.17, top=0.9, wspace=0.2)
     ax, rax = fig.subplots(1, 2, width_ratios=[1.35, 1])
     scaled = values.assign(value=values["value"] / unit_scale)
-    for pair, group in scaled[scaled["valid"].astype(bool)].groupby("pair"):
+    for _, group in scaled[scaled["valid"].astype(bool)].groupby("pair"):
         if group["side"].nunique() == 2:
             ax.plot(group["round"], group["value"], color="#bbbbbb", linewidth=0.8, zorder=1)
     for side, marker in (("baseline", "o"), ("candidate", "s")):
@@ -404,7 +404,8 @@ def _shade_rounds(axes, rounds: Sequence[RoundRecord], t0: int) -> list[str]:
         return (ns - t0) / 1e9
 
     for record in rounds:
-        spans = [("warmup", record.started_ns, record.measure_start_ns)] if record.measure_start_ns > record.started_ns else []
+        spans = ([("warmup", record.started_ns, record.measure_start_ns)]
+                 if record.measure_start_ns > record.started_ns else [])
         spans += [(w.kind, w.start_ns, w.end_ns) for w in record.windows]
         for kind, start, end in spans:
             if kind not in kinds:

@@ -49,7 +49,8 @@ def main() -> None:
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
         samples = args.rounds * 2 * args.per_side
-        print("| rounds × sides × samples | metrics | HTML | markdown | JUnit | render wall (median) | render CPU (median) |")
+        print("| rounds × sides × samples | metrics | HTML | markdown | JUnit "
+              "| render wall (median) | render CPU (median) |")
         print("|---|---|---|---|---|---|---|")
         print(f"| {args.rounds} × 2 × {args.per_side:,} ({samples:,}) | {len(verdict.metrics)} | "
               f"{paths.html.stat().st_size / 2**20:.2f} MiB | {paths.markdown.stat().st_size / 1024:.1f} KiB | "

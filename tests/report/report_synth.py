@@ -157,7 +157,8 @@ def _comparison(spec: SynthSpec, scenario: str, name: str, metric: str,
         margin = 0.005
         diff = 0.0016 if name == spec.names[-1] else float(rng.normal(0, 0.0003))
         candidate, ratio = b + diff, (b + diff) / b
-        low, high = diff - (0.0046 if name == spec.names[-1] else 0.002), diff + (0.0046 if name == spec.names[-1] else 0.002)
+        half = 0.0046 if name == spec.names[-1] else 0.002
+        low, high = diff - half, diff + half
         state = State.INCONCLUSIVE if high > margin else State.PASS
     reason = {State.REGRESSION: "CI above the margin", State.PASS: "CI within the margin",
               State.IMPROVEMENT: "CI below the margin: faster", State.INCONCLUSIVE: "CI straddles the margin"}[state]

@@ -10,7 +10,6 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from markupsafe import escape
