@@ -116,7 +116,7 @@ def find_config(directory: Path) -> Path:
 
 def load_config(path: Path | None = None, *, directory: Path | None = None) -> Config:
     """Load and validate a config file; ``path=None`` searches ``directory``."""
-    path = Path(path) if path else find_config(Path(directory or Path.cwd()))
+    path = (Path(path) if path else find_config(Path(directory or Path.cwd()))).resolve()
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
