@@ -18,7 +18,8 @@ from perfgate.model import Design
 
 CONFIG_NAME = "perfgate.toml"
 PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host"})
-METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate")
+METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate",
+           "rss_peak", "queue_peak", "cpu_mean")  # the last three: the target's resources
 INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
 #: [scenarios.X.storm] keys, passed to loadtests/storm.py as PERFGATE_STORM_<KEY>.
 STORM_KEYS = ("logins", "clients", "at", "timeout")

@@ -22,7 +22,7 @@ import pyarrow as pa
 from perfgate import gitops
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
-from perfgate.judge import judge, needs_confirmation, next_look_pairs, round_metrics
+from perfgate.judge import judge, needs_confirmation, next_look_pairs, resource_metrics, round_metrics
 from perfgate.faults.round import FaultPlan, SideFaults, plan_faults
 from perfgate.faults.storm import storm_windows
 from perfgate.load.distributed import run_load_distributed
@@ -192,6 +192,7 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             state.progress.round_finished(record)
             if record.valid:
                 state.metrics.extend(round_metrics(samples.to_pandas(), record))
+                state.metrics.extend(resource_metrics(resources.to_pandas(), record))
                 state.confirmation += int(spec.confirmation)
                 break
             state.invalid += 1

@@ -19,7 +19,7 @@ from perfgate.codec import verdict_to_dict
 from perfgate.commands._common import print_verdict
 from perfgate.config import JudgeConfig, load_config
 from perfgate.errors import ConfigError, StoreError
-from perfgate.judge import judge, round_metrics
+from perfgate.judge import judge, resource_metrics, round_metrics
 from perfgate.model import Revision, RoundMetrics, Side
 from perfgate.store import LocalStore
 
@@ -44,6 +44,7 @@ def stored_metrics(store: LocalStore, run_id: str) -> list[RoundMetrics]:
     for record in store.rounds(run_id):
         if record.valid:
             metrics.extend(round_metrics(store.samples(run_id, record.index), record))
+            metrics.extend(resource_metrics(store.resources(run_id, record.index), record))
     return metrics
 
 

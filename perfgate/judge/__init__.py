@@ -5,7 +5,7 @@ Nothing here does I/O. See DESIGN.md, "Statistics: ground rules for the verdict"
 
 from perfgate.judge.changepoint import change_points
 from perfgate.judge.compare import ERROR_RATE_FLOOR, MIN_PAIRS, holm_levels, judge
-from perfgate.judge.rounds import ALL_NAMES, ROUND_METRICS, round_metrics
+from perfgate.judge.rounds import ALL_NAMES, RESOURCE_METRICS, ROUND_METRICS, TARGET_NAME, resource_metrics, round_metrics
 from perfgate.judge.sequential import (
     LOOKS,
     look_index,
@@ -20,7 +20,9 @@ __all__ = [
     "ERROR_RATE_FLOOR",
     "LOOKS",
     "MIN_PAIRS",
+    "RESOURCE_METRICS",
     "ROUND_METRICS",
+    "TARGET_NAME",
     "change_points",
     "holm_levels",
     "judge",
@@ -29,5 +31,6 @@ __all__ = [
     "look_schedule",
     "needs_confirmation",
     "next_look_pairs",
+    "resource_metrics",
     "round_metrics",
 ]

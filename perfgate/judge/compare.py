@@ -133,8 +133,10 @@ def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
         if m.side not in slot or slot[m.side].round_index < m.round_index:  # a re-run replaces
             slot[m.side] = m
     counts: dict[tuple[str, str], list[int]] = defaultdict(list)
+    carried: dict[tuple[str, str], set[str]] = defaultdict(set)  # request names vs the target's resources
     for m in metrics:
         counts[(m.scenario, m.name)].append(m.count)
+        carried[(m.scenario, m.name)].update(m.values)
     pairs: dict[tuple[str, str], list[Pair]] = defaultdict(list)
     scenario_pairs: dict[str, set[int]] = defaultdict(set)
     for (scenario, name, pair), sides in sorted(by_pair.items()):
@@ -151,7 +153,8 @@ def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
                          f"(min_count {config.min_count})")
             continue
         for metric in config.metrics:
-            series[(scenario, name, metric)] = pairs.get((scenario, name), [])
+            if metric in carried[(scenario, name)]:
+                series[(scenario, name, metric)] = pairs.get((scenario, name), [])
     return series, {s: len(p) for s, p in scenario_pairs.items()}, notes
 
 

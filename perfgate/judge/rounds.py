@@ -15,6 +15,10 @@ from perfgate.model import RoundMetrics, RoundRecord, Side
 QUANTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
 #: Every metric a RoundMetrics carries.
 ROUND_METRICS = (*QUANTILES, "mean", "throughput", "error_rate")
+#: Resource metrics of the target, judged (lower is better) when listed in [judge] metrics.
+RESOURCE_METRICS = ("rss_peak", "queue_peak", "cpu_mean")
+#: The request name under which a side's target resources are judged.
+TARGET_NAME = "(target)"
 #: Name of the optional all-requests aggregate.
 ALL_NAMES = "(all)"
 
@@ -82,3 +86,21 @@ def _one(record: RoundRecord, side: str, name: str, ok: np.ndarray, latency: np.
         count=total,
         errors=errors,
     )
+
+
+def resource_metrics(resources: pd.DataFrame, record: RoundRecord) -> list[RoundMetrics]:
+    """The target's peak RSS, peak queue depth and mean CPU per side over the measured window.
+
+    They catch what latency alone hides, such as messages queueing in RAM behind a slow peer.
+    """
+    if resources.empty:
+        return []
+    rows = resources[(resources["t_ns"] >= record.measure_start_ns) & (resources["process"] == "target")]
+    out = []
+    for side, group in rows.groupby("side", sort=True):
+        queue = group["queue_depth"].dropna()
+        values = {"rss_peak": float(group["rss_bytes"].max()), "cpu_mean": float(group["cpu_percent"].mean()),
+                  "queue_peak": float(queue.max()) if len(queue) else float("nan")}
+        out.append(RoundMetrics(round_index=record.index, pair=record.pair, scenario=record.scenario,
+                                side=Side(side), name=TARGET_NAME, values=values, count=len(group), errors=0))
+    return out

@@ -32,7 +32,7 @@ from markupsafe import Markup
 from perfgate import __version__
 from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.errors import PerfgateError, StoreError
-from perfgate.judge.rounds import ALL_NAMES, round_metrics
+from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, RoundRecord, Verdict
 from perfgate.report import plots
 from perfgate.report.summary import (
@@ -148,7 +148,8 @@ def _safe_plot(errors: list[str], what: str, make) -> Markup | None:
     return Markup(svg) if svg else None  # matplotlib escaped every text inside
 
 
-def round_table(samples: pd.DataFrame, rounds: list[RoundRecord]) -> pd.DataFrame:
+def round_table(samples: pd.DataFrame, rounds: list[RoundRecord],
+                resources: pd.DataFrame | None = None) -> pd.DataFrame:
     """The judge's round-level values (:func:`perfgate.judge.rounds.round_metrics`), one row
     per (round, side, request name, plus the ``(all)`` aggregate), so the per-round plots
     show exactly the numbers the verdict was computed from."""
@@ -158,7 +159,10 @@ def round_table(samples: pd.DataFrame, rounds: list[RoundRecord]) -> pd.DataFram
         frame = by_round.get(record.index)
         if frame is None:
             continue
-        for m in round_metrics(frame, record, aggregate=True):
+        judged = round_metrics(frame, record, aggregate=True)
+        if resources is not None and not resources.empty:
+            judged += resource_metrics(resources[resources["round"] == record.index], record)
+        for m in judged:
             rows.append({"round": record.index, "pair": record.pair, "side": m.side.value, "name": m.name,
                          "valid": record.valid, "confirmation": record.confirmation, **m.values})
     return pd.DataFrame(rows)
@@ -197,7 +201,7 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
                           "the verdict uses round-level values)"))
 
     chosen = hot[:MAX_ROUND_PLOTS] or metrics[:1]
-    table = round_table(samples, rounds) if chosen else pd.DataFrame()
+    table = round_table(samples, rounds, resources) if chosen else pd.DataFrame()
     round_plots = []
     for m in chosen:
         name = m.name if m.name in sample_names else ALL_NAMES  # an aggregate row pools all names

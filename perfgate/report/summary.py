@@ -53,6 +53,10 @@ def metric_unit(metric: str) -> tuple[float, str]:
         return 1.0, "req/s"
     if metric == "error_rate":
         return 0.01, "%"
+    if metric == "rss_peak":
+        return float(2**20), "MiB"
+    if metric == "cpu_mean":
+        return 1.0, "% CPU"
     return 1.0, ""
 
 
