@@ -20,4 +20,7 @@ COMMANDS = (
     "hook",
     "backfill",
     "history",
+    "bisect",
+    "flaky",
+    "ci",
 )

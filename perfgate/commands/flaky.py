@@ -1,0 +1,102 @@
+"""``perfgate flaky``: which metrics flap, how noisy they are, and how many rounds would make them gateable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from perfgate import gitops
+from perfgate.config import load_config
+from perfgate.errors import ConfigError, PerfgateError
+from perfgate.flaky import FlakyMetric, FlakyReport, analyse
+from perfgate.history import Key, Measurements
+from perfgate.store import open_store
+
+NAME = "flaky"
+HELP = "flip rate, round noise and clustering per metric; which metrics are too noisy to gate at the budget"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--last", type=int, help="only the last N judged runs (default: all)")
+    parser.add_argument("--budget", type=int, help="pairs a gate may spend (default: [rounds] max)")
+    parser.add_argument("--fingerprint", help="machine fingerprint to analyse (default: this machine's)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="write the analysis as JSON")
+    parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
+    parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    for flag in ("last", "budget"):
+        value = getattr(args, flag)
+        if value is not None and value < (2 if flag == "budget" else 1):
+            raise ConfigError(f"--{flag}: too small ({value})")
+    root = Path(gitops.open_repo(args.repo).working_tree_dir)
+    config = load_config(args.config, directory=root)
+    key = Key.of(config, args.fingerprint)
+    report = analyse(Measurements(open_store(config.store, config.root)), config, key=key, last=args.last,
+                     budget=args.budget)
+    out = Console(highlight=False)
+    if not report.metrics:
+        out.print(f"no judged runs in the store for config {key.config_hash} on machine {key.fingerprint}",
+                  markup=False)
+        return 0
+    out.print(_table(report))
+    noisy = [m for m in report.metrics if m.gateable is False]
+    out.print(f"{report.runs} judged runs ({report.aa_runs} A/A); budget {report.budget} pairs; {report.margin_note}",
+              markup=False)
+    for m in noisy:
+        need = f"needs about {m.rounds_needed} pairs" if m.rounds_needed else "needs more pairs than any budget"
+        out.print(f"too noisy to gate: {'/'.join(m.key)} (sigma {m.sigma:.3g}) {need}; raise [rounds] max or "
+                  "its margin in [judge.margins], or drop it from [judge] metrics", markup=False)
+    if not noisy:
+        out.print("every metric with a noise estimate is gateable at this budget", markup=False)
+    if args.json_path is not None:
+        _write_json(report, args.json_path)
+    return 0
+
+
+def _pct(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x * 100:.0f}%"
+
+
+def _table(report: FlakyReport) -> Table:
+    table = Table(title="metric flapping and noise", title_justify="left")
+    for column in ("scenario", "name", "metric", "verdicts", "flips", "repeat flips", "inconcl.", "round CV",
+                   "sigma", "noise from", "pairs needed", "gateable", "clustered", "flaps with"):
+        table.add_column(column, justify="right" if column in ("verdicts", "flips", "repeat flips", "inconcl.",
+                                                                "round CV", "sigma", "pairs needed") else "left")
+    for m in report.metrics:
+        table.add_row(*m.key, str(m.verdicts), _pct(m.flip_rate), _pct(m.repeat_flip_rate),
+                      _pct(m.inconclusive_rate), _pct(m.cv), "—" if not math.isfinite(m.sigma) else f"{m.sigma:.3g}",
+                      f"{m.noise_source} ({m.pairs})", str(m.rounds_needed or "—"), _gateable(m),
+                      "yes" if m.clustered else ("—" if not math.isfinite(m.runs_z) else "no"),
+                      f"group {m.group}" if m.group else "", style="yellow" if m.gateable is False else None)
+    return table
+
+
+def _gateable(m: FlakyMetric) -> str:
+    return {True: "yes", False: "NO", None: "—"}[m.gateable]
+
+
+def _write_json(report: FlakyReport, path: Path) -> None:
+    def clean(value):
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    items = []
+    for m in report.metrics:
+        data = {k: clean(v) for k, v in asdict(m).items()}
+        data.update(scenario=m.key[0], name=m.key[1], metric=m.key[2], clustered=m.clustered)
+        del data["key"]
+        items.append(data)
+    payload = {"runs": report.runs, "aa_runs": report.aa_runs, "budget": report.budget, "metrics": items}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise PerfgateError(f"{path}: cannot write: {exc.strerror or exc}") from exc
