@@ -58,6 +58,7 @@ def test_replication_carries_writes_and_replica_is_read_only(mariadb: MariaDbPai
 def test_kill_and_restart_primary_resumes_replication(mariadb: MariaDbPair) -> None:
     app_query(mariadb, "primary", "CREATE TABLE t (id INT PRIMARY KEY)")
     app_query(mariadb, "primary", "INSERT INTO t VALUES (1)")
+    mariadb.wait_replica_caught_up()
     port, old_pid = mariadb.primary.port, mariadb.primary.pid
 
     mariadb.kill_primary()

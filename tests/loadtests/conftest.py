@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from imharness import REPO, ImServer, PeerStarter, Proc, Starter, free_port
 
+from perfgate.deps.mariadb import MariaDbPair
+from tests.mariadb_fixture import pair_for_test
+
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[Starter]:
@@ -54,3 +57,9 @@ def start_peer(tmp_path: Path) -> Iterator[PeerStarter]:
     yield start
     for p in procs:
         p.terminate(timeout=5.0)
+
+
+@pytest.fixture
+def mariadb(tmp_path: Path) -> Iterator[MariaDbPair]:
+    """A real MariaDB primary and replica (skipped without mariadbd, except under CI=true)."""
+    yield from pair_for_test(tmp_path / "db")
