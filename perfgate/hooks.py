@@ -80,7 +80,7 @@ fi
 top=$(git rev-parse --show-toplevel) || exit 0
 (
     unset GIT_DIR GIT_INDEX_FILE GIT_WORK_TREE GIT_PREFIX
-    cd "$top" && exec {command} pre-push --repo "$top"{options} -- "$1" "$2"
+    cd "$top" && exec {command} pre-push --repo "$top" --remote "$1"{options}
 ) <"$input"
 status=$?
 if [ $status -eq 1 ]; then

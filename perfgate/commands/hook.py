@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--repo", type=Path, required=True)
     run.add_argument("--sha", help="post-commit: the new commit")
     _settings_arguments(run)
-    run.add_argument("remote", nargs="*", help="pre-push: the remote's name and URL, as git passes them")
+    run.add_argument("--remote", default="origin", help="pre-push: the remote's name, as git passes it")
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,8 +90,7 @@ def _run_hook(args: argparse.Namespace, console: Console) -> int:
 
             raise ConfigError("hook run post-commit: --sha is required")
         return hooks.run_post_commit(args.repo, args.sha, settings)
-    remote = args.remote[0] if args.remote else "origin"
-
+    remote = args.remote
     def report(verdict: Verdict) -> None:
         print_verdict(console, verdict)
 
