@@ -14,7 +14,9 @@ resumed). Measured per run:
 * write error window: first failed send started -> last failed send finished;
 * read/login success during the outage: requests started between kill and recovery;
 * send latency during the outage (fail fast: max);
-* recover: primary ready again -> ``last_mode_change_ns`` back to read-write;
+* primary start: restart (or SIGCONT) issued -> the primary accepts queries again;
+* recover: restart issued -> ``last_mode_change_ns`` back to read-write (so it includes
+  the primary's own crash recovery; recover - primary start is the service's share);
 * acknowledged writes lost: every 200 from POST /messages reconciled against the primary.
 """
 
@@ -156,7 +158,8 @@ def measure(run: Run, marks: dict[str, int], lost: int) -> dict[str, float]:
         "reads_in_outage": len(reads),
         "send_max_ms_in_outage": max((s.end_ns - s.start_ns) / 1e6 for s in sends_out)
         if sends_out else float("nan"),
-        "recover_s": (recovered - marks["primary_ready"]) / 1e9,
+        "primary_start_s": (marks["primary_ready"] - marks["restart"]) / 1e9,
+        "recover_s": (recovered - marks["restart"]) / 1e9,
         "acked": len(run.acked),
         "lost": lost,
     }

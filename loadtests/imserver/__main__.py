@@ -48,8 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="connect/read/write timeout of every database call")
     db.add_argument("--db-check-interval", type=float, default=0.25, metavar="S",
                     help="how often the primary's health is checked")
-    db.add_argument("--failover-bug", choices=("hang", "crash"),
-                    help="TEST FIXTURE: a deliberately broken failover (sends hang, or exit)")
+    db.add_argument("--failover-bug", choices=("hang", "crash", "lose"),
+                    help="TEST FIXTURE: a deliberately broken failover (sends hang, the "
+                         "process exits, or sends are acknowledged but dropped)")
     args = p.parse_args(argv)
     if args.storage == "mariadb" and args.db_primary is None:
         p.error("--storage mariadb needs --db-primary")

@@ -45,7 +45,7 @@ T = TypeVar("T")
 _UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError,
                 pymysql.err.InternalError, OSError)
 
-FailoverBug = Literal["hang", "crash"]
+FailoverBug = Literal["hang", "crash", "lose"]
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS users (
@@ -82,7 +82,8 @@ class MariaDbConfig:
     replica_wait_s: float = 10.0  # at startup, wait this long for the replica to catch up
     # TEST FIXTURE, never for real use: a deliberately broken failover, for perfgate's
     # own tests to prove the gate catches it. "hang": sends retry until the primary is
-    # back; "crash": the process exits when the primary disappears.
+    # back; "crash": the process exits when the primary disappears; "lose": sends are
+    # acknowledged but dropped while the primary is unavailable.
     failover_bug: FailoverBug | None = None
 
 
@@ -343,6 +344,12 @@ class MariaDbStorage:
 
         if self.config.failover_bug == "hang":  # TEST FIXTURE: retries until the primary is back
             msg_id = await self._insert_until_it_works(insert)
+        elif self.config.failover_bug == "lose":  # TEST FIXTURE: acknowledges, then drops
+            try:
+                self._writable()
+                msg_id = await self._primary.run(insert, guard=self._writable)
+            except StorageUnavailable:
+                return Message(0, sender, recipient, body, client_sent_ns, stored_ns)
         else:
             self._writable()  # fail fast in read-only mode: no network at all
             try:

@@ -14,7 +14,7 @@ import websocket
 from imharness import REPO, ImServer, Starter, http, poll
 
 from perfgate.deps.mariadb import MariaDbPair
-from perfgate.deps.reconcile import query_stored_keys, read_ack_log, reconcile
+from perfgate.deps.reconcile import AckKey, query_stored_keys, read_ack_log, reconcile
 
 READ_ONLY = (503, {"error": "read-only: primary unavailable"})
 
@@ -169,3 +169,24 @@ def test_load_ack_log_reconciles_and_catches_a_planted_loss(
                           (victim.sender, victim.client_sent_ns))
     stored = query_stored_keys(mariadb.primary.port, s.user, s.password, s.database)
     assert reconcile(acked, stored).lost == [victim]
+
+
+def test_broken_variant_lose_is_caught_by_reconciliation(
+    start_server: Starter, mariadb: MariaDbPair
+) -> None:
+    server = start_on(start_server, mariadb, "--failover-bug", "lose")
+    alice = server.login(1)
+    acked = []
+    assert send(server, alice, sent_ns=1)[0] == 200
+    acked.append(AckKey("user0001", 1))
+    mariadb.kill_primary()
+    assert poll(lambda: mode(server) == "read-only", timeout_s=20)
+    for sent_ns in (2, 3, 4):  # the broken variant says 200 although nothing is stored
+        assert send(server, alice, sent_ns=sent_ns)[0] == 200
+        acked.append(AckKey("user0001", sent_ns))
+    mariadb.restart_primary()
+    assert poll(lambda: mode(server) == "read-write", timeout_s=20)
+    s = mariadb.settings
+    result = reconcile(acked, query_stored_keys(mariadb.primary.port, s.user, s.password,
+                                                s.database))
+    assert result.found == 1 and [k.client_sent_ns for k in result.lost] == [2, 3, 4]
