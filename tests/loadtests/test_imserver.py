@@ -135,6 +135,7 @@ def test_metrics(start_server: Starter) -> None:
         assert m["connections"] == 1 and m["delivered"] == 1 and m["messages"] == 1
         assert m["logins"] == 2 and m["queue_depth"] == 0 and m["gateway_dropped"] == 0
         assert m["mode"] == "read-write" and m["rss_bytes"] > 1 << 20 and m["uptime_s"] > 0
+        assert m["mode_changes"] == 0 and m["last_mode_change_ns"] == 0  # SQLite never degrades
     finally:
         ws.close()
 

@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import websocket
 from imharness import REPO, ImServer, Starter, http, poll
 
+from loadtests.imserver.__main__ import make_storage, parse_args
+from loadtests.imserver.storage_mariadb import MariaDbStorage
 from perfgate.deps.mariadb import MariaDbPair
 from perfgate.deps.reconcile import AckKey, query_stored_keys, read_ack_log, reconcile
 
@@ -190,3 +193,19 @@ def test_broken_variant_lose_is_caught_by_reconciliation(
     result = reconcile(acked, query_stored_keys(mariadb.primary.port, s.user, s.password,
                                                 s.database))
     assert result.found == 1 and [k.client_sent_ns for k in result.lost] == [2, 3, 4]
+
+
+def test_storage_flags() -> None:
+    base = ["--port", "1", "--data", "d"]
+    assert make_storage(parse_args(base)) is None  # SQLite in the data dir, as before
+    storage = make_storage(parse_args([
+        *base, "--storage", "mariadb", "--db-primary", "127.0.0.1:3307",
+        "--db-replica", "127.0.0.1:3308", "--db-timeout", "0.5", "--failover-bug", "hang"]))
+    assert isinstance(storage, MariaDbStorage)
+    config = storage.config
+    assert (config.primary, config.replica) == (("127.0.0.1", 3307), ("127.0.0.1", 3308))
+    assert (config.timeout_s, config.failover_bug, config.user) == (0.5, "hang", "im")
+    for bad in (["--storage", "mariadb"], ["--db-primary", "127.0.0.1:1"],
+                ["--storage", "mariadb", "--db-primary", "nohostport"]):
+        with pytest.raises(SystemExit):
+            parse_args([*base, *bad])
