@@ -39,6 +39,8 @@ RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundReco
 
 #: A round whose load generator averaged more CPU than this is invalid.
 SATURATED_CPU = 90.0
+#: ... or whose event loop typically woke up this late: its sends were late (coordinated omission).
+LAGGING_MS = 20.0
 
 
 @dataclass(frozen=True)
@@ -255,13 +257,16 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
     reason = ""
     if result.generator_cpu > SATURATED_CPU:
         reason = f"load generator saturated (CPU {result.generator_cpu:.0f}%)"
+    elif result.loop_lag_ms_p50 > LAGGING_MS:
+        reason = f"load generator fell behind (sends typically {result.loop_lag_ms_p50:.0f} ms late)"
     record = RoundRecord(
         run_id=state.run_id, index=spec.index, scenario=spec.scenario, design=config.rounds.design,
         sides=spec.sides, pair=spec.pair, started_ns=result.started_ns,
         measure_start_ns=result.measure_start_ns, ended_ns=result.ended_ns, valid=not reason,
         invalid_reason=reason, confirmation=spec.confirmation, generator_cpu=result.generator_cpu,
         windows=tuple(sorted(windows, key=lambda w: w.start_ns)),
-        extra={"user_errors": result.user_errors, "first_user_error": result.first_user_error,
+        extra={"loop_lag_ms_p50": result.loop_lag_ms_p50, "loop_lag_ms_p99": result.loop_lag_ms_p99,
+               "user_errors": result.user_errors, "first_user_error": result.first_user_error,
                "ports": {t.side.value: t.port for t in targets}},
     )
     return record, result.samples, resources

@@ -12,6 +12,9 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Inherited by every process this test session starts, so leak checks see only ours.
+TEST_TAG = f"perfgate-tests-{os.getpid()}"
+os.environ["PERFGATE_TEST_TAG"] = TEST_TAG
 AUTHOR = git.Actor("Test Author", "test@example.invalid")
 
 
@@ -47,10 +50,14 @@ def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None
 
 
 def perfgate_children() -> list[psutil.Process]:
-    """Processes started by perfgate that are still alive (targets, load generators)."""
+    """Processes started by perfgate in this test session that are still alive."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "perfgate.load.worker" in cmd or "loadtests.imserver" in cmd:
-            found.append(proc)
+        if "perfgate.load" in cmd or "loadtests.imserver" in cmd or "mariadbd" in cmd:
+            try:
+                if proc.environ().get("PERFGATE_TEST_TAG") == TEST_TAG and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except psutil.Error:
+                pass
     return found

@@ -51,6 +51,8 @@ class LoadResult:
     generator_cpu: float
     user_errors: int
     first_user_error: str
+    loop_lag_ms_p50: float = 0.0  # how late the generator sent, typically (coordinated omission)
+    loop_lag_ms_p99: float = 0.0
 
 
 def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
@@ -121,6 +123,8 @@ def run_load(spec: LoadSpec, workdir: Path, *, watch: Callable[[], None] | None 
         measure_start_ns=status["measure_start_ns"],
         ended_ns=status["ended_ns"],
         generator_cpu=status["generator_cpu"],
+        loop_lag_ms_p50=status.get("loop_lag_ms_p50", 0.0),
+        loop_lag_ms_p99=status.get("loop_lag_ms_p99", 0.0),
         user_errors=status["user_errors"],
         first_user_error=status["first_user_error"],
     )

@@ -95,6 +95,24 @@ def build_user_classes(spec: dict[str, Any]) -> list[type]:
     ]
 
 
+def _watch_lag(lags: list[tuple[int, float]], interval: float = 0.05) -> None:
+    """How late the event loop wakes up: every request is sent that much after it was due.
+
+    Closed-loop load hides coordinated omission this way; a growing lag flags it.
+    """
+    import gevent
+
+    while True:
+        before = time.perf_counter()
+        gevent.sleep(interval)
+        lags.append((time.time_ns(), (time.perf_counter() - before - interval) * 1000))
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     import gevent
     import psutil
@@ -122,17 +140,21 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     total_users = sum(c.fixed_count for c in user_classes)
     runner.start(total_users, spawn_rate=spec["spawn_rate"] * len(spec["targets"]))
     Path(spec["out"]).with_name("started").write_text(str(started_ns))  # the gate starts fault schedules
+    lags: list[tuple[int, float]] = []
+    lag_watch = gevent.spawn(_watch_lag, lags)
     end = time.monotonic() + spec["warmup"] + spec["duration"]
     while (left := end - time.monotonic()) > 0:
         gevent.sleep(min(1.0, left))
         cpu.append(me.cpu_percent(None))
     ended_ns = time.time_ns()
+    lag_watch.kill()
     runner.quit()
     table = recorder.to_table()
     import pyarrow.parquet as pq
 
     pq.write_table(table, spec["out"])
     measured = cpu[int(spec["warmup"]):] or cpu
+    measured_lag = [lag for t, lag in lags if t >= measure_start_ns]
     return {
         "ok": True,
         "started_ns": started_ns,
@@ -141,6 +163,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "requests": len(recorder),
         "generator_cpu": sum(measured) / max(len(measured), 1),
         "generator_cpu_max": max(measured, default=0.0),
+        "loop_lag_ms_p50": _quantile(measured_lag, 0.5),
+        "loop_lag_ms_p99": _quantile(measured_lag, 0.99),
         "user_errors": len(user_errors),
         "first_user_error": user_errors[0][:300] if user_errors else "",
     }
