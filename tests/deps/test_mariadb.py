@@ -114,3 +114,17 @@ def test_missing_binaries_is_a_target_error(tmp_path: Path,
     monkeypatch.setattr(mariadb_module, "find_binaries", lambda: None)
     with pytest.raises(MariaDbError, match="install Debian's mariadb-server"):
         MariaDbPair(tmp_path / "db").start()
+
+
+def test_missing_mariadb_skips_locally_but_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from _pytest.outcomes import Failed, Skipped
+
+    from tests import mariadb_fixture
+
+    monkeypatch.setattr(mariadb_fixture, "find_binaries", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(Failed, match="CI must run the MariaDB tests"):
+        mariadb_fixture.require_mariadb()
+    monkeypatch.delenv("CI")
+    with pytest.raises(Skipped, match="apt-get install mariadb-server"):
+        mariadb_fixture.require_mariadb()
