@@ -314,10 +314,14 @@ class MariaDbPair:
 
     # -- observation ---------------------------------------------------------------
 
-    def imserver_args(self) -> list[str]:
-        """The reference IM service's flags for this pair."""
+    def imserver_args(self, primary_address: str | None = None) -> list[str]:
+        """The reference IM service's flags for this pair.
+
+        ``primary_address`` (``HOST:PORT``) replaces the primary's own, e.g. with a fault
+        proxy's listening address that forwards to ``self.primary.address``.
+        """
         s = self.settings
-        return ["--storage", "mariadb", "--db-primary", self.primary.address,
+        return ["--storage", "mariadb", "--db-primary", primary_address or self.primary.address,
                 "--db-replica", self.replica.address, "--db-user", s.user,
                 "--db-password", s.password, "--db-name", s.database]
 
