@@ -17,7 +17,9 @@ from perfgate.errors import ConfigError
 from perfgate.model import Design
 
 CONFIG_NAME = "perfgate.toml"
-PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host"})
+PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host",
+                          "db_args", "db_primary", "db_replica"})  # db_*: scenarios with a database
+DATABASES = ("", "mariadb")
 METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate",
            "rss_peak", "queue_peak", "cpu_mean")  # the last three: the target's resources
 INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
@@ -46,6 +48,8 @@ class ScenarioConfig:
     warmup: float = 2.0
     duration: float = 8.0
     workers: int = 0  # 0: Locust in-process; N: master plus N workers
+    command: str = ""  # overrides [target] command for this scenario
+    database: str = ""  # "mariadb": a real primary and replica per side, per round
     faults: tuple[dict[str, Any], ...] = ()  # validated by perfgate.faults at plan time
     chaos: tuple[dict[str, Any], ...] = ()
     monkey: dict[str, Any] = field(default_factory=dict)  # the seeded slowness monkey
@@ -161,14 +165,7 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
     d = TargetConfig()
     v.known(raw, "target", set(TargetConfig.__dataclass_fields__))
     command = v.string(raw, "target", "command", d.command)
-    try:
-        used = {name for _, name, _, _ in string.Formatter().parse(command) if name is not None}
-    except ValueError as exc:
-        raise v.error("target", "command", f"bad placeholder syntax: {exc}") from exc
-    unknown = used - PLACEHOLDERS
-    if unknown:
-        allowed = ", ".join("{%s}" % p for p in sorted(PLACEHOLDERS))
-        raise v.error("target", "command", f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
+    _check_command(v, "target", command)
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(x, str) for x in env.values()):
         raise v.error("target", "env", "must be a table of strings")
@@ -183,6 +180,17 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
     )
 
 
+def _check_command(v: _Validator, section: str, command: str) -> None:
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(command) if name is not None}
+    except ValueError as exc:
+        raise v.error(section, "command", f"bad placeholder syntax: {exc}") from exc
+    unknown = used - PLACEHOLDERS
+    if unknown:
+        allowed = ", ".join("{%s}" % p for p in sorted(PLACEHOLDERS))
+        raise v.error(section, "command", f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
+
+
 def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: ScenarioConfig) -> ScenarioConfig:
     keys = set(ScenarioConfig.__dataclass_fields__) - {"name"}
     v.known(raw, section, keys)
@@ -193,6 +201,9 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         items = raw.get(key, [])
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise v.error(section, key, "must be an array of tables")
+    command = raw.get("command", d.command)
+    if command:
+        _check_command(v, section, command)
     for key in ("storm", "monkey"):
         if not isinstance(raw.get(key, {}), dict):
             raise v.error(section, key, "must be a table")
@@ -210,6 +221,8 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         warmup=v.number(raw, section, "warmup", d.warmup, low=0),
         duration=v.number(raw, section, "duration", d.duration, low=0.5),
         workers=int(v.number(raw, section, "workers", d.workers, low=0, high=64, integer=True)),
+        command=command,
+        database=v.choice(raw, section, "database", d.database, DATABASES) if "database" in raw else d.database,
         faults=tuple(raw.get("faults", d.faults)),
         chaos=tuple(raw.get("chaos", d.chaos)),
         monkey=dict(raw.get("monkey", d.monkey)),

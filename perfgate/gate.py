@@ -22,8 +22,9 @@ import pyarrow as pa
 from perfgate import gitops
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
-from perfgate.judge import judge, needs_confirmation, next_look_pairs, resource_metrics, round_metrics
-from perfgate.faults.round import FaultPlan, SideFaults, plan_faults
+from perfgate.judge import (failover_checks, judge, needs_confirmation, next_look_pairs, resource_metrics,
+                            round_metrics, with_checks)
+from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
@@ -32,7 +33,8 @@ from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpe
 from perfgate.plan import plan_pairs
 from perfgate.report import ReportPaths, write_reports
 from perfgate.store import LocalStore, new_run_id, open_store
-from perfgate.target import ResourceSampler, Target
+from perfgate.rig import ACK_LOG, build_side
+from perfgate.target import ResourceSampler
 
 #: Runs one round: (state, scenario, spec) -> (record, samples, resources).
 RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]
@@ -88,6 +90,7 @@ class _RunState:
     round_runner: RoundRunner
     fault_plans: dict[str, FaultPlan] = field(default_factory=dict)
     metrics: list[RoundMetrics] = field(default_factory=list)
+    failover: list[dict] = field(default_factory=list)  # per round and side, for the hard checks
     next_index: int = 0
     invalid: int = 0
     confirmation: int = 0
@@ -166,6 +169,7 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
         verdict = judge(state.metrics, config.judge, revisions[Side.BASELINE], revisions[Side.CANDIDATE],
                         run_id=state.run_id, invalid_rounds=state.invalid,
                         confirmation_rounds=state.confirmation, planned_pairs=planned, budget_pairs=budget)
+        verdict = with_checks(verdict, failover_checks(state.failover))
         bought = False
         for scenario in config.scenarios:
             if scenario.name not in needs_confirmation(verdict, pairs, budget):
@@ -195,11 +199,17 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             if record.valid:
                 state.metrics.extend(round_metrics(samples.to_pandas(), record))
                 state.metrics.extend(resource_metrics(resources.to_pandas(), record))
+                state.failover += failover_of(record)
                 state.confirmation += int(spec.confirmation)
                 break
             state.invalid += 1
             if attempt == 1:
                 state.progress.message(f"round {spec.index} invalid ({record.invalid_reason}); re-running it once")
+
+
+def failover_of(record: RoundRecord) -> list[dict]:
+    """A round's per-side failover figures, tagged with the scenario, for :func:`failover_checks`."""
+    return [{**figures, "scenario": record.scenario} for figures in record.extra.get("failover", {}).values()]
 
 
 def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...]) -> LoadSpec:
@@ -213,23 +223,18 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
                ) -> tuple[RoundRecord, pa.Table, pa.Table]:
-    """Targets up, faults on, load, record, everything down: one round on this machine."""
+    """Dependencies, faults and targets up, load, record, everything down: one round here."""
     config = state.config
     plan = state.fault_plans.get(scenario.name, FaultPlan())
     workdir = state.scratch / f"round-{spec.index:03d}"
+    load_dir = workdir / "load"
+    failover: dict[str, dict] = {}
     with ExitStack() as stack:
-        targets: list[Target] = []
-        faults: list[SideFaults] = []
-        for offset, side in enumerate(spec.sides):
-            port = config.target.port + offset if config.target.port else 0
-            target = Target(config.target, state.checkouts[side], workdir / side.value, side, port,
-                            label=f"{side.value} ({state.checkouts[side].name})")
-            targets.append(stack.enter_context(target))
-            faults.append(stack.enter_context(SideFaults(plan, target, side.value)))
-        samplers = [ResourceSampler(t) for t in targets]
+        rigs = [build_side(stack, config, scenario, plan, side, state.checkouts[side], workdir, offset)
+                for offset, side in enumerate(spec.sides)]
+        samplers = [ResourceSampler(rig.target) for rig in rigs]
         for sampler in samplers:
             sampler.start()
-        load_dir = workdir / "load"
         started = False
 
         def watch() -> None:
@@ -237,23 +242,31 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
             if not started and (scenario.workers or (load_dir / "started").exists()):
                 started = True
                 t0_ns = time.time_ns()
-                for side_faults in faults:
-                    side_faults.start(t0_ns)
-            if not plan.chaos:  # a chaos scenario kills its targets on purpose
-                for target in targets:
-                    target.check_alive()
+                for rig in rigs:
+                    rig.faults.start(t0_ns)
+            if not plan.chaos:  # with chaos, a dead target is an outcome to measure, not an error
+                for rig in rigs:
+                    rig.target.check_alive()
 
-        load_spec = _load_spec(config, scenario, tuple(LoadTarget(t.side, f.load_url)
-                                                       for t, f in zip(targets, faults)))
+        load_spec = _load_spec(config, scenario, tuple(LoadTarget(r.side, r.load_host) for r in rigs))
+        if scenario.database:
+            load_spec = replace(load_spec, env={**load_spec.env, "PERFGATE_ACK_LOG": str(workdir / ACK_LOG)})
         if scenario.workers > 0:
             result = run_load_distributed(load_spec, load_dir, scenario.workers, watch=watch)
         else:
             result = run_load(load_spec, load_dir, watch=watch)
         watch()
         resources = pa.concat_tables([s.stop() for s in samplers])
-        stack.close()  # faults off and targets down before the windows are read
-        windows = [w for f in faults for w in f.windows()]
-    windows += storm_windows(result.samples.to_pandas())
+        for rig in rigs:
+            rig.faults.__exit__(None, None, None)  # schedules and chaos done: their windows are final
+        windows = [w for rig in rigs for w in rig.faults.windows()]
+        samples_df, resources_df = result.samples.to_pandas(), resources.to_pandas()
+        for rig in rigs:
+            measured = rig.failover(samples_df, resources_df, windows, result.ended_ns, workdir / ACK_LOG)
+            if measured is not None:
+                failover[rig.side.value] = measured[0]
+                windows.append(measured[1])
+    windows += storm_windows(samples_df)
     reason = ""
     if result.generator_cpu > SATURATED_CPU:
         reason = f"load generator saturated (CPU {result.generator_cpu:.0f}%)"
@@ -267,7 +280,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
         windows=tuple(sorted(windows, key=lambda w: w.start_ns)),
         extra={"loop_lag_ms_p50": result.loop_lag_ms_p50, "loop_lag_ms_p99": result.loop_lag_ms_p99,
                "user_errors": result.user_errors, "first_user_error": result.first_user_error,
-               "ports": {t.side.value: t.port for t in targets}},
+               "ports": {r.side.value: r.target.port for r in rigs}, "failover": failover},
     )
     return record, result.samples, resources
 

@@ -64,6 +64,7 @@ RESOURCE_SCHEMA = pa.schema(
         ("rss_bytes", pa.int64()),
         ("connections", pa.float64()),  # from /metrics where the target reports it
         ("queue_depth", pa.float64()),
+        ("mode", pa.string()),  # e.g. "read-write" / "read-only", from /metrics where reported
     ]
 )
 RESOURCE_COLUMNS = tuple(RESOURCE_SCHEMA.names)

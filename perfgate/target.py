@@ -70,7 +70,7 @@ class Target:
     """
 
     def __init__(self, config: TargetConfig, worktree: Path, data_dir: Path, side: Side,
-                 port: int = 0, label: str = ""):
+                 port: int = 0, label: str = "", placeholders: dict[str, str] | None = None):
         self.config = config
         self.worktree = worktree
         self.data_dir = data_dir
@@ -79,6 +79,7 @@ class Target:
         self.label = label or side.value
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir / "target.log"
+        self.placeholders = dict(placeholders or {})  # e.g. db_args for a scenario's database
 
     @property
     def url(self) -> str:
@@ -86,7 +87,8 @@ class Target:
 
     def command(self) -> str:
         return self.config.command.format(
-            port=self.port, data_dir=self.data_dir, python=sys.executable, worktree=self.worktree, host=HOST
+            port=self.port, data_dir=self.data_dir, python=sys.executable, worktree=self.worktree, host=HOST,
+            **self.placeholders,
         )
 
     def __enter__(self) -> Target:
@@ -100,16 +102,21 @@ class Target:
         where = "target.port in the config" if self.config.port else "a free port for the target"
         check_port_free(self.port, where)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            command = self.command()
+        except KeyError as exc:
+            raise TargetError(f"[target] command: placeholder {{{exc.args[0]}}} has no value here "
+                              "(the db_* placeholders need a scenario with database = \"mariadb\")") from exc
         env = {**os.environ, **self.config.env, "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "wb") as log:
             try:
                 self.proc = subprocess.Popen(
-                    self.command(), shell=True, cwd=self.worktree, env=env, stdout=log,
+                    command, shell=True, cwd=self.worktree, env=env, stdout=log,
                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                     preexec_fn=_raise_file_limit,
                 )
             except OSError as exc:
-                raise TargetError(f"[target] command: cannot start {self.command()!r}: {exc}") from exc
+                raise TargetError(f"[target] command: cannot start {command!r}: {exc}") from exc
         try:
             self.wait_ready()
         except BaseException:
@@ -180,7 +187,8 @@ class ResourceSampler(threading.Thread):
                     pass
             metrics = self.target.metrics()
             self.rows.append((time.time_ns(), self.target.side.value, self.process_name, cpu, int(rss),
-                              _number(metrics.get("connections")), _number(metrics.get("queue_depth"))))
+                              _number(metrics.get("connections")), _number(metrics.get("queue_depth")),
+                              metrics.get("mode") if isinstance(metrics.get("mode"), str) else None))
             self._halt.wait(SAMPLE_INTERVAL_S)
 
     def _family(self, known: dict[int, psutil.Process]) -> list[psutil.Process]:

@@ -19,7 +19,8 @@ from perfgate.codec import verdict_to_dict
 from perfgate.commands._common import print_verdict
 from perfgate.config import JudgeConfig, load_config
 from perfgate.errors import ConfigError, StoreError
-from perfgate.judge import judge, resource_metrics, round_metrics
+from perfgate.gate import failover_of
+from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
 from perfgate.model import Revision, RoundMetrics, Side
 from perfgate.store import LocalStore
 
@@ -37,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05")
     parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
     parser.add_argument("--inconclusive", choices=["fail", "pass", "warn"], default=None)
+
+
+def stored_failover(store: LocalStore, run_id: str) -> list[dict]:
+    return [f for record in store.rounds(run_id) if record.valid for f in failover_of(record)]
 
 
 def stored_metrics(store: LocalStore, run_id: str) -> list[RoundMetrics]:
@@ -84,6 +89,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
                    + _side_as(stored_metrics(store, run_b), side, Side.CANDIDATE))
         baseline, candidate = _revision(manifest_a, side), _revision(store.manifest(run_b), side)
     verdict = judge(metrics, config, baseline, candidate, run_id=run_a, **looks)
+    if args.run_b is None:
+        verdict = with_checks(verdict, failover_checks(stored_failover(store, run_a)))
     if args.json_path:
         import json
 

@@ -17,13 +17,14 @@ from typing import Any
 
 from perfgate.config import ScenarioConfig
 from perfgate.errors import ConfigError, FaultError
-from perfgate.faults.chaos import ChaosRunner, ChaosSpec, parse_chaos, target_process
+from perfgate.faults.chaos import ChaosRunner, ChaosSpec, parse_chaos
 from perfgate.faults.schedule import FaultSpec, MonkeyMix, parse_faults, slowness_monkey
 from perfgate.faults.server import ProxyThread
 from perfgate.model import Window
 
-#: The links a scenario can put toxics on.
-LINKS = ("target",)
+#: The links a scenario can put toxics on, and the processes chaos can act on:
+#: the target, and (with ``database = "mariadb"``) the database primary.
+LINKS = ("target", "primary")
 MONKEY_KEYS = ("seed", "mean_interval", "links", "start", "duration", "mix")
 
 
@@ -49,16 +50,19 @@ def plan_faults(scenario: ScenarioConfig) -> FaultPlan:
             faults += _monkey(monkey, f"{where}.monkey", round_s)
     except FaultError as exc:
         raise ConfigError(str(exc)) from exc
+    known = LINKS if scenario.database else LINKS[:1]
     for i, spec in enumerate(faults):
-        if spec.proxy not in LINKS:
-            raise ConfigError(f"{where}.faults[{i}].link: unknown link {spec.proxy!r} (known: {', '.join(LINKS)})")
+        if spec.proxy not in known:
+            raise ConfigError(f"{where}.faults[{i}].link: unknown link {spec.proxy!r} (known: {', '.join(known)}"
+                              + ("" if scenario.database else "; 'primary' needs database = \"mariadb\"") + ")")
         if spec.at_s + spec.duration_s > round_s:
             raise ConfigError(f"{where}.faults[{i}]: at + for = {spec.at_s + spec.duration_s:g}s ends after "
                               f"the round ({round_s:g}s of warm-up and duration)")
     chaos = parse_chaos(scenario.chaos, where=f"{where}.chaos")
     for i, spec in enumerate(chaos):
-        if spec.process != "target":
-            raise ConfigError(f"{where}.chaos[{i}].process: unknown process {spec.process!r} (known: target)")
+        if spec.process not in known:
+            raise ConfigError(f"{where}.chaos[{i}].process: unknown process {spec.process!r} "
+                              f"(known: {', '.join(known)})")
         if spec.at > round_s:
             raise ConfigError(f"{where}.chaos[{i}].at: {spec.at:g}s is after the round ends ({round_s:g}s)")
     return FaultPlan(tuple(faults), chaos, int(scenario.monkey.get("seed", 0)))
@@ -87,27 +91,30 @@ class SideFaults:
     """One side's proxy, schedule and chaos runner for one round. Use as a context manager."""
 
     plan: FaultPlan
-    target: Any  # perfgate.target.Target
     side: str
+    upstreams: dict[str, str]  # link -> the HOST:PORT it forwards to
+    processes: list[Any]  # perfgate.faults.chaos.ManagedProcess, for chaos actions
     proxy: ProxyThread | None = None
     chaos: ChaosRunner | None = None
     _schedule: concurrent.futures.Future | None = None
     _windows: list[Window] = field(default_factory=list)
+    _closed: bool = False
 
     def __enter__(self) -> SideFaults:
-        if self.plan.faults:
+        links = sorted({spec.proxy for spec in self.plan.faults})
+        if links:
             self.proxy = ProxyThread(seed=self.plan.seed).start()
-            self.proxy.create("target", upstream=f"127.0.0.1:{self.target.port}")
+            for link in links:
+                self.proxy.create(link, upstream=self.upstreams[link])
         if self.plan.chaos:
-            self.chaos = ChaosRunner(self.plan.chaos, [target_process(self.target)])
+            self.chaos = ChaosRunner(self.plan.chaos, self.processes)
         return self
 
-    @property
-    def load_url(self) -> str:
-        """Where the load should connect: through the proxy when there is one."""
-        if self.proxy is None:
-            return self.target.url
-        return f"http://127.0.0.1:{self.proxy.server.get('target').listen_port}"
+    def address(self, link: str) -> str:
+        """Where clients of ``link`` should connect: through the proxy when it has faults."""
+        if self.proxy is None or link not in self.proxy.server.proxies:
+            return self.upstreams[link]
+        return f"127.0.0.1:{self.proxy.server.get(link).listen_port}"
 
     def start(self, t0_ns: int) -> None:
         if self.proxy is not None:
@@ -119,6 +126,10 @@ class SideFaults:
         return tuple(self._windows)
 
     def __exit__(self, exc_type: object, *_: object) -> None:
+        """Stop the schedule and the chaos runner, collect their windows, close the proxy. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             if self._schedule is not None and exc_type is not None:
                 self._schedule.cancel()

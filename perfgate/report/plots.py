@@ -48,7 +48,8 @@ from perfgate.model import MetricComparison, RoundRecord
 BASELINE_COLOR = "#0072B2"  # Okabe-Ito blue
 CANDIDATE_COLOR = "#D55E00"  # Okabe-Ito vermillion
 SIDE_COLORS = {"baseline": BASELINE_COLOR, "candidate": CANDIDATE_COLOR}
-WINDOW_COLORS = {"fault": "#E69F00", "storm": "#CC79A7", "chaos": "#7F7F7F", "warmup": "#BBBBBB"}
+WINDOW_COLORS = {"fault": "#E69F00", "storm": "#CC79A7", "chaos": "#7F7F7F", "warmup": "#BBBBBB",
+                 "failover": "#D55E00"}  # failover: the service's read-only period
 INVALID_COLOR = "#C00000"
 CONFIRM_COLOR = "#6A3D9A"
 MAX_BINS = 400  # per scenario time axis

@@ -1,0 +1,73 @@
+"""Hard checks that no latency can excuse: a database outage must degrade, not kill.
+
+A candidate that loses acknowledged writes, goes down, or fails reads and logins
+during an outage that the baseline survived is a regression, whatever its
+latency. These are counts, not noisy estimates, so they are checked exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from perfgate.model import MetricComparison, State, Verdict
+
+READS_OK_GOAL = 0.999
+NAME = "(failover)"
+
+
+def _worst(figures: Sequence[dict[str, Any]], key: str, pick) -> float:
+    values = [f[key] for f in figures if f.get(key) is not None]
+    return float(pick(values)) if values else math.nan
+
+
+def failover_checks(figures: Sequence[dict[str, Any]]) -> list[MetricComparison]:
+    """One comparison per scenario and check, from each round's per-side failover figures.
+
+    ``figures`` items carry ``scenario`` and ``side`` besides the figures of
+    :func:`perfgate.faults.failover.failover_figures`.
+    """
+    out = []
+    for scenario in sorted({f["scenario"] for f in figures}):
+        sides = {side: [f for f in figures if f["scenario"] == scenario and f["side"] == side]
+                 for side in ("baseline", "candidate")}
+        if not sides["baseline"] or not sides["candidate"]:
+            continue
+        base, cand = sides["baseline"], sides["candidate"]
+        lost_b, lost_c = _worst(base, "acked_lost", sum), _worst(cand, "acked_lost", sum)
+        out.append(_check(scenario, "acked_lost", lost_b, lost_c, bad=lost_c > 0,
+                          what=f"{lost_c:.0f} acknowledged writes lost", ok="no acknowledged write lost"))
+        down_b = float(any(f["target_exited"] for f in base))
+        down_c = float(any(f["target_exited"] for f in cand))
+        out.append(_check(scenario, "went_down", down_b, down_c, bad=down_c > down_b,
+                          what="the service went down instead of read-only", ok="the service stayed up"))
+        ok_b, ok_c = _worst(base, "reads_ok_rate", min), _worst(cand, "reads_ok_rate", min)
+        bad = (ok_c < READS_OK_GOAL or math.isnan(ok_c)) and not (ok_b < READS_OK_GOAL)
+        out.append(_check(scenario, "outage_reads_ok", ok_b, ok_c, bad=bad, higher_is_better=True,
+                          what=f"reads and logins {ok_c * 100:.1f}% ok during the outage (goal 99.9%)",
+                          ok="reads and logins kept working"))
+    return out
+
+
+def _check(scenario: str, metric: str, baseline: float, candidate: float, *, bad: bool, what: str, ok: str,
+           higher_is_better: bool = False) -> MetricComparison:
+    state = State.REGRESSION if bad else State.PASS
+    ratio = candidate / baseline if baseline else (1.0 if candidate == baseline else math.inf)
+    reason = f"regression: {what}" if bad else f"pass: {ok}"
+    return MetricComparison(scenario=scenario, name=NAME, metric=metric, baseline=baseline, candidate=candidate,
+                            ratio=ratio, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, verdict=state,
+                            reason=reason, margin=0.0, rounds=0, higher_is_better=higher_is_better)
+
+
+def with_checks(verdict: Verdict, checks: Sequence[MetricComparison]) -> Verdict:
+    """The verdict with hard checks added: a failed check is a regression and leads the reason."""
+    failed = [c for c in checks if c.verdict is State.REGRESSION]
+    passed = [c for c in checks if c.verdict is not State.REGRESSION]
+    if not failed:
+        return replace(verdict, metrics=(*verdict.metrics, *passed))
+    reason = failed[0].reason + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+    if verdict.state is State.REGRESSION:
+        reason += "; " + verdict.reason.removeprefix("regression: ")
+    return replace(verdict, state=State.REGRESSION, reason=reason, metrics=(*failed, *verdict.metrics, *passed))

@@ -1,0 +1,115 @@
+"""One side of one round on this machine: its dependencies, fault proxies and target.
+
+Started in that order (the target's command is given the proxies' addresses),
+stopped in reverse by the caller's ExitStack. With ``database = "mariadb"`` each
+side gets a real MariaDB primary and replica of its own, and after the load the
+rig measures what the database outage did to the service.
+"""
+
+from __future__ import annotations
+
+import shlex
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from perfgate.config import Config, ScenarioConfig
+from perfgate.faults.chaos import Managed, target_process
+from perfgate.faults.failover import failover_figures, failover_window
+from perfgate.faults.round import FaultPlan, SideFaults
+from perfgate.model import Side, Window
+from perfgate.target import Target
+
+ACK_LOG = "acks.log"
+
+
+@dataclass
+class SideRig:
+    side: Side
+    target: Target
+    faults: SideFaults
+    db: Any = None  # perfgate.deps.MariaDbPair
+
+    @property
+    def load_host(self) -> str:
+        return "http://" + self.faults.address("target")
+
+    def outage(self, windows: list[Window], round_end_ns: int) -> tuple[int, int] | None:
+        """Onset and end of this side's database outage, from its chaos and fault windows."""
+        mine = [w for w in windows if w.detail.get("side") == self.side.value]
+        cuts = [w for w in mine if w.kind == "fault" and w.detail.get("link") == "primary"]
+        hits = sorted((w for w in mine if w.kind == "chaos" and w.detail.get("process") == "primary"
+                       and w.detail.get("real_ns")), key=lambda w: w.detail["real_ns"])
+        if cuts:
+            return cuts[0].start_ns, cuts[0].end_ns
+        if not hits:
+            return None
+        first = hits[0].detail
+        end = first.get("restore_ns") or next(
+            (w.detail["real_ns"] for w in hits[1:] if w.label.startswith(("restart", "resume"))), round_end_ns)
+        return first["real_ns"], end
+
+    def failover(self, samples: pd.DataFrame, resources: pd.DataFrame, windows: list[Window],
+                 round_end_ns: int, ack_log: Path) -> tuple[dict[str, Any], Window] | None:
+        """Failover figures and a read-only window, reconciling acknowledged writes with the primary."""
+        if self.db is None:
+            return None
+        span = self.outage(windows, round_end_ns)
+        if span is None:
+            return None
+        from perfgate.deps import query_stored_keys, read_ack_log, reconcile
+
+        if not self.db.primary.running:
+            self.db.restart_primary()
+        acked = read_ack_log(ack_log, host=self.load_host) if ack_log.exists() else []
+        s = self.db.settings
+        stored = query_stored_keys(self.db.primary.port, s.user, s.password, s.database)
+        check = reconcile(acked, stored)
+        exited = self.target.proc is not None and self.target.proc.poll() is not None
+        figures = failover_figures(samples, resources, self.side.value, *span, target_exited=exited,
+                                   acked_lost=len(check.lost), acknowledged=check.acknowledged)
+        return figures, failover_window(figures, *span)
+
+
+def _primary(db: Any) -> Managed:
+    def answers() -> bool:
+        try:
+            db.primary.connect(timeout_s=0.3).close()
+            return True
+        except Exception:  # any failure to answer is an outage
+            return False
+
+    return Managed("primary", lambda: db.primary.pid if db.primary.running else None, db.restart_primary,
+                   answers)
+
+
+def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan: FaultPlan, side: Side,
+               worktree: Path, workdir: Path, offset: int) -> SideRig:
+    """Start one side's dependencies, proxies and target inside ``stack``."""
+    target_config = config.target
+    if scenario.command:
+        from dataclasses import replace
+
+        target_config = replace(target_config, command=scenario.command)
+    port = config.target.port + offset if config.target.port else 0
+    target = Target(target_config, worktree, workdir / side.value, side, port,
+                    label=f"{side.value} ({worktree.name})")
+    upstreams = {"target": f"127.0.0.1:{target.port}"}
+    processes: list[Any] = [target_process(target)]
+    db = None
+    if scenario.database == "mariadb":
+        from perfgate.deps import MariaDbPair
+
+        db = stack.enter_context(MariaDbPair(workdir / side.value / "db"))
+        upstreams["primary"] = db.primary.address
+        processes.append(_primary(db))
+    faults = stack.enter_context(SideFaults(plan, side.value, upstreams, processes))
+    if db is not None:
+        primary = faults.address("primary")
+        target.placeholders.update(db_primary=primary, db_replica=db.replica.address,
+                                   db_args=shlex.join(db.imserver_args(primary)))
+    stack.enter_context(target)
+    return SideRig(side, target, faults, db)
