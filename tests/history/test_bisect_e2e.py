@@ -1,0 +1,58 @@
+"""Bisect on a real 8-commit repository of the IM service; the 5th commit makes logins 4x as expensive."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.history.imrepo import build_im_repo
+
+pytestmark = pytest.mark.e2e
+
+#: 3 planned pairs, a budget of 6: at the first look (3 pairs, 2 degrees of freedom, an early-look
+#: level) an A/A step cannot pass yet, so the bisect has to buy pairs for it.
+ARGS = ("--metric", "login.p50", "--margin", "0.25", "--rounds", "3", "--max-rounds", "6")
+
+
+def test_bisect_finds_the_regression_and_a_second_bisect_measures_nothing(tmp_path):
+    repo_dir = tmp_path / "im"
+    shas = build_im_repo(repo_dir, commits=8, regress_at=4)
+    first = tmp_path / "first.json"
+    result = run_cli("bisect", "HEAD~7", "HEAD", *ARGS, "--json", str(first), cwd=repo_dir, env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(first.read_text())
+    assert data["first_bad"]["sha"] == shas[4], result.stdout
+    assert data["last_good"]["sha"] == shas[3]
+    assert f"first bad commit: {shas[4][:10]}" in result.stdout
+    steps = data["steps"]
+    assert steps[0]["commit"]["sha"] == shas[-1] and steps[0]["verdict"] == "regression"  # BAD is confirmed first
+    assert {s["verdict"] for s in steps} <= {"regression", "pass"}
+    assert data["gates"] == sum(s["gates"] for s in steps) and data["gates"] > len(steps)  # pairs were bought
+    assert any(s["pairs"] > 3 for s in steps if s["verdict"] == "pass")
+    bad = next(s for s in steps if s["commit"]["sha"] == shas[4])
+    assert bad["evidence"][0]["name"] == "login" and bad["evidence"][0]["ci_low"] > 1.25
+    print(f"\nbisect over 8 commits: {data['gates']} gates, {len(steps)} steps, wall {data['wall_s']:.1f} s")
+
+    second = tmp_path / "second.json"
+    result = run_cli("bisect", "HEAD~7", "HEAD", *ARGS, "--json", str(second), cwd=repo_dir, env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    again = json.loads(second.read_text())
+    assert again["gates"] == 0 and again["first_bad"]["sha"] == shas[4]
+    assert [s["verdict"] for s in again["steps"]] == [s["verdict"] for s in steps]
+    assert "decided from the store" in result.stdout
+    print(f"second bisect: {again['gates']} gates, wall {again['wall_s']:.1f} s")
+
+
+def test_bisect_input_errors(tmp_path):
+    repo_dir = tmp_path / "im"
+    build_im_repo(repo_dir, commits=3, regress_at=2)
+    for args, needle in ((("HEAD", "HEAD~2"), "not an ancestor"), (("HEAD~2", "HEAD", "--metric", "login.p97"),
+                                                                   "--metric"),
+                         (("HEAD", "HEAD"), "same commit"), (("nope", "HEAD"), "unknown revision")):
+        result = run_cli("bisect", *args, cwd=repo_dir)
+        assert result.returncode == 3, result.stdout + result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("perfgate: error:") and needle in last and "Traceback" not in result.stderr
+    assert not (repo_dir / ".perfgate" / "runs").exists() or not any((repo_dir / ".perfgate" / "runs").iterdir())
