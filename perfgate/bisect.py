@@ -118,11 +118,12 @@ class Bisector:
         """GOOD → ``revision`` on the watched metric(s): stored pairs first, then gates for more pairs."""
         rounds = self.effective.rounds
         budget = max(rounds.max, rounds.count)
-        gates, runs = 0, ()
+        gates = 0
         while True:
             pooled = self.measurements.pooled_verdict(self.effective, good, revision, budget_pairs=budget)
             runs = pooled.run_ids
-            state, evidence = State.INCONCLUSIVE, ()
+            state: State = State.INCONCLUSIVE
+            evidence: tuple[MetricComparison, ...] = ()
             if pooled.verdict is not None and pooled.pairs >= rounds.count:
                 state, evidence = self.watch.state(pooled.verdict.metrics)
                 if not evidence and self.watch.metric is not None:

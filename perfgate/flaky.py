@@ -79,7 +79,7 @@ def _state(value: str) -> str:
 def flip_rate(states: Sequence[str]) -> float:
     if len(states) < 2:
         return math.nan
-    return sum(a != b for a, b in zip(states, states[1:])) / (len(states) - 1)
+    return sum(a != b for a, b in zip(states, states[1:], strict=False)) / (len(states) - 1)
 
 
 def runs_test_z(flags: Sequence[bool]) -> float:
@@ -88,7 +88,7 @@ def runs_test_z(flags: Sequence[bool]) -> float:
     n2 = len(flags) - n1
     if len(flags) < 8 or n1 == 0 or n2 == 0:
         return math.nan
-    runs = 1 + sum(a != b for a, b in zip(flags, flags[1:]))
+    runs = 1 + sum(a != b for a, b in zip(flags, flags[1:], strict=False))
     n = n1 + n2
     mean = 2 * n1 * n2 / n + 1
     var = 2 * n1 * n2 * (2 * n1 * n2 - n) / (n * n * (n - 1))

@@ -56,7 +56,8 @@ class ResultStore(Protocol):
     def verdict(self, run_id: str) -> dict[str, Any] | None: ...
     def rounds(self, run_id: str) -> list[RoundRecord]: ...
     def samples(self, run_id: str, index: int) -> pd.DataFrame: ...
-    def find_rounds(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> list[tuple[str, int, str]]: ...
+    def find_rounds(self, sha: str, scenario: str, config_hash: str,
+                    fingerprint: str) -> list[tuple[str, int, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ class Measurements:
 
     def commit_values(self, sha: str, scenario: str, key: Key) -> list[tuple[str, int, RoundMetrics]]:
         """(run_id, round index, metrics) of every valid stored round side that measured ``sha``."""
-        out = []
+        out: list[tuple[str, int, RoundMetrics]] = []
         for run_id, index, side in self.store.find_rounds(sha, scenario, key.config_hash, key.fingerprint):
             try:
                 if _dirty(self.manifest(run_id), Side(side)):
@@ -198,7 +199,7 @@ class Measurements:
     def candidate_run(self, sha: str, key: Key, previous: str | None = None) -> tuple[str, str, str] | None:
         """(run_id, state, baseline sha) of the latest judged run with ``sha`` as its clean candidate,
         preferring a run whose baseline is ``previous`` (the step from the previous commit)."""
-        found = []
+        found: list[tuple[str, str, str]] = []
         for row in reversed(self.runs()):
             if row["candidate"] == sha and row["config_hash"] == key.config_hash and \
                     row["fingerprint"] == key.fingerprint and row["state"] in {s.value for s in State}:
@@ -208,7 +209,7 @@ class Measurements:
                 except StoreError:
                     continue
         preferred = [f for f in found if f[2] == previous]
-        return (preferred or found or [None])[0]
+        return (preferred or found)[0] if found else None
 
 
 def _dirty(manifest: dict[str, Any], side: Side) -> bool:
@@ -325,8 +326,8 @@ def build_history(measurements: Measurements, commits: Sequence[Revision], confi
     metrics = tuple(metrics or config.judge.metrics)
     per_key: dict[tuple[str, str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for position, commit in enumerate(commits):
-        for scenario in config.scenarios:
-            for _, _, m in measurements.commit_values(commit.sha, scenario.name, key):
+        for scenario_config in config.scenarios:
+            for _, _, m in measurements.commit_values(commit.sha, scenario_config.name, key):
                 if names and m.name not in names:
                     continue
                 if m.count < config.judge.min_count:
@@ -334,7 +335,7 @@ def build_history(measurements: Measurements, commits: Sequence[Revision], confi
                 for metric in metrics:
                     value = m.values.get(metric, math.nan)
                     if math.isfinite(value):
-                        per_key[(scenario.name, m.name, metric)][position].append(value)
+                        per_key[(m.scenario, m.name, metric)][position].append(value)
     series = []
     for (scenario, name, metric), by_position in sorted(per_key.items()):
         points = []
@@ -351,6 +352,13 @@ def build_history(measurements: Measurements, commits: Sequence[Revision], confi
 
 
 # --- commits and backfill -------------------------------------------------------------
+
+
+def repo_root(repo: git.Repo) -> Path:
+    """The working tree of ``repo``; perfgate needs one (a bare repository has none)."""
+    if repo.working_tree_dir is None:
+        raise RevisionError(f"{repo.git_dir}: a bare repository has no working tree to measure")
+    return Path(repo.working_tree_dir)
 
 
 def list_commits(repo_dir: Path, rev_range: str, limit: int | None = None) -> list[Revision]:

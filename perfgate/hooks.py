@@ -36,7 +36,7 @@ from perfgate import gitops
 from perfgate.config import Config, load_config
 from perfgate.errors import ConfigError, PerfgateError, RevisionError
 from perfgate.gate import GateOptions, GateResult, Progress, run_gate
-from perfgate.history import Measurements, Pooled
+from perfgate.history import Measurements, Pooled, repo_root
 from perfgate.model import Verdict
 from perfgate.store import open_store
 
@@ -44,8 +44,8 @@ HOOKS = ("post-commit", "pre-push")
 MARKER = "# perfgate-managed-hook"
 CHAINED = ".perfgate-chained"
 ZERO_SHA = "0" * 40
-#: Gate overrides per profile: planned pairs and budget.
-PROFILES: dict[str, dict[str, int]] = {"quick": {"rounds": 3, "max_rounds": 5}, "default": {}}
+#: Gate overrides per profile: (planned pairs, budget); None keeps the config's.
+PROFILES: dict[str, tuple[int | None, int | None]] = {"quick": (3, 5), "default": (None, None)}
 
 _POST_COMMIT = """\
 #!/bin/sh
@@ -215,7 +215,8 @@ def status(repo_dir: Path) -> dict[str, str]:
 
 
 def gate_options(settings: HookSettings, baseline: str, candidate: str, command: str) -> GateOptions:
-    return GateOptions(baseline=baseline, candidate=candidate, command=command, **PROFILES[settings.profile])
+    rounds, max_rounds = PROFILES[settings.profile]
+    return GateOptions(baseline=baseline, candidate=candidate, command=command, rounds=rounds, max_rounds=max_rounds)
 
 
 def hook_config(repo_dir: Path, settings: HookSettings) -> Config:
@@ -264,11 +265,11 @@ def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> int:
             if not commit.parents:
                 _log(repo, f"post-commit {sha[:10]} skipped: a root commit has no parent to compare with")
                 return 0
-            config = hook_config(Path(repo.working_tree_dir), settings)
+            config = hook_config(repo_root(repo), settings)
             options = gate_options(settings, commit.parents[0].hexsha, commit.hexsha,
                                    f"perfgate hook run post-commit --sha {sha}")
             _log(repo, f"post-commit {sha[:10]} measuring against {commit.parents[0].hexsha[:10]}")
-            verdict, source = reuse_or_measure(config, Path(repo.working_tree_dir), options)
+            verdict, source = reuse_or_measure(config, repo_root(repo), options)
             _log(repo, f"post-commit {sha[:10]} {verdict.state.value} run={verdict.run_id} ({source}): "
                        f"{verdict.reason}")
         except (PerfgateError, ValueError, git.GitError) as exc:
@@ -321,7 +322,7 @@ def run_pre_push(repo_dir: Path, remote: str, stdin_text: str, settings: HookSet
     from perfgate.cli import EXIT_REGRESSION, exit_code
 
     repo = gitops.open_repo(repo_dir)
-    config = hook_config(Path(repo.working_tree_dir), settings)
+    config = hook_config(repo_root(repo), settings)
     seen: set[tuple[str, str]] = set()
     blocked = False
     for update in parse_push(stdin_text):
@@ -332,7 +333,7 @@ def run_pre_push(repo_dir: Path, remote: str, stdin_text: str, settings: HookSet
             continue
         seen.add((baseline, update.local_sha))
         options = gate_options(settings, baseline, update.local_sha, f"perfgate hook run pre-push {remote}")
-        verdict, source = reuse_or_measure(config, Path(repo.working_tree_dir), options, progress)
+        verdict, source = reuse_or_measure(config, repo_root(repo), options, progress)
         _log(repo, f"pre-push {update.local_ref} {baseline[:10]}..{update.local_sha[:10]} "
                    f"{verdict.state.value} run={verdict.run_id} ({source})")
         report(verdict)

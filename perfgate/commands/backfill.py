@@ -10,7 +10,7 @@ from rich.console import Console
 from perfgate import gitops
 from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options
 from perfgate.config import load_config
-from perfgate.history import BackfillStep, backfill
+from perfgate.history import BackfillStep, backfill, repo_root
 
 NAME = "backfill"
 HELP = "measure every commit of REV_RANGE against its parent, skipping commits already stored"
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     repo = gitops.open_repo(args.repo)
-    root = Path(repo.working_tree_dir)
+    root = repo_root(repo)
     config = load_config(args.config, directory=root)
     options = gate_options(args, "HEAD~1", "HEAD")
     out = Console(highlight=False)

@@ -18,9 +18,15 @@ from rich.table import Table
 from perfgate import gitops
 from perfgate.bisect import BisectResult, Step, Watch, bisect
 from perfgate.cli import EXIT_INCONCLUSIVE, EXIT_PASS
-from perfgate.commands._common import STYLE, RichProgress, add_gate_arguments, gate_options
+from perfgate.commands._common import (
+    STYLE,
+    RichProgress,
+    add_gate_arguments,
+    gate_options,
+)
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
+from perfgate.history import repo_root
 
 NAME = "bisect"
 HELP = "find the first commit between GOOD and BAD that regresses, judged like a gate at each step"
@@ -39,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     watch = Watch.parse(args.metric)
     repo = gitops.open_repo(args.repo)
-    root = Path(repo.working_tree_dir)
+    root = repo_root(repo)
     config = load_config(args.config, directory=root)
     options = gate_options(args, args.good, args.bad)
     out = Console(highlight=False)

@@ -28,10 +28,16 @@ from rich.console import Console
 
 from perfgate import gitops
 from perfgate.cli import exit_code
-from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options, print_verdict
+from perfgate.commands._common import (
+    RichProgress,
+    add_gate_arguments,
+    gate_options,
+    print_verdict,
+)
 from perfgate.config import load_config
 from perfgate.errors import ConfigError, PerfgateError, RevisionError
 from perfgate.gate import run_gate
+from perfgate.history import repo_root
 
 NAME = "ci"
 HELP = "run the gate in CI: baseline = merge-base with the target branch; HTML, markdown, JUnit, JSON to --out"
@@ -118,7 +124,7 @@ def _github_outputs(environ: dict[str, str], values: dict[str, str], summary: Pa
 def run(args: argparse.Namespace, console: Console) -> int:
     environ = dict(os.environ)
     repo = gitops.open_repo(args.repo)
-    root = Path(repo.working_tree_dir)
+    root = repo_root(repo)
     config = load_config(args.config, directory=root)
     revisions = ci_revisions(repo, base=args.base, head=args.head, target=args.target_branch, remote=args.remote,
                              environ=environ)

@@ -15,7 +15,7 @@ from perfgate import gitops
 from perfgate.config import load_config
 from perfgate.errors import ConfigError, PerfgateError
 from perfgate.flaky import FlakyMetric, FlakyReport, analyse
-from perfgate.history import Key, Measurements
+from perfgate.history import Key, Measurements, repo_root
 from perfgate.store import open_store
 
 NAME = "flaky"
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         value = getattr(args, flag)
         if value is not None and value < (2 if flag == "budget" else 1):
             raise ConfigError(f"--{flag}: too small ({value})")
-    root = Path(gitops.open_repo(args.repo).working_tree_dir)
+    root = repo_root(gitops.open_repo(args.repo))
     config = load_config(args.config, directory=root)
     key = Key.of(config, args.fingerprint)
     report = analyse(Measurements(open_store(config.store, config.root)), config, key=key, last=args.last,

@@ -12,7 +12,7 @@ from rich.table import Table
 from perfgate import gitops
 from perfgate.config import METRICS, load_config
 from perfgate.errors import ConfigError, PerfgateError
-from perfgate.history import Key, Measurements, Series, build_history, list_commits
+from perfgate.history import Key, Measurements, Series, build_history, list_commits, repo_root
 from perfgate.history_templates import fmt_change, fmt_value, render_trend
 from perfgate.store import open_store
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not 0 < args.alpha < 1:
         raise ConfigError(f"--alpha: must be between 0 and 1, not {args.alpha}")
     repo = gitops.open_repo(args.repo)
-    root = Path(repo.working_tree_dir)
+    root = repo_root(repo)
     config = load_config(args.config, directory=root)
     commits = list_commits(root, args.range, args.limit)
     key = Key.of(config, args.fingerprint)

@@ -62,7 +62,8 @@ def _series_view(s: Series, commits: int, links: dict[str, str]) -> dict[str, An
         return round(bottom - (value - low) / (high - low) * (bottom - TOP), 1)
 
     changed = {c.position for c in s.changes}
-    points, dots = [], []
+    points: list[dict[str, Any]] = []
+    dots: list[dict[str, float]] = []
     for p in s.points:
         href = links.get(p.run_id or "")
         tooltip = (f"{p.revision.sha[:10]} {p.revision.subject}\n{s.metric} {fmt_value(p.centre, s.metric)} "
@@ -72,7 +73,8 @@ def _series_view(s: Series, commits: int, links: dict[str, str]) -> dict[str, An
                        "short": p.revision.sha[:10], "subject": p.revision.subject, "rounds": len(p.values),
                        "value": fmt_value(p.centre, s.metric),
                        "band": f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}",
-                       "step": p.step, "step_baseline": p.step_baseline[:10], "run_id": p.run_id, "change": p.position in changed})
+                       "step": p.step, "step_baseline": p.step_baseline[:10], "run_id": p.run_id,
+                       "change": p.position in changed})
         dots.extend({"x": x(p.position), "y": y(v)} for v in p.values)
     band = [f"{x(p.position)},{y(p.high)}" for p in s.points] + \
         [f"{x(p.position)},{y(p.low)}" for p in reversed(s.points)]
@@ -100,7 +102,8 @@ def render_trend(series: list[Series], *, title: str, commits: int, key: Key, co
                for s in series for c in s.changes]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
-    template = env.from_string(resources.files(__package__).joinpath("trend.html.j2").read_text(encoding="utf-8"))
+    source = resources.files(__package__).joinpath("trend.html.j2").read_text(encoding="utf-8")
+    template = env.from_string(source)
     return template.render(
         title=title, commits=commits, key=key, confidence=f"{confidence:.0%}", changes=changes,
         series=[_series_view(s, commits, links) for s in sorted(series, key=lambda s: not s.changes)],

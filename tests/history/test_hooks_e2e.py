@@ -4,6 +4,7 @@ background, then a pre-push that blocks the regression (from the stored result).
 from __future__ import annotations
 
 import re
+
 import git
 import psutil
 import pytest
