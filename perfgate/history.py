@@ -143,11 +143,14 @@ class Measurements:
             found.append(row["run_id"])
         return found
 
-    def pooled_metrics(self, run_ids: Sequence[str], scenarios: Iterable[str]) -> list[RoundMetrics]:
-        """Round metrics of ``run_ids`` with pair and round ids made unique across runs."""
+    def pooled_metrics(self, run_ids: Sequence[str], scenarios: Iterable[str], *, start: int = 0
+                       ) -> list[RoundMetrics]:
+        """Round metrics of ``run_ids`` with pair and round ids made unique across runs: the k-th
+        run's ids are offset by ``(start + k) * 100000`` (``start=1`` keeps ids 0..99999 free for
+        a gate that tops the pool up)."""
         wanted = set(scenarios)
         pooled = []
-        for k, run_id in enumerate(run_ids):
+        for k, run_id in enumerate(run_ids, start=start):
             for record in sorted(self.store.rounds(run_id), key=lambda r: r.index):
                 if record.scenario not in wanted:
                     continue

@@ -5,7 +5,8 @@
   stream redirected, so ``git commit`` returns at once and can never fail
   because of perfgate; the result goes to the store and one line per event to
   the hook log (``<git dir>/perfgate/hook.log``). Background gates queue on a
-  lock, so a burst of commits does not start several gates at once.
+  lock, so a burst of commits does not start several gates at once. Commits
+  replayed by a rebase are skipped (``perfgate backfill`` times them later).
 * **pre-push** gates what is about to be pushed (remote tip → local tip) in the
   foreground and blocks the push on a regression (and on an inconclusive
   verdict when ``[judge] inconclusive = "fail"``), unless installed with
@@ -56,8 +57,14 @@ status=0
 if [ -x "$0{chained}" ]; then
     "$0{chained}" "$@" || status=$?
 fi
-if [ "${{PERFGATE_SKIP_HOOK:-}}" != "1" ]; then
-    top=$(git rev-parse --show-toplevel 2>/dev/null) && sha=$(git rev-parse HEAD 2>/dev/null) && (
+# Commits replayed by a rebase are skipped (time them afterwards with `perfgate backfill`).
+rebasing=no
+for state in rebase-merge rebase-apply; do
+    [ -d "$(git rev-parse --git-path "$state" 2>/dev/null)" ] && rebasing=yes
+done
+if [ "${{PERFGATE_SKIP_HOOK:-}}" != "1" ] && [ "$rebasing" = no ] &&
+        top=$(git rev-parse --show-toplevel 2>/dev/null) && sha=$(git rev-parse HEAD 2>/dev/null); then
+    (
         unset GIT_DIR GIT_INDEX_FILE GIT_WORK_TREE GIT_PREFIX GIT_EDITOR
         cd "$top" && exec {command} post-commit --repo "$top" --sha "$sha"{options}
     ) </dev/null >>{log} 2>&1 &

@@ -164,3 +164,28 @@ def wait_for(condition, timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.2)
+
+
+def test_post_commit_skips_rebased_commits_and_logs_each_commit_by_its_own_sha(repo):
+    git_run(repo, "checkout", "-qb", "feature")
+    for name in ("b", "c"):
+        (repo / name).write_text(name)
+        git_run(repo, "add", name)
+        git_run(repo, "commit", "-qm", name)
+    git_run(repo, "checkout", "-q", "main")
+    (repo / "d").write_text("d")
+    git_run(repo, "add", "d")
+    git_run(repo, "commit", "-qm", "d")
+    git_run(repo, "checkout", "-q", "feature")
+    hooks.install(repo, "post-commit", hooks.HookSettings())
+    log = hooks.log_path(git.Repo(repo))
+    git_run(repo, "rebase", "-q", "main")  # replays b and c: not timed
+    shas = []
+    for name in ("e", "f"):  # two quick commits: each queued under its own sha
+        (repo / name).write_text(name)
+        git_run(repo, "add", name)
+        git_run(repo, "commit", "-qm", name)
+        shas.append(git.Repo(repo).head.commit.hexsha)
+    wait_for(lambda: log.exists() and log.read_text().count(" error: ") == 2)
+    queued = [line.split()[2] for line in log.read_text().splitlines() if " queued " in line]
+    assert sorted(queued) == sorted(sha[:10] for sha in shas)
