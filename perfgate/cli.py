@@ -52,12 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _raise_interrupt(signum, frame):
+    from perfgate.gate import STOP
+
+    STOP.set()  # seen by the gate even if this KeyboardInterrupt is swallowed
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True, highlight=False)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "_module", None) is None:

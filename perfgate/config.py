@@ -100,10 +100,20 @@ class Config:
         return data
 
     def measurement_hash(self) -> str:
-        """Hash of what shapes a measurement; stored baselines are reused only on a match."""
-        data = {"target": asdict(self.target), "scenarios": [asdict(s) for s in self.scenarios]}
+        """Hash of what shapes a measurement; stored baselines are reused only on a match.
+
+        Only values that differ from the defaults are hashed, so adding a new
+        key (with a default) to perfgate does not orphan every stored baseline.
+        """
+        data = {"target": _changed(self.target, TargetConfig()),
+                "scenarios": [_changed(s, ScenarioConfig(name=s.name)) | {"name": s.name} for s in self.scenarios]}
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _changed(value: Any, default: Any) -> dict[str, Any]:
+    ours, theirs = asdict(value), asdict(default)
+    return {k: v for k, v in ours.items() if v != theirs.get(k)}
 
 
 # --- loading -----------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -35,6 +36,16 @@ from perfgate.report import ReportPaths, write_reports
 from perfgate.store import LocalStore, new_run_id, open_store
 from perfgate.rig import ACK_LOG, build_side
 from perfgate.target import ResourceSampler
+
+#: Set by the CLI on SIGINT/SIGTERM. A KeyboardInterrupt can be swallowed when it lands
+#: inside a fork handler of a spawning subprocess; the gate also checks this flag.
+STOP = threading.Event()
+
+
+def check_stop() -> None:
+    if STOP.is_set():
+        raise KeyboardInterrupt
+
 
 #: Runs one round: (state, scenario, spec) -> (record, samples, resources).
 RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]
@@ -190,6 +201,7 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
 def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpec]) -> None:
     for spec in specs:
         for attempt in (1, 2):
+            check_stop()
             spec = replace(spec, index=state.next_index)
             state.next_index += 1
             state.progress.round_started(spec)
@@ -239,6 +251,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
 
         def watch() -> None:
             nonlocal started
+            check_stop()
             if not started and (scenario.workers or (load_dir / "started").exists()):
                 started = True
                 t0_ns = time.time_ns()

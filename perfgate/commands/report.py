@@ -10,7 +10,7 @@ from rich.console import Console
 from perfgate.config import find_config, load_config
 from perfgate.errors import ConfigError, StoreError
 from perfgate.report import ReportPaths, write_reports
-from perfgate.store import LocalStore
+from perfgate.store import is_remote, open_store
 
 NAME = "report"
 HELP = "render the HTML report (and markdown, JUnit, JSON) of a stored run again"
@@ -18,7 +18,7 @@ HELP = "render the HTML report (and markdown, JUnit, JSON) of a stored run again
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run id, unique prefix of one, or 'latest'")
-    parser.add_argument("--store", type=Path,
+    parser.add_argument("--store", type=str,
                         help="the store (default: [store] path of the config here, else .perfgate)")
     parser.add_argument("--config", type=Path, help="config for the default store and report folder")
     parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir, else reports)")
@@ -43,7 +43,8 @@ def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
             else:
                 config = load_config(directory=Path.cwd())
         if store is None:
-            store = (config.root / config.store) if config else Path(".perfgate")
+            store = (config.store if is_remote(config.store) else config.root / config.store) if config \
+                else Path(".perfgate")
         if out is None:
             out = (config.root / config.report_dir) if config else Path("reports")
     return store, out
@@ -52,9 +53,9 @@ def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
 def report(run: str, store_dir: Path, out_dir: Path, *, markdown: Path | None = None, junit: Path | None = None,
            json_path: Path | None = None, artifact_url: str | None = None) -> ReportPaths:
     """Resolve ``run`` in the store at ``store_dir`` and write its reports."""
-    if not Path(store_dir).is_dir():
+    if not is_remote(store_dir) and not Path(store_dir).is_dir():
         raise StoreError(f"{store_dir}: no perfgate store here (--store)")
-    store = LocalStore(store_dir)
+    store = open_store(store_dir)
     run_id = store.resolve(run)
     return write_reports(store, run_id, out_dir, markdown=markdown, junit=junit, json_path=json_path,
                          artifact_url=artifact_url)

@@ -1,14 +1,25 @@
 """Result stores: the embedded local store and the shared S3 store share one interface."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 from perfgate.store.local import LocalStore, new_run_id
 
-__all__ = ["LocalStore", "new_run_id", "open_store"]
+__all__ = ["LocalStore", "is_remote", "new_run_id", "open_store"]
 
 
-def open_store(location: str, root=None) -> LocalStore:
-    """Open the store at ``location``: a directory (relative to ``root``)."""
-    from pathlib import Path
+def is_remote(location: str | Path) -> bool:
+    return str(location).startswith("s3://")
 
+
+def open_store(location: str | Path, root: str | Path | None = None) -> LocalStore:
+    """The store at ``location``: ``s3://bucket/prefix`` (shared, with a local cache under
+    ``root``) or a directory, relative to ``root``."""
+    if is_remote(location):
+        from perfgate.store.s3 import open_s3_store
+
+        return open_s3_store(str(location), root)  # type: ignore[return-value]  # same interface
     path = Path(location)
     if not path.is_absolute() and root is not None:
         path = Path(root) / path

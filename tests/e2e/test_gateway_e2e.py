@@ -23,25 +23,25 @@ from loadtests.im import ChatUser
 
 
 class GatewayChatUser(ChatUser):
-    ext_share = 0.6  # most sends go to the external network
+    ext_share = 0.9  # most sends go to the external network
 """
 
 CONFIG = """
 [target]
 # A slow external IM network next to the service; the queue limit comes from the checkout.
-command = "{python} -m loadtests.imserver.gateway_peer --port $(({port} + 1)) --delay-ms 250 & exec {python} -m loadtests.imserver --port {port} --data {data_dir} --gateway 127.0.0.1:$(({port} + 1)) --gateway-queue-limit $(cat gateway-queue-limit)"
+command = "{python} -m loadtests.imserver.gateway_peer --port $(({port} + 1)) --delay-ms 1000 & exec {python} -m loadtests.imserver --port {port} --data {data_dir} --gateway 127.0.0.1:$(({port} + 1)) --gateway-queue-limit $(cat gateway-queue-limit)"
 
 [load]
 locustfile = "gateway_locustfile.py"
 user_classes = ["GatewayChatUser"]
-users = 4
-spawn_rate = 4
+users = 6
+spawn_rate = 6
 warmup = 1
 duration = 7
 
 [rounds]
-count = 3
-max = 3
+count = 4
+max = 4
 
 [judge]
 metrics = ["queue_peak", "p50"]

@@ -121,6 +121,7 @@ def _round_tables(spec: SynthSpec, record: RoundRecord, rng: np.random.Generator
         for w in fault:
             q[(steps >= w.start_ns) & (steps < w.end_ns)] += 40
         res["queue_depth"].append(q)
+        res["mode"].append(np.full(m, "read-write", dtype=object))
     resources = pa.table({k: np.concatenate(v) for k, v in res.items()}, schema=RESOURCE_SCHEMA)
     return samples, resources
 
