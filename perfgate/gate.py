@@ -72,6 +72,7 @@ class GateOptions:
     json_path: Path | None = None
     command: str = ""
     workers: int | None = None  # Locust worker processes per round (0: in-process)
+    reuse: bool = True  # pool pairs stored by earlier runs of the same comparison, config and machine
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class _RunState:
     fault_plans: dict[str, FaultPlan] = field(default_factory=dict)
     metrics: list[RoundMetrics] = field(default_factory=list)
     failover: list[dict] = field(default_factory=list)  # per round and side, for the hard checks
+    reused: dict[str, int] = field(default_factory=dict)  # pairs pooled from earlier runs, per scenario
     next_index: int = 0
     invalid: int = 0
     confirmation: int = 0
@@ -146,6 +148,8 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
                              for side, rev in revisions.items()}
                 state = _RunState(config, run_id, store, checkouts, scratch, progress,
                                   round_runner or _run_round, plans)
+                if options.reuse:
+                    state.reused = _reuse_pairs(state, revisions)
                 verdict = _measure_and_judge(state, revisions)
         except BaseException as exc:
             store.mark_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
@@ -173,14 +177,21 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
     state.progress.planned(len(config.scenarios) * planned * rounds_per_pair)
     pairs: dict[str, int] = {}
     for scenario in config.scenarios:
-        _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, planned,
-                                                first_index=state.next_index, rng=rng))
-        pairs[scenario.name] = planned
+        have = state.reused.get(scenario.name, 0)
+        todo = max(planned - have, 0)
+        if todo:
+            _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, todo,
+                                                    first_index=state.next_index, rng=rng))
+        pairs[scenario.name] = have + todo
     while True:
         verdict = judge(state.metrics, config.judge, revisions[Side.BASELINE], revisions[Side.CANDIDATE],
                         run_id=state.run_id, invalid_rounds=state.invalid,
                         confirmation_rounds=state.confirmation, planned_pairs=planned, budget_pairs=budget)
         verdict = with_checks(verdict, failover_checks(state.failover))
+        if any(state.reused.values()):
+            reused = ", ".join(f"{n}: {k}" for n, k in state.reused.items() if k)
+            verdict = replace(verdict, notes=(*verdict.notes, f"pairs reused from earlier runs of this "
+                                              f"comparison on this machine and config ({reused})"))
         bought = False
         for scenario in config.scenarios:
             if scenario.name not in needs_confirmation(verdict, pairs, budget):
@@ -217,6 +228,25 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             state.invalid += 1
             if attempt == 1:
                 state.progress.message(f"round {spec.index} invalid ({record.invalid_reason}); re-running it once")
+
+
+def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str, int]:
+    """Pool the pairs stored by earlier runs of exactly this comparison, measured with the same
+    config hash on a machine with the same fingerprint; never for an uncommitted working tree."""
+    if any(r.dirty or r.label == gitops.WORKTREE for r in revisions.values()):
+        return {}
+    from perfgate.history import Key, Measurements, count_pairs
+
+    measurements = Measurements(state.store)
+    key = Key(state.config.measurement_hash(), fingerprint())
+    runs = [r for r in measurements.comparison_runs(revisions[Side.BASELINE].sha, revisions[Side.CANDIDATE].sha,
+                                                    key, state.config.rounds.design.value) if r != state.run_id]
+    if not runs:
+        return {}
+    names = [s.name for s in state.config.scenarios]
+    metrics = measurements.pooled_metrics(runs, names, start=1)  # pair ids >= 100000: no clash
+    state.metrics.extend(metrics)
+    return {name: count_pairs(metrics, [name]) for name in names}
 
 
 def failover_of(record: RoundRecord) -> list[dict]:

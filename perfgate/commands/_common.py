@@ -26,6 +26,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05 for 5%%")
     parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
     parser.add_argument("--seed", type=int, help="seed for the round order")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="measure every pair afresh, even if earlier runs of this comparison are stored")
     parser.add_argument("--workers", type=int, help="Locust worker processes per round (0: in-process)")
     parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir)")
     parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
@@ -51,6 +53,7 @@ def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gat
         design=Design(args.design) if args.design else None, rounds=args.rounds, max_rounds=args.max_rounds,
         margin=args.margin, scenarios=tuple(args.scenario), seed=args.seed, out_dir=args.out,
         markdown=args.markdown, junit=args.junit, json_path=args.json_path, workers=args.workers,
+        reuse=not args.no_reuse,
         command=shlex.join(["perfgate", *sys.argv[1:]]),
     )
 

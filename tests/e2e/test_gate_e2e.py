@@ -188,3 +188,21 @@ def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_pat
     assert [r for r in runs.values() if r["state"] == "interrupted"]
     for run_id, rounds in before.items():
         assert store.rounds(run_id) == rounds
+
+
+def test_stored_pairs_of_the_same_comparison_are_reused(demo_repo, tmp_path):
+    config = short_config(demo_repo)
+    config.write_text(config.read_text().replace("[rounds]", "[judge]\nmin_count = 5\n\n[rounds]"))
+    args = ("run", "--config", str(config), "--baseline", "HEAD~1", "--candidate", "HEAD")
+    first, second, fresh = (tmp_path / f"{n}.json" for n in ("first", "second", "fresh"))
+    assert run_cli(*args, "--json", str(first), cwd=demo_repo).returncode in (0, 1, 2)
+    result = run_cli(*args, "--json", str(second), cwd=demo_repo)
+    assert result.returncode in (0, 1, 2), result.stderr
+    store = LocalStore(demo_repo / ".perfgate")
+    again = json.loads(second.read_text())
+    assert store.rounds(again["run_id"]) == []  # nothing measured: both planned pairs were stored
+    assert any("reused" in note for note in again["notes"])
+    assert [m["metric"] for m in again["metrics"]] == [m["metric"] for m in json.loads(first.read_text())["metrics"]]
+    assert Path(again["report"]).is_file()
+    assert run_cli(*args, "--no-reuse", "--json", str(fresh), cwd=demo_repo).returncode in (0, 1, 2)
+    assert len(store.rounds(json.loads(fresh.read_text())["run_id"])) == 2
