@@ -144,12 +144,12 @@ def print_table(results: dict, designs: list[str], gates: int) -> None:
 # --- replay of recorded rounds from a store ----------------------------------
 
 
-def replay(path: str, config: JudgeConfig, resample: int, seed: int) -> None:
+def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tuple[str, ...] = ()) -> None:
     """Judge every stored A/A run as the gate would, and resampled A/A gates from their pairs."""
     from perfgate.store import LocalStore
 
     store = LocalStore(path)
-    runs = [r for r in store.list_runs() if _is_aa(store, r["run_id"])]
+    runs = [r for r in store.list_runs() if r["run_id"] in aa_runs or _is_aa(store, r["run_id"])]
     print(f"{path}: {len(runs)} A/A runs")
     pool: dict[str, list[list]] = defaultdict(list)  # scenario -> pairs of RoundMetrics lists
     samples_by_pair: dict[str, list[dict]] = defaultdict(list)
@@ -235,13 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--looks", type=int, default=3, help="looks from the planned pairs to the budget")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--replay", metavar="STORE", help="judge recorded A/A runs from a perfgate store")
+    parser.add_argument("--aa-runs", default="", help="run ids to treat as A/A in --replay mode (e.g. a "
+                        "comparison across a docs-only commit)")
     parser.add_argument("--resample", type=int, default=1000, help="resampled A/A gates in --replay mode")
     args = parser.parse_args(argv)
     margins = {k: float(v) for k, v in (item.split("=") for item in args.margins.split(",") if item)}
     config = JudgeConfig(margin=JudgeConfig().margin if args.margin is None else args.margin, margins=margins)
     started = time.perf_counter()
     if args.replay:
-        replay(args.replay, config, args.resample, args.seed)
+        replay(args.replay, config, args.resample, args.seed, tuple(filter(None, args.aa_runs.split(","))))
         return 0
     if args.quick:
         args.gates = min(args.gates, 150)

@@ -41,6 +41,7 @@ from scipy.stats import fisher_exact
 
 from perfgate.config import JudgeConfig
 from perfgate.judge.sequential import LOOKS, look_index, look_levels, look_schedule
+from perfgate.judge.rounds import QUANTILES
 from perfgate.model import MetricComparison, Revision, RoundMetrics, Side, State, Verdict
 
 #: Fewer pairs than this never pass (nor fail): the verdict is inconclusive.
@@ -124,6 +125,17 @@ def judge(metrics: Sequence[RoundMetrics], config: JudgeConfig, baseline: Revisi
 Pair = tuple[RoundMetrics, RoundMetrics]  # (baseline, candidate)
 
 
+#: Requests beyond a quantile that a round needs before its quantile means anything:
+#: a round's p99 of 150 requests is its second-largest value, noise rather than evidence.
+TAIL_SAMPLES = 10
+
+
+def tail_samples_needed(metric: str) -> float:
+    """Requests per round needed to judge ``metric`` (0 for non-quantiles)."""
+    quantile = QUANTILES.get(metric)
+    return TAIL_SAMPLES / (1.0 - quantile) if quantile is not None else 0.0
+
+
 def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
             ) -> tuple[dict[tuple[str, str, str], list[Pair]], dict[str, int], list[str]]:
     """Group round metrics into baseline/candidate pairs per scenario x name x metric."""
@@ -152,9 +164,17 @@ def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
             notes.append(f"{scenario}/{name}: not judged, median {np.median(per_round):g} requests per round "
                          f"(min_count {config.min_count})")
             continue
+        thin = []
         for metric in config.metrics:
-            if metric in carried[(scenario, name)]:
-                series[(scenario, name, metric)] = pairs.get((scenario, name), [])
+            if metric not in carried[(scenario, name)]:
+                continue
+            if float(np.median(per_round)) < tail_samples_needed(metric):
+                thin.append(f"{metric} (needs {tail_samples_needed(metric):g})")
+                continue
+            series[(scenario, name, metric)] = pairs.get((scenario, name), [])
+        if thin:
+            notes.append(f"{scenario}/{name}: {', '.join(thin)} not judged with a median "
+                         f"{np.median(per_round):g} requests per round; run longer rounds or more users")
     return series, {s: len(p) for s, p in scenario_pairs.items()}, notes
 
 

@@ -192,3 +192,19 @@ def test_min_pairs_constant():
     assert MIN_PAIRS == 3
     # Exactly MIN_PAIRS identical pairs may pass.
     assert judge(pairs([1.0] * 3), CONFIG, REV, REV).state is State.PASS
+
+
+def test_tail_quantiles_need_enough_requests_per_round():
+    from perfgate.config import JudgeConfig
+    from perfgate.judge.compare import tail_samples_needed
+    from perfgate.model import Revision, RoundMetrics, Side
+
+    assert tail_samples_needed("p50") == 20 and tail_samples_needed("p99") == pytest.approx(1000)
+    assert tail_samples_needed("throughput") == 0
+    rev = Revision("HEAD", "a" * 40)
+    values = {"p50": 1000.0, "p99": 5000.0, "throughput": 10.0, "error_rate": 0.0}
+    metrics = [RoundMetrics(p, p, "chat", side, "send", dict(values), 300, 0)
+               for p in range(6) for side in (Side.BASELINE, Side.CANDIDATE)]
+    verdict = judge(metrics, JudgeConfig(metrics=("p50", "p99")), rev, rev)
+    assert [m.metric for m in verdict.metrics] == ["p50"]
+    assert any("p99 (needs 1000) not judged" in note for note in verdict.notes)
