@@ -33,10 +33,10 @@ command = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
 [load]
 locustfile = "loadtests/im.py"
 user_classes = ["ChatUser"]
-users = 6
-spawn_rate = 6
+users = 12
+spawn_rate = 12
 warmup = 2
-duration = 6
+duration = 8
 
 [rounds]
 design = "duet"

@@ -48,7 +48,7 @@ max = 12                    # budget, confirmation rounds included
 [judge]
 margin = 0.05               # changes smaller than 5% are not regressions
 confidence = 0.95
-metrics = ["p50", "p95", "p99", "throughput", "error_rate"]
+metrics = ["p50", "p95", "p99", "error_rate"]   # also: p90 p99.9 mean throughput rss_peak queue_peak cpu_mean
 inconclusive = "warn"       # exit code for inconclusive: fail (1), pass (0), warn (2)
 # [judge.margins]
 # p99 = 0.10
