@@ -26,7 +26,7 @@ import git
 
 from perfgate import gitops
 from perfgate.config import METRICS, Config
-from perfgate.errors import ConfigError, RevisionError
+from perfgate.errors import ConfigError, RevisionError, StoreError
 from perfgate.gate import GateOptions, Progress, apply_options, run_gate
 from perfgate.history import Measurements, list_commits
 from perfgate.judge import next_look_pairs
@@ -119,8 +119,12 @@ class Bisector:
         rounds = self.effective.rounds
         budget = max(rounds.max, rounds.count)
         gates = 0
+        measured_before = -1
         while True:
             pooled = self.measurements.pooled_verdict(self.effective, good, revision, budget_pairs=budget)
+            if pooled.pairs <= measured_before:  # never loop on a gate that adds nothing
+                raise StoreError(f"bisect: the gate for {revision.short} stored no new valid pair of rounds "
+                                 f"(were they all invalid?); see {self.effective.store}")
             runs = pooled.run_ids
             state: State = State.INCONCLUSIVE
             evidence: tuple[MetricComparison, ...] = ()
@@ -138,11 +142,14 @@ class Bisector:
                 self.progress.message(f"{revision.sha[:10]}: inconclusive after {pooled.pairs} pairs; "
                                       f"buying {max(missing, 2)} more")
             pairs = max(missing, 2)  # a gate runs at least 2 pairs
+            # The bisect pools stored pairs itself: the gate must measure new ones, not reuse them.
             run_gate(self.config, self.repo_dir, replace(self.options, baseline=good.sha, candidate=revision.sha,
-                                                         rounds=pairs, max_rounds=pairs), self.progress)
+                                                         rounds=pairs, max_rounds=pairs, reuse=False),
+                     self.progress)
             gates += 1
             self.gates += 1
             self.measurements.refresh()
+            measured_before = pooled.pairs
 
     def step(self, good: Revision, revision: Revision, steps: list[Step]) -> Step:
         step = self.judge_step(good, revision)

@@ -274,6 +274,8 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
     with ExitStack() as stack:
         rigs = [build_side(stack, config, scenario, plan, side, state.checkouts[side], workdir, offset)
                 for offset, side in enumerate(spec.sides)]
+        for rig in rigs:
+            rig.target.wait_ready()
         samplers = [ResourceSampler(rig.target) for rig in rigs]
         for sampler in samplers:
             sampler.start()

@@ -88,7 +88,8 @@ def _primary(db: Any) -> Managed:
 
 def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan: FaultPlan, side: Side,
                worktree: Path, workdir: Path, offset: int) -> SideRig:
-    """Start one side's dependencies, proxies and target inside ``stack``."""
+    """Start one side's dependencies and proxies inside ``stack``, and launch its target
+    without waiting for it: the caller waits, so that both sides of a duet boot at once."""
     target_config = config.target
     if scenario.command:
         from dataclasses import replace
@@ -111,5 +112,6 @@ def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan:
         primary = faults.address("primary")
         target.placeholders.update(db_primary=primary, db_replica=db.replica.address,
                                    db_args=shlex.join(db.imserver_args(primary)))
-    stack.enter_context(target)
+    stack.callback(target.stop)
+    target.launch()
     return SideRig(side, target, faults, db)

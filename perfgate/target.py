@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -25,10 +26,18 @@ HOST = "127.0.0.1"
 SAMPLE_INTERVAL_S = 0.25
 
 
+#: Ports handed out lately: targets launched together must not draw the same one before either binds.
+_RECENT_PORTS: collections.deque[int] = collections.deque(maxlen=256)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = sock.getsockname()[1]
+        if port not in _RECENT_PORTS:
+            _RECENT_PORTS.append(port)
+            return port
 
 
 def check_port_free(port: int, what: str) -> None:
@@ -99,6 +108,16 @@ class Target:
         self.stop()
 
     def start(self) -> None:
+        """Launch and wait until ready; stopped again if it never gets there."""
+        self.launch()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def launch(self) -> None:
+        """Start the process without waiting, so that several targets can boot at once."""
         where = "target.port in the config" if self.config.port else "a free port for the target"
         check_port_free(self.port, where)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,11 +136,6 @@ class Target:
                 )
             except OSError as exc:
                 raise TargetError(f"[target] command: cannot start {command!r}: {exc}") from exc
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.config.ready_timeout

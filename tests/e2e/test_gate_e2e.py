@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import git
+import psutil
 import pytest
 
 from perfgate import gitops
@@ -167,6 +168,17 @@ def test_unknown_user_class(demo_repo):
     one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "no user class 'GhostUser'")
 
 
+def in_round() -> bool:
+    """A load generator and a target are both running: a round, not the pre-flight check."""
+    commands = []
+    for child in perfgate_children():
+        try:
+            commands.append(" ".join(child.cmdline()))
+        except psutil.Error:
+            pass
+    return any("perfgate.load.worker" in c for c in commands) and any("loadtests.imserver" in c for c in commands)
+
+
 def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_path):
     store = LocalStore(demo_repo / ".perfgate")
     before = {r["run_id"]: store.rounds(r["run_id"]) for r in store.list_runs()}
@@ -175,7 +187,7 @@ def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_pat
                             cwd=demo_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ})
     deadline = time.monotonic() + 120
-    while not any("perfgate.load.worker" in " ".join(p.cmdline()) for p in perfgate_children()):
+    while not in_round():  # the locustfile check also starts a worker, but before the run exists
         assert time.monotonic() < deadline and proc.poll() is None, "no round started"
         time.sleep(0.1)
     time.sleep(1)
