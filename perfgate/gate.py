@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -32,10 +33,12 @@ from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_loa
 from perfgate.machine import fingerprint, machine_info, versions
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
 from perfgate.plan import plan_pairs
-from perfgate.report import ReportPaths, write_reports
 from perfgate.store import LocalStore, new_run_id, open_store
 from perfgate.rig import ACK_LOG, build_side
 from perfgate.target import ResourceSampler
+
+if TYPE_CHECKING:
+    from perfgate.report import ReportPaths
 
 #: Set by the CLI on SIGINT/SIGTERM. A KeyboardInterrupt can be swallowed when it lands
 #: inside a fork handler of a spawning subprocess; the gate also checks this flag.
@@ -154,6 +157,8 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
         except BaseException as exc:
             store.mark_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
             raise
+        from perfgate.report import write_reports  # matplotlib: imported only once there is a verdict
+
         out_dir = options.out_dir or (config.root / config.report_dir)
         store.save_verdict(run_id, verdict_to_dict(verdict))
         reports = write_reports(store, run_id, out_dir, markdown=options.markdown, junit=options.junit,

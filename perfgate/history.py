@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import git
 import numpy as np
 import pandas as pd
-from scipy.stats import t as student_t
+from scipy.special import stdtrit
 
 from perfgate import gitops
 from perfgate.config import Config, JudgeConfig
@@ -281,7 +281,7 @@ def centre_and_band(values: Sequence[float], metric: str, confidence: float) -> 
     if y.size < 2:
         low = high = mean
     else:
-        half = float(student_t.ppf(0.5 + confidence / 2, y.size - 1)) * float(y.std(ddof=1)) / math.sqrt(y.size)
+        half = float(stdtrit(y.size - 1, 0.5 + confidence / 2)) * float(y.std(ddof=1)) / math.sqrt(y.size)
         low, high = mean - half, mean + half
     if log:
         return math.exp(mean), math.exp(low), math.exp(high)

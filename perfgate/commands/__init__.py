@@ -1,26 +1,27 @@
 """One module per command (as in asv). Each module defines:
 
-- ``NAME`` and ``HELP``;
 - ``add_arguments(parser)``;
 - ``run(args, console) -> int``, returning an exit code and raising
   :class:`perfgate.errors.PerfgateError` on failure.
 
 Each command's work is also callable as a plain function from its module.
-Register a new command by adding its module name to ``COMMANDS``.
+Register a new command by adding its module name and one-line help to ``COMMANDS``.
+The CLI imports only the module of the command it runs, so ``perfgate hook``,
+``init`` or ``--help`` do not pay for pandas, scipy and matplotlib.
 """
 
-COMMANDS = (
-    "run",
-    "demo",
-    "init",
-    "compare",
-    "report",
-    "proxy",
-    "infra",
-    "hook",
-    "backfill",
-    "history",
-    "bisect",
-    "flaky",
-    "ci",
-)
+COMMANDS: dict[str, str] = {
+    "run": "time the baseline and the candidate revisions under load and give a verdict",
+    "demo": "run a whole gate on a scratch repo of the reference IM service with a login regression",
+    "init": "write a commented perfgate.toml to start from",
+    "compare": "judge stored runs again without re-measuring",
+    "report": "render the HTML report (and markdown, JUnit, JSON) of a stored run again",
+    "proxy": "run the fault proxy with a Toxiproxy-compatible HTTP API",
+    "infra": "plan, start, inspect, stop and garbage-collect an EC2 cluster for distributed gates",
+    "hook": "install or uninstall git hooks that time commits (post-commit: background; pre-push: can block)",
+    "backfill": "measure every commit of REV_RANGE against its parent, skipping commits already stored",
+    "history": "per-commit series of each metric with a confidence band, change points, and an HTML trend page",
+    "bisect": "find the first commit between GOOD and BAD that regresses, judged like a gate at each step",
+    "flaky": "flip rate, round noise and clustering per metric; which metrics are too noisy to gate at the budget",
+    "ci": "run the gate in CI: baseline = merge-base with the target branch; HTML, markdown, JUnit, JSON to --out",
+}

@@ -12,8 +12,6 @@ from perfgate.commands._common import RichProgress, add_gate_arguments, gate_opt
 from perfgate.config import load_config
 from perfgate.history import BackfillStep, backfill, repo_root
 
-NAME = "backfill"
-HELP = "measure every commit of REV_RANGE against its parent, skipping commits already stored"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

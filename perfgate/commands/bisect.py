@@ -28,8 +28,6 @@ from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 from perfgate.history import repo_root
 
-NAME = "bisect"
-HELP = "find the first commit between GOOD and BAD that regresses, judged like a gate at each step"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

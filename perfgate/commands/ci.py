@@ -39,8 +39,6 @@ from perfgate.errors import ConfigError, PerfgateError, RevisionError
 from perfgate.gate import run_gate
 from perfgate.history import repo_root
 
-NAME = "ci"
-HELP = "run the gate in CI: baseline = merge-base with the target branch; HTML, markdown, JUnit, JSON to --out"
 
 
 @dataclass(frozen=True)

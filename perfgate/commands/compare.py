@@ -24,8 +24,6 @@ from perfgate.judge import failover_checks, judge, resource_metrics, round_metri
 from perfgate.model import Revision, RoundMetrics, Side
 from perfgate.store import LocalStore
 
-NAME = "compare"
-HELP = "judge stored runs again without re-measuring"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

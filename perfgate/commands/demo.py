@@ -22,8 +22,6 @@ from perfgate.commands.run import finish
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 
-NAME = "demo"
-HELP = "run a whole gate on a scratch repo of the reference IM service with a login regression"
 
 DEMO_CONFIG = """\
 # perfgate demo profile: short rounds, sized for a small machine.

@@ -18,8 +18,6 @@ from perfgate.flaky import FlakyMetric, FlakyReport, analyse
 from perfgate.history import Key, Measurements, repo_root
 from perfgate.store import open_store
 
-NAME = "flaky"
-HELP = "flip rate, round noise and clustering per metric; which metrics are too noisy to gate at the budget"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,8 +16,6 @@ from perfgate.history import Key, Measurements, Series, build_history, list_comm
 from perfgate.history_templates import fmt_change, fmt_value, render_trend
 from perfgate.store import open_store
 
-NAME = "history"
-HELP = "per-commit series of each metric with a confidence band, change points, and an HTML trend page"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

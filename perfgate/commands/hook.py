@@ -12,8 +12,6 @@ from perfgate import hooks
 from perfgate.commands._common import RichProgress, print_verdict
 from perfgate.model import Verdict
 
-NAME = "hook"
-HELP = "install or uninstall git hooks that time commits (post-commit: background; pre-push: can block)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

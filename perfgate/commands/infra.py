@@ -21,8 +21,6 @@ from perfgate import gitops
 from perfgate.cluster.base import INFRA_FILE, ClusterPlan, InfraSettings, load_settings
 from perfgate.errors import ConfigError, PerfgateError
 
-NAME = "infra"
-HELP = "plan, start, inspect, stop and garbage-collect an EC2 cluster for distributed gates"
 ACTIONS = ("plan", "up", "status", "down", "gc")
 
 

@@ -9,8 +9,6 @@ from rich.console import Console
 
 from perfgate.faults.api import load_populate_file, run_api
 
-NAME = "proxy"
-HELP = "run the fault proxy with a Toxiproxy-compatible HTTP API"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

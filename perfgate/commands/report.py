@@ -12,8 +12,6 @@ from perfgate.errors import ConfigError, StoreError
 from perfgate.report import ReportPaths, write_reports
 from perfgate.store import is_remote, open_store
 
-NAME = "report"
-HELP = "render the HTML report (and markdown, JUnit, JSON) of a stored run again"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,8 +13,6 @@ from perfgate.commands._common import RichProgress, add_gate_arguments, gate_opt
 from perfgate.config import load_config
 from perfgate.gate import GateResult, run_gate
 
-NAME = "run"
-HELP = "time the baseline and the candidate revisions under load and give a verdict"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

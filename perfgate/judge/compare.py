@@ -37,7 +37,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import stdtr, stdtrit
-from scipy.stats import fisher_exact
 
 from perfgate.config import JudgeConfig
 from perfgate.judge.sequential import LOOKS, look_index, look_levels, look_schedule
@@ -260,6 +259,8 @@ def error_evidence(scenario: str, name: str, rows: list[Pair], config: JudgeConf
     tolerance = max(margin * pooled_b, floor)
     fisher = 1.0
     if e_c.sum() > 0:
+        from scipy.stats import fisher_exact  # scipy.stats costs ~1 s to import; most gates never get here
+
         table = [[int(e_c.sum()), int(n_c.sum() - e_c.sum())], [int(e_b.sum()), int(n_b.sum() - e_b.sum())]]
         fisher = float(fisher_exact(table, alternative="greater").pvalue)
     p_t = _p_above(estimate, se, tolerance, worse.size)

@@ -126,7 +126,10 @@ def _supervise(spec: LoadSpec, workdir: Path, master: subprocess.Popen, procs: l
             if code is None:
                 continue
             if code != 0:
-                what = _tail(workdir / f"worker{i}.log")
+                status = _read_status(workdir / f"worker{i}-status.json") or {}
+                if status.get("kind") == "locustfile":
+                    raise LoadError(f"{spec.locustfile}: {status['error']}")
+                what = status.get("error") or _tail(workdir / f"worker{i}.log")
                 raise LoadError(f"Locust worker {i + 1} of {len(procs)} died mid-round (exit code {code})"
                                 + (f": {what}" if what else ""))
             first_quit = first_quit or now

@@ -41,14 +41,15 @@ design = "{design}"
 count = 2
 max = 2
 """
-IMSERVER = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
+#: 40 seeded accounts instead of 200: each target boots in a fraction of the time.
+IMSERVER = "{python} -m loadtests.imserver --port {port} --data {data_dir} --users 40"
 
 
 def short_config(repo_dir: Path, *, command: str = IMSERVER, port: int = 0, locustfile: str = "loadtests/im.py",
-                 design: str = "duet") -> Path:
+                 design: str = "duet", text: str = SHORT) -> Path:
     path = repo_dir / "short.toml"
-    path.write_text(SHORT.format(command=command.replace('"', '\\"'), port=port, locustfile=locustfile,
-                                 design=design))
+    path.write_text(text.format(command=command.replace('"', '\\"'), port=port, locustfile=locustfile,
+                                design=design))
     return path
 
 
@@ -102,6 +103,26 @@ def test_login_regression_is_flagged(demo_repo, tmp_path):
     assert_nothing_left(demo_repo)
 
 
+#: The A/A profile: enough requests per round to judge p50 and p95 of the busy endpoints.
+AA = """
+[target]
+command = "{command}"
+
+[load]
+locustfile = "{locustfile}"
+user_classes = ["ChatUser"]
+users = 8
+spawn_rate = 8
+warmup = 1
+duration = 4
+
+[rounds]
+design = "{design}"
+count = 3
+max = 5
+"""
+
+
 def test_identical_code_is_not_a_regression(tmp_path):
     repo_dir = tmp_path / "aa"
     repo_dir.mkdir()
@@ -110,8 +131,10 @@ def test_identical_code_is_not_a_regression(tmp_path):
     (repo_dir / "README.md").write_text("docs only\n")
     repo.git.add(A=True)
     repo.index.commit("docs: describe the service", author=AUTHOR, committer=AUTHOR)
+    config = short_config(repo_dir, text=AA)
     out = tmp_path / "verdict.json"
-    result = run_cli("run", "--baseline", "HEAD~1", "--candidate", "HEAD", "--json", str(out), cwd=repo_dir)
+    result = run_cli("run", "--config", str(config), "--baseline", "HEAD~1", "--candidate", "HEAD",
+                     "--json", str(out), cwd=repo_dir)
     assert result.returncode in (0, 2), result.stdout + result.stderr
     verdict = json.loads(out.read_text())
     assert verdict["verdict"] != "regression"
