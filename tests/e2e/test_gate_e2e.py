@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -77,21 +78,20 @@ def one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_login_regression_is_flagged(demo_repo, tmp_path):
-    out = tmp_path / "verdict.json"
-    result = run_cli("run", "--baseline", "HEAD~1", "--candidate", "HEAD", "--json", str(out),
-                     "--markdown", str(tmp_path / "summary.md"), "--junit", str(tmp_path / "junit.xml"),
-                     cwd=demo_repo)
+def test_demo_flags_the_login_regression(tmp_path):
+    """The README's first command, whole: the demo profile, the four outputs, the store, the cleanup."""
+    result = run_cli("demo", cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
-    verdict = json.loads(out.read_text())
+    reports = tmp_path / "reports"
+    verdict = json.loads((reports / "demo-verdict.json").read_text())
     assert verdict["verdict"] == "regression"
     flagged = {(m["name"], m["metric"]) for m in verdict["metrics"] if m["verdict"] == "regression"}
     assert ("login", "p50") in flagged or ("login", "p95") in flagged, flagged
     login = [m for m in verdict["metrics"] if m["name"] == "login" and m["metric"] == "p50"][0]
     assert login["ratio"] > 1.5 and login["ci_low"] > 1.05
-    assert Path(verdict["report"]).is_file()
-    assert (tmp_path / "summary.md").is_file() and (tmp_path / "junit.xml").is_file()
-    store = LocalStore(demo_repo / ".perfgate")
+    assert Path(verdict["report"]).is_file() and Path(verdict["report"]).parent == reports
+    assert (reports / "demo-summary.md").is_file() and (reports / "demo-junit.xml").is_file()
+    store = LocalStore(tmp_path / ".perfgate")
     run_id = verdict["run_id"]
     rounds = store.rounds(run_id)
     assert len(rounds) >= 6 and all(r.valid for r in rounds)
@@ -100,7 +100,12 @@ def test_login_regression_is_flagged(demo_repo, tmp_path):
     assert set(samples["side"]) == {"baseline", "candidate"}
     assert samples["warmup"].any() and not samples["warmup"].all()
     assert not store.resources(run_id, 0).empty
-    assert_nothing_left(demo_repo)
+    scratch = re.search(r"demo repository: (\S+)", result.stderr + result.stdout)
+    assert scratch and not Path(scratch.group(1)).exists()  # the scratch repository and its worktrees are gone
+    deadline = time.monotonic() + 10
+    while perfgate_children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert perfgate_children() == []
 
 
 #: The A/A profile: enough requests per round to judge p50 and p95 of the busy endpoints.
