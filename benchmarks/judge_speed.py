@@ -99,13 +99,14 @@ def main() -> int:
     if args.layout:
         print(json.dumps(run(args.layout, args.samples, args.pairs)))
         return 0
-    print(f"{'layout':<10} {'samples':>11} {'judge time':>11} {'peak RSS':>10} {'RSS with data, before judging':>30}  verdict")
+    print(f"{'layout':<10} {'samples':>11} {'judge time':>11} {'peak RSS':>10} "
+          f"{'RSS with data, before judging':>30}  verdict")
     for layout in ("per-round", "one-frame"):
         out = subprocess.run([sys.executable, __file__, "--layout", layout, "--samples", str(args.samples),
                               "--pairs", str(args.pairs)], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{r['layout']:<10} {r['samples']:>11,} {r['seconds']:>10.2f}s {r['peak_rss'] / 2**20:>6.0f} MiB {r['data_rss'] / 2**20:>26.0f} MiB  "
-              f"{r['verdict']} ({r['metrics']} metrics)")
+        print(f"{r['layout']:<10} {r['samples']:>11,} {r['seconds']:>10.2f}s {r['peak_rss'] / 2**20:>6.0f} MiB "
+              f"{r['data_rss'] / 2**20:>26.0f} MiB  {r['verdict']} ({r['metrics']} metrics)")
     return 0
 
 

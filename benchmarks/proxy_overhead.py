@@ -119,7 +119,8 @@ class Child:
                  toxic: bool = False) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--role", role, "--loop", loop, "--upstream", str(upstream),
-             "--schedule", str(schedule)] + (["--toxic"] if toxic else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             "--schedule", str(schedule)] + (["--toxic"] if toxic else []),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline())  # type: ignore[union-attr]
 
     def readline(self) -> str:

@@ -21,7 +21,6 @@ same random draws in every condition, so conditions differ only by the shift.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -33,7 +32,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from perfgate.config import JudgeConfig
-from perfgate.judge import judge, round_metrics
+from perfgate.judge import round_metrics
 from perfgate.judge.simulate import (
     MEASURED_NOISE,
     NoiseModel,
@@ -152,7 +151,6 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
     runs = [r for r in store.list_runs() if r["run_id"] in aa_runs or _is_aa(store, r["run_id"])]
     print(f"{path}: {len(runs)} A/A runs")
     pool: dict[str, list[list]] = defaultdict(list)  # scenario -> pairs of RoundMetrics lists
-    samples_by_pair: dict[str, list[dict]] = defaultdict(list)
     outcomes, naive_hits = [], dict.fromkeys(NAIVE, 0)
     for run in runs:
         metrics, raw = [], defaultdict(list)
@@ -247,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.gates = min(args.gates, 150)
-    print(f"judge: margin {config.margin:.0%} {config.margins or ''}, confidence {config.confidence:.0%}, metrics {', '.join(config.metrics)}; "
-          f"{PLANNED} planned pairs, budget {BUDGET}, {args.looks} looks; seed {args.seed}", flush=True)
+    print(f"judge: margin {config.margin:.0%} {config.margins or ''}, confidence {config.confidence:.0%}, "
+          f"metrics {', '.join(config.metrics)}; {PLANNED} planned pairs, budget {BUDGET}, {args.looks} looks; "
+          f"seed {args.seed}", flush=True)
     results = simulate(args, config)
     designs = [d for d in ("duet", "interleaved") if any(k[0] == d for k in results)]
     print_table(results, designs, args.gates)

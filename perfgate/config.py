@@ -220,7 +220,7 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         if not isinstance(raw.get(key, {}), dict):
             raise v.error(section, key, "must be a table")
     storm = raw.get("storm", d.storm)
-    for key, value in storm.items():
+    for key in storm:
         if key not in STORM_KEYS:
             raise v.error(f"{section}.storm", key, f"unknown key (known: {', '.join(STORM_KEYS)})")
         v.number(storm, f"{section}.storm", key, 0, low=0)
@@ -275,7 +275,7 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
     margins = raw.get("margins", {})
     if not isinstance(margins, dict):
         raise v.error("judge", "margins", "must be a table of metric (or name.metric) = fraction")
-    for key, value in margins.items():
+    for key in margins:
         metric = key.rsplit(".", 1)[-1] if key not in METRICS else key
         if metric not in METRICS and key not in METRICS:
             raise v.error("judge.margins", key, f"unknown metric (known: {', '.join(METRICS)})")

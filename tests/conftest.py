@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import git
@@ -61,3 +62,18 @@ def perfgate_children() -> list[psutil.Process]:
             except psutil.Error:
                 pass
     return found
+
+
+def assert_no_children(timeout: float = 30.0) -> None:
+    """Wait until every process perfgate started in this session is gone; name the stragglers if not."""
+    deadline = time.monotonic() + timeout
+    while children := perfgate_children():
+        if time.monotonic() > deadline:
+            names = []
+            for proc in children:
+                try:
+                    names.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
+                except psutil.Error:
+                    pass
+            raise AssertionError(f"still running after {timeout:g}s: " + "; ".join(names))
+        time.sleep(0.2)

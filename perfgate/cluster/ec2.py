@@ -161,9 +161,11 @@ class Ec2Cluster(Cluster):
 
         https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
                  "IpRanges": [{"CidrIp": settings.egress_cidr, "Description": "S3 and PyPI"}]}
+        master_port = settings.master_port
         self.ec2.authorize_security_group_ingress(
-            GroupId=groups["master"], IpPermissions=[pair(groups["worker"], settings.master_port, settings.master_port)])
-        self.ec2.authorize_security_group_ingress(GroupId=groups["target"], IpPermissions=[pair(groups["worker"], *ports)])
+            GroupId=groups["master"], IpPermissions=[pair(groups["worker"], master_port, master_port)])
+        self.ec2.authorize_security_group_ingress(
+            GroupId=groups["target"], IpPermissions=[pair(groups["worker"], *ports)])
         everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
         for role, group in groups.items():
             self.ec2.revoke_security_group_egress(GroupId=group, IpPermissions=everything)
@@ -240,7 +242,8 @@ class Ec2Cluster(Cluster):
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
                 Bucket=self.settings.bucket, Prefix=f"{self.settings.prefix}/runs/", Delimiter="/")
-            return [p["Prefix"].rstrip("/").rsplit("/", 1)[-1] for page in pages for p in page.get("CommonPrefixes", [])]
+            return [p["Prefix"].rstrip("/").rsplit("/", 1)[-1]
+                    for page in pages for p in page.get("CommonPrefixes", [])]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
                 return []

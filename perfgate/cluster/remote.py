@@ -8,7 +8,6 @@ always torn down: in ``finally``, on SIGINT and on SIGTERM (CI cancel).
 
 from __future__ import annotations
 
-import inspect
 import json
 import signal
 import tempfile
@@ -29,7 +28,7 @@ from perfgate.cluster.bundle import make_bundle
 from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.config import Config, ScenarioConfig
 from perfgate.errors import InfraError, LoadError, TargetError
-from perfgate.model import RESOURCE_SCHEMA, RoundRecord, RoundSpec, Side
+from perfgate.model import RESOURCE_SCHEMA, RoundRecord, RoundSpec
 
 #: Seconds for every node to install itself and report ready (the first round waits for it).
 BOOT_TIMEOUT_S = 900.0
@@ -254,22 +253,6 @@ def run_gate_on_cluster(config: Config, repo_dir: Path, options: Any, settings: 
                 progress.message(f"cluster {handle.run_id}: {len(handle.nodes)} instances up; waiting for nodes")
             rounds = RemoteRounds(cluster, handle, settings, config, root, boot_timeout)
             try:
-                return _run_gate_with(gate, rounds.run_round, config, root, replace(options), progress)
+                return gate.run_gate(config, root, replace(options), progress, round_runner=rounds.run_round)
             finally:
                 rounds.finish()
-
-
-def _run_gate_with(gate: Any, round_runner: Any, config: Config, root: Path, options: Any, progress: Any) -> Any:
-    """Call ``gate.run_gate`` with the cluster's round runner.
-
-    Uses ``run_gate(..., round_runner=...)`` when the gate has that hook; until
-    then it swaps ``gate._run_round`` for the duration of the call (same signature).
-    """
-    if "round_runner" in inspect.signature(gate.run_gate).parameters:
-        return gate.run_gate(config, root, options, progress, round_runner=round_runner)
-    original = gate._run_round
-    gate._run_round = round_runner
-    try:
-        return gate.run_gate(config, root, options, progress)
-    finally:
-        gate._run_round = original

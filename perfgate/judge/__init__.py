@@ -6,7 +6,8 @@ Nothing here does I/O. See DESIGN.md, "Statistics: ground rules for the verdict"
 from perfgate.judge.changepoint import change_points
 from perfgate.judge.compare import ERROR_RATE_FLOOR, MIN_PAIRS, holm_levels, judge
 from perfgate.judge.invariants import failover_checks, with_checks
-from perfgate.judge.rounds import ALL_NAMES, RESOURCE_METRICS, ROUND_METRICS, TARGET_NAME, resource_metrics, round_metrics
+from perfgate.judge.rounds import (ALL_NAMES, RESOURCE_METRICS, ROUND_METRICS, TARGET_NAME, resource_metrics,
+                                   round_metrics)
 from perfgate.judge.sequential import (
     LOOKS,
     look_index,

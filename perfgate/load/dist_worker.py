@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     role, spec_path = argv[0], Path(argv[1])
     spec = json.loads(spec_path.read_text())
-    status_path = Path(spec["status"]) if role == "master" else Path(spec["status"]).with_name(f"worker{argv[2]}-status.json")
+    status_path = Path(spec["status"])
+    if role != "master":
+        status_path = status_path.with_name(f"worker{argv[2]}-status.json")
     try:
         status = run_master(spec) if role == "master" else run_worker(spec, int(argv[2]))
     except LocustfileError as exc:

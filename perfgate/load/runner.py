@@ -79,9 +79,9 @@ def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen:
 def _status(workdir: Path, proc: subprocess.Popen, locustfile: str) -> dict:
     try:
         status = json.loads((workdir / "status.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError) as exc:
         tail = (workdir / "load.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        raise LoadError(f"load generator exited with code {proc.returncode} and no result: {tail[0][:300]}")
+        raise LoadError(f"load generator exited with code {proc.returncode} and no result: {tail[0][:300]}") from exc
     if not status.get("ok"):
         if status.get("kind") == "locustfile":
             raise LoadError(f"{locustfile}: {status['error']}")

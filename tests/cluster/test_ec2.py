@@ -58,9 +58,11 @@ def test_up_then_down_leaves_nothing(moto_url: str, settings: InfraSettings, bun
     insts = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
     for inst in insts:
         tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
-        assert tags[TAG_RUN] == handle.run_id and tags[TAG_OWNER] == "ci@test" and tags[TAG_EXPIRES] == handle.expires
+        assert tags[TAG_RUN] == handle.run_id and tags[TAG_OWNER] == "ci@test"
+        assert tags[TAG_EXPIRES] == handle.expires
         assert inst["MetadataOptions"]["HttpTokens"] == "required"
-        attr = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="instanceInitiatedShutdownBehavior")
+        attr = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"],
+                                               Attribute="instanceInitiatedShutdownBehavior")
         assert attr["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
         data = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
         script = base64.b64decode(data["UserData"]["Value"]).decode()
@@ -74,7 +76,8 @@ def test_up_then_down_leaves_nothing(moto_url: str, settings: InfraSettings, bun
         for perm in group["IpPermissionsEgress"]:
             assert perm.get("FromPort") in (443, 5557, 8080) and perm["IpProtocol"] == "tcp"
     master_in = groups["master"]["IpPermissions"]
-    assert master_in[0]["FromPort"] == 5557 and master_in[0]["UserIdGroupPairs"][0]["GroupId"] == groups["worker"]["GroupId"]
+    assert master_in[0]["FromPort"] == 5557
+    assert master_in[0]["UserIdGroupPairs"][0]["GroupId"] == groups["worker"]["GroupId"]
     target_in = groups["target"]["IpPermissions"]
     assert (target_in[0]["FromPort"], target_in[0]["ToPort"]) == (8080, 8099)
     assert not groups["worker"]["IpPermissions"]

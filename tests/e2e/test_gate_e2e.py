@@ -19,7 +19,7 @@ import pytest
 from perfgate import gitops
 from perfgate.commands.demo import build_demo_repo
 from perfgate.store import LocalStore
-from tests.conftest import AUTHOR, perfgate_children, run_cli
+from tests.conftest import AUTHOR, assert_no_children, perfgate_children, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -64,10 +64,7 @@ def demo_repo(tmp_path_factory) -> Path:
 
 def assert_nothing_left(repo_dir: Path) -> None:
     assert gitops.worktrees(git.Repo(repo_dir)) == []
-    deadline = time.monotonic() + 10
-    while perfgate_children() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert perfgate_children() == []
+    assert_no_children()
 
 
 def one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:
@@ -102,10 +99,7 @@ def test_demo_flags_the_login_regression(tmp_path):
     assert not store.resources(run_id, 0).empty
     scratch = re.search(r"demo repository: (\S+)", result.stderr + result.stdout)
     assert scratch and not Path(scratch.group(1)).exists()  # the scratch repository and its worktrees are gone
-    deadline = time.monotonic() + 10
-    while perfgate_children() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert perfgate_children() == []
+    assert_no_children()
 
 
 #: The A/A profile: enough requests per round to judge p50 and p95 of the busy endpoints.

@@ -29,7 +29,9 @@ class GatewayChatUser(ChatUser):
 CONFIG = """
 [target]
 # A slow external IM network next to the service; the queue limit comes from the checkout.
-command = "{python} -m loadtests.imserver.gateway_peer --port $(({port} + 1)) --delay-ms 1000 & exec {python} -m loadtests.imserver --port {port} --data {data_dir} --gateway 127.0.0.1:$(({port} + 1)) --gateway-queue-limit $(cat gateway-queue-limit)"
+command = '''{python} -m loadtests.imserver.gateway_peer --port $(({port} + 1)) --delay-ms 1000 & \\
+    exec {python} -m loadtests.imserver --port {port} --data {data_dir} \\
+    --gateway 127.0.0.1:$(({port} + 1)) --gateway-queue-limit $(cat gateway-queue-limit)'''
 
 [load]
 locustfile = "gateway_locustfile.py"

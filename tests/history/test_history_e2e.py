@@ -15,7 +15,7 @@ import pytest
 
 from perfgate import gitops
 from perfgate.store import LocalStore
-from tests.conftest import perfgate_children, run_cli
+from tests.conftest import assert_no_children, run_cli
 from tests.history.imrepo import build_im_repo
 from tests.history.test_hooks import wait_for
 
@@ -49,7 +49,7 @@ def test_backfill_history_and_flaky(tmp_path):
     out, err = interrupt(first)
     assert first.returncode == 130, out + err
     assert f"{shas[1][:10]} docs: note 1:" in out
-    wait_for(lambda: not perfgate_children(), timeout=30)
+    assert_no_children()
     assert gitops.worktrees(git.Repo(repo_dir)) == []
     assert store.list_runs()[-1]["state"] == "interrupted"
 

@@ -11,7 +11,7 @@ import pytest
 
 from perfgate import gitops, hooks
 from perfgate.store import LocalStore
-from tests.conftest import perfgate_children, run_cli
+from tests.conftest import assert_no_children, run_cli
 from tests.history.imrepo import SCRYPT_LINE, build_im_repo
 from tests.history.test_hooks import git_run, wait_for
 
@@ -66,6 +66,6 @@ def test_post_commit_times_the_commit_and_pre_push_blocks_the_regression(tmp_pat
     git_run(repo_dir, "push", "-q", "--no-verify", "origin", "HEAD:refs/heads/main")
     assert git.Repo(bare).commit("main").hexsha == sha
 
-    wait_for(lambda: not perfgate_children(), timeout=30)
+    assert_no_children()
     assert gitops.worktrees(repo) == []
     assert run_cli("hook", "uninstall", "--repo", str(repo_dir), cwd=repo_dir).returncode == 0
