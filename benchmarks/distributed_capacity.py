@@ -21,7 +21,8 @@ from pathlib import Path
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, run_load
 from perfgate.model import Side
-from perfgate.target import free_port, kill_tree
+from perfgate.procs import kill_tree
+from perfgate.target import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = '''

@@ -37,7 +37,8 @@ from pathlib import Path
 import aiohttp
 
 from perfgate.deps import AckKey, MariaDbPair, query_stored_keys, reconcile
-from perfgate.target import free_port, kill_tree
+from perfgate.procs import kill_tree
+from perfgate.target import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from perfgate import __version__
 from perfgate.commands import COMMANDS
 from perfgate.errors import ConfigError, PerfgateError
+from perfgate.procs import on_signal, reap_all
 from perfgate.model import State
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_INCONCLUSIVE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -54,17 +55,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_interrupt(signum, frame):
-    from perfgate.gate import STOP
-
-    STOP.set()  # seen by the gate even if this KeyboardInterrupt is swallowed
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True, highlight=False)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser(argv)
@@ -80,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split())
         console.print(f"perfgate: error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
         return EXIT_ERROR
+    finally:
+        reap_all()  # a child an interrupted caller never got hold of
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -28,6 +27,7 @@ from perfgate.judge import (failover_checks, judge, needs_confirmation, next_loo
                             round_metrics, with_checks)
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
+from perfgate.procs import check_stop
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
 from perfgate.machine import fingerprint, machine_info, versions
@@ -39,16 +39,6 @@ from perfgate.target import ResourceSampler
 
 if TYPE_CHECKING:
     from perfgate.report import ReportPaths
-
-#: Set by the CLI on SIGINT/SIGTERM. A KeyboardInterrupt can be swallowed when it lands
-#: inside a fork handler of a spawning subprocess; the gate also checks this flag.
-STOP = threading.Event()
-
-
-def check_stop() -> None:
-    if STOP.is_set():
-        raise KeyboardInterrupt
-
 
 #: Runs one round: (state, scenario, spec) -> (record, samples, resources).
 RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]

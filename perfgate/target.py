@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import pyarrow as pa
 from perfgate.config import TargetConfig
 from perfgate.errors import PortInUseError, TargetError
 from perfgate.model import RESOURCE_SCHEMA, Side
+from perfgate.procs import kill_tree, spawn
 
 HOST = "127.0.0.1"
 SAMPLE_INTERVAL_S = 0.25
@@ -48,28 +48,6 @@ def check_port_free(port: int, what: str) -> None:
             sock.bind((HOST, port))
         except OSError as exc:
             raise PortInUseError(f"port {port} ({what}) is already in use") from exc
-
-
-def kill_tree(proc: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left; always reap."""
-    if proc.poll() is None:
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    _signal_group(proc, signal.SIGKILL)  # stragglers in the group, even if the leader exited
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class Target:
@@ -129,11 +107,8 @@ class Target:
         env = {**os.environ, **self.config.env, "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "wb") as log:
             try:
-                self.proc = subprocess.Popen(
-                    command, shell=True, cwd=self.worktree, env=env, stdout=log,
-                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                    preexec_fn=_raise_file_limit,
-                )
+                self.proc = spawn(command, shell=True, cwd=self.worktree, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_raise_file_limit)
             except OSError as exc:
                 raise TargetError(f"[target] command: cannot start {command!r}: {exc}") from exc
 

@@ -37,7 +37,8 @@ from botocore.exceptions import ClientError
 
 from perfgate.config import TargetConfig
 from perfgate.model import Side
-from perfgate.target import ResourceSampler, Target, free_port, kill_tree
+from perfgate.procs import kill_tree
+from perfgate.target import ResourceSampler, Target, free_port
 
 POLL_S = 0.5
 

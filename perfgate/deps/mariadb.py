@@ -25,6 +25,7 @@ import pymysql
 import pymysql.cursors
 
 from perfgate.errors import TargetError
+from perfgate.procs import spawn
 from perfgate.target import free_port
 
 HOST = "127.0.0.1"
@@ -131,8 +132,7 @@ class MariaDbServer:
             raise MariaDbError(f"[mariadb] {self.name} is already running")
         with self.log.open("ab") as out:
             try:
-                self.proc = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
+                self.proc = spawn(self.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             except OSError as exc:
                 raise MariaDbError(f"[mariadb] cannot start {self.name}: {exc}") from exc
         try:

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 
 from perfgate.errors import LoadError
 from perfgate.load.runner import GRACE_S, LoadResult, LoadSpec
-from perfgate.target import HOST, free_port, kill_tree
+from perfgate.procs import kill_tree, spawn
+from perfgate.target import HOST, free_port
 
 #: Seconds the master waits for all workers to connect before failing the round.
 EXPECT_TIMEOUT_S = 60.0
@@ -43,8 +44,8 @@ def _write_spec(spec: LoadSpec, workdir: Path, workers: int, port: int, expect_t
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
     with open(log_path, "wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return spawn([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log,
+                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def _tail(path: Path) -> str:

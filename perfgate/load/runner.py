@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from perfgate.errors import LoadError
 from perfgate.model import Side
-from perfgate.target import kill_tree
+from perfgate.procs import kill_tree, spawn
 
 #: Seconds a load process may run past its planned end before it is killed.
 GRACE_S = 60.0
@@ -68,10 +68,8 @@ def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
 def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen:
     log = open(workdir / "load.log", "wb")
     try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "perfgate.load.worker", str(spec_path)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+        return spawn([sys.executable, "-m", "perfgate.load.worker", str(spec_path)],
+                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
         log.close()
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from perfgate.target import free_port, kill_tree
+from perfgate.procs import kill_tree
+from perfgate.target import free_port
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent

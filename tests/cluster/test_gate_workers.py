@@ -18,7 +18,8 @@ from perfgate.config import load_config
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget
 from perfgate.model import Side
-from perfgate.target import free_port, kill_tree
+from perfgate.procs import kill_tree
+from perfgate.target import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

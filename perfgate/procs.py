@@ -1,0 +1,86 @@
+"""Child processes: started out of Ctrl-C's way, tracked, and always reaped.
+
+The CLI installs :func:`on_signal` for SIGINT and SIGTERM. It sets :data:`STOP`
+and raises ``KeyboardInterrupt``, so that every ``finally`` and ``ExitStack``
+unwinds and stops what it started. One moment is unsafe: while ``Popen`` waits
+for its child's ``exec``, an interrupt would leave a running child that no one
+recorded. :func:`spawn` holds the interrupt back until the child is on record,
+and :func:`reap_all` stops whatever an interrupted caller never got hold of.
+Long loops also poll :func:`check_stop`, because library code can swallow a
+``KeyboardInterrupt`` that lands in it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from types import FrameType
+from typing import Any
+
+STOP = threading.Event()
+_holding = False  # the main thread is inside spawn(): an interrupt only sets STOP
+_live: set[subprocess.Popen] = set()  # started by spawn(), perhaps not reaped yet
+_lock = threading.Lock()
+
+
+def on_signal(signum: int, frame: FrameType | None) -> None:
+    STOP.set()
+    if not _holding:
+        raise KeyboardInterrupt
+
+
+def check_stop() -> None:
+    if STOP.is_set():
+        raise KeyboardInterrupt
+
+
+def spawn(args: Any, **kwargs: Any) -> subprocess.Popen:
+    """``Popen`` in a session of its own (so a terminal's Ctrl-C reaches perfgate, which
+    stops it in order), recorded before any interrupt is let through."""
+    global _holding
+    main = threading.current_thread() is threading.main_thread()  # only it runs signal handlers
+    if main:
+        _holding = True
+    try:
+        proc = subprocess.Popen(args, start_new_session=True, **kwargs)
+        with _lock:
+            _live.difference_update([p for p in _live if p.returncode is not None])
+            _live.add(proc)
+    finally:
+        if main:
+            _holding = False
+    if main:
+        check_stop()
+    return proc
+
+
+def kill_tree(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left; always reap."""
+    if proc.poll() is None:
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(proc, signal.SIGKILL)  # stragglers in the group, even if the leader exited
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def reap_all(timeout: float = 5.0) -> None:
+    """Stop every spawned process still running: the last line of cleanup."""
+    with _lock:
+        running = [p for p in _live if p.poll() is None]
+    for proc in running:
+        kill_tree(proc, timeout)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
