@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import re
-import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -321,18 +319,14 @@ def test_report_command_errors(small_run, tmp_path, monkeypatch):
         report_command.run(_args(run_id, "--store", str(store.root), "--out", str(blocker / "sub")), console)
 
 
-def test_default_sized_run_is_small_and_quick(tmp_path):
-    """12 rounds × 2 sides × 10k samples: the upper end of a default gate run."""
+def test_default_sized_run_is_small(tmp_path):
+    """12 rounds × 2 sides × 10k samples: the upper end of a default gate run. (Its render time is
+    measured by tests/report/bench_render.py, in BENCHMARKS.md, not asserted here.)"""
     store, run_id, _ = build_run(tmp_path / "store", SynthSpec(planned_pairs=10, confirmation_pairs=2,
                                                                per_side=10_000))
-    start = time.perf_counter()
     paths = write_reports(store, run_id, tmp_path / "out", markdown=tmp_path / "s.md",
                           junit=tmp_path / "j.xml", json_path=tmp_path / "v.json")
-    elapsed = time.perf_counter() - start
-    size = paths.html.stat().st_size
-    assert size < 5 * 2**20, size
-    assert elapsed < 60, elapsed
-    assert not math.isnan(elapsed)
+    assert paths.html.stat().st_size < 5 * 2**20
 
 
 @pytest.mark.parametrize("design", [Design.INTERLEAVED, Design.DUET])
