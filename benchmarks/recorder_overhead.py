@@ -2,7 +2,10 @@
 
 Locust FastHttpUser requests/s against a fixed local endpoint, with and
 without perfgate's Recorder listening on the request event. Runs alternate
-(A B B A ...) so drift on a noisy machine hits both alike.
+(A B B A ...) so drift on a noisy machine hits both alike. Throughput on a
+shared 2-core VM swings by +-25% run to run, so the script also reports the
+load generator's CPU time per request (less sensitive to that noise) and the
+recorder's own cost per event, timed in a tight loop.
 
     python benchmarks/recorder_overhead.py [--pairs 5] [--seconds 8] [--users 20]
 """
@@ -57,20 +60,34 @@ GENERATOR = textwrap.dedent("""
     runner = env.create_local_runner()
     runner.start(users, spawn_rate=users)
     gevent.sleep(1.0)  # ramp-up, not counted
-    before, t0 = env.stats.total.num_requests, time.perf_counter()
+    before, t0, cpu0 = env.stats.total.num_requests, time.perf_counter(), time.process_time()
     gevent.sleep(seconds)
     done, elapsed = env.stats.total.num_requests - before, time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     runner.quit()
     if record:
+        c0 = time.process_time()
         recorder.to_table()  # the end-of-round cost is part of recording
-    print(json.dumps({"rps": done / elapsed, "recorded": len(recorder)}))
+        cpu += (time.process_time() - c0) * done / max(1, len(recorder))  # its share of the measured window
+    print(json.dumps({"rps": done / elapsed, "cpu_us": 1e6 * cpu / done, "recorded": len(recorder)}))
 """)
 
 
-def run_generator(host: str, users: int, seconds: float, record: bool) -> float:
+def run_generator(host: str, users: int, seconds: float, record: bool) -> dict:
     out = subprocess.run([sys.executable, "-c", GENERATOR, host, str(users), str(seconds), str(int(record))],
                          capture_output=True, text=True, timeout=seconds + 60, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])["rps"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def per_event_ns(events: int = 200_000) -> float:
+    """CPU per Recorder.on_request call plus its share of to_table, in a tight loop."""
+    from perfgate.load.recorder import Recorder
+    recorder = Recorder()
+    t0 = time.process_time()
+    for i in range(events):
+        recorder.on_request("GET", "/send", 1.234, 2, None, None, start_time=time.time())
+    recorder.to_table()
+    return 1e9 * (time.process_time() - t0) / events
 
 
 def main() -> None:
@@ -88,15 +105,22 @@ def main() -> None:
         for pair in range(args.pairs):
             order = (False, True) if pair % 2 == 0 else (True, False)
             for record in order:
-                rps = run_generator(host, args.users, args.seconds, record)
-                (recorded if record else plain).append(rps)
-                print(f"pair {pair} {'recorded' if record else 'plain   '}: {rps:8.0f} req/s", flush=True)
+                result = run_generator(host, args.users, args.seconds, record)
+                (recorded if record else plain).append(result)
+                print(f"pair {pair} {'recorded' if record else 'plain   '}: {result['rps']:8.0f} req/s, "
+                      f"{result['cpu_us']:6.1f} us CPU/request", flush=True)
                 time.sleep(0.5)
-        ratios = [r / p for p, r in zip(plain, recorded)]
-        print(f"\nplain    median {statistics.median(plain):8.0f} req/s")
-        print(f"recorded median {statistics.median(recorded):8.0f} req/s")
+        ratios = [r["rps"] / p["rps"] for p, r in zip(plain, recorded)]
+        cpu_ratios = [r["cpu_us"] / p["cpu_us"] for p, r in zip(plain, recorded)]
+        print(f"\nplain    median {statistics.median(p['rps'] for p in plain):8.0f} req/s, "
+              f"{statistics.median(p['cpu_us'] for p in plain):6.1f} us CPU/request")
+        print(f"recorded median {statistics.median(r['rps'] for r in recorded):8.0f} req/s, "
+              f"{statistics.median(r['cpu_us'] for r in recorded):6.1f} us CPU/request")
         print(f"throughput lost: median {100 * (1 - statistics.median(ratios)):.1f}% "
               f"(per pair: {', '.join(f'{100 * (1 - r):.1f}%' for r in ratios)})")
+        print(f"CPU per request added: median {100 * (statistics.median(cpu_ratios) - 1):.1f}% "
+              f"(per pair: {', '.join(f'{100 * (r - 1):.1f}%' for r in cpu_ratios)})")
+        print(f"recorder alone: {per_event_ns():.0f} ns CPU per request event (on_request + to_table)")
     finally:
         server.terminate()
         server.wait(5)
