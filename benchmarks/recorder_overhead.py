@@ -84,7 +84,7 @@ def per_event_ns(events: int = 200_000) -> float:
     from perfgate.load.recorder import Recorder
     recorder = Recorder()
     t0 = time.process_time()
-    for i in range(events):
+    for _ in range(events):
         recorder.on_request("GET", "/send", 1.234, 2, None, None, start_time=time.time())
     recorder.to_table()
     return 1e9 * (time.process_time() - t0) / events

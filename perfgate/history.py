@@ -12,8 +12,8 @@ the commit it was based on.
   earlier measurements instead of measuring again.
 * :func:`build_history` gives one series per scenario x request name x metric:
   per commit, its round-level values, a centre and a confidence band, and the
-  change points found by E-divisive means over the round-level values in
-  commit order (:func:`perfgate.judge.change_points`), snapped to commit
+  change points found by kernel change-point detection over the round-level
+  values in commit order (:func:`perfgate.judge.change_points`), snapped to commit
   boundaries so that each names the commit where a level shift began.
 """
 
@@ -35,6 +35,7 @@ from perfgate import gitops
 from perfgate.config import Config, JudgeConfig
 from perfgate.errors import RevisionError, StoreError
 from perfgate.judge import change_points, judge, round_metrics
+from perfgate.judge.changepoint import PENALTY
 from perfgate.machine import fingerprint
 from perfgate.model import Revision, RoundMetrics, RoundRecord, Side, State, Verdict
 from perfgate.store import open_store
@@ -298,8 +299,8 @@ def snap_to_commits(index: int, owners: Sequence[int]) -> int:
     return start if index - start <= end - index else end
 
 
-def find_changes(points: Sequence[Point], metric: str, *, alpha: float = 0.01, seed: int = 0) -> list[ChangePoint]:
-    """E-divisive means over the round-level values in commit order, snapped to commits."""
+def find_changes(points: Sequence[Point], metric: str, *, penalty: float = PENALTY) -> list[ChangePoint]:
+    """Change points over the round-level values in commit order, snapped to commits."""
     values: list[float] = []
     owners: list[int] = []
     for k, point in enumerate(points):
@@ -309,7 +310,7 @@ def find_changes(points: Sequence[Point], metric: str, *, alpha: float = 0.01, s
     if x.size < MIN_CHANGE_POINT_VALUES or len(points) < 2 or not np.isfinite(x).all():
         return []
     transformed = np.log(x) if metric != "error_rate" and (x > 0).all() else x
-    cuts = sorted({snap_to_commits(i, owners) for i in change_points(transformed, alpha=alpha, seed=seed)})
+    cuts = sorted({snap_to_commits(i, owners) for i in change_points(transformed, penalty=penalty)})
     cuts = [c for c in cuts if 0 < c < x.size]
     bounds = [0, *cuts, x.size]
     changes = []
@@ -323,7 +324,7 @@ def find_changes(points: Sequence[Point], metric: str, *, alpha: float = 0.01, s
 
 def build_history(measurements: Measurements, commits: Sequence[Revision], config: Config, *, key: Key | None = None,
                   metrics: Sequence[str] | None = None, names: Sequence[str] = (),
-                  alpha: float = 0.01) -> list[Series]:
+                  penalty: float = PENALTY) -> list[Series]:
     """One series per scenario x request name x metric over ``commits`` (oldest first)."""
     key = key or Key.of(config)
     metrics = tuple(metrics or config.judge.metrics)
@@ -350,7 +351,7 @@ def build_history(measurements: Measurements, commits: Sequence[Revision], confi
             run_id, step, step_baseline = measurements.candidate_run(commit.sha, key, previous) or (None, "", "")
             points.append(Point(commit, position, values, centre, low, high, run_id, step, step_baseline))
         series.append(Series(scenario, name, metric, tuple(points),
-                             tuple(find_changes(points, metric, alpha=alpha))))
+                             tuple(find_changes(points, metric, penalty=penalty))))
     return series
 
 

@@ -14,6 +14,7 @@ from perfgate.config import METRICS, load_config
 from perfgate.errors import ConfigError, PerfgateError
 from perfgate.history import Key, Measurements, Series, build_history, list_commits, repo_root
 from perfgate.history_templates import fmt_change, fmt_value, render_trend
+from perfgate.judge.changepoint import PENALTY
 from perfgate.store import open_store
 
 
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", action="append", default=[], help="only this request name (repeatable)")
     parser.add_argument("--html", type=Path, help="trend page (default: <report dir>/history.html)")
     parser.add_argument("--fingerprint", help="machine fingerprint to show (default: this machine's)")
-    parser.add_argument("--alpha", type=float, default=0.01, help="significance of each change point (default 0.01)")
+    parser.add_argument("--penalty", type=float, default=PENALTY,
+                        help=f"cost of a change point in units of log(n): higher finds fewer (default {PENALTY:g})")
     parser.add_argument("--all", action="store_true", help="print every series, not only those with a change")
     parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
@@ -36,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     if args.limit < 1:
         raise ConfigError(f"--limit: must be at least 1, not {args.limit}")
-    if not 0 < args.alpha < 1:
-        raise ConfigError(f"--alpha: must be between 0 and 1, not {args.alpha}")
+    if not args.penalty > 0:
+        raise ConfigError(f"--penalty: must be positive, not {args.penalty}")
     repo = gitops.open_repo(args.repo)
     root = repo_root(repo)
     config = load_config(args.config, directory=root)
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     key = Key.of(config, args.fingerprint)
     measurements = Measurements(open_store(config.store, config.root))
     series = build_history(measurements, commits, config, key=key, metrics=args.metric or None,
-                           names=tuple(args.name), alpha=args.alpha)
+                           names=tuple(args.name), penalty=args.penalty)
     out = Console(highlight=False)
     if not series:
         out.print(f"no stored rounds for these {len(commits)} commits on this machine and config "
