@@ -26,6 +26,8 @@ def one_line_error(result, *needles):
 def test_bad_arguments_are_errors_not_inconclusive(tmp_path):
     one_line_error(run_cli("run", "--rounds", "many", cwd=tmp_path), "--rounds")
     one_line_error(run_cli("frobnicate", cwd=tmp_path), "frobnicate")
+    one_line_error(run_cli("history", "--penalty", "0", cwd=tmp_path), "--penalty")
+    one_line_error(run_cli("history", "--limit", "0", cwd=tmp_path), "--limit")
 
 
 def test_missing_config(tmp_repo):
