@@ -12,9 +12,12 @@ Per scenario x request name x metric, over the stored runs of one config and mac
   log-ratios (error rate: differences) that the judge works on, centred per
   run so that a real change does not count as noise. A/A runs (both sides the
   same commit) are used when there are any, else every run.
-* **rounds needed**: the fewest pairs with which a change of zero would pass,
-  i.e. ``t(n-1, confidence) * sigma / sqrt(n)`` within the margin. A metric
-  needing more than the budget (``rounds.max``) is too noisy to gate there.
+* **rounds needed**: the fewest pairs with which an unchanged metric passes 95%
+  of gates: ``(t(n-1, confidence) + t(n-1, 0.95)) * sigma / sqrt(n)`` within the
+  margin (the CI's half-width plus the point estimate's own spread, as in a
+  sample-size formula). A metric needing more than the budget (``rounds.max``)
+  is too noisy to gate there; **margin needed** is the margin that would make
+  it gateable within the budget.
 * **clustering**: a Wald-Wolfowitz runs test on the time series of non-pass
   verdicts (fewer runs than chance: failures come in episodes, e.g. a noisy
   machine period, not as independent coin flips), and groups of metrics whose
@@ -54,6 +57,7 @@ class FlakyMetric:
     pairs: int  # pairs the noise was measured on
     noise_source: str  # "A/A" or "all runs"
     rounds_needed: int | None  # None: no noise estimate, or more than MAX_PAIRS_SEARCHED
+    margin_needed: float | None  # margin at which an unchanged metric passes 95% of gates within the budget
     gateable: bool | None
     runs_z: float  # runs-test z of non-pass verdicts; negative: clustered
     group: int | None  # metrics that flap together share a group number
@@ -95,16 +99,37 @@ def runs_test_z(flags: Sequence[bool]) -> float:
     return (runs - mean) / math.sqrt(var) if var > 0 else math.nan
 
 
-def rounds_needed(sigma: float, threshold: float, confidence: float) -> int | None:
-    """Fewest pairs n with t(n-1, confidence) * sigma / sqrt(n) < threshold."""
+#: Share of gates an unchanged metric should pass for it to count as gateable.
+PASS_RATE = 0.95
+
+
+def _reach(pairs: int, confidence: float, pass_rate: float) -> float:
+    """Log-ratio threshold per unit sigma that ``pairs`` pairs pass ``pass_rate`` of the time at zero change."""
+    return (float(student_t.ppf(confidence, pairs - 1)) + float(student_t.ppf(pass_rate, pairs - 1))) / math.sqrt(pairs)
+
+
+def rounds_needed(sigma: float, threshold: float, confidence: float, pass_rate: float = PASS_RATE) -> int | None:
+    """Fewest pairs n with which an unchanged metric passes ``pass_rate`` of gates (see the module docstring)."""
     if not (math.isfinite(sigma) and threshold > 0):
         return None
     if sigma == 0:
         return 2
     for n in range(2, MAX_PAIRS_SEARCHED + 1):
-        if float(student_t.ppf(confidence, n - 1)) * sigma / math.sqrt(n) < threshold:
+        if _reach(n, confidence, pass_rate) * sigma < threshold:
             return n
     return None
+
+
+def margin_needed(metric: str, sigma: float, pairs: int, confidence: float, pass_rate: float = PASS_RATE
+                  ) -> float | None:
+    """The inverse of :func:`rounds_needed`: the margin that ``pairs`` pairs just reach.
+
+    None for error rates (their threshold is a floor in absolute rate) and without a noise estimate.
+    """
+    if metric == "error_rate" or not math.isfinite(sigma) or pairs < 2:
+        return None
+    threshold = _reach(pairs, confidence, pass_rate) * sigma
+    return -math.expm1(-threshold) if metric == "throughput" else math.expm1(threshold)
 
 
 def flap_groups(failures: dict[MetricKey, set[str]], min_failures: int = 2) -> dict[MetricKey, int]:
@@ -220,7 +245,8 @@ def analyse(measurements: Measurements, config: Config, *, key: Key | None = Non
             inconclusive_rate=seq.count("inconclusive") / len(seq) if seq else math.nan,
             cv=float(np.mean(cv_list)) if cv_list else math.nan, sigma=sigma,
             pairs=sum(len(g) for g in groups_of_diffs), noise_source="A/A" if use_aa else "all runs",
-            rounds_needed=needed, gateable=None if needed is None and not math.isfinite(sigma) else
+            rounds_needed=needed, margin_needed=margin_needed(k[2], sigma, budget, config.judge.confidence),
+            gateable=None if needed is None and not math.isfinite(sigma) else
             (needed is not None and needed <= budget),
             runs_z=runs_test_z([s != "pass" for s in seq]), group=groups.get(k)))
     note = f"margin {config.judge.margin:.0%} (per-metric margins applied), confidence {config.judge.confidence:.0%}"

@@ -54,9 +54,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
                   "its margin in [judge.margins], or drop it from [judge] metrics", markup=False)
     if not noisy:
         out.print("every metric with a noise estimate is gateable at this budget", markup=False)
+    suggested = {f"{m.key[1]}.{m.key[2]}": _round_up(m.margin_needed) for m in noisy if m.margin_needed is not None}
+    if suggested:
+        out.print(f"\nmargins at which those pass 95% of unchanged gates within {report.budget} pairs (smaller "
+                  "regressions then go unseen), for perfgate.toml:\n[judge.margins]", markup=False)
+        for key, margin in suggested.items():
+            out.print(f"{json.dumps(key)} = {margin:g}", markup=False)
     if args.json_path is not None:
         _write_json(report, args.json_path)
     return 0
+
+
+def _round_up(margin: float) -> float:
+    """Up to the next whole percent, so that the margin is reached, not just touched."""
+    return math.floor(margin * 100 + 1) / 100
 
 
 def _pct(x: float) -> str:

@@ -100,6 +100,7 @@ def test_backfill_history_and_flaky(tmp_path):
     login = next(m for m in data["metrics"] if (m["name"], m["metric"]) == ("login", "p50"))
     assert login["verdicts"] == 4 and login["sigma"] is not None and login["pairs"] >= 6
     assert login["rounds_needed"] is not None and isinstance(login["gateable"], bool)
+    assert login["margin_needed"] > 0
     assert "pairs needed" in result.stdout
 
     # bad input: one line, exit 3

@@ -9,7 +9,7 @@ import pytest
 
 from perfgate.bisect import Watch
 from perfgate.errors import ConfigError
-from perfgate.flaky import flap_groups, flip_rate, rounds_needed, runs_test_z
+from perfgate.flaky import flap_groups, flip_rate, margin_needed, rounds_needed, runs_test_z
 from perfgate.history import Point, centre_and_band, find_changes, snap_to_commits
 from perfgate.history_templates import _ticks, fmt_value
 from perfgate.model import MetricComparison, Revision, State
@@ -101,8 +101,24 @@ def test_rounds_needed():
     n = large
     from scipy.stats import t
 
-    assert t.ppf(0.95, n - 1) * 0.12 / math.sqrt(n) < margin <= t.ppf(0.95, n - 2) * 0.12 / math.sqrt(n - 1)
+    def reach(k):  # CI half-width plus the point estimate's spread, per the module docstring
+        return 2 * t.ppf(0.95, k - 1) * 0.12 / math.sqrt(k)
+
+    assert reach(n) < margin <= reach(n - 1)
+    assert rounds_needed(0.12, margin, 0.95, pass_rate=0.5) < n  # the median case needs fewer
     assert rounds_needed(float("nan"), margin, 0.95) is None
+
+
+@pytest.mark.parametrize("metric", ["p95", "throughput"])
+def test_margin_needed_inverts_rounds_needed(metric):
+    for sigma in (0.02, 0.08, 0.19):
+        margin = margin_needed(metric, sigma, 10, 0.95)
+        assert margin is not None and margin_needed(metric, sigma, 10, 0.95, pass_rate=0.5) < margin
+        to_threshold = (lambda m: -math.log1p(-m)) if metric == "throughput" else math.log1p
+        assert rounds_needed(sigma, to_threshold(margin * 1.001), 0.95) <= 10  # just above: gateable in budget
+        assert rounds_needed(sigma, to_threshold(margin * 0.95), 0.95) > 10  # below: not
+    assert margin_needed("error_rate", 0.1, 10, 0.95) is None
+    assert margin_needed("p50", float("nan"), 10, 0.95) is None
 
 
 def test_flap_groups():
