@@ -13,8 +13,8 @@ AUTHOR = git.Actor("History Test", "history@example.invalid")
 SCRYPT_LINE = re.compile(r"^SCRYPT_LOG2N = (\d+)$", re.MULTILINE)
 
 #: The tiny profile: short duet rounds, few pairs, login judged. Logins are ~20% of the
-#: requests, so 12 users for 3 s give ~45 per round (8 gave ~30, which fell under 20 on a
-#: loaded CI machine): a p50 is judged from 20 up. 40 seeded
+#: requests, so 12 users for 4 s give ~60 per round (8 users for 3 s gave ~30, which fell
+#: under 20 on a loaded CI machine): a p50 is judged from 20 up. 40 seeded
 #: accounts (the service's default is 200) keep each target's start-up short.
 TINY = """\
 [target]
@@ -26,7 +26,7 @@ user_classes = ["ChatUser"]
 users = 12
 spawn_rate = 12
 warmup = 1
-duration = 3
+duration = 4
 
 [rounds]
 design = "duet"

@@ -9,11 +9,11 @@ import pytest
 from tests.conftest import run_cli
 from tests.history.imrepo import build_im_repo
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 
 #: 2 planned pairs, a budget of 6 (looks at 2, 4 and 6 pairs): no step can be decided on fewer than
 #: 3 pairs, so every step is inconclusive at its first look and has to buy pairs instead of guessing.
-ARGS = ("--metric", "login.p50", "--margin", "0.25", "--rounds", "2", "--max-rounds", "6")
+ARGS = ("--metric", "login.p50", "--margin", "0.25", "--rounds", "2", "--max-rounds", "8")
 
 
 def test_bisect_finds_the_regression_and_a_second_bisect_measures_nothing(tmp_path):

@@ -19,7 +19,7 @@ from tests.conftest import assert_no_children, run_cli
 from tests.history.imrepo import build_im_repo
 from tests.history.test_hooks import wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 
 
 def backfill(repo: Path, rev_range: str) -> subprocess.Popen:

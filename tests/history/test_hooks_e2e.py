@@ -15,7 +15,7 @@ from tests.conftest import assert_no_children, run_cli
 from tests.history.imrepo import SCRYPT_LINE, build_im_repo
 from tests.history.test_hooks import git_run, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 
 
 def test_post_commit_times_the_commit_and_pre_push_blocks_the_regression(tmp_path):
