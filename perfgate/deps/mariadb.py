@@ -96,6 +96,7 @@ class MariaDbServer:
         self.port = free_port()
         self.log = datadir.parent / f"{name}.err"
         self.socket = rundir / f"{name}.sock"  # short path: sockets are limited to ~100 bytes
+        self.tmpdir = rundir  # private: not the shared /tmp, where another process may clean up
         self.args = args
         self.ready_timeout_s = ready_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
@@ -116,7 +117,7 @@ class MariaDbServer:
         cmd = [
             str(self.binary), "--no-defaults",
             f"--datadir={self.datadir}", f"--port={self.port}", f"--bind-address={HOST}",
-            f"--socket={self.socket}", f"--pid-file={self.datadir / 'mariadbd.pid'}",
+            f"--socket={self.socket}", f"--pid-file={self.datadir / 'mariadbd.pid'}", f"--tmpdir={self.tmpdir}",
             f"--log-error={self.log}", f"--server-id={self.server_id}",
             "--skip-name-resolve", "--performance-schema=OFF", "--max-connections=300",
             "--innodb-log-file-size=8M", "--key-buffer-size=1M",
@@ -240,7 +241,7 @@ class MariaDbPair:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._rundir = Path(tempfile.mkdtemp(prefix="pgdb-"))
         template = self.workdir / "template"
-        _install(binaries.install_db, template)
+        _install(binaries.install_db, template, self._rundir)
         s = self.settings
         common = [f"--innodb-buffer-pool-size={s.buffer_pool}", *s.extra_args]
         primary_args = ["--log-bin=primary-bin", "--binlog-format=ROW", "--sync-binlog=1",
@@ -343,13 +344,13 @@ class MariaDbPair:
                 f"error={status.get('Last_IO_Error') or status.get('Last_SQL_Error')!r})")
 
 
-def _install(install_db: Path, datadir: Path) -> None:
+def _install(install_db: Path, datadir: Path, tmpdir: Path) -> None:
     """Create a fresh data directory with the system tables (root without a password)."""
     if datadir.exists():
         shutil.rmtree(datadir)
     cmd = [str(install_db), "--no-defaults", f"--datadir={datadir}",
            "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
-           "--innodb-log-file-size=8M",
+           "--innodb-log-file-size=8M", f"--tmpdir={tmpdir}",
            "--innodb-flush-method=nosync"]  # a template, copied before use: no fsync needed
     if os.geteuid() == 0:
         cmd.append("--user=root")

@@ -98,7 +98,11 @@ def test_backfill_history_and_flaky(tmp_path):
     data = json.loads(report.read_text())
     assert data["runs"] == 4 and data["budget"] == 3
     login = next(m for m in data["metrics"] if (m["name"], m["metric"]) == ("login", "p50"))
-    assert login["verdicts"] == 4 and login["sigma"] is not None and login["pairs"] >= 6
+    verdicts = [store.verdict(r["run_id"]) for r in store.list_runs() if r["state"] != "interrupted"]
+    judged = [v for v in verdicts if any((m["name"], m["metric"]) == ("login", "p50") for m in v["metrics"])]
+    for v in verdicts:  # a gate on a loaded machine may log in too rarely to judge a p50, and says so
+        assert v in judged or any(n.startswith("chat/login:") and "not judged" in n for n in v["notes"]), v["notes"]
+    assert login["verdicts"] == len(judged) >= 2 and login["sigma"] is not None and login["pairs"] >= 6
     assert login["rounds_needed"] is not None and isinstance(login["gateable"], bool)
     assert login["margin_needed"] > 0
     assert "pairs needed" in result.stdout
