@@ -50,18 +50,24 @@ def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None
     )
 
 
-def perfgate_children() -> list[psutil.Process]:
-    """Processes started by perfgate in this test session that are still alive."""
+def live_processes(marks: tuple[str, ...], env_name: str, env_value: str) -> list[psutil.Process]:
+    """Live processes whose command line holds one of ``marks`` and whose environment has
+    ``env_name=env_value`` (so that another xdist worker's processes never count)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "perfgate.load" in cmd or "loadtests.imserver" in cmd or "mariadbd" in cmd:
+        if any(mark in cmd for mark in marks):
             try:
-                if proc.environ().get("PERFGATE_TEST_TAG") == TEST_TAG and proc.status() != psutil.STATUS_ZOMBIE:
+                if proc.environ().get(env_name) == env_value and proc.status() != psutil.STATUS_ZOMBIE:
                     found.append(proc)
             except psutil.Error:
                 pass
     return found
+
+
+def perfgate_children() -> list[psutil.Process]:
+    """Processes started by perfgate in this test session that are still alive."""
+    return live_processes(("perfgate.load", "loadtests.imserver", "mariadbd"), "PERFGATE_TEST_TAG", TEST_TAG)
 
 
 def assert_no_children(timeout: float = 30.0) -> None:

@@ -25,6 +25,7 @@ from perfgate.config import load_config
 from perfgate.gate import GateOptions
 from perfgate.model import State
 from perfgate.store import open_store
+from tests.conftest import live_processes
 
 HERE = Path(__file__).parent
 
@@ -113,16 +114,7 @@ def test_signal_mid_run_tears_everything_down(sig: int, moto_url: str, repo: Pat
     assert not node_processes(moto_url)
 
 
-def node_processes(moto_url: str) -> list[str]:
+def node_processes(moto_url: str) -> list[psutil.Process]:
     """Local-cloud node processes of this test's cloud (another xdist worker may be running its own)."""
-    marks = ("user-data.sh", "perfgate.cluster.agent", "dist_worker", "tinyserver.py")
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if any(mark in cmdline for mark in marks):
-            try:
-                if proc.environ().get("AWS_ENDPOINT_URL") == moto_url and proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(f"{proc.pid}: {cmdline[:160]}")
-            except psutil.Error:
-                pass
-    return found
+    return live_processes(("user-data.sh", "perfgate.cluster.agent", "dist_worker", "tinyserver.py"),
+                          "AWS_ENDPOINT_URL", moto_url)
