@@ -21,7 +21,7 @@ PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host",
                           "db_args", "db_primary", "db_replica"})  # db_*: scenarios with a database
 DATABASES = ("", "mariadb")
 METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate",
-           "rss_peak", "queue_peak", "cpu_mean")  # the last three: the target's resources
+           "rss_peak", "queue_peak", "cpu_mean", "cpu_per_request")  # the last four: the target's resources
 INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
 #: [scenarios.X.storm] keys, passed to loadtests/storm.py as PERFGATE_STORM_<KEY>.
 STORM_KEYS = ("logins", "clients", "at", "timeout")
@@ -71,7 +71,7 @@ class JudgeConfig:
     confidence: float = 0.95
     # Not throughput by default: under closed-loop load with random tasks, one name's request
     # count per round is Poisson (about 9% noise at 120 requests) and mirrors its latency anyway.
-    metrics: tuple[str, ...] = ("p50", "p95", "p99", "error_rate")
+    metrics: tuple[str, ...] = ("p50", "p95", "p99", "error_rate", "cpu_per_request")
     inconclusive: str = "warn"
     min_count: int = 20  # requests per round below which a name is not judged
 

@@ -215,8 +215,9 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             state.store.save_round(record, samples, resources)
             state.progress.round_finished(record)
             if record.valid:
-                state.metrics.extend(round_metrics(samples.to_pandas(), record))
-                state.metrics.extend(resource_metrics(resources.to_pandas(), record))
+                samples_df = samples.to_pandas()
+                state.metrics.extend(round_metrics(samples_df, record))
+                state.metrics.extend(resource_metrics(resources.to_pandas(), record, samples_df))
                 state.failover += failover_of(record)
                 state.confirmation += int(spec.confirmation)
                 break

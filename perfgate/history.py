@@ -34,7 +34,7 @@ from scipy.special import stdtrit
 from perfgate import gitops
 from perfgate.config import Config, JudgeConfig
 from perfgate.errors import RevisionError, StoreError
-from perfgate.judge import change_points, judge, round_metrics
+from perfgate.judge import change_points, judge, resource_metrics, round_metrics
 from perfgate.judge.changepoint import PENALTY
 from perfgate.machine import fingerprint
 from perfgate.model import Revision, RoundMetrics, RoundRecord, Side, State, Verdict
@@ -121,7 +121,9 @@ class Measurements:
             record = self.record(run_id, index)
             metrics: list[RoundMetrics] = []
             if record is not None and record.valid:
-                metrics = round_metrics(self.store.samples(run_id, index), record)
+                samples = self.store.samples(run_id, index)
+                metrics = [*round_metrics(samples, record),
+                           *resource_metrics(self.store.resources(run_id, index), record, samples)]
             self._metrics[(run_id, index)] = metrics
         return self._metrics[(run_id, index)]
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 #: Version of the stored run format and of the ``--json`` verdict schema.
-#: History: 1 = first release (runs, rounds, samples, resources, verdict).
-SCHEMA_VERSION = 1
+#: History: 1 = first release (runs, rounds, samples, resources, verdict);
+#: 2 = resources carry the process tree's cumulative CPU time (``cpu_time_s``). Version 1 runs
+#: read as before, without the CPU-cost metric.
+SCHEMA_VERSION = 2
 
 
 class Side(enum.StrEnum):
@@ -65,6 +67,7 @@ RESOURCE_SCHEMA = pa.schema(
         ("connections", pa.float64()),  # from /metrics where the target reports it
         ("queue_depth", pa.float64()),
         ("mode", pa.string()),  # e.g. "read-write" / "read-only", from /metrics where reported
+        ("cpu_time_s", pa.float64()),  # CPU seconds (user + system) the process tree has used so far
     ]
 )
 RESOURCE_COLUMNS = tuple(RESOURCE_SCHEMA.names)

@@ -166,18 +166,21 @@ class ResourceSampler(threading.Thread):
 
     def run(self) -> None:
         procs: dict[int, psutil.Process] = {}
+        cpu_time = _CpuClock()
         while not self._halt.is_set():
             cpu = rss = 0.0
-            for proc in self._family(procs):
+            family = self._family(procs)
+            for proc in family:
                 try:
                     cpu += proc.cpu_percent(None)
                     rss += proc.memory_info().rss
                 except psutil.Error:
                     pass
+            now_ns, used_s = time.time_ns(), cpu_time.read(family)
             metrics = self.target.metrics()
-            self.rows.append((time.time_ns(), self.target.side.value, self.process_name, cpu, int(rss),
+            self.rows.append((now_ns, self.target.side.value, self.process_name, cpu, int(rss),
                               _number(metrics.get("connections")), _number(metrics.get("queue_depth")),
-                              metrics.get("mode") if isinstance(metrics.get("mode"), str) else None))
+                              metrics.get("mode") if isinstance(metrics.get("mode"), str) else None, used_s))
             self._halt.wait(SAMPLE_INTERVAL_S)
 
     def _family(self, known: dict[int, psutil.Process]) -> list[psutil.Process]:
@@ -197,6 +200,35 @@ class ResourceSampler(threading.Thread):
         columns = list(zip(*self.rows)) if self.rows else [[] for _ in RESOURCE_SCHEMA.names]
         return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, RESOURCE_SCHEMA)],
                         schema=RESOURCE_SCHEMA)
+
+
+class _CpuClock:
+    """CPU seconds a process tree has used since sampling began, across restarts.
+
+    Each process's user + system time (all its threads, finished ones included) is
+    tracked by pid, and the clock adds every process's increments: a restarted target
+    or a process that exits only stops adding. Children's times are left out (a child
+    that is waited for would be counted twice).
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[int, float] = {}
+        self.total_s = 0.0
+
+    def read(self, family: list[psutil.Process]) -> float:
+        for proc in family:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            used = times.user + times.system
+            before = self._seen.get(proc.pid)
+            if before is None:
+                self._seen[proc.pid] = used  # only what it uses from now on counts
+            elif used > before:
+                self.total_s += used - before
+                self._seen[proc.pid] = used
+        return self.total_s
 
 
 def _raise_file_limit() -> None:

@@ -112,6 +112,8 @@ def format_value(metric: str, value: float) -> str:
         return f"{value * 100:.2f}%"
     if metric == "rss_peak":
         return f"{value / 2**20:,.1f}MiB"
+    if metric == "cpu_per_request":
+        return f"{value:,.0f}µs CPU"
     if metric in ("queue_peak", "cpu_mean"):
         return f"{value:,.1f}" + ("%" if metric == "cpu_mean" else "")
     return f"{value / 1000:,.2f}ms"  # latencies are stored in microseconds

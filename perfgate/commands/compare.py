@@ -46,8 +46,9 @@ def stored_metrics(store: LocalStore, run_id: str) -> list[RoundMetrics]:
     metrics: list[RoundMetrics] = []
     for record in store.rounds(run_id):
         if record.valid:
-            metrics.extend(round_metrics(store.samples(run_id, record.index), record))
-            metrics.extend(resource_metrics(store.resources(run_id, record.index), record))
+            samples = store.samples(run_id, record.index)
+            metrics.extend(round_metrics(samples, record))
+            metrics.extend(resource_metrics(store.resources(run_id, record.index), record, samples))
     return metrics
 
 

@@ -15,8 +15,9 @@ from perfgate.model import RoundMetrics, RoundRecord, Side
 QUANTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
 #: Every metric a RoundMetrics carries.
 ROUND_METRICS = (*QUANTILES, "mean", "throughput", "error_rate")
-#: Resource metrics of the target, judged (lower is better) when listed in [judge] metrics.
-RESOURCE_METRICS = ("rss_peak", "queue_peak", "cpu_mean")
+#: Resource metrics of the target, judged (lower is better) when listed in [judge] metrics;
+#: ``cpu_per_request`` is judged by default.
+RESOURCE_METRICS = ("rss_peak", "queue_peak", "cpu_mean", "cpu_per_request")
 #: The request name under which a side's target resources are judged.
 TARGET_NAME = "(target)"
 #: Name of the optional all-requests aggregate.
@@ -88,10 +89,14 @@ def _one(record: RoundRecord, side: str, name: str, ok: np.ndarray, latency: np.
     )
 
 
-def resource_metrics(resources: pd.DataFrame, record: RoundRecord) -> list[RoundMetrics]:
-    """The target's peak RSS, peak queue depth and mean CPU per side over the measured window.
+def resource_metrics(resources: pd.DataFrame, record: RoundRecord,
+                     samples: pd.DataFrame | None = None) -> list[RoundMetrics]:
+    """The target's resources per side over the measured window.
 
-    They catch what latency alone hides, such as messages queueing in RAM behind a slow peer.
+    Peak RSS, peak queue depth and mean CPU catch what latency alone hides, such as
+    messages queueing in RAM behind a slow peer. With the round's ``samples``, also
+    ``cpu_per_request``: the process tree's CPU time over the window divided by the
+    requests that side served in it (see :func:`cpu_per_request`).
     """
     if resources.empty:
         return []
@@ -101,6 +106,29 @@ def resource_metrics(resources: pd.DataFrame, record: RoundRecord) -> list[Round
         queue = group["queue_depth"].dropna()
         values = {"rss_peak": float(group["rss_bytes"].max()), "cpu_mean": float(group["cpu_percent"].mean()),
                   "queue_peak": float(queue.max()) if len(queue) else float("nan")}
+        count = len(group)
+        if samples is not None and "cpu_time_s" in group:
+            sent = samples["t_ns"][(samples["side"] == side) & ~samples["warmup"].astype(bool)]
+            values["cpu_per_request"], count = cpu_per_request(
+                group["t_ns"].to_numpy(np.int64), group["cpu_time_s"].to_numpy(np.float64), sent.to_numpy(np.int64))
         out.append(RoundMetrics(round_index=record.index, pair=record.pair, scenario=record.scenario,
-                                side=Side(side), name=TARGET_NAME, values=values, count=len(group), errors=0))
+                                side=Side(side), name=TARGET_NAME, values=values, count=count, errors=0))
     return out
+
+
+def cpu_per_request(t_ns: np.ndarray, cpu_time_s: np.ndarray, sent_ns: np.ndarray) -> tuple[float, int]:
+    """(µs of target CPU per request, requests) between the first and last CPU reading.
+
+    The CPU clock is read every 250 ms; the requests counted are those sent between
+    the first and the last reading, so both sides of the ratio cover one window.
+    Queueing and scheduling barely change it: it moves with the work each request
+    costs, which is what a CPU regression changes.
+    """
+    ok = np.isfinite(cpu_time_s)
+    t_ns, cpu_time_s = t_ns[ok], cpu_time_s[ok]
+    if t_ns.size < 2:
+        return float("nan"), 0
+    first, last = int(np.argmin(t_ns)), int(np.argmax(t_ns))
+    requests = int(np.count_nonzero((sent_ns >= t_ns[first]) & (sent_ns < t_ns[last])))
+    used_s = float(cpu_time_s[last] - cpu_time_s[first])
+    return (used_s * 1e6 / requests if requests else float("nan")), requests

@@ -52,6 +52,7 @@ from perfgate.report.summary import (
     order_metrics,
 )
 from perfgate.store.local import LocalStore
+from perfgate.store.names import check_name
 
 MAX_ROUND_PLOTS = 8  # per scenario
 MAX_QUANTILE_PANELS = 6  # "all requests" plus up to five flagged names
@@ -161,7 +162,7 @@ def round_table(samples: pd.DataFrame, rounds: list[RoundRecord],
             continue
         judged = round_metrics(frame, record, aggregate=True)
         if resources is not None and not resources.empty:
-            judged += resource_metrics(resources[resources["round"] == record.index], record)
+            judged += resource_metrics(resources[resources["round"] == record.index], record, frame)
         for m in judged:
             rows.append({"round": record.index, "pair": record.pair, "side": m.side.value, "name": m.name,
                          "valid": record.valid, "confirmation": record.confirmation, **m.values})
@@ -338,7 +339,7 @@ def write_reports(store: LocalStore, run_id: str, out_dir: Path, *, markdown: Pa
     """Render the HTML report of a stored run into ``out_dir/<run_id>.html``, and the
     markdown, JUnit and JSON outputs where asked. Reads only from ``store``."""
     data = load_run(store, run_id)
-    html_path = Path(out_dir) / f"{run_id}.html"
+    html_path = Path(out_dir) / f"{check_name(run_id, 'run id', str(store.root))}.html"
     _write(html_path, render_html(data).encode("utf-8"))
     if markdown is not None:
         link = artifact_url or str(html_path)

@@ -57,6 +57,8 @@ def metric_unit(metric: str) -> tuple[float, str]:
         return float(2**20), "MiB"
     if metric == "cpu_mean":
         return 1.0, "% CPU"
+    if metric == "cpu_per_request":
+        return 1.0, "µs CPU/req"
     return 1.0, ""
 
 
