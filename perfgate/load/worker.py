@@ -11,8 +11,10 @@ side's ``host`` and a ``context()`` that tags its requests with the side.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import sys
 import time
 import traceback
@@ -32,14 +34,40 @@ def _write_status(path: Path, status: dict[str, Any]) -> None:
 
 def _side_class(cls: type, side: str, host: str, count: int) -> type:
     base_context = cls.context
+    started = itertools.count()
 
     def context(self) -> dict:
         return {**base_context(self), "side": side}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        cls.__init__(self, *args, **kwargs)
+        self.perfgate_tasks = random.Random(f"{cls.__name__}/{next(started)}")
+
     return type(f"{cls.__name__}_{side}", (cls,), {
         "host": host, "context": context, "fixed_count": count, "abstract": False,
-        "__module__": cls.__module__,
+        "__module__": cls.__module__, "__init__": __init__,
     })
+
+
+def pair_task_streams() -> None:
+    """The k-th user of a class picks its tasks from the same seeded stream on both sides.
+
+    Locust draws every user's next task from the process-wide ``random``, so in a
+    duet round the two sides run different mixes of requests, and a metric that
+    mixes names (the target's CPU per request) inherits that noise. With one
+    stream per (class, k), both sides replay the same task sequence, each at its
+    own pace. Users that perfgate did not subclass keep Locust's behaviour.
+    """
+    from locust.user.task import DefaultTaskSet, TaskSet
+
+    for taskset, tasks_of in ((TaskSet, lambda ts: ts.tasks), (DefaultTaskSet, lambda ts: ts.user.tasks)):
+        unpaired = taskset.get_next_task
+
+        def get_next_task(self: Any, unpaired: Any = unpaired, tasks_of: Any = tasks_of) -> Any:
+            stream, tasks = getattr(self.user, "perfgate_tasks", None), tasks_of(self)
+            return stream.choice(tasks) if stream is not None and tasks else unpaired(self)
+
+        taskset.get_next_task = get_next_task
 
 
 def _split(users: int, classes: list[type]) -> list[int]:
@@ -86,6 +114,7 @@ def _raise_file_limit() -> None:
 def build_user_classes(spec: dict[str, Any]) -> list[type]:
     os.environ.update(spec.get("env") or {})  # scenario settings the locustfile reads
     _raise_file_limit()
+    pair_task_streams()
     classes = load_user_classes(spec["locustfile"], spec["user_classes"])
     counts = _split(spec["users"], classes)
     return [

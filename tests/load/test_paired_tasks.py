@@ -1,0 +1,57 @@
+"""Paired task streams: both sides of a duet round replay the same task sequence per user."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+LOCUSTFILE = textwrap.dedent('''
+    from locust import User, task, constant
+
+    class Mixed(User):
+        wait_time = constant(0)
+
+        @task(5)
+        def send(self): pass
+
+        @task(2)
+        def history(self): pass
+
+        @task(1)
+        def login(self): pass
+''')
+
+PROBE = textwrap.dedent('''
+    import json, sys
+    from locust.env import Environment
+    from locust.user.task import DefaultTaskSet
+    from perfgate.load.worker import build_user_classes
+
+    spec = {"locustfile": sys.argv[1], "user_classes": ["Mixed"], "users": 3,
+            "targets": [{"side": "baseline", "host": "http://a"}, {"side": "candidate", "host": "http://b"}]}
+    classes = build_user_classes(spec)
+    env = Environment(user_classes=classes)
+    streams = {}
+    for cls in classes:
+        for k in range(3):
+            user = cls(env)
+            tasks = DefaultTaskSet(user)
+            streams[f"{cls.__name__}/{k}"] = [tasks.get_next_task().__name__ for _ in range(200)]
+    print(json.dumps(streams))
+''')
+
+
+def test_kth_users_of_both_sides_draw_the_same_tasks_and_different_users_differ(tmp_path):
+    locustfile = tmp_path / "mixed.py"
+    locustfile.write_text(LOCUSTFILE)
+    out = subprocess.run([sys.executable, "-c", PROBE, str(locustfile)], capture_output=True, text=True,
+                         check=True, timeout=60)  # Locust patches the process with gevent: a process of its own
+    import json
+
+    streams = json.loads(out.stdout.strip().splitlines()[-1])
+    for k in range(3):
+        assert streams[f"Mixed_baseline/{k}"] == streams[f"Mixed_candidate/{k}"]
+    assert streams["Mixed_baseline/0"] != streams["Mixed_baseline/1"]
+    mix = streams["Mixed_baseline/0"]
+    assert 0.5 < mix.count("send") / len(mix) < 0.75  # the weights still hold (5/8)
