@@ -8,6 +8,7 @@ Layout::
     .perfgate/runs/<run_id>/rounds/007.json    a RoundRecord
     .perfgate/runs/<run_id>/rounds/007.samples.parquet
     .perfgate/runs/<run_id>/rounds/007.resources.parquet
+    .perfgate/runs/<run_id>/rounds/1000.json   (at least three digits; read back in numeric order)
 
 Every file is written to a temporary name and renamed into place, and SQLite
 runs in WAL mode with a busy timeout, so concurrent gate runs are safe.
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 from perfgate.codec import round_from_dict, round_to_dict
 from perfgate.errors import StoreError
 from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, RoundRecord
+from perfgate.store.names import check_name, round_file, round_stem
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -100,7 +102,7 @@ class LocalStore:
             raise StoreError(f"{self.root}/index.sqlite: {exc}") from exc
 
     def run_dir(self, run_id: str) -> Path:
-        return self.root / "runs" / run_id
+        return self.root / "runs" / check_name(run_id, "run id", str(self.root / "runs"))
 
     # --- writing -------------------------------------------------------------
 
@@ -118,7 +120,7 @@ class LocalStore:
 
     def save_round(self, record: RoundRecord, samples: pa.Table, resources: pa.Table | None = None) -> None:
         base = self.run_dir(record.run_id) / "rounds"
-        stem = f"{record.index:03d}"
+        stem = round_stem(record.index)
         _atomic_parquet(base / f"{stem}.samples.parquet", samples.cast(SAMPLE_SCHEMA))
         if resources is None:
             resources = RESOURCE_SCHEMA.empty_table()
@@ -144,11 +146,16 @@ class LocalStore:
 
     def _read_json(self, path: Path) -> dict[str, Any]:
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise StoreError(f"{path}: not found in the store") from exc
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StoreError(f"{path}: unreadable: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise StoreError(f"{path}: unreadable: not UTF-8 (byte {exc.start})") from exc
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: unreadable: {' '.join(str(exc).split())}") from exc
+        if not isinstance(data, dict):
+            raise StoreError(f"{path}: unreadable: a JSON object was expected, not {type(data).__name__}")
+        return data
 
     def resolve(self, run: str) -> str:
         """A run id, a unique prefix of one, or ``latest``."""
@@ -163,7 +170,8 @@ class LocalStore:
         raise StoreError(f"run {run!r}: ambiguous in {self.root} ({', '.join(matches[:3])}, ...)")
 
     def manifest(self, run_id: str) -> dict[str, Any]:
-        return self._read_json(self.run_dir(run_id) / "manifest.json")
+        path = self.run_dir(run_id) / "manifest.json"
+        return check_manifest(self._read_json(path), str(path))
 
     def verdict(self, run_id: str) -> dict[str, Any] | None:
         path = self.run_dir(run_id) / "verdict.json"
@@ -173,21 +181,36 @@ class LocalStore:
         folder = self.run_dir(run_id) / "rounds"
         if not self.run_dir(run_id).is_dir():
             raise StoreError(f"run {run_id!r}: not in the store {self.root}")
-        return [round_from_dict(self._read_json(p)) for p in sorted(folder.glob("[0-9][0-9][0-9].json"))]
+        found = sorted((parsed[0], p) for p in folder.glob("*.json")
+                       if (parsed := round_file(p.name)) is not None)
+        return [self._read_round(path, run_id, index) for index, path in found]
+
+    def _read_round(self, path: Path, run_id: str, index: int) -> RoundRecord:
+        try:
+            record = round_from_dict(self._read_json(path))
+        except StoreError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing key {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
+            raise StoreError(f"{path}: not a round record: {what}") from exc
+        if record.run_id != run_id or record.index != index:
+            raise StoreError(f"{path}: holds round {record.index} of run {record.run_id!r}, "
+                             f"not round {index} of {run_id!r}")
+        return record
 
     def samples(self, run_id: str, index: int) -> pd.DataFrame:
-        return self._read_parquet(self.run_dir(run_id) / "rounds" / f"{index:03d}.samples.parquet")
+        return self._read_parquet(self.run_dir(run_id) / "rounds" / f"{round_stem(index)}.samples.parquet")
 
     def resources(self, run_id: str, index: int) -> pd.DataFrame:
-        return self._read_parquet(self.run_dir(run_id) / "rounds" / f"{index:03d}.resources.parquet")
+        return self._read_parquet(self.run_dir(run_id) / "rounds" / f"{round_stem(index)}.resources.parquet")
 
     def _read_parquet(self, path: Path) -> pd.DataFrame:
         try:
             return pq.read_table(path).to_pandas()
         except FileNotFoundError as exc:
             raise StoreError(f"{path}: not found in the store") from exc
-        except (OSError, pa.ArrowException) as exc:
-            raise StoreError(f"{path}: unreadable: {exc}") from exc
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            raise StoreError(f"{path}: unreadable: {' '.join(str(exc).split())}") from exc
 
     def list_runs(self) -> list[dict[str, Any]]:
         rows = self._execute(
@@ -204,3 +227,13 @@ class LocalStore:
             "AND config_hash = ? AND fingerprint = ? AND valid = 1 ORDER BY run_id, idx",
             (sha, scenario, config_hash, fingerprint),
         )
+
+
+def check_manifest(manifest: dict[str, Any], where: str) -> dict[str, Any]:
+    """A manifest as read back: its run id and both revisions must be there and well formed."""
+    check_name(manifest.get("run_id"), "run id", where)
+    for side in ("baseline", "candidate"):
+        revision = manifest.get(side)
+        if not isinstance(revision, dict) or not isinstance(revision.get("sha"), str):
+            raise StoreError(f"{where}: the manifest has no {side} revision (an object with a sha)")
+    return manifest

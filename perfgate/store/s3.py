@@ -25,7 +25,7 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +33,7 @@ import pyarrow as pa
 from perfgate.errors import StoreError
 from perfgate.model import RoundRecord
 from perfgate.store.local import LocalStore
+from perfgate.store.names import check_index, check_name, check_side, key_part, round_file, round_stem
 
 FINAL_STATES = frozenset({"pass", "regression", "inconclusive", "error", "interrupted"})
 _RUN_FIELDS = ("run_id", "created", "baseline", "candidate", "config_hash", "fingerprint", "kind", "state")
@@ -46,6 +47,10 @@ def parse_url(url: str) -> tuple[str, str]:
     if not bucket:
         raise StoreError(f"{url}: no bucket in the S3 URL (s3://BUCKET/PREFIX)")
     return bucket, prefix.strip("/")
+
+
+class _MissingRun(StoreError):
+    """The bucket has no index row for this run (not in the store, or deleted meanwhile)."""
 
 
 class S3Store:
@@ -135,7 +140,7 @@ class S3Store:
     # --- the run index ---------------------------------------------------------------
 
     def _row_cache(self, run_id: str) -> Path:
-        return self.cache.root / "s3-index" / f"{run_id}.json"
+        return self.cache.root / "s3-index" / f"{check_name(run_id, 'run id', self.url)}.json"
 
     def _put_row(self, row: dict[str, Any]) -> None:
         self._put(self._key("index", "runs", f"{row['run_id']}.json"), json.dumps(row).encode())
@@ -143,11 +148,12 @@ class S3Store:
     def _row(self, run_id: str) -> dict[str, Any]:
         cached = self._row_cache(run_id)
         if cached.exists():
-            return json.loads(cached.read_text())
+            return _parse_row(cached.read_bytes(), run_id, str(cached))
+        key = self._key("index", "runs", f"{run_id}.json")
         try:
-            row = json.loads(self._get(self._key("index", "runs", f"{run_id}.json")))
+            row = _parse_row(self._get(key), run_id, f"s3://{self.bucket}/{key}")
         except FileNotFoundError as exc:
-            raise StoreError(f"run {run_id!r}: not in the store {self.url}") from exc
+            raise _MissingRun(f"run {run_id!r}: not in the store {self.url}") from exc
         if row.get("state") in FINAL_STATES:  # a finished run's row never changes again
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_name(f".{cached.name}.{secrets.token_hex(4)}")
@@ -178,13 +184,13 @@ class S3Store:
 
     def save_round(self, record: RoundRecord, samples: pa.Table, resources: pa.Table | None = None) -> None:
         self.cache.save_round(record, samples, resources)
-        stem = f"rounds/{record.index:03d}"
+        stem = f"rounds/{round_stem(record.index)}"
         for suffix in (".samples.parquet", ".resources.parquet", ".json"):  # the record last: it marks completeness
             self._upload(record.run_id, stem + suffix)
         manifest = self.cache.manifest(record.run_id)
         for side in record.sides:
             sha = manifest.get(side.value, {}).get("sha", "")
-            name = f"{record.run_id}.{record.index:03d}.{side.value}.{int(record.valid)}"
+            name = f"{record.run_id}.{round_stem(record.index)}.{side.value}.{int(record.valid)}"
             self._put(self._index_prefix(sha, record.scenario, manifest.get("config_hash", ""),
                                          manifest.get("fingerprint", "")) + name, b"")
 
@@ -218,27 +224,30 @@ class S3Store:
             self._row(run_id)  # raises for a run the store does not have
         for key in keys:
             name = key[len(folder):]
-            if name.endswith(".json") and name[:3].isdigit():
+            parsed = round_file(name)
+            if parsed is None:
+                raise StoreError(f"s3://{self.bucket}/{key}: not a round file name")
+            if parsed[1] == ".json":
                 self._download(run_id, f"rounds/{name}")
         self._download(run_id, "manifest.json")
         return self.cache.rounds(run_id)
 
     def samples(self, run_id: str, index: int) -> pd.DataFrame:
-        self._download(run_id, f"rounds/{index:03d}.samples.parquet")
+        self._download(run_id, f"rounds/{round_stem(index)}.samples.parquet")
         return self.cache.samples(run_id, index)
 
     def resources(self, run_id: str, index: int) -> pd.DataFrame:
-        self._download(run_id, f"rounds/{index:03d}.resources.parquet")
+        self._download(run_id, f"rounds/{round_stem(index)}.resources.parquet")
         return self.cache.resources(run_id, index)
 
     def list_runs(self) -> list[dict[str, Any]]:
         folder = self._key("index", "runs") + "/"
         rows = []
         for key in self._list(folder):
-            run_id = key[len(folder):].removesuffix(".json")
+            run_id = check_name(key[len(folder):].removesuffix(".json"), "run id", f"s3://{self.bucket}/{key}")
             try:
                 row = self._row(run_id)
-            except StoreError:
+            except _MissingRun:
                 continue  # deleted between LIST and GET
             rows.append({field: row.get(field, "") for field in _RUN_FIELDS})
         return sorted(rows, key=lambda r: (r["created"], r["run_id"]))
@@ -256,18 +265,41 @@ class S3Store:
         raise StoreError(f"run {run!r}: ambiguous in {self.url} ({', '.join(matches[:3])}, ...)")
 
     def _index_prefix(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> str:
-        parts = [quote(x, safe="") or "-" for x in (sha, scenario, config_hash, fingerprint)]
-        return self._key("index", "rounds", *parts) + "/"
+        ids = [check_name(x, what, self.url) if x else "-"
+               for x, what in ((sha, "sha"), (config_hash, "config hash"), (fingerprint, "fingerprint"))]
+        return self._key("index", "rounds", ids[0], key_part(scenario), ids[1], ids[2]) + "/"
 
     def find_rounds(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> list[tuple[str, int, str]]:
         """Valid stored rounds that measured ``sha``: (run_id, index, side)."""
         prefix = self._index_prefix(sha, scenario, config_hash, fingerprint)
         found = []
         for key in self._list(prefix):
-            run_id, index, side, valid = unquote(key[len(prefix):]).rsplit(".", 3)
-            if valid == "1":
-                found.append((run_id, int(index), side))
+            found.extend(_index_entry(key[len(prefix):], f"s3://{self.bucket}/{key}"))
         return sorted(found)
+
+
+def _parse_row(data: bytes, run_id: str, where: str) -> dict[str, Any]:
+    """A run's index row, checked: a JSON object for this very run id."""
+    try:
+        row = json.loads(data.decode("utf-8"))
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise StoreError(f"{where}: unreadable run index row: {' '.join(str(exc).split())}") from exc
+    if not isinstance(row, dict) or row.get("run_id") != run_id:
+        raise StoreError(f"{where}: not the index row of run {run_id!r}")
+    created = row.get("created", 0)
+    if isinstance(created, bool) or not isinstance(created, (int, float)):
+        raise StoreError(f"{where}: the run index row's 'created' is not a number")
+    return row
+
+
+def _index_entry(name: str, where: str) -> list[tuple[str, int, str]]:
+    """``<run_id>.<idx>.<side>.<valid>`` → [(run_id, idx, side)] when valid, [] when not."""
+    parts = unquote(name).rsplit(".", 3)
+    if len(parts) != 4 or parts[3] not in ("0", "1"):
+        raise StoreError(f"{where}: not a round index entry (RUN.INDEX.SIDE.VALID)")
+    run_id = check_name(parts[0], "run id", where)
+    index, side = check_index(parts[1], where), check_side(parts[2], where)
+    return [(run_id, index, side)] if parts[3] == "1" else []
 
 
 def open_s3_store(url: str, root: Path | str | None = None) -> S3Store:
