@@ -34,7 +34,7 @@ from perfgate.machine import fingerprint, machine_info, versions
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
 from perfgate.plan import plan_pairs
 from perfgate.store import LocalStore, new_run_id, open_store
-from perfgate.rig import ACK_LOG, build_side
+from perfgate.rig import ACK_LOG, build_sides
 from perfgate.target import ResourceSampler
 
 if TYPE_CHECKING:
@@ -268,8 +268,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
     load_dir = workdir / "load"
     failover: dict[str, dict] = {}
     with ExitStack() as stack:
-        rigs = [build_side(stack, config, scenario, plan, side, state.checkouts[side], workdir, offset)
-                for offset, side in enumerate(spec.sides)]
+        rigs = build_sides(stack, config, scenario, plan, spec, state.checkouts, workdir)
         for rig in rigs:
             rig.target.wait_ready()
         samplers = [ResourceSampler(rig.target) for rig in rigs]

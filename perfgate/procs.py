@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -58,25 +59,37 @@ def spawn(args: Any, **kwargs: Any) -> subprocess.Popen:
 
 def kill_tree(proc: subprocess.Popen, timeout: float) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left; always reap."""
-    if proc.poll() is None:
-        _signal_group(proc, signal.SIGTERM)
+    kill_trees([proc], timeout)
+
+
+def kill_trees(procs: list[subprocess.Popen], timeout: float) -> None:
+    """Stop several process groups at once: SIGTERM to all, one deadline for all, then SIGKILL
+    whatever is left (stragglers in a group too, even if its leader exited); always reap.
+    Stopping N targets that ignore SIGTERM takes one ``timeout``, not N."""
+    for proc in procs:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
         try:
-            proc.wait(timeout)
+            proc.wait(max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             pass
-    _signal_group(proc, signal.SIGKILL)  # stragglers in the group, even if the leader exited
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
+    for proc in procs:
+        _signal_group(proc, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    for proc in procs:
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def reap_all(timeout: float = 5.0) -> None:
     """Stop every spawned process still running: the last line of cleanup."""
     with _lock:
         running = [p for p in _live if p.poll() is None]
-    for proc in running:
-        kill_tree(proc, timeout)
+    kill_trees(running, timeout)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

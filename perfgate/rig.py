@@ -8,7 +8,6 @@ rig measures what the database outage did to the service.
 
 from __future__ import annotations
 
-import shlex
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from perfgate.config import Config, ScenarioConfig
 from perfgate.faults.chaos import Managed, target_process
 from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.round import FaultPlan, SideFaults
-from perfgate.model import Side, Window
+from perfgate.model import RoundSpec, Side, Window
+from perfgate.procs import kill_trees
 from perfgate.target import Target
 
 ACK_LOG = "acks.log"
@@ -111,7 +111,24 @@ def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan:
     if db is not None:
         primary = faults.address("primary")
         target.placeholders.update(db_primary=primary, db_replica=db.replica.address,
-                                   db_args=shlex.join(db.imserver_args(primary)))
+                                   db_args=tuple(db.imserver_args(primary)))  # quoted word by word
     stack.callback(target.stop)
     target.launch()
     return SideRig(side, target, faults, db)
+
+
+def build_sides(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan: FaultPlan, spec: RoundSpec,
+                checkouts: dict[Side, Path], workdir: Path) -> list[SideRig]:
+    """Every side of one round, launched inside ``stack``; on unwinding, their targets are stopped
+    together (one ``stop_timeout`` for all) before anything else of theirs is torn down."""
+    rigs = [build_side(stack, config, scenario, plan, side, checkouts[side], workdir, offset)
+            for offset, side in enumerate(spec.sides)]
+    stack.callback(stop_targets, [rig.target for rig in rigs])  # runs first: each side's own stop is then a no-op
+    return rigs
+
+
+def stop_targets(targets: list[Target]) -> None:
+    """SIGTERM every target at once, wait on all with one deadline, then SIGKILL what is left."""
+    procs = [t.proc for t in targets if t.proc is not None]
+    if procs:
+        kill_trees(procs, max(t.config.stop_timeout for t in targets))

@@ -104,7 +104,7 @@ def test_workflow_file_is_valid_and_complete():
     uses = {s.get("uses", "").split("@")[0]: s for s in steps}
     assert uses["actions/checkout"]["with"]["fetch-depth"] == 0
     gate = next(s for s in steps if "perfgate ci" in s.get("run", ""))
-    assert gate["id"] == "gate" and "status=" in gate["run"]
+    assert gate["id"] == "gate" and gate["run"].startswith("exec perfgate ci")
     upload = uses["actions/upload-artifact"]
     assert upload["if"].startswith("always()") and upload["id"] == "upload"
     comment = uses["actions/github-script"]
