@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
 import psutil
@@ -19,6 +18,7 @@ import pyarrow as pa
 
 from perfgate.config import TargetConfig
 from perfgate.errors import PortInUseError, TargetError
+from perfgate.loopback import urlopen
 from perfgate.model import RESOURCE_SCHEMA, Side
 from perfgate.procs import kill_tree, spawn
 
@@ -118,7 +118,7 @@ class Target:
         while time.monotonic() < deadline:
             self.check_alive()
             try:
-                with urllib.request.urlopen(url, timeout=1) as response:
+                with urlopen(url, timeout=1) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError, ValueError):
@@ -147,7 +147,7 @@ class Target:
 
     def metrics(self) -> dict:
         try:
-            with urllib.request.urlopen(self.url + self.config.metrics_path, timeout=0.5) as response:
+            with urlopen(self.url + self.config.metrics_path, timeout=0.5) as response:
                 data = json.loads(response.read())
                 return data if isinstance(data, dict) else {}
         except (urllib.error.URLError, OSError, ValueError):

@@ -21,7 +21,7 @@ import psutil
 import pyarrow.parquet as pq
 
 from perfgate.errors import LoadError
-from perfgate.load.runner import GRACE_S, LoadResult, LoadSpec
+from perfgate.load.runner import GRACE_S, LoadResult, LoadSpec, load_env
 from perfgate.procs import kill_tree, spawn
 from perfgate.target import HOST, free_port
 
@@ -44,7 +44,7 @@ def _write_spec(spec: LoadSpec, workdir: Path, workers: int, port: int, expect_t
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
     with open(log_path, "wb") as log:
-        return spawn([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log,
+        return spawn([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log, env=load_env(),
                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 

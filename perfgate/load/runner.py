@@ -6,6 +6,7 @@ The parent never imports Locust: gevent's monkey-patching stays in the child.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from perfgate.errors import LoadError
+from perfgate.loopback import no_proxy_env
 from perfgate.model import Side
 from perfgate.procs import kill_tree, spawn
 
@@ -68,10 +70,15 @@ def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
 def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen:
     log = open(workdir / "load.log", "wb")
     try:
-        return spawn([sys.executable, "-m", "perfgate.load.worker", str(spec_path)],
+        return spawn([sys.executable, "-m", "perfgate.load.worker", str(spec_path)], env=load_env(),
                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     finally:
         log.close()
+
+
+def load_env() -> dict[str, str]:
+    """A load process's environment: this one's, with loopback kept away from any HTTP proxy."""
+    return {**os.environ, **no_proxy_env(os.environ)}
 
 
 def _status(workdir: Path, proc: subprocess.Popen, locustfile: str) -> dict:
