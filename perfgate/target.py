@@ -73,10 +73,13 @@ class Target:
         return f"http://{HOST}:{self.port}"
 
     def command(self) -> str:
-        return self.config.command.format(
-            port=self.port, data_dir=self.data_dir, python=sys.executable, worktree=self.worktree, host=HOST,
-            **self.placeholders,
-        )
+        """The shell command, every substituted value quoted (a path may hold spaces or ``$(...)``)."""
+        from perfgate.shell import format_command
+
+        return format_command(self.config.command, {
+            "port": self.port, "data_dir": self.data_dir, "python": sys.executable, "worktree": self.worktree,
+            "host": HOST, **self.placeholders,
+        })
 
     def __enter__(self) -> Target:
         self.start()

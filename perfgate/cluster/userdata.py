@@ -7,7 +7,6 @@ shell counterpart of HTML autoescaping), and undefined names are errors.
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import jinja2
 
 from perfgate.errors import InfraError
+from perfgate.shell import quote_value
 
 TEMPLATE = "node.sh.j2"
 #: EC2's limit on user-data, before base64.
@@ -38,7 +38,7 @@ def template_dir() -> Path:
 
 
 def _quote(value: Any) -> str:
-    return shlex.quote(str(value))
+    return quote_value(value if isinstance(value, (str, int, float)) else str(value))
 
 
 def render(roles: list[RoleRange], *, run_id: str, bucket: str, run_prefix: str, region: str,
