@@ -34,6 +34,7 @@ from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.errors import PerfgateError, StoreError
 from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, RoundRecord, Verdict
+from perfgate.redact import redact
 from perfgate.report import plots
 from perfgate.report.summary import (
     counts,
@@ -271,7 +272,7 @@ def render_html(data: RunData) -> str:
     scenarios = [_scenario_context(data, i, s, plot_errors) for i, s in enumerate(_scenario_names(data), 1)]
     script, script_hash = _script()
     style = (Path(__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
-    config = manifest.get("config")
+    config = redact(manifest.get("config"))  # a store written before redaction may still hold secrets
     context = {
         "run_id": data.run_id,
         "state": verdict.state.value,
