@@ -152,7 +152,10 @@ def render_script(hook: str, settings: HookSettings, log: Path, python: str = sy
         raise ConfigError(f"hook {hook!r}: perfgate installs only {', '.join(HOOKS)}")
     if settings.profile not in PROFILES:
         raise ConfigError(f"--profile {settings.profile!r}: unknown (known: {', '.join(PROFILES)})")
-    command = shlex.join([python, "-m", "perfgate.cli", "hook", "run"])
+    # -I: isolated mode. The hook runs in the repository's top folder, and a plain ``python -m``
+    # would put it first on sys.path, so a ``rich.py`` (or ``perfgate/``) committed there would
+    # run in place of the real module; -I also ignores PYTHON* variables and the user site.
+    command = shlex.join([python, "-I", "-m", "perfgate.cli", "hook", "run"])
     options = "".join(" " + shlex.quote(a) for a in settings.arguments())
     template = _POST_COMMIT if hook == "post-commit" else _PRE_PUSH
     return template.format(marker=MARKER, chained=CHAINED, command=command, options=options,

@@ -110,7 +110,7 @@ def test_the_hook_script_runs_this_python_with_the_settings(repo, tmp_path):
     config = tmp_path / "hook.toml"
     config.write_text("")
     script = hooks.install(repo, "pre-push", hooks.HookSettings("default", config, block=False)).path.read_text()
-    assert f"{sys.executable} -m perfgate.cli hook run pre-push" in script
+    assert f"{sys.executable} -I -m perfgate.cli hook run pre-push" in script
     assert "--profile default" in script and f"--config {config}" in script and "--no-block" in script
 
 
