@@ -74,13 +74,17 @@ class Evidence:
     testable: bool  # False when no data could ever show a regression (no errors at all)
     look: int = 1
     fisher_p: float = float("nan")
+    error_free: int = 0  # error_rate only: requests of a candidate that failed none (exact upper bound)
 
     @property
     def pairs(self) -> int:
         return int(self.worse.size)
 
     def bound(self, level: float, upper: bool) -> float:
-        """One-sided t bound at ``level`` in worse-space."""
+        """One-sided bound at ``level`` in worse-space: Student's t on the pairs, or, for the
+        error rate of a candidate without a single error, the exact binomial bound."""
+        if upper and self.error_free and self.pairs >= 2:
+            return zero_error_bound(self.error_free, level)
         if self.pairs < 2 or not math.isfinite(self.se):
             return math.inf if upper else -math.inf
         if self.se == 0.0:
@@ -229,6 +233,16 @@ def _geomean(x: np.ndarray) -> float:
     return float(np.exp(np.log(x).mean())) if x.size else math.nan
 
 
+def zero_error_bound(requests: int, level: float) -> float:
+    """Exact (Clopper-Pearson) upper bound on an error rate after ``requests`` without an error.
+
+    It solves (1 - p)^n = level, the "rule of three" (3/n) at 95%. It bounds the candidate's
+    rate, so it bounds the increase over any baseline too: 0 errors in 2,000 requests is
+    within a 0.5 pp tolerance at 95%, while 0 in 300 is not yet.
+    """
+    return 1.0 - level ** (1.0 / requests) if requests > 0 else math.inf
+
+
 def error_evidence(scenario: str, name: str, rows: list[Pair], config: JudgeConfig, floor: float) -> Evidence:
     """Error-rate evidence: the difference in error fraction, candidate - baseline.
 
@@ -240,7 +254,9 @@ def error_evidence(scenario: str, name: str, rows: list[Pair], config: JudgeConf
     the per-pair differences (between-round variation) and the binomial one
     (Agresti-Caffo), i.e. a quasi-binomial model with dispersion >= 1. The
     tolerance is ``max(margin * baseline rate, floor)``: a relative margin on a
-    rate of 0.2% would be a few requests, below what any gate can resolve.
+    rate of 0.2% would be a few requests, below what any gate can resolve. A candidate
+    without a single error is bounded exactly (:func:`zero_error_bound`), so zero against
+    zero over enough requests passes instead of resting on a normal approximation.
     The comparison's ci_low/ci_high and margin are in rate units (not ratios).
     """
     margin = config.margin_for(name, "error_rate")
@@ -270,6 +286,7 @@ def error_evidence(scenario: str, name: str, rows: list[Pair], config: JudgeConf
         rounds=_rounds(rows), baseline=pooled_b, candidate=pooled_c, ratio=ratio, margin=tolerance,
         regression_at=tolerance, improvement_at=-tolerance, p_regression=max(p_t, fisher),
         testable=worse.size >= 2 and e_c.sum() > 0, fisher_p=fisher,
+        error_free=int(n_c.sum()) if e_c.sum() == 0 else 0,
     )
 
 
