@@ -113,7 +113,7 @@ def judge(metrics: Sequence[RoundMetrics], config: JudgeConfig, baseline: Revisi
         ev = error_evidence(scenario, name, rows, config, error_floor) if metric == "error_rate" else \
             ratio_evidence(scenario, name, metric, rows, config)
         evidence.append(replace(ev, look=look))
-    results = decide(evidence, alpha, schedule)
+    results = with_cpu_context(decide(evidence, alpha, schedule))
     rounds = len({(m.scenario, m.round_index) for m in metrics})
     if schedule:
         looked = sorted({ev.look for ev in evidence})
@@ -355,6 +355,26 @@ def _comparison(ev: Evidence, state: State, lower: float, upper: float, p_value:
         verdict=state, reason="", margin=ev.margin, rounds=ev.rounds, higher_is_better=ev.metric in HIGHER_IS_BETTER,
     )
     return replace(comparison, reason=metric_reason(comparison, ev.pairs, ev.fisher_p))
+
+
+def with_cpu_context(results: list[MetricComparison]) -> list[MetricComparison]:
+    """A CPU-cost regression names where it shows: CPU is measured for the whole target (a
+    process cannot be split by endpoint), so its reason lists each request name's p50
+    change in absolute terms beside it; a CPU cost hidden under a fixed wait shows as a
+    tiny latency delta there."""
+    out = []
+    for m in results:
+        if m.metric == "cpu_per_request" and m.verdict is State.REGRESSION:
+            deltas = [f"{o.name} {_ms(o.candidate - o.baseline)}" for o in results
+                      if o.scenario == m.scenario and o.metric == "p50" and math.isfinite(o.candidate - o.baseline)]
+            if deltas:
+                m = replace(m, reason=f"{m.reason} (scenario {m.scenario}; p50 beside it: {', '.join(deltas)})")
+        out.append(m)
+    return out
+
+
+def _ms(delta_us: float) -> str:
+    return f"{delta_us / 1000:+.2f} ms".replace("-", MINUS)
 
 
 def _exp(x: float) -> float:

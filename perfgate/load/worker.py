@@ -41,22 +41,38 @@ def _side_class(cls: type, side: str, host: str, count: int) -> type:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cls.__init__(self, *args, **kwargs)
-        self.perfgate_tasks = random.Random(f"{cls.__name__}/{next(started)}")
+        k = next(started)
+        self.perfgate_tasks = random.Random(f"{cls.__name__}/{k}")
+        self.perfgate_waits = random.Random(f"{cls.__name__}/{k}/wait").getstate()
+
+    def wait_time(self) -> float:
+        """The class's own wait_time, drawing from this user's stream instead of the shared one.
+
+        Locust's wait functions (between, constant_pacing, ...) call the module-level
+        ``random``; its state is swapped in and out around the call, which never yields.
+        """
+        shared = random.getstate()
+        random.setstate(self.perfgate_waits)
+        try:
+            return cls.wait_time(self)
+        finally:
+            self.perfgate_waits = random.getstate()
+            random.setstate(shared)
 
     return type(f"{cls.__name__}_{side}", (cls,), {
         "host": host, "context": context, "fixed_count": count, "abstract": False,
-        "__module__": cls.__module__, "__init__": __init__,
+        "__module__": cls.__module__, "__init__": __init__, "wait_time": wait_time,
     })
 
 
 def pair_task_streams() -> None:
-    """The k-th user of a class picks its tasks from the same seeded stream on both sides.
+    """The k-th user of a class picks its tasks (and waits) from the same seeded streams on both sides.
 
-    Locust draws every user's next task from the process-wide ``random``, so in a
-    duet round the two sides run different mixes of requests, and a metric that
-    mixes names (the target's CPU per request) inherits that noise. With one
-    stream per (class, k), both sides replay the same task sequence, each at its
-    own pace. Users that perfgate did not subclass keep Locust's behaviour.
+    Locust draws every user's next task and wait from the process-wide ``random``, so
+    in a duet round the two sides run different mixes of requests, and a metric that
+    mixes names (the target's CPU per request) inherits that noise. With one stream
+    per (class, k), both sides replay the same task sequence with the same waits, each
+    at its own pace. Users that perfgate did not subclass keep Locust's behaviour.
     """
     from locust.user.task import DefaultTaskSet, TaskSet
 

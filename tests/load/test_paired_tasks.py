@@ -7,10 +7,10 @@ import sys
 import textwrap
 
 LOCUSTFILE = textwrap.dedent('''
-    from locust import User, task, constant
+    from locust import User, task, between
 
     class Mixed(User):
-        wait_time = constant(0)
+        wait_time = between(0.05, 0.25)
 
         @task(5)
         def send(self): pass
@@ -38,11 +38,12 @@ PROBE = textwrap.dedent('''
             user = cls(env)
             tasks = DefaultTaskSet(user)
             streams[f"{cls.__name__}/{k}"] = [tasks.get_next_task().__name__ for _ in range(200)]
+            streams[f"{cls.__name__}/{k}/waits"] = [user.wait_time() for _ in range(50)]
     print(json.dumps(streams))
 ''')
 
 
-def test_kth_users_of_both_sides_draw_the_same_tasks_and_different_users_differ(tmp_path):
+def test_kth_users_of_both_sides_draw_the_same_tasks_and_waits_and_different_users_differ(tmp_path):
     locustfile = tmp_path / "mixed.py"
     locustfile.write_text(LOCUSTFILE)
     out = subprocess.run([sys.executable, "-c", PROBE, str(locustfile)], capture_output=True, text=True,
@@ -52,6 +53,9 @@ def test_kth_users_of_both_sides_draw_the_same_tasks_and_different_users_differ(
     streams = json.loads(out.stdout.strip().splitlines()[-1])
     for k in range(3):
         assert streams[f"Mixed_baseline/{k}"] == streams[f"Mixed_candidate/{k}"]
+        assert streams[f"Mixed_baseline/{k}/waits"] == streams[f"Mixed_candidate/{k}/waits"]
     assert streams["Mixed_baseline/0"] != streams["Mixed_baseline/1"]
+    assert streams["Mixed_baseline/0/waits"] != streams["Mixed_baseline/1/waits"]
+    assert all(0.05 <= w <= 0.25 for w in streams["Mixed_baseline/0/waits"])
     mix = streams["Mixed_baseline/0"]
     assert 0.5 < mix.count("send") / len(mix) < 0.75  # the weights still hold (5/8)
