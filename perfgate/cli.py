@@ -11,13 +11,14 @@ import argparse
 import importlib
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from perfgate import __version__
 from perfgate.commands import COMMANDS
-from perfgate.errors import ConfigError, PerfgateError
+from perfgate.errors import ConfigError, PerfgateError, os_error_line
 from perfgate.procs import on_signal, reap_all
 from perfgate.model import State
 
@@ -37,13 +38,16 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on bad usage, which would read as "inconclusive": raise instead."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise ConfigError(f"{self.prog}: {message}")
+        where = self.prog.removeprefix("perfgate").strip()  # main() prints the "perfgate: error:" prefix
+        raise ConfigError(f"{where}: {message}" if where else message)
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser; only the command named in ``argv`` is imported and given its arguments."""
     parser = _Parser(prog="perfgate", description="A performance-regression gate for networked services.")
     parser.add_argument("--version", action="version", version=f"perfgate {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print the traceback too (may come anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, help_text in COMMANDS.items():
@@ -59,8 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True, highlight=False)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
     try:
-        argv = list(sys.argv[1:] if argv is None else argv)
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         if getattr(args, "_module", None) is None:
@@ -71,11 +77,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("perfgate: interrupted; everything it started has been stopped", style="yellow")
         return EXIT_INTERRUPTED
     except PerfgateError as exc:
-        message = " ".join(str(exc).split())
-        console.print(f"perfgate: error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
-        return EXIT_ERROR
+        return _error(console, str(exc), debug)
+    except OSError as exc:  # disk full, a read-only folder: name the path, never claim a regression
+        return _error(console, os_error_line(exc), debug)
+    except Exception as exc:  # a bug: exit 1 would read as "regression" and block a pre-push
+        return _error(console, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                      debug)
     finally:
         reap_all()  # a child an interrupted caller never got hold of
+
+
+def _error(console: Console, message: str, debug: bool) -> int:
+    """One line on stderr (the traceback first with ``--debug``); the exit code of an error."""
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    message = " ".join(message.split())
+    console.print(f"perfgate: error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -47,3 +47,16 @@ class InfraError(PerfgateError):
 
 class Interrupted(PerfgateError):
     """The run was interrupted (SIGINT or SIGTERM) and has been cleaned up."""
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError that reached the CLI: the path(s) and the system's reason.
+
+    A store or report folder that is read-only, on a full disk, or under a regular file
+    fails this way; the line names the path so the user knows which folder to fix.
+    """
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return f"{type(exc).__name__}: {reason}"
+    return f"cannot write or read {' -> '.join(paths)}: {reason}"
