@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import string
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
@@ -214,6 +215,8 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise v.error(section, key, "must be an array of tables")
     command = raw.get("command", d.command)
+    if not isinstance(command, str):
+        raise v.error(section, "command", f"must be a string, not {command!r}")
     if command:
         _check_command(v, section, command)
     for key in ("storm", "monkey"):
@@ -276,9 +279,8 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
     if not isinstance(margins, dict):
         raise v.error("judge", "margins", "must be a table of metric (or name.metric) = fraction")
     for key in margins:
-        metric = key.rsplit(".", 1)[-1] if key not in METRICS else key
-        if metric not in METRICS and key not in METRICS:
-            raise v.error("judge.margins", key, f"unknown metric (known: {', '.join(METRICS)})")
+        if split_metric_spec(key) is None:
+            raise v.error("judge.margins", key, f"unknown metric (known: {', '.join(METRICS)}, or NAME.METRIC)")
         v.number(margins, "judge.margins", key, 0.0, low=0.0, high=10.0)
     metrics = raw.get("metrics", list(d.metrics))
     if not isinstance(metrics, list) or not metrics:
@@ -294,6 +296,21 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
         inconclusive=v.choice(raw, "judge", "inconclusive", d.inconclusive, INCONCLUSIVE_POLICIES),
         min_count=int(v.number(raw, "judge", "min_count", d.min_count, low=1, integer=True)),
     )
+
+
+def split_metric_spec(spec: str) -> tuple[str | None, str] | None:
+    """``"p95"`` → (None, "p95"); ``"login.p99.9"`` → ("login", "p99.9"); None if no metric ends it.
+
+    The metric is matched as a whole suffix (longest first), so metrics with a dot work.
+    """
+    if not isinstance(spec, str):
+        return None
+    for metric in sorted(METRICS, key=len, reverse=True):
+        if spec == metric:
+            return None, metric
+        if spec.endswith("." + metric) and len(spec) > len(metric) + 1:
+            return spec[: -len(metric) - 1], metric
+    return None
 
 
 def _has_tool_table(pyproject: Path) -> bool:
@@ -338,6 +355,8 @@ class _Validator:
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):
             raise self.error(section, key, f"must be {'an integer' if integer else 'a number'}, not {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error(section, key, f"must be a finite number, not {value!r}")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise self.error(section, key, f"must be {bounds}, not {value!r}")

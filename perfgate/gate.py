@@ -26,6 +26,7 @@ from perfgate.config import Config, ScenarioConfig
 from perfgate.judge import (failover_checks, judge, needs_confirmation, next_look_pairs, resource_metrics,
                             round_metrics, with_checks)
 from perfgate.faults.round import FaultPlan, plan_faults
+from perfgate.judge.names import check_gate_names
 from perfgate.faults.storm import storm_windows
 from perfgate.procs import check_stop
 from perfgate.load.distributed import run_load_distributed
@@ -218,6 +219,7 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
                 samples_df = samples.to_pandas()
                 state.metrics.extend(round_metrics(samples_df, record))
                 state.metrics.extend(resource_metrics(resources.to_pandas(), record, samples_df))
+                check_gate_names(state.config, state.metrics)  # a margin of a request never made: stop now
                 state.failover += failover_of(record)
                 state.confirmation += int(spec.confirmation)
                 break

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from perfgate import gate
+from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, check_option
 from perfgate.model import Design, MetricComparison, RoundRecord, RoundSpec, State, Verdict
 
 STYLE = {State.REGRESSION: "bold red", State.INCONCLUSIVE: "yellow", State.PASS: "green",
@@ -37,17 +38,16 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)")
 
 
+def check_gate_arguments(args: argparse.Namespace) -> None:
+    """The numbers of :func:`add_gate_arguments`; commands call this before they start anything."""
+    check_option("--workers", args.workers, low=0, high=64)
+    check_option("--rounds", args.rounds, low=2, high=ROUNDS_HIGH)
+    check_option("--max-rounds", args.max_rounds, low=2, high=MAX_ROUNDS_HIGH)
+    check_option("--margin", args.margin, low=MARGIN_LOW, high=MARGIN_HIGH)
+
+
 def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gate.GateOptions:
-    if args.workers is not None and not 0 <= args.workers <= 64:
-        from perfgate.errors import ConfigError
-
-        raise ConfigError(f"--workers: must be between 0 and 64, not {args.workers}")
-    for name in ("rounds", "max_rounds"):
-        value = getattr(args, name)
-        if value is not None and value < 2:
-            from perfgate.errors import ConfigError
-
-            raise ConfigError(f"--{name.replace('_', '-')}: must be at least 2, not {value}")
+    check_gate_arguments(args)
     return gate.GateOptions(
         baseline=baseline, candidate=candidate,
         design=Design(args.design) if args.design else None, rounds=args.rounds, max_rounds=args.max_rounds,

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from perfgate import gitops
+from perfgate.commands._args import check_option
 from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options
 from perfgate.config import load_config
 from perfgate.history import BackfillStep, backfill, repo_root
@@ -22,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    check_option("--limit", args.limit, low=1)  # 0 or -3 would be read as "no limit"
     repo = gitops.open_repo(args.repo)
     root = repo_root(repo)
     config = load_config(args.config, directory=root)

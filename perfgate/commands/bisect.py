@@ -27,6 +27,9 @@ from perfgate.commands._common import (
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 from perfgate.history import repo_root
+from perfgate.judge.names import check_metric_names
+from perfgate.model import RoundRecord
+from perfgate.store import LocalStore, open_store
 
 
 
@@ -55,12 +58,28 @@ def run(args: argparse.Namespace, console: Console) -> int:
         out.print(step.reason, markup=False)
 
     out.print(f"bisecting {args.good}..{args.bad} on {watch.label()}", markup=False)
-    with RichProgress(console) as progress:
+    with _WatchedNames(console, watch, open_store(config.store, config.root)) as progress:
         result = bisect(config, root, args.good, args.bad, options, watch=watch, progress=progress, on_step=show)
     print_result(out, result)
     if args.json_path is not None:
         write_json(result, args.json_path)
     return EXIT_PASS if result.found or not result.suspects else EXIT_INCONCLUSIVE
+
+
+class _WatchedNames(RichProgress):
+    """Progress that stops the bisect after the first valid round when ``--metric NAME.METRIC``
+    names no request that round made (it would otherwise judge nothing, gate after gate)."""
+
+    def __init__(self, console: Console, watch: Watch, store: LocalStore):
+        super().__init__(console)
+        self.watch, self.store, self.checked = watch, store, watch.name is None
+
+    def round_finished(self, record: RoundRecord) -> None:
+        super().round_finished(record)
+        if record.valid and not self.checked:
+            names = self.store.samples(record.run_id, record.index)["name"].dropna().unique()
+            check_metric_names([self.watch.label()], (str(n) for n in names), where="--metric")
+            self.checked = True
 
 
 def print_result(out: Console, result: BisectResult) -> None:

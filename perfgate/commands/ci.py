@@ -31,6 +31,7 @@ from perfgate.cli import exit_code
 from perfgate.commands._common import (
     RichProgress,
     add_gate_arguments,
+    check_gate_arguments,
     gate_options,
     print_verdict,
 )
@@ -120,6 +121,7 @@ def _github_outputs(environ: dict[str, str], values: dict[str, str], summary: Pa
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    check_gate_arguments(args)
     environ = dict(os.environ)
     repo = gitops.open_repo(args.repo)
     root = repo_root(repo)

@@ -16,9 +16,10 @@ from rich.console import Console
 
 from perfgate.cli import exit_code
 from perfgate.codec import verdict_to_dict
+from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, check_option
 from perfgate.commands._common import print_verdict
 from perfgate.config import JudgeConfig, load_config
-from perfgate.errors import ConfigError, StoreError
+from perfgate.errors import StoreError
 from perfgate.gate import failover_of
 from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
 from perfgate.model import Revision, RoundMetrics, Side
@@ -63,13 +64,12 @@ def _revision(manifest: dict, side: Side) -> Revision:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    check_option("--margin", args.margin, low=MARGIN_LOW, high=MARGIN_HIGH)
     if not args.store.is_dir():
         raise StoreError(f"{args.store}: no perfgate store here (--store)")
     store = LocalStore(args.store)
     config: JudgeConfig = load_config(args.config).judge if args.config else JudgeConfig()
     if args.margin is not None:
-        if args.margin < 0:
-            raise ConfigError(f"--margin: must be at least 0, not {args.margin}")
         config = replace(config, margin=args.margin)
     run_a = store.resolve(args.run_a)
     manifest_a = store.manifest(run_a)

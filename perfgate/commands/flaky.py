@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from perfgate import gitops
+from perfgate.commands._args import MAX_ROUNDS_HIGH, check_option
 from perfgate.config import load_config
-from perfgate.errors import ConfigError, PerfgateError
+from perfgate.errors import PerfgateError
 from perfgate.flaky import FlakyMetric, FlakyReport, analyse
 from perfgate.history import Key, Measurements, repo_root
 from perfgate.store import open_store
@@ -30,10 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    for flag in ("last", "budget"):
-        value = getattr(args, flag)
-        if value is not None and value < (2 if flag == "budget" else 1):
-            raise ConfigError(f"--{flag}: too small ({value})")
+    check_option("--last", args.last, low=1)
+    check_option("--budget", args.budget, low=2, high=MAX_ROUNDS_HIGH)
     root = repo_root(gitops.open_repo(args.repo))
     config = load_config(args.config, directory=root)
     key = Key.of(config, args.fingerprint)

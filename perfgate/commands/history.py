@@ -4,15 +4,19 @@ a terminal table and an HTML trend page whose points link to their gate reports.
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from perfgate import gitops
+from perfgate.commands._args import check_option
 from perfgate.config import METRICS, load_config
 from perfgate.errors import ConfigError, PerfgateError
 from perfgate.history import Key, Measurements, Series, build_history, list_commits, repo_root
+from perfgate.judge.names import check_metric_names
 from perfgate.history_templates import fmt_change, fmt_value, render_trend
 from perfgate.judge.changepoint import PENALTY
 from perfgate.store import open_store
@@ -36,10 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    if args.limit < 1:
-        raise ConfigError(f"--limit: must be at least 1, not {args.limit}")
-    if not args.penalty > 0:
-        raise ConfigError(f"--penalty: must be positive, not {args.penalty}")
+    check_option("--limit", args.limit, low=1)
+    if not (args.penalty > 0 and math.isfinite(args.penalty)):
+        raise ConfigError(f"--penalty: must be a positive number, not {args.penalty}")
     repo = gitops.open_repo(args.repo)
     root = repo_root(repo)
     config = load_config(args.config, directory=root)
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     measurements = Measurements(open_store(config.store, config.root))
     series = build_history(measurements, commits, config, key=key, metrics=args.metric or None,
                            names=tuple(args.name), penalty=args.penalty)
+    _check_names(args, series, lambda: build_history(measurements, commits, config, key=key,
+                                                     metrics=args.metric or None, penalty=args.penalty))
     out = Console(highlight=False)
     if not series:
         out.print(f"no stored rounds for these {len(commits)} commits on this machine and config "
@@ -69,6 +74,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise PerfgateError(f"{page}: cannot write the trend page: {exc.strerror or exc}") from exc
     out.print(f"trend page: {page}", markup=False)
     return 0
+
+
+def _check_names(args: argparse.Namespace, series: list[Series], every: Callable[[], list[Series]]) -> None:
+    """Each ``--name`` must be a request name of the stored rounds (``/login``, not ``login``)."""
+    shown = {s.name for s in series}
+    if all(name in shown for name in args.name):
+        return
+    seen = {s.name for s in every()}
+    if seen:  # no stored rounds at all: nothing to compare the names with
+        check_metric_names([f"{name}.{args.metric[0] if args.metric else 'p50'}" for name in args.name], seen,
+                           where="--name")
 
 
 def _table(s: Series, commits: int) -> Table:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from perfgate import gitops
+from perfgate.commands._args import check_option
 from perfgate.cluster.base import INFRA_FILE, ClusterPlan, InfraSettings, load_settings
 from perfgate.errors import ConfigError, PerfgateError
 
@@ -86,6 +87,8 @@ def print_plan(console: Console, plan: ClusterPlan) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    check_option("--minutes", args.minutes, low=1)  # 0 or less would read as "the default"
+    check_option("--workers", args.workers, low=1)
     out = Console(highlight=False)
     settings = settings_from(args)
     cluster = _cluster(args.backend, settings)

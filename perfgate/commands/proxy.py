@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from perfgate.commands._args import check_option
 from perfgate.faults.api import load_populate_file, run_api
 
 
@@ -35,4 +36,5 @@ def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None,
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    check_option("--port", args.port, low=0, high=65535)  # the OS took 70000 as 70000 % 65536
     return serve(args.host, args.port, args.config, console)

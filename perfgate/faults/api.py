@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
+import math
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from aiohttp import web
 
 import perfgate
 from perfgate.errors import FaultError, PerfgateError, PortInUseError
+from perfgate.faults.link import split_hostport
 from perfgate.faults.server import ProxyServer, new_event_loop
 from perfgate.faults.toxics import FaultRequestError, toxic_from_json, updated_toxic
 
@@ -40,17 +44,38 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=403, text="User agent not allowed\n")  # as Toxiproxy: no browsers
     try:
         return await handler(request)
+    except web.HTTPException:
+        raise  # aiohttp's own answers (404 for an unknown route, 405 ...)
     except FaultRequestError as exc:
         return _error(exc.status, exc.error)
     except (FaultError, PortInUseError) as exc:
-        return _error(500, str(exc))
+        return _error(_status_of(exc), str(exc))
+    except Exception as exc:  # a bug: still a JSON answer, never aiohttp's traceback page
+        logging.getLogger(__name__).exception("perfgate proxy API: internal error")
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _status_of(exc: PerfgateError) -> int:
+    """A listen address that does not resolve is the client's mistake (400); other failures are 500."""
+    return 400 if isinstance(exc.__cause__, socket.gaierror) else 500
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"invalid number {name} (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} out of range")
+    return value
 
 
 async def _body(request: web.Request, kind: type) -> Any:
     raw = await request.read()
     try:
-        body = json.loads(raw)
-    except ValueError as exc:
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except ValueError as exc:  # also NaN, Infinity, 1e400, non-UTF-8, ints beyond Python's digit limit
         msg = f"bad request body: {exc}" if raw.strip() else "bad request body: EOF"
         raise FaultRequestError(msg) from None
     if not isinstance(body, kind):
@@ -65,6 +90,32 @@ def _field(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
     if not isinstance(value, kind):
         raise FaultRequestError(f"bad request body: {key} must be a {kind.__name__}")
     return value
+
+
+def _address(body: dict[str, Any], key: str, default: str) -> str:
+    """A ``host:port`` field: ASCII, printable, port in ASCII digits (``"127.0.0.1:١٢٣"`` is not port 123)."""
+    value = _field(body, key, str, default)
+    if value and not (value.isascii() and value.isprintable() and " " not in value):
+        raise FaultRequestError(f"{key} address {value!r} must be host:port",
+                                error=f"bad request body: {key} must be host:port")
+    if value:
+        split_hostport(value, key)
+    return value
+
+
+def _populate_items(body: list[Any]) -> list[dict[str, Any]]:
+    """``/populate`` entries with the field types checked, as ``POST /proxies`` checks them."""
+    items = []
+    for i, item in enumerate(body, 1):
+        if not isinstance(item, dict):
+            raise FaultRequestError(f"proxy {i} must be an object", error="bad request body: expected an object")
+        for key in ("name", "upstream"):
+            if not _field(item, key, str, ""):
+                raise FaultRequestError(f"proxy {i}: missing required key {key!r}",
+                                        error=f"missing required field: {key} at proxy {i}")
+        items.append({**item, "listen": _address(item, "listen", ""), "upstream": _address(item, "upstream", ""),
+                      "enabled": _field(item, "enabled", bool, True)})
+    return items
 
 
 def _srv(request: web.Request) -> ProxyServer:
@@ -83,18 +134,19 @@ async def proxy_create(request: web.Request) -> web.Response:
         return _error(400, "missing required field: name")
     if not upstream:
         return _error(400, "missing required field: upstream")
-    proxy = await _srv(request).create(name, _field(body, "listen", str, ""), upstream,
+    upstream = _address(body, "upstream", "")
+    proxy = await _srv(request).create(name, _address(body, "listen", ""), upstream,
                                        enabled=_field(body, "enabled", bool, True))
     return web.json_response(proxy.to_json(), status=201)
 
 
 async def populate(request: web.Request) -> web.Response:
     try:
-        proxies = await _srv(request).populate(await _body(request, list))
+        proxies = await _srv(request).populate(_populate_items(await _body(request, list)))
     except FaultRequestError as exc:
         return _error(exc.status, exc.error, proxies=None)
     except (FaultError, PortInUseError) as exc:
-        return _error(500, str(exc), proxies=None)
+        return _error(_status_of(exc), str(exc), proxies=None)
     return web.json_response({"proxies": [p.to_json() for p in proxies]}, status=201)
 
 
@@ -108,8 +160,8 @@ async def proxy_update(request: web.Request) -> web.Response:
     body = await _body(request, dict)
     await srv.update(
         proxy.name,
-        listen=_field(body, "listen", str, proxy.listen),
-        upstream=_field(body, "upstream", str, proxy.upstream),
+        listen=_address(body, "listen", proxy.listen),
+        upstream=_address(body, "upstream", proxy.upstream),
         enabled=_field(body, "enabled", bool, proxy.enabled),
     )
     return web.json_response(proxy.to_json())

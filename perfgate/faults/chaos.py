@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from perfgate.errors import ConfigError, FaultError
+from perfgate.faults.schedule import finite_number
 from perfgate.faults.probe import ProbeFn, Prober, ProbeResult, as_probe, run_probe
 from perfgate.model import Window
 
@@ -48,7 +49,7 @@ class ChaosSpec:
 
 
 def _number(value: Any, where: str, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not finite_number(value):
         raise ConfigError(f"{where}: must be a number, got {value!r}")
     if value < 0 or (positive and value == 0):
         raise ConfigError(f"{where}: must be {'> 0' if positive else '>= 0'}, got {value!r}")

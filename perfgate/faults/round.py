@@ -18,7 +18,7 @@ from typing import Any
 from perfgate.config import ScenarioConfig
 from perfgate.errors import ConfigError, FaultError
 from perfgate.faults.chaos import ChaosRunner, ChaosSpec, parse_chaos
-from perfgate.faults.schedule import FaultSpec, MonkeyMix, parse_faults, slowness_monkey
+from perfgate.faults.schedule import FaultSpec, MonkeyMix, parse_faults, parse_seconds, slowness_monkey
 from perfgate.faults.server import ProxyThread
 from perfgate.model import Window
 
@@ -65,18 +65,26 @@ def plan_faults(scenario: ScenarioConfig) -> FaultPlan:
                               f"(known: {', '.join(known)})")
         if spec.at > round_s:
             raise ConfigError(f"{where}.chaos[{i}].at: {spec.at:g}s is after the round ends ({round_s:g}s)")
-    return FaultPlan(tuple(faults), chaos, int(scenario.monkey.get("seed", 0)))
+    return FaultPlan(tuple(faults), chaos, int(monkey.get("seed", 0)))
 
 
 def _monkey(raw: dict[str, Any], where: str, round_s: float) -> list[FaultSpec]:
     for key in raw:
         if key not in MONKEY_KEYS:
             raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(MONKEY_KEYS)})")
-    start = float(raw.get("start", 0.0))
-    duration = float(raw.get("duration", round_s - start))
-    links = list(raw.get("links", ["target"]))
-    mix = MonkeyMix.from_dict(raw.get("mix", {}))
-    drawn = slowness_monkey(int(raw.get("seed", 0)), duration, float(raw.get("mean_interval", 5.0)), links, mix)
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"{where}.seed: must be an integer, got {seed!r}")
+    start = parse_seconds(raw.get("start", 0.0), "start", where)
+    duration = parse_seconds(raw.get("duration", max(round_s - start, 0.0)), "duration", where)
+    mean_interval = parse_seconds(raw.get("mean_interval", 5.0), "mean_interval", where)
+    links = raw.get("links", ["target"])
+    if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
+        raise ConfigError(f"{where}.links: must be a list of link names, got {links!r}")
+    mix = raw.get("mix", {})
+    if not isinstance(mix, dict):
+        raise ConfigError(f"{where}.mix: must be a table, got {mix!r}")
+    drawn = slowness_monkey(seed, duration, mean_interval, links, MonkeyMix.from_dict(mix))
     return [_shift(spec, start) for spec in drawn]
 
 

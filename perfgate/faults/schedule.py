@@ -20,6 +20,7 @@ parsed from plain dicts such as a ``[[faults]]`` table of perfgate.toml::
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import time
@@ -68,11 +69,23 @@ class FaultSpec:
         return out
 
 
+def finite_number(value: object) -> bool:
+    """A real number (not a bool) that is a finite float: not NaN, not infinite, no int beyond float's range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def parse_seconds(value: object, key: str, where: str = "fault") -> float:
     """A duration in seconds: a number, or a string like ``"250ms"``, ``"2s"``, ``"1.5m"``."""
     if isinstance(value, bool):
         raise FaultError(f"{where}: {key!r} must be a duration, got {value!r}")
     if isinstance(value, (int, float)):
+        if not finite_number(value):
+            raise FaultError(f"{where}: {key!r} must be a finite duration, got {value!r}")
         seconds = float(value)
     elif isinstance(value, str) and (m := re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", value)):
         seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
@@ -198,14 +211,15 @@ class MonkeyMix:
     def __post_init__(self) -> None:
         weights = {"stall": self.stall, "latency": self.latency, "reset_peer": self.reset_peer}
         for key, w in weights.items():
-            if not (isinstance(w, (int, float)) and w >= 0):
-                raise FaultError(f"monkey mix: weight {key!r} must be >= 0, got {w!r}")
+            if not (finite_number(w) and w >= 0):
+                raise FaultError(f"monkey mix: weight {key!r} must be a finite number >= 0, got {w!r}")
         if sum(weights.values()) <= 0:
             raise FaultError("monkey mix: at least one of 'stall', 'latency', 'reset_peer' must be > 0")
         for key in ("stall_ms", "latency_ms", "spike_ms", "reset_window_ms"):
-            lo, hi = getattr(self, key)
-            if not 0 <= lo <= hi:
-                raise FaultError(f"monkey mix: {key!r} must be a range [low, high] with 0 <= low <= high")
+            bounds = getattr(self, key)
+            if len(bounds) != 2 or not all(finite_number(b) for b in bounds) or not 0 <= bounds[0] <= bounds[1]:
+                raise FaultError(f"monkey mix: {key!r} must be a range [low, high] of finite numbers with "
+                                 f"0 <= low <= high, got {list(bounds)!r}")
         if self.stream not in STREAMS:
             raise FaultError(f"monkey mix: 'stream' must be 'upstream' or 'downstream', got {self.stream!r}")
 
@@ -215,6 +229,9 @@ class MonkeyMix:
         unknown = sorted(set(d) - known)
         if unknown:
             raise FaultError(f"monkey mix: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        for key, value in d.items():
+            if key.endswith("_ms") and not isinstance(value, (list, tuple)):
+                raise FaultError(f"monkey mix: {key!r} must be a range [low, high], got {value!r}")
         kwargs: dict[str, Any] = {k: tuple(v) if k.endswith("_ms") else v for k, v in d.items()}
         return cls(**kwargs)
 
@@ -265,6 +282,7 @@ def slowness_monkey(
 __all__ = [
     "DOWN",
     "FaultSpec",
+    "finite_number",
     "MonkeyMix",
     "parse_fault",
     "parse_faults",

@@ -308,8 +308,13 @@ TOXIC_TYPES: dict[str, type[Toxic]] = {
 }
 
 
+#: Toxiproxy's attributes are Go int64s.
+INT64_MAX = 2**63 - 1
+
+
 def _int_attr(toxic_type: str, key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)) or value != int(value) or value > INT64_MAX:
         raise FaultRequestError(
             f"{toxic_type} toxic: attribute {key!r} must be an integer, got {value!r}",
             error=f"bad request body: attribute {key} must be an integer",
