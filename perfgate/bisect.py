@@ -28,10 +28,12 @@ from perfgate import gitops
 from perfgate.config import METRICS, Config
 from perfgate.errors import ConfigError, RevisionError, StoreError
 from perfgate.gate import GateOptions, Progress, apply_options, run_gate
-from perfgate.history import Measurements, list_commits
+from perfgate.history import list_commits
 from perfgate.judge import next_look_pairs
+from perfgate.judge.invariants import NAME as FAILOVER
 from perfgate.model import MetricComparison, Revision, State
 from perfgate.store import open_store
+from perfgate.store.query import Measurements
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,10 @@ class Watch:
         return replace(config, judge=replace(config.judge, metrics=(self.metric,)))
 
     def state(self, metrics: tuple[MetricComparison, ...]) -> tuple[State, tuple[MetricComparison, ...]]:
-        watched = tuple(m for m in metrics if self.name is None or m.name == self.name)
+        # A failed hard check (lost acknowledged writes, a service that went down) is a regression
+        # whatever metric is watched: no latency excuses it.
+        watched = tuple(m for m in metrics if self.name is None or m.name == self.name
+                        or (m.name == FAILOVER and m.verdict is State.REGRESSION))
         if not watched:
             return State.INCONCLUSIVE, ()
         states = {m.verdict for m in watched}

@@ -37,7 +37,7 @@ from scipy.stats import t as student_t
 
 from perfgate.config import Config
 from perfgate.errors import StoreError
-from perfgate.history import Key, Measurements
+from perfgate.store.query import Key, Measurements
 from perfgate.judge import ERROR_RATE_FLOOR
 from perfgate.model import RoundMetrics, Side
 

@@ -23,18 +23,18 @@ import pyarrow as pa
 from perfgate import gitops
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
-from perfgate.judge import (failover_checks, judge, needs_confirmation, next_look_pairs, resource_metrics,
-                            round_metrics, with_checks)
+from perfgate.judge import needs_confirmation, next_look_pairs
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.judge.names import check_gate_names
 from perfgate.faults.storm import storm_windows
 from perfgate.procs import check_stop
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
-from perfgate.machine import fingerprint, machine_info, versions
+from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
 from perfgate.plan import plan_pairs
 from perfgate.store import LocalStore, new_run_id, open_store
+from perfgate.store.query import Evidence, Key, Measurements, count_pairs, judge_evidence, round_evidence
 from perfgate.rig import ACK_LOG, build_sides
 from perfgate.target import ResourceSampler
 
@@ -180,10 +180,10 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
                                                     first_index=state.next_index, rng=rng))
         pairs[scenario.name] = have + todo
     while True:
-        verdict = judge(state.metrics, config.judge, revisions[Side.BASELINE], revisions[Side.CANDIDATE],
-                        run_id=state.run_id, invalid_rounds=state.invalid,
-                        confirmation_rounds=state.confirmation, planned_pairs=planned, budget_pairs=budget)
-        verdict = with_checks(verdict, failover_checks(state.failover))
+        verdict = judge_evidence(Evidence(state.metrics, state.failover), config.judge,
+                                 revisions[Side.BASELINE], revisions[Side.CANDIDATE], run_id=state.run_id,
+                                 invalid_rounds=state.invalid, confirmation_rounds=state.confirmation,
+                                 planned_pairs=planned, budget_pairs=budget)
         if any(state.reused.values()):
             reused = ", ".join(f"{n}: {k}" for n, k in state.reused.items() if k)
             verdict = replace(verdict, notes=(*verdict.notes, f"pairs reused from earlier runs of this "
@@ -217,10 +217,10 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             state.progress.round_finished(record)
             if record.valid:
                 samples_df = samples.to_pandas()
-                state.metrics.extend(round_metrics(samples_df, record))
-                state.metrics.extend(resource_metrics(resources.to_pandas(), record, samples_df))
+                evidence = round_evidence(record, samples_df, resources.to_pandas())
+                state.metrics.extend(evidence.metrics)
                 check_gate_names(state.config, state.metrics)  # a margin of a request never made: stop now
-                state.failover += failover_of(record)
+                state.failover += evidence.failover
                 state.confirmation += int(spec.confirmation)
                 break
             state.invalid += 1
@@ -229,27 +229,22 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
 
 
 def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str, int]:
-    """Pool the pairs stored by earlier runs of exactly this comparison, measured with the same
-    config hash on a machine with the same fingerprint; never for an uncommitted working tree."""
+    """Pool the pairs (and their failover figures) stored by earlier complete runs of exactly this
+    comparison, measured under the same key (config, locustfile contents, perfgate and Locust
+    versions) on a machine with the same fingerprint; never for an uncommitted working tree."""
     if any(r.dirty or r.label == gitops.WORKTREE for r in revisions.values()):
         return {}
-    from perfgate.history import Key, Measurements, count_pairs
-
     measurements = Measurements(state.store)
-    key = Key(state.config.measurement_hash(), fingerprint())
     runs = [r for r in measurements.comparison_runs(revisions[Side.BASELINE].sha, revisions[Side.CANDIDATE].sha,
-                                                    key, state.config.rounds.design.value) if r != state.run_id]
+                                                    Key.of(state.config), state.config.rounds.design.value)
+            if r != state.run_id]
     if not runs:
         return {}
     names = [s.name for s in state.config.scenarios]
-    metrics = measurements.pooled_metrics(runs, names, start=1)  # pair ids >= 100000: no clash
-    state.metrics.extend(metrics)
-    return {name: count_pairs(metrics, [name]) for name in names}
-
-
-def failover_of(record: RoundRecord) -> list[dict]:
-    """A round's per-side failover figures, tagged with the scenario, for :func:`failover_checks`."""
-    return [{**figures, "scenario": record.scenario} for figures in record.extra.get("failover", {}).values()]
+    evidence = measurements.pooled_evidence(runs, names, start=1)  # pair ids >= 100000: no clash
+    state.metrics.extend(evidence.metrics)
+    state.failover.extend(evidence.failover)
+    return {name: count_pairs(evidence.metrics, [name]) for name in names}
 
 
 def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...]) -> LoadSpec:
@@ -257,8 +252,9 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
     if not locustfile.is_absolute():
         locustfile = config.root / locustfile
     env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
+    generator_cpus = cpu_placement(config.rounds.placement)[1]
     return LoadSpec(str(locustfile), scenario.user_classes, scenario.users, scenario.spawn_rate,
-                    scenario.warmup, scenario.duration, targets, env)
+                    scenario.warmup, scenario.duration, targets, env, tuple(sorted(generator_cpus or ())))
 
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec

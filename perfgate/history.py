@@ -6,10 +6,11 @@ and the machine fingerprint (results from another machine or another load
 profile are never mixed in). Rounds of a dirty working tree never count for
 the commit it was based on.
 
-* :meth:`Measurements.pooled_verdict` re-judges every stored baseline/candidate
-  pair of one comparison (same two commits, same key, same design), pooled
-  across the runs that measured it. Hooks, bisect and backfill use it to reuse
-  earlier measurements instead of measuring again.
+* :meth:`Measurements.pooled_verdict` (in :mod:`perfgate.store.query`) re-judges
+  every stored baseline/candidate pair of one comparison (same two commits, same
+  key, same design, complete runs only), pooled across the runs that measured
+  it, hard checks included. Hooks, bisect and backfill use it to reuse earlier
+  measurements instead of measuring again.
 * :func:`build_history` gives one series per scenario x request name x metric:
   per commit, its round-level values, a centre and a confidence band, and the
   change points found by kernel change-point detection over the round-level
@@ -21,216 +22,31 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import git
 import numpy as np
-import pandas as pd
 from scipy.special import stdtrit
 
 from perfgate import gitops
-from perfgate.config import Config, JudgeConfig
-from perfgate.errors import RevisionError, StoreError
-from perfgate.judge import change_points, judge, resource_metrics, round_metrics
+from perfgate.config import Config
+from perfgate.errors import RevisionError
+from perfgate.judge import change_points
 from perfgate.judge.changepoint import PENALTY
-from perfgate.machine import fingerprint
-from perfgate.model import Revision, RoundMetrics, RoundRecord, Side, State, Verdict
+from perfgate.model import Revision
 from perfgate.store import open_store
+from perfgate.store.query import Key, Measurements, Pooled, ResultStore, count_pairs
 
 if TYPE_CHECKING:
     from perfgate.gate import GateOptions, Progress
 
-#: Pair and round ids of the k-th pooled run are offset by k * _OFFSET, so they never collide.
-_OFFSET = 100_000
 #: Fewer round-level values than this in a series: no change-point search.
 MIN_CHANGE_POINT_VALUES = 6
 
-
-class ResultStore(Protocol):
-    """What history needs from a store (LocalStore and S3Store both provide it)."""
-
-    def list_runs(self) -> list[dict[str, Any]]: ...
-    def manifest(self, run_id: str) -> dict[str, Any]: ...
-    def verdict(self, run_id: str) -> dict[str, Any] | None: ...
-    def rounds(self, run_id: str) -> list[RoundRecord]: ...
-    def samples(self, run_id: str, index: int) -> pd.DataFrame: ...
-    def find_rounds(self, sha: str, scenario: str, config_hash: str,
-                    fingerprint: str) -> list[tuple[str, int, str]]: ...
-
-
-@dataclass(frozen=True)
-class Key:
-    """What must match for stored rounds to be reused: measurement config and machine."""
-
-    config_hash: str
-    fingerprint: str
-
-    @classmethod
-    def of(cls, config: Config, machine: str | None = None) -> Key:
-        return cls(config.measurement_hash(), machine or fingerprint())
-
-
-@dataclass(frozen=True)
-class Pooled:
-    """A comparison re-judged over every stored pair; ``verdict`` is None without pairs."""
-
-    verdict: Verdict | None
-    pairs: int  # the fewest complete pairs over the config's scenarios
-    run_ids: tuple[str, ...]
-
-    @property
-    def decisive(self) -> bool:
-        return self.verdict is not None and self.verdict.state in (State.PASS, State.REGRESSION)
-
-
-class Measurements:
-    """Cached reads of one store: manifests, round records and round-level metrics."""
-
-    def __init__(self, store: ResultStore):
-        self.store = store
-        self._runs: list[dict[str, Any]] | None = None
-        self._manifests: dict[str, dict[str, Any]] = {}
-        self._records: dict[str, dict[int, RoundRecord]] = {}
-        self._metrics: dict[tuple[str, int], list[RoundMetrics]] = {}
-
-    def refresh(self) -> None:
-        """Forget the run list (after new runs were stored); round data never changes."""
-        self._runs = None
-
-    def runs(self) -> list[dict[str, Any]]:
-        if self._runs is None:
-            self._runs = self.store.list_runs()
-        return self._runs
-
-    def manifest(self, run_id: str) -> dict[str, Any]:
-        if run_id not in self._manifests:
-            self._manifests[run_id] = self.store.manifest(run_id)
-        return self._manifests[run_id]
-
-    def record(self, run_id: str, index: int) -> RoundRecord | None:
-        if run_id not in self._records:
-            self._records[run_id] = {r.index: r for r in self.store.rounds(run_id)}
-        return self._records[run_id].get(index)
-
-    def round_metrics(self, run_id: str, index: int) -> list[RoundMetrics]:
-        """Round-level metrics of both sides of a stored round ([] for an invalid or missing one)."""
-        if (run_id, index) not in self._metrics:
-            record = self.record(run_id, index)
-            metrics: list[RoundMetrics] = []
-            if record is not None and record.valid:
-                samples = self.store.samples(run_id, index)
-                metrics = [*round_metrics(samples, record),
-                           *resource_metrics(self.store.resources(run_id, index), record, samples)]
-            self._metrics[(run_id, index)] = metrics
-        return self._metrics[(run_id, index)]
-
-    # --- comparisons -----------------------------------------------------------------
-
-    def comparison_runs(self, baseline_sha: str, candidate_sha: str, key: Key, design: str) -> list[str]:
-        """Stored runs that measured exactly this comparison under ``key`` and ``design``."""
-        found = []
-        for row in self.runs():
-            if (row["baseline"], row["candidate"], row["config_hash"], row["fingerprint"]) != (
-                    baseline_sha, candidate_sha, key.config_hash, key.fingerprint):
-                continue
-            try:
-                manifest = self.manifest(row["run_id"])
-            except StoreError:
-                continue
-            if manifest.get("design") != design or _dirty(manifest, Side.BASELINE) or \
-                    _dirty(manifest, Side.CANDIDATE):
-                continue
-            found.append(row["run_id"])
-        return found
-
-    def pooled_metrics(self, run_ids: Sequence[str], scenarios: Iterable[str], *, start: int = 0
-                       ) -> list[RoundMetrics]:
-        """Round metrics of ``run_ids`` with pair and round ids made unique across runs: the k-th
-        run's ids are offset by ``(start + k) * 100000`` (``start=1`` keeps ids 0..99999 free for
-        a gate that tops the pool up)."""
-        wanted = set(scenarios)
-        pooled = []
-        for k, run_id in enumerate(run_ids, start=start):
-            for record in sorted(self.store.rounds(run_id), key=lambda r: r.index):
-                if record.scenario not in wanted:
-                    continue
-                for m in self.round_metrics(run_id, record.index):
-                    pooled.append(replace(m, pair=k * _OFFSET + m.pair, round_index=k * _OFFSET + m.round_index))
-        return pooled
-
-    def pooled_verdict(self, config: Config, baseline: Revision, candidate: Revision, *, key: Key | None = None,
-                       judge_config: JudgeConfig | None = None, budget_pairs: int | None = None) -> Pooled:
-        """Re-judge every stored pair of ``baseline`` → ``candidate`` with the current judge config.
-
-        The pooled pairs are judged as later looks of the sequential design that
-        starts at ``rounds.count`` pairs and ends at ``budget_pairs`` (default
-        ``rounds.max``), so reusing and topping up does not inflate the error rates.
-        """
-        if baseline.dirty or candidate.dirty:
-            return Pooled(None, 0, ())
-        key = key or Key.of(config)
-        run_ids = self.comparison_runs(baseline.sha, candidate.sha, key, config.rounds.design.value)
-        scenarios = [s.name for s in config.scenarios]
-        metrics = self.pooled_metrics(run_ids, scenarios)
-        pairs = count_pairs(metrics, scenarios)
-        if not metrics or pairs == 0:
-            return Pooled(None, 0, tuple(run_ids))
-        planned = config.rounds.count
-        budget = max(budget_pairs or config.rounds.max, planned, pairs)
-        verdict = judge(metrics, judge_config or config.judge, baseline, candidate,
-                        run_id=run_ids[-1], planned_pairs=planned, budget_pairs=budget)
-        if len(run_ids) > 1:
-            verdict = replace(verdict, notes=(*verdict.notes, f"pooled {pairs} pairs from {len(run_ids)} stored runs: "
-                                                              + ", ".join(run_ids)))
-        return Pooled(verdict, pairs, tuple(run_ids))
-
-    # --- per commit ------------------------------------------------------------------
-
-    def commit_values(self, sha: str, scenario: str, key: Key) -> list[tuple[str, int, RoundMetrics]]:
-        """(run_id, round index, metrics) of every valid stored round side that measured ``sha``."""
-        out: list[tuple[str, int, RoundMetrics]] = []
-        for run_id, index, side in self.store.find_rounds(sha, scenario, key.config_hash, key.fingerprint):
-            try:
-                if _dirty(self.manifest(run_id), Side(side)):
-                    continue
-                metrics = self.round_metrics(run_id, int(index))
-            except StoreError:
-                continue  # a round the index knows of but whose files are gone: skip it
-            out.extend((run_id, int(index), m) for m in metrics if m.side.value == side)
-        return out
-
-    def candidate_run(self, sha: str, key: Key, previous: str | None = None) -> tuple[str, str, str] | None:
-        """(run_id, state, baseline sha) of the latest judged run with ``sha`` as its clean candidate,
-        preferring a run whose baseline is ``previous`` (the step from the previous commit)."""
-        found: list[tuple[str, str, str]] = []
-        for row in reversed(self.runs()):
-            if row["candidate"] == sha and row["config_hash"] == key.config_hash and \
-                    row["fingerprint"] == key.fingerprint and row["state"] in {s.value for s in State}:
-                try:
-                    if not _dirty(self.manifest(row["run_id"]), Side.CANDIDATE):
-                        found.append((row["run_id"], row["state"], row["baseline"]))
-                except StoreError:
-                    continue
-        preferred = [f for f in found if f[2] == previous]
-        return (preferred or found)[0] if found else None
-
-
-def _dirty(manifest: dict[str, Any], side: Side) -> bool:
-    return bool(manifest.get(side.value, {}).get("dirty", False))
-
-
-def count_pairs(metrics: Sequence[RoundMetrics], scenarios: Iterable[str]) -> int:
-    """The fewest complete (both sides) pairs over ``scenarios``."""
-    sides: dict[tuple[str, int], set[Side]] = defaultdict(set)
-    for m in metrics:
-        sides[(m.scenario, m.pair)].add(m.side)
-    complete: dict[str, int] = defaultdict(int)
-    for (scenario, _), present in sides.items():
-        complete[scenario] += int(len(present) == 2)
-    return min((complete.get(s, 0) for s in scenarios), default=0)
+__all__ = ["Key", "Measurements", "Pooled", "ResultStore", "count_pairs"]  # shared with the gate, via query
 
 
 # --- series and change points ---------------------------------------------------------

@@ -37,9 +37,10 @@ from perfgate import gitops
 from perfgate.config import Config, load_config
 from perfgate.errors import ConfigError, PerfgateError, RevisionError
 from perfgate.gate import GateOptions, GateResult, Progress, run_gate
-from perfgate.history import Measurements, Pooled, repo_root
+from perfgate.history import repo_root
 from perfgate.model import Verdict
 from perfgate.store import open_store
+from perfgate.store.query import Measurements, Pooled
 
 HOOKS = ("post-commit", "pre-push")
 MARKER = "# perfgate-managed-hook"

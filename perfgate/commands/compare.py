@@ -20,10 +20,10 @@ from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, check_option
 from perfgate.commands._common import print_verdict
 from perfgate.config import JudgeConfig, load_config
 from perfgate.errors import StoreError
-from perfgate.gate import failover_of
-from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
+from perfgate.judge import judge
 from perfgate.model import Revision, RoundMetrics, Side
 from perfgate.store import LocalStore
+from perfgate.store.query import judge_evidence, stored_evidence
 
 
 
@@ -37,20 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05")
     parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
     parser.add_argument("--inconclusive", choices=["fail", "pass", "warn"], default=None)
-
-
-def stored_failover(store: LocalStore, run_id: str) -> list[dict]:
-    return [f for record in store.rounds(run_id) if record.valid for f in failover_of(record)]
-
-
-def stored_metrics(store: LocalStore, run_id: str) -> list[RoundMetrics]:
-    metrics: list[RoundMetrics] = []
-    for record in store.rounds(run_id):
-        if record.valid:
-            samples = store.samples(run_id, record.index)
-            metrics.extend(round_metrics(samples, record))
-            metrics.extend(resource_metrics(store.resources(run_id, record.index), record, samples))
-    return metrics
 
 
 def _side_as(metrics: list[RoundMetrics], side: Side, new_side: Side) -> list[RoundMetrics]:
@@ -73,23 +59,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
         config = replace(config, margin=args.margin)
     run_a = store.resolve(args.run_a)
     manifest_a = store.manifest(run_a)
-    looks: dict[str, int] = {}
-    if args.run_b is None:
-        metrics = stored_metrics(store, run_a)
+    if args.run_b is None:  # the run's own pairs, hard checks included
         baseline, candidate = _revision(manifest_a, Side.BASELINE), _revision(manifest_a, Side.CANDIDATE)
         # The run's own sequential design: its confirmation looks spent part of the error rates.
         rounds = manifest_a.get("config", {}).get("rounds", {})
-        if "count" in rounds and "max" in rounds:
-            looks = {"planned_pairs": rounds["count"], "budget_pairs": rounds["max"]}
-    else:
+        looks = {"planned_pairs": rounds["count"], "budget_pairs": rounds["max"]} \
+            if "count" in rounds and "max" in rounds else {}
+        verdict = judge_evidence(stored_evidence(store, run_a), config, baseline, candidate, run_id=run_a, **looks)
+    else:  # one side of each of two runs: no outage pairs to check
         side = Side(args.side)
         run_b = store.resolve(args.run_b)
-        metrics = (_side_as(stored_metrics(store, run_a), side, Side.BASELINE)
-                   + _side_as(stored_metrics(store, run_b), side, Side.CANDIDATE))
+        metrics = (_side_as(stored_evidence(store, run_a).metrics, side, Side.BASELINE)
+                   + _side_as(stored_evidence(store, run_b).metrics, side, Side.CANDIDATE))
         baseline, candidate = _revision(manifest_a, side), _revision(store.manifest(run_b), side)
-    verdict = judge(metrics, config, baseline, candidate, run_id=run_a, **looks)
-    if args.run_b is None:
-        verdict = with_checks(verdict, failover_checks(stored_failover(store, run_a)))
+        verdict = judge(metrics, config, baseline, candidate, run_id=run_a)
     if args.json_path:
         import json
 
