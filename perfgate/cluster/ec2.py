@@ -12,6 +12,7 @@ Works against any endpoint boto3 resolves, moto's server included
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from datetime import datetime
@@ -33,6 +34,13 @@ from perfgate.errors import InfraError
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 WAIT = {"Delay": 2, "MaxAttempts": 90}  # every waiter is bounded: 3 minutes at most
 BUNDLE_NAMES = ("wheel", "baseline", "candidate", "config")
+#: Lifetime of the bundle's presigned GET URLs (they sit in user-data, which anything on the
+#: node can read from IMDS): long enough for a node to boot and fetch them (the controller waits
+#: at most remote.BOOT_TIMEOUT_S for that), no longer.
+BUNDLE_URL_S = 16 * 60
+#: The form of the run ids perfgate's clusters use (base.new_cluster_run_id); gc touches no other.
+CLUSTER_RUN_ID = re.compile(r"pg-[0-9]{14}-[0-9a-f]{6}")
+_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 API_ERRORS = (ClientError, BotoCoreError, WaiterError, Boto3Error)
 
 
@@ -52,7 +60,8 @@ class Ec2Cluster(Cluster):
         config = BotoConfig(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=60)
         kw: dict[str, Any] = {"config": config, **({"endpoint_url": endpoint_url} if endpoint_url else {})}
         self.ec2 = session.client("ec2", **kw)
-        self.s3 = session.client("s3", **kw)
+        # SigV4 for every S3 request and presigned URL (botocore still presigns with SigV2 by default)
+        self.s3 = session.client("s3", **{**kw, "config": config.merge(BotoConfig(signature_version="s3v4"))})
         self.ssm = session.client("ssm", **kw)
         self.quotas = session.client("service-quotas", **kw)
         self.calls: Counter[str] = Counter()
@@ -114,7 +123,7 @@ class Ec2Cluster(Cluster):
             key = f"{prefix}/bundle/{bundle[name].name}"
             self.s3.upload_file(str(bundle[name]), settings.bucket, key)
             urls[name] = self.s3.generate_presigned_url("get_object", Params={"Bucket": settings.bucket, "Key": key},
-                                                        ExpiresIn=int(minutes * 60) + 600)
+                                                        ExpiresIn=BUNDLE_URL_S)
         step("bundle")
         vpc, subnet = self._network(settings)
         groups = {role: self.ec2.create_security_group(
@@ -260,11 +269,19 @@ class Ec2Cluster(Cluster):
             raise
 
     def _lease(self, run_id: str) -> dict:
+        """The run's lease, if perfgate wrote one: a cluster run id and a lease naming that very run
+        with an ISO expiry. Anything else under ``runs/`` (a results store kept in the same bucket and
+        prefix, say) is not perfgate's cluster, and gets {}."""
+        if not is_cluster_run_id(run_id):
+            return {}
         try:
             body = self.s3.get_object(Bucket=self.settings.bucket, Key=f"{self.run_prefix(run_id)}/lease.json")["Body"]
-            return json.loads(body.read())
-        except (ClientError, json.JSONDecodeError):
+            lease = json.loads(body.read())
+        except (ClientError, ValueError):
             return {}
+        if not isinstance(lease, dict) or lease.get("run_id") != run_id or not is_expiry(lease.get("expires")):
+            return {}
+        return lease
 
     def status(self) -> list[RunStatus]:
         try:
@@ -277,7 +294,8 @@ class Ec2Cluster(Cluster):
             groups = Counter(next(t["Value"] for t in g.get("Tags", []) if t["Key"] == TAG_RUN)
                              for g in self._groups())
             out = []
-            for run_id in sorted(set(runs) | set(groups) | set(self._run_prefixes())):
+            leased = {r for r in self._run_prefixes() if self._lease(r)}
+            for run_id in sorted(set(runs) | set(groups) | leased):
                 run = runs.get(run_id) or {"states": Counter(), **self._lease(run_id)}
                 keys = self._objects(run_id)
                 ready = sum(1 for k in keys if "/nodes/" in k)
@@ -312,10 +330,15 @@ class Ec2Cluster(Cluster):
                                                       IpPermissions=group["IpPermissionsEgress"])
         for group in groups:
             self._delete_group(group["GroupId"])
-        keys = self._objects(run_id)
-        for start in range(0, len(keys), 1000):
+        # S3: only a prefix perfgate leased as this cluster's, and the lease last, so that a teardown
+        # cut short leaves a prefix that gc still recognises as its own
+        keys = self._objects(run_id) if self._lease(run_id) else []
+        lease = f"{self.run_prefix(run_id)}/lease.json"
+        ordered = [k for k in keys if k != lease] + [k for k in keys if k == lease]
+        for start in range(0, len(ordered), 1000):
             self.s3.delete_objects(Bucket=self.settings.bucket,
-                                   Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+                                   Delete={"Objects": [{"Key": k} for k in ordered[start:start + 1000]],
+                                           "Quiet": True})
         return Reaped(len(live), len(groups), len(keys))
 
     def _delete_group(self, group_id: str) -> None:
@@ -332,20 +355,21 @@ class Ec2Cluster(Cluster):
                 time.sleep(min(2.0 * (attempt + 1), 10.0))
 
     def gc(self, now: datetime | None = None) -> Reaped:
-        """Reap every run whose expiry has passed: its instances, security groups and S3 prefix."""
+        """Reap every perfgate run whose expiry has passed: its instances, security groups and S3
+        prefix. Only what perfgate made counts: instances and groups tagged with a cluster run id
+        and an expiry, and S3 prefixes holding perfgate's lease for that run id (see :meth:`_lease`)."""
         stamp = iso(now or utcnow())
         try:
             expired: set[str] = set()
-            for inst in self._instances([{"Name": "tag-key", "Values": [TAG_RUN]}]):
-                tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
-                if tags.get(TAG_EXPIRES, "") < stamp:
-                    expired.add(tags[TAG_RUN])
-            for group in self._groups():
-                tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
-                if tags.get(TAG_EXPIRES, "") < stamp:
-                    expired.add(tags[TAG_RUN])
+            tagged = [*self._instances([{"Name": "tag-key", "Values": [TAG_RUN]}]), *self._groups()]
+            for resource in tagged:
+                tags = {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+                run_id, expires = tags.get(TAG_RUN, ""), tags.get(TAG_EXPIRES, "")
+                if is_cluster_run_id(run_id) and is_expiry(expires) and expires < stamp:
+                    expired.add(run_id)
             for run_id in self._run_prefixes():
-                if self._lease(run_id).get("expires", "") < stamp:
+                lease = self._lease(run_id)
+                if lease and lease["expires"] < stamp:
                     expired.add(run_id)
         except API_ERRORS as exc:
             raise _api_error("gc", exc) from exc
@@ -353,3 +377,12 @@ class Ec2Cluster(Cluster):
         for run_id in sorted(expired):
             total = total + self.down(run_id)
         return total
+
+
+def is_cluster_run_id(run_id: object) -> bool:
+    return isinstance(run_id, str) and CLUSTER_RUN_ID.fullmatch(run_id) is not None
+
+
+def is_expiry(value: object) -> bool:
+    """An expiry as perfgate writes it (``2026-01-01T00:00:00Z``, compared as text)."""
+    return isinstance(value, str) and _ISO.fullmatch(value) is not None

@@ -1,0 +1,113 @@
+"""The EC2 backend touches only what it made, and hands nodes only short-lived SigV4 URLs.
+
+Against moto's server over real HTTP (tests/cluster/conftest.py); moto enforces neither
+URL expiry nor POST policies, so those are checked on the signed documents themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+from test_ec2 import bundle, settings  # noqa: F401  (fixtures)
+
+from perfgate.cluster.base import TAG_EXPIRES, TAG_RUN, InfraSettings, iso, utcnow
+from perfgate.cluster.ec2 import BUNDLE_URL_S, Ec2Cluster
+from perfgate.cluster.remote import BOOT_TIMEOUT_S
+from perfgate.store.s3 import S3Store
+from tests.history.test_s3_store import write_run
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def user_data(moto_url: str, instance_id: str) -> str:
+    ec2 = boto3.client("ec2", endpoint_url=moto_url)
+    data = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
+    return base64.b64decode(data["UserData"]["Value"]).decode()
+
+
+def keys(bucket: str, prefix: str = "") -> set[str]:
+    pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+
+# --- 2: gc reaps only what perfgate tagged and leased ----------------------------------
+
+
+def test_gc_spares_a_results_store_under_the_same_bucket_and_prefix(moto_url: str, settings: InfraSettings,
+                                                                     bundle: dict[str, Path],  # noqa: F811
+                                                                     tmp_path: Path) -> None:
+    """Before, gc took every ``<prefix>/runs/*`` without a lease for expired, and deleted it."""
+    cluster = Ec2Cluster(settings)
+    handle = cluster.up(settings, bundle, minutes=30)
+    store = S3Store(settings.bucket, settings.prefix, cache_dir=tmp_path / "writer")
+    run_id = write_run(store)
+    results = keys(settings.bucket, f"{settings.prefix}/runs/{run_id}/")
+    assert len(results) >= 5
+    # not perfgate's either: a cluster-like folder without a lease, one with a lease for another run,
+    # and an instance that carries perfgate's run tag but no expiry
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=settings.bucket, Key=f"{settings.prefix}/runs/pg-20200101000000-abcdef/keep.txt", Body=b"1")
+    s3.put_object(Bucket=settings.bucket, Key=f"{settings.prefix}/runs/pg-20200101000000-123456/lease.json",
+                  Body=json.dumps({"run_id": "someone-else", "expires": "2000-01-01T00:00:00Z"}).encode())
+    ec2 = boto3.client("ec2")
+    foreign = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": TAG_RUN, "Value": "pg-20200101000000-fedcba"}]}])
+    foreign_id = foreign["Instances"][0]["InstanceId"]
+    before = keys(settings.bucket)
+
+    reaped = cluster.gc(now=utcnow() + timedelta(hours=2))
+    after = keys(settings.bucket)
+    assert reaped.instances == len(handle.nodes)
+    assert not {k for k in after if k.startswith(handle.run_prefix + "/")}  # the cluster's own prefix: gone
+    assert after == {k for k in before if not k.startswith(handle.run_prefix + "/")}  # everything else: kept
+    reader = S3Store(settings.bucket, settings.prefix, cache_dir=tmp_path / "reader")
+    assert reader.resolve("latest") == run_id and len(reader.rounds(run_id)) == 3
+    state = ec2.describe_instances(InstanceIds=[foreign_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "running"
+
+
+def test_down_of_a_results_run_id_deletes_no_objects(moto_url: str, settings: InfraSettings,
+                                                     tmp_path: Path) -> None:
+    boto3.client("s3").create_bucket(Bucket=settings.bucket)
+    store = S3Store(settings.bucket, settings.prefix, cache_dir=tmp_path / "w")
+    run_id = write_run(store, rounds=1)
+    before = keys(settings.bucket)
+    ec2 = boto3.client("ec2")
+    ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": TAG_RUN, "Value": run_id},
+                                              {"Key": TAG_EXPIRES, "Value": "2000-01-01T00:00:00Z"}]}])
+    Ec2Cluster(settings).gc(now=utcnow() + timedelta(hours=2))
+    assert Ec2Cluster(settings).down(run_id).objects == 0
+    assert keys(settings.bucket) == before
+
+
+# --- 3: presigned URLs are SigV4 and short-lived -----------------------------------------
+
+
+def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSettings,
+                                               bundle: dict[str, Path]) -> None:  # noqa: F811
+    cluster = Ec2Cluster(settings)
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    handle = cluster.up(settings, bundle, minutes=60)
+    script = user_data(moto_url, handle.nodes[0].instance_id)
+    urls = re.findall(r"'(https?://[^']+)'", script)
+    assert len(urls) >= 4
+    for url in urls:
+        query = parse_qs(urlparse(url).query)
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"], url
+        assert "Signature" not in query and "AWSAccessKeyId" not in query  # no SigV2 leftovers
+        signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        expires = signed + timedelta(seconds=int(query["X-Amz-Expires"][0]))
+        assert signed >= started - timedelta(seconds=5)
+        assert expires <= started + timedelta(seconds=BUNDLE_URL_S + 60)  # not the run's 60 minutes
+        assert iso(expires) < handle.expires
+        assert urllib.request.urlopen(url, timeout=10).status == 200  # and they do work
+    assert BOOT_TIMEOUT_S <= BUNDLE_URL_S <= 20 * 60  # long enough to boot, no longer
