@@ -1,14 +1,19 @@
 """A small TOML writer for tests: nested dicts become tables, everything inside a list is inline.
 
-Floats keep TOML's ``nan``, ``inf`` and ``-inf``; strings and keys are written as JSON strings,
-which TOML's basic strings read the same way.
+Floats keep TOML's ``nan``, ``inf`` and ``-inf``; strings and keys are basic strings with
+quotes, backslashes and control characters escaped (everything else as it is).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+
+def string(text: str) -> str:
+    escaped = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else
+                      "\\" + c if c in '"\\' else c for c in text)
+    return f'"{escaped}"'
 
 
 def value(v: Any) -> str:
@@ -23,20 +28,20 @@ def value(v: Any) -> str:
             return "inf" if v > 0 else "-inf"
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return string(v)
     if isinstance(v, list):
         return "[" + ", ".join(value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{string(k)} = {value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"no TOML for {type(v).__name__}")
 
 
 def dumps(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> str:
     """``doc`` as a TOML document (sub-dicts of a table become [dotted.tables])."""
-    lines = [f"{json.dumps(k)} = {value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    lines = [f"{string(k)} = {value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
     out = ""
     if prefix and (lines or not any(isinstance(v, dict) for v in doc.values())):
-        out += "[" + ".".join(json.dumps(p) for p in prefix) + "]\n"
+        out += "[" + ".".join(string(p) for p in prefix) + "]\n"
     out += "".join(line + "\n" for line in lines)
     for k, v in doc.items():
         if isinstance(v, dict):
