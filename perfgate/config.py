@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from perfgate.errors import ConfigError
+from perfgate.machine import PLACEMENTS
 from perfgate.model import Design
 
 CONFIG_NAME = "perfgate.toml"
@@ -63,6 +64,7 @@ class RoundsConfig:
     count: int = 6  # planned rounds per side
     max: int = 12  # budget, confirmation rounds included
     seed: int | None = None
+    placement: str = "free"  # perfgate.machine.PLACEMENTS
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,8 @@ def _parse_rounds(v: _Validator, raw: dict[str, Any]) -> RoundsConfig:
     seed = raw.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise v.error("rounds", "seed", "must be an integer")
-    return RoundsConfig(design=Design(design), count=count, max=budget, seed=seed)
+    placement = v.choice(raw, "rounds", "placement", d.placement, PLACEMENTS)
+    return RoundsConfig(design=Design(design), count=count, max=budget, seed=seed, placement=placement)
 
 
 def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:

@@ -30,7 +30,7 @@ from perfgate.faults.storm import storm_windows
 from perfgate.procs import check_stop
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
-from perfgate.machine import fingerprint, machine_info, versions
+from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
 from perfgate.plan import plan_pairs
 from perfgate.store import LocalStore, new_run_id, open_store
@@ -252,8 +252,9 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
     if not locustfile.is_absolute():
         locustfile = config.root / locustfile
     env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
+    generator_cpus = cpu_placement(config.rounds.placement)[1]
     return LoadSpec(str(locustfile), scenario.user_classes, scenario.users, scenario.spawn_rate,
-                    scenario.warmup, scenario.duration, targets, env)
+                    scenario.warmup, scenario.duration, targets, env, tuple(sorted(generator_cpus or ())))
 
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec

@@ -23,6 +23,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: Where a round's processes may run: anywhere ("free"), or the targets of both sides on the
+#: same cores and the load generator on the others ("shared").
+PLACEMENTS = ("free", "shared")
+
+
+def cpu_placement(placement: str) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """(the targets' CPUs, the generator's CPUs) for ``placement``; None leaves it to the OS.
+
+    "shared" puts both duet targets on the same CPUs, so that whatever else runs there
+    slows both sides alike, and keeps the generator off them. It needs two CPUs or more.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if placement == "free" or len(cpus) < 2:
+        return None, None
+    return frozenset(cpus[1:]), frozenset(cpus[:1])
+
+
 @cache
 def machine_info() -> dict:
     return {

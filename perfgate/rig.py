@@ -19,6 +19,7 @@ from perfgate.config import Config, ScenarioConfig
 from perfgate.faults.chaos import Managed, target_process
 from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.round import FaultPlan, SideFaults
+from perfgate.machine import cpu_placement
 from perfgate.model import RoundSpec, Side, Window
 from perfgate.procs import kill_trees
 from perfgate.target import Target
@@ -97,7 +98,7 @@ def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan:
         target_config = replace(target_config, command=scenario.command)
     port = config.target.port + offset if config.target.port else 0
     target = Target(target_config, worktree, workdir / side.value, side, port,
-                    label=f"{side.value} ({worktree.name})")
+                    label=f"{side.value} ({worktree.name})", cpus=cpu_placement(config.rounds.placement)[0])
     upstreams = {"target": f"127.0.0.1:{target.port}"}
     processes: list[Any] = [target_process(target)]
     db = None

@@ -57,7 +57,8 @@ class Target:
     """
 
     def __init__(self, config: TargetConfig, worktree: Path, data_dir: Path, side: Side,
-                 port: int = 0, label: str = "", placeholders: dict[str, str] | None = None):
+                 port: int = 0, label: str = "", placeholders: dict[str, str] | None = None,
+                 cpus: frozenset[int] | None = None):
         self.config = config
         self.worktree = worktree
         self.data_dir = data_dir
@@ -67,6 +68,7 @@ class Target:
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir / "target.log"
         self.placeholders = dict(placeholders or {})  # e.g. db_args for a scenario's database
+        self.cpus = cpus  # None: wherever the OS schedules it
 
     @property
     def url(self) -> str:
@@ -111,9 +113,16 @@ class Target:
         with open(self.log_path, "wb") as log:
             try:
                 self.proc = spawn(command, shell=True, cwd=self.worktree, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_raise_file_limit)
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=self._prepare_child)
             except OSError as exc:
                 raise TargetError(f"[target] command: cannot start {command!r}: {exc}") from exc
+
+    def _prepare_child(self) -> None:
+        """Runs in the child before the command: descriptors for storms, and its CPUs, which
+        every thread and process it starts inherits."""
+        _raise_file_limit()
+        if self.cpus:
+            os.sched_setaffinity(0, self.cpus)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.config.ready_timeout

@@ -42,6 +42,7 @@ class LoadSpec:
     duration: float
     targets: tuple[LoadTarget, ...]  # one per side, in class order
     env: dict[str, str] = field(default_factory=dict)  # set in the load process before the locustfile loads
+    cpus: tuple[int, ...] = ()  # the generator's CPUs (empty: wherever the OS schedules it)
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     from perfgate.load.recorder import Recorder
 
+    if spec.get("cpus"):
+        os.sched_setaffinity(0, spec["cpus"])
     try:
         user_classes = build_user_classes(spec)
     except Exception as exc:  # whatever the locustfile raises while importing
