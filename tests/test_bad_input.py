@@ -281,3 +281,23 @@ def test_proxy_api_bad_input_is_400_with_json(api: str, path: str, raw: str, nee
     status, body = call(api, "POST", path, raw)
     assert status == 400, body
     assert body["status"] == 400 and needle in body["error"]
+
+
+def test_a_margin_naming_no_request_stops_the_gate_after_the_first_round(repo: Path) -> None:
+    """The requests are named "/login": a margin for "login.p50" would silently judge nothing."""
+    config = repo / "names.toml"
+    config.write_text(dumps({
+        "target": {"command": "{python} -m http.server {port} --bind 127.0.0.1", "ready_path": "/"},
+        "load": {"locustfile": "locustfile.py", "user_classes": ["Quick"], "users": 2, "spawn_rate": 2,
+                 "warmup": 0, "duration": 1},
+        "rounds": {"count": 3, "max": 3},
+        "judge": {"margins": {"login.p50": 0.1}},
+        "store": {"path": str(repo.parent / "names-store")},
+    }))
+    result = run_cli("run", "--candidate", "HEAD", "--config", str(config), cwd=repo, timeout=300)
+    line = one_line(result.stderr)
+    assert result.returncode == 3
+    assert "[judge]: 'login.p50' names no request of the scenario (names seen: '(target)', '/login')" in line
+    rounds = list((repo.parent / "names-store" / "runs").glob("*/rounds/*.json"))
+    assert len(rounds) == 1  # stopped right after the first round, not after the whole gate
+    assert not live_processes(("http.server", "perfgate.load"), "PERFGATE_TEST_TAG", TEST_TAG)
