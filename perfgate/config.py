@@ -25,6 +25,9 @@ DATABASES = ("", "mariadb")
 METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate",
            "rss_peak", "queue_peak", "cpu_mean", "cpu_per_request")  # the last four: the target's resources
 INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
+#: Default margins of metrics whose A/A noise is far below the latencies' (derived from the
+#: regression ladder's recorded A/A pairs: BENCHMARKS.md).
+METRIC_MARGINS: dict[str, float] = {"cpu_per_request": 0.02}
 #: [scenarios.X.storm] keys, passed to loadtests/storm.py as PERFGATE_STORM_<KEY>.
 STORM_KEYS = ("logins", "clients", "at", "timeout")
 
@@ -45,10 +48,10 @@ class ScenarioConfig:
     name: str
     locustfile: str = "loadtests/im.py"
     user_classes: tuple[str, ...] = ("ChatUser",)
-    users: int = 8
-    spawn_rate: float = 8.0
+    users: int = 12  # per side: with the IM scenario, ~1,000 sends and ~200 logins per 10 s round
+    spawn_rate: float = 12.0
     warmup: float = 2.0
-    duration: float = 8.0
+    duration: float = 10.0
     workers: int = 0  # 0: Locust in-process; N: master plus N workers
     command: str = ""  # overrides [target] command for this scenario
     database: str = ""  # "mariadb": a real primary and replica per side, per round
@@ -61,8 +64,8 @@ class ScenarioConfig:
 @dataclass(frozen=True)
 class RoundsConfig:
     design: Design = Design.DUET
-    count: int = 6  # planned rounds per side
-    max: int = 12  # budget, confirmation rounds included
+    count: int = 6  # planned pairs of rounds
+    max: int = 10  # budget, confirmation pairs included (looks at 6, 8 and 10 pairs)
     seed: int | None = None
     placement: str = "free"  # perfgate.machine.PLACEMENTS
 
@@ -79,7 +82,9 @@ class JudgeConfig:
     min_count: int = 20  # requests per round below which a name is not judged
 
     def margin_for(self, name: str, metric: str) -> float:
-        return self.margins.get(f"{name}.{metric}", self.margins.get(metric, self.margin))
+        """``margins["name.metric"]``, else ``margins["metric"]``, else the metric's own default
+        (:data:`METRIC_MARGINS`), else ``margin``."""
+        return self.margins.get(f"{name}.{metric}", self.margins.get(metric, METRIC_MARGINS.get(metric, self.margin)))
 
 
 @dataclass(frozen=True)
@@ -109,11 +114,29 @@ class Config:
 
         Only values that differ from the defaults are hashed, so adding a new
         key (with a default) to perfgate does not orphan every stored baseline.
+        What runs the load is hashed too: the content of each scenario's
+        locustfile, and the perfgate and Locust versions.
         """
         data = {"target": _changed(self.target, TargetConfig()),
-                "scenarios": [_changed(s, ScenarioConfig(name=s.name)) | {"name": s.name} for s in self.scenarios]}
+                "scenarios": [_changed(s, ScenarioConfig(name=s.name)) | {"name": s.name} for s in self.scenarios],
+                "load": self._load_inputs()}
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+    def _load_inputs(self) -> dict[str, Any]:
+        from perfgate.machine import versions
+
+        files = {}
+        for scenario in self.scenarios:
+            path = Path(scenario.locustfile)
+            path = path if path.is_absolute() else self.root / path
+            try:
+                files[scenario.locustfile] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                files[scenario.locustfile] = "unreadable"
+        found = versions()
+        return {"locustfiles": files, "perfgate": found["perfgate"], "locust": found["locust"]}
 
 
 def _changed(value: Any, default: Any) -> dict[str, Any]:

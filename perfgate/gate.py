@@ -26,10 +26,12 @@ from perfgate.config import Config, ScenarioConfig
 from perfgate.judge import needs_confirmation, next_look_pairs
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.judge.names import check_gate_names
+from perfgate.errors import PerfgateError, os_error_line
 from perfgate.faults.storm import storm_windows
 from perfgate.procs import check_stop
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
+from perfgate.measurelock import measurement_lock
 from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
 from perfgate.plan import plan_pairs
@@ -67,6 +69,7 @@ class GateOptions:
     command: str = ""
     workers: int | None = None  # Locust worker processes per round (0: in-process)
     reuse: bool = True  # pool pairs stored by earlier runs of the same comparison, config and machine
+    wait: bool = True  # wait for another gate measuring on this machine (False: fail at once)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class GateResult:
     verdict: Verdict
     run_id: str
     reports: ReportPaths
+    report_error: str = ""  # the reports could not be written: the verdict stands, this is a warning
 
 
 class Progress:
@@ -142,21 +146,35 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
                              for side, rev in revisions.items()}
                 state = _RunState(config, run_id, store, checkouts, scratch, progress,
                                   round_runner or _run_round, plans)
-                if options.reuse:
-                    state.reused = _reuse_pairs(state, revisions)
-                verdict = _measure_and_judge(state, revisions)
+                with measurement_lock(wait=options.wait, on_wait=progress.message):
+                    if options.reuse:
+                        state.reused = _reuse_pairs(state, revisions)
+                    verdict = _measure_and_judge(state, revisions)
         except BaseException as exc:
             store.mark_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
             raise
-        from perfgate.report import write_reports  # matplotlib: imported only once there is a verdict
-
-        out_dir = options.out_dir or (config.root / config.report_dir)
         store.save_verdict(run_id, verdict_to_dict(verdict))
-        reports = write_reports(store, run_id, out_dir, markdown=options.markdown, junit=options.junit,
-                                json_path=options.json_path)
-        return GateResult(verdict, run_id, reports)
+        return _with_reports(store, config, options, verdict, run_id)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _with_reports(store: LocalStore, config: Config, options: GateOptions, verdict: Verdict,
+                  run_id: str) -> GateResult:
+    """The result with its reports written; a failure to write them is a warning, never the verdict
+    (a regression must not turn into an error, which a pre-push hook lets through)."""
+    from perfgate.report import ReportPaths, write_reports  # matplotlib: imported only once there is a verdict
+
+    out_dir = options.out_dir or (config.root / config.report_dir)
+    try:
+        reports = write_reports(store, run_id, out_dir, markdown=options.markdown, junit=options.junit,
+                                json_path=options.json_path)
+    except Exception as exc:  # the verdict is stored; `perfgate report` can write them again
+        what = os_error_line(exc) if isinstance(exc, OSError) else \
+            str(exc) if isinstance(exc, PerfgateError) else f"{type(exc).__name__}: {exc}"
+        return GateResult(verdict, run_id, ReportPaths(), f"reports not written ({' '.join(what.split())}); "
+                                                         f"retry with: perfgate report {run_id}")
+    return GateResult(verdict, run_id, reports)
 
 
 def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> None:

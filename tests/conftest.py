@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Inherited by every process this test session starts, so leak checks see only ours.
 TEST_TAG = f"perfgate-tests-{os.getpid()}"
 os.environ["PERFGATE_TEST_TAG"] = TEST_TAG
+#: A measurement lock of this session's own: gates in parallel test workers (and real measurements
+#: elsewhere on the machine) do not queue on the machine-wide lock.
+os.environ.setdefault("PERFGATE_LOCK", os.path.join(tempfile.gettempdir(), f"{TEST_TAG}-measure.lock"))
 AUTHOR = git.Actor("Test Author", "test@example.invalid")
 
 

@@ -10,11 +10,13 @@ import pandas as pd
 import pyarrow as pa
 
 from perfgate import gitops
+from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, load_config
 from perfgate.faults.failover import failover_figures
 from perfgate.machine import fingerprint
 from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, Design, Revision, RoundRecord, Side
 from perfgate.store import LocalStore
+from perfgate.store.query import judge_evidence, stored_evidence
 from tests.conftest import make_repo
 
 S = 1_000_000_000
@@ -70,10 +72,11 @@ def samples(index: int, base_us: float = 1000.0, ratio: float = 1.0, n: int = 40
 
 
 def write_run(store: LocalStore, config: Config, baseline: Revision, candidate: Revision, *, pairs: int = 3,
-              state: str | None = "pass", lost: int = 0, ratio: float = 1.0, config_hash: str | None = None,
+              state: str | None = "judged", lost: int = 0, ratio: float = 1.0, config_hash: str | None = None,
               extra_manifest: dict | None = None) -> str:
     """One stored duet run of ``pairs`` valid rounds; ``lost`` acknowledged writes lost by the candidate
-    in every round's outage; ``state`` its final state (None: left "running")."""
+    in every round's outage; ``state``: "judged" (its verdict stored, as the gate does), a state to mark
+    it with ("error", "interrupted"), or None (left "running")."""
     manifest = {"kind": "run", "baseline": asdict(baseline), "candidate": asdict(candidate),
                 "config": config.to_dict(), "config_hash": config_hash or config.measurement_hash(),
                 "fingerprint": fingerprint(), "design": "duet", "scenarios": [s.name for s in config.scenarios],
@@ -93,6 +96,9 @@ def write_run(store: LocalStore, config: Config, baseline: Revision, candidate: 
                              sides=(Side.BASELINE, Side.CANDIDATE), pair=index, started_ns=0,
                              measure_start_ns=1 * S, ended_ns=3 * S, extra={"failover": failover})
         store.save_round(record, table, RESOURCE_SCHEMA.empty_table())
-    if state is not None:
-        store.save_verdict(run_id, {"verdict": state, "run_id": run_id})
+    if state == "judged":  # the verdict the gate would store
+        verdict = judge_evidence(stored_evidence(store, run_id), config.judge, baseline, candidate, run_id=run_id)
+        store.save_verdict(run_id, verdict_to_dict(verdict))
+    elif state is not None:
+        store.mark_run(run_id, state)
     return run_id

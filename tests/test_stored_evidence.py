@@ -17,7 +17,7 @@ def lost_write_run(tmp_path):
     repo = tmp_path / "repo"
     config, baseline, candidate = build_repo(repo)
     store = LocalStore(repo / ".perfgate")
-    run_id = write_run(store, config, baseline, candidate, lost=2, state="regression")
+    run_id = write_run(store, config, baseline, candidate, lost=2)
     return repo, config, baseline, candidate, store, run_id
 
 

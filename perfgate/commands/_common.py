@@ -30,6 +30,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-reuse", action="store_true",
                         help="measure every pair afresh, even if earlier runs of this comparison are stored")
     parser.add_argument("--workers", type=int, help="Locust worker processes per round (0: in-process)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="if another gate is measuring on this machine, fail at once (exit 3) instead of waiting")
     parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir)")
     parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
     parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment")
@@ -53,7 +55,7 @@ def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gat
         design=Design(args.design) if args.design else None, rounds=args.rounds, max_rounds=args.max_rounds,
         margin=args.margin, scenarios=tuple(args.scenario), seed=args.seed, out_dir=args.out,
         markdown=args.markdown, junit=args.junit, json_path=args.json_path, workers=args.workers,
-        reuse=not args.no_reuse,
+        reuse=not args.no_reuse, wait=not args.no_wait,
         command=shlex.join(["perfgate", *sys.argv[1:]]),
     )
 

@@ -11,11 +11,13 @@ from perfgate.config import find_config, load_config
 from perfgate.errors import ConfigError, StoreError
 from perfgate.report import ReportPaths, write_reports
 from perfgate.store import is_remote, open_store
+from perfgate.store.query import latest_judged
 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="run id, unique prefix of one, or 'latest'")
+    parser.add_argument("run", metavar="RUN",
+                        help="run id, unique prefix of one, or 'latest' (the latest run with a verdict)")
     parser.add_argument("--store", type=str,
                         help="the store (default: [store] path of the config here, else .perfgate)")
     parser.add_argument("--config", type=Path, help="config for the default store and report folder")
@@ -54,7 +56,7 @@ def report(run: str, store_dir: Path, out_dir: Path, *, markdown: Path | None = 
     if not is_remote(store_dir) and not Path(store_dir).is_dir():
         raise StoreError(f"{store_dir}: no perfgate store here (--store)")
     store = open_store(store_dir)
-    run_id = store.resolve(run)
+    run_id = latest_judged(store) if run == "latest" else store.resolve(run)  # a failed run has no report
     return write_reports(store, run_id, out_dir, markdown=markdown, junit=junit, json_path=json_path,
                          artifact_url=artifact_url)
 

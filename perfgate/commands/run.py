@@ -43,5 +43,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def finish(result: GateResult, args: argparse.Namespace, policy: str) -> int:
+    """Print the verdict (and a warning if its reports could not be written); the verdict's exit code."""
     print_verdict(Console(highlight=False), result.verdict, result.reports.html)
+    if result.report_error:
+        Console(stderr=True, highlight=False).print(f"perfgate: warning: {result.report_error}", style="yellow",
+                                                    markup=False, soft_wrap=True)
     return exit_code(result.verdict.state, args.inconclusive or policy)
