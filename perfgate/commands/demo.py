@@ -1,9 +1,10 @@
 """``perfgate demo``: a whole gate on a scratch repository with a real regression.
 
 It builds a git repository holding two commits of the bundled reference IM
-service. The second raises the scrypt work factor of password hashing (a
-realistic "hardening" change that doubles the CPU cost of every login), then
-runs the full gate between them and prints the verdict and the report's path.
+service. The second raises scrypt's block size from 8 to 10 (a realistic
+"hardening" change that costs every login 25% more CPU, near what a gate on a
+small machine can resolve), then runs the full gate between them, with
+perfgate's default profile, and prints the verdict and the report's path.
 """
 
 from __future__ import annotations
@@ -24,33 +25,21 @@ from perfgate.errors import PerfgateError
 
 
 DEMO_CONFIG = """\
-# perfgate demo profile: short rounds, sized for a small machine.
+# perfgate demo: the reference IM service with perfgate's default profile.
 [target]
 command = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
 
 [load]
 locustfile = "loadtests/im.py"
 user_classes = ["ChatUser"]
-users = 12
-spawn_rate = 12
-warmup = 2
-duration = 8
-
-[rounds]
-design = "duet"
-count = 6
-max = 10
-
-[judge]
-margin = 0.05
 """
 
-SCRYPT_LINE = re.compile(r"^SCRYPT_LOG2N = (\d+)$", re.MULTILINE)
+SCRYPT_BLOCK = re.compile(r"^SCRYPT_R = (\d+)$", re.MULTILINE)
 AUTHOR = git.Actor("perfgate demo", "demo@perfgate.invalid")
 
 
 def build_demo_repo(path: Path) -> git.Repo:
-    """Two commits of the IM service; the second makes every login twice as expensive."""
+    """Two commits of the IM service; the second costs every login 25% more CPU."""
     import loadtests
 
     source = Path(list(loadtests.__path__)[0])
@@ -63,12 +52,13 @@ def build_demo_repo(path: Path) -> git.Repo:
     repo.index.commit("IM service: scrypt login, WebSocket chat, SQLite history", author=AUTHOR, committer=AUTHOR)
     auth = target / "imserver" / "auth.py"
     text = auth.read_text()
-    match = SCRYPT_LINE.search(text)
+    match = SCRYPT_BLOCK.search(text)
     if match is None:
-        raise PerfgateError(f"{auth}: no 'SCRYPT_LOG2N = <int>' line to change for the demo")
-    auth.write_text(SCRYPT_LINE.sub(f"SCRYPT_LOG2N = {int(match.group(1)) + 1}", text, count=1))
+        raise PerfgateError(f"{auth}: no 'SCRYPT_R = <int>' line to change for the demo")
+    block = int(match.group(1))
+    auth.write_text(SCRYPT_BLOCK.sub(f"SCRYPT_R = {block * 5 // 4}", text, count=1))
     repo.git.add(A=True)
-    repo.index.commit("auth: raise the scrypt work factor to harden stored passwords",
+    repo.index.commit(f"auth: raise scrypt's block size from {block} to {block * 5 // 4} to harden stored passwords",
                       author=AUTHOR, committer=AUTHOR)
     return repo
 
@@ -93,7 +83,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         args.junit = args.junit or here / "reports" / "demo-junit.xml"
         args.json_path = args.json_path or here / "reports" / "demo-verdict.json"
         options = gate_options(args, "HEAD~1", "HEAD")
-        console.print(f"demo repository: {repo_dir} (HEAD~1 → HEAD: scrypt work factor doubled)", markup=False)
+        console.print(f"demo repository: {repo_dir} (HEAD~1 → HEAD: scrypt block size 8 → 10, "
+                      "+25% CPU per login)", markup=False)
         from perfgate.gate import run_gate
 
         with RichProgress(console) as progress:
