@@ -21,10 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import fields
 from datetime import datetime, timezone
@@ -47,6 +50,32 @@ class Deadline(Exception):
     """The run's deadline passed while waiting."""
 
 
+def post_object(form: dict[str, Any], key: str, body: bytes, attempts: int = 5) -> None:
+    """Upload ``body`` to ``key`` through a presigned POST ``form`` ({"url", "fields"}), which S3
+    accepts only for keys under the run's own prefix. Retries 5xx answers and network errors."""
+    boundary = secrets.token_hex(16)
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in {**form["fields"], "key": key}.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload"\r\n'
+                 f'Content-Type: application/octet-stream\r\n\r\n'.encode() + body + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    data = b"".join(parts)
+    for attempt in range(attempts):
+        request = urllib.request.Request(form["url"], data=data, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                response.read()
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or attempt == attempts - 1:
+                raise RuntimeError(f"upload of {key} refused: HTTP {exc.code} {exc.read()[:200]!r}") from exc
+        except (urllib.error.URLError, OSError):
+            if attempt == attempts - 1:
+                raise
+        time.sleep(min(2.0 ** attempt, 10.0))
+
+
 class Agent:
     def __init__(self, args: argparse.Namespace):
         self.role, self.index, self.home = args.role, args.index, Path(args.home)
@@ -55,15 +84,16 @@ class Agent:
         self.deadline = datetime.strptime(args.deadline, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
         self.s3 = boto3.client("s3")
         self.config = json.loads((self.home / "config.json").read_text())
+        self.upload_form = json.loads((self.home / "upload.json").read_text())  # the run's presigned POST
         self.bind_host = os.environ.get("PERFGATE_BIND_HOST", "*")
 
     # --- S3 helpers -----------------------------------------------------------
 
     def put(self, key: str, data: dict[str, Any]) -> None:
-        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}", Body=json.dumps(data).encode())
+        post_object(self.upload_form, f"{self.prefix}/{key}", json.dumps(data).encode())
 
     def upload(self, key: str, path: Path) -> None:
-        self.s3.upload_file(str(path), self.bucket, f"{self.prefix}/{key}")
+        post_object(self.upload_form, f"{self.prefix}/{key}", path.read_bytes())
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:

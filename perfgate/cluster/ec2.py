@@ -2,7 +2,8 @@
 
 Provisioning steps, in order (each reported to ``on_step``): ``bucket``, ``lease``
 (``runs/{id}/lease.json`` with the expiry: written before anything else, so
-``gc`` can always reap the prefix), ``bundle``, ``security-groups``, ``rules``,
+``gc`` can always reap the prefix), ``bundle`` (plus ``upload.json``, the run's presigned POST
+form: the only way nodes write to S3), ``security-groups``, ``rules``,
 ``instances`` (one RunInstances call per role), ``running``. Every EC2 resource
 carries the run id, expiry and owner tags from the call that creates it.
 Works against any endpoint boto3 resolves, moto's server included
@@ -39,6 +40,8 @@ BUNDLE_NAMES = ("wheel", "baseline", "candidate", "config")
 #: at most remote.BOOT_TIMEOUT_S for that), no longer.
 BUNDLE_URL_S = 16 * 60
 #: The form of the run ids perfgate's clusters use (base.new_cluster_run_id); gc touches no other.
+#: Largest object a node may upload through the run's presigned POST form (a round's samples).
+UPLOAD_MAX_BYTES = 2 * 2**30
 CLUSTER_RUN_ID = re.compile(r"pg-[0-9]{14}-[0-9a-f]{6}")
 _ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 API_ERRORS = (ClientError, BotoCoreError, WaiterError, Boto3Error)
@@ -122,8 +125,10 @@ class Ec2Cluster(Cluster):
         for name in BUNDLE_NAMES:
             key = f"{prefix}/bundle/{bundle[name].name}"
             self.s3.upload_file(str(bundle[name]), settings.bucket, key)
-            urls[name] = self.s3.generate_presigned_url("get_object", Params={"Bucket": settings.bucket, "Key": key},
-                                                        ExpiresIn=BUNDLE_URL_S)
+            urls[name] = self._presign(key)
+        key = f"{prefix}/bundle/upload.json"
+        self.s3.put_object(Bucket=settings.bucket, Key=key, Body=json.dumps(self.upload_form(prefix, minutes)).encode())
+        urls["upload"] = self._presign(key)
         step("bundle")
         vpc, subnet = self._network(settings)
         groups = {role: self.ec2.create_security_group(
@@ -141,6 +146,19 @@ class Ec2Cluster(Cluster):
         step("running")
         return ClusterHandle(run_id, settings.bucket, prefix, expires, tuple(nodes), tuple(groups.values()),
                              {"groups": groups})
+
+    def _presign(self, key: str) -> str:
+        return self.s3.generate_presigned_url("get_object", Params={"Bucket": self.settings.bucket, "Key": key},
+                                              ExpiresIn=BUNDLE_URL_S)
+
+    def upload_form(self, prefix: str, minutes: float) -> dict[str, Any]:
+        """A presigned POST form (SigV4) that lets a node write objects under the run's own ``prefix/``
+        and nowhere else, until the run's deadline. The nodes' instance role has no S3 write at all:
+        this form is how they upload, so code running on a node cannot touch another run."""
+        return self.s3.generate_presigned_post(
+            self.settings.bucket, f"{prefix}/${{filename}}",
+            Conditions=[["starts-with", "$key", f"{prefix}/"], ["content-length-range", 0, UPLOAD_MAX_BYTES]],
+            ExpiresIn=int(minutes * 60) + 600)
 
     def _ensure_bucket(self, bucket: str) -> None:
         try:

@@ -83,9 +83,9 @@ def test_up_then_down_leaves_nothing(moto_url: str, settings: InfraSettings, bun
     assert not groups["worker"]["IpPermissions"]
     status = {s.run_id: s for s in cluster.status()}
     assert status[handle.run_id].instances == {"running": 5} and status[handle.run_id].security_groups == 3
-    assert count_left(moto_url) == {"instances": 5, "security_groups": 3, "objects": 5}
+    assert count_left(moto_url) == {"instances": 5, "security_groups": 3, "objects": 6}  # lease, bundle, upload form
     reaped = cluster.down(handle.run_id)
-    assert (reaped.instances, reaped.security_groups, reaped.objects) == (5, 3, 5)
+    assert (reaped.instances, reaped.security_groups, reaped.objects) == (5, 3, 6)
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
     assert cluster.down(handle.run_id).instances == 0  # idempotent
 

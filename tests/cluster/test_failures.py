@@ -79,7 +79,7 @@ def test_killed_between_steps_then_gc(step: str, moto_url: str, settings: InfraS
         proc.wait(10)
     left = count_left(moto_url)
     made = STEPS.index(step)
-    assert left["objects"] == (0 if made < 1 else 1 if made < 2 else 5)  # the lease, then the bundle
+    assert left["objects"] == (0 if made < 1 else 1 if made < 2 else 6)  # the lease, then the bundle + upload form
     assert left["instances"] == (5 if made >= 5 else 0)  # killed: nothing rolled back
     reaped = Ec2Cluster(settings).gc(now=utcnow() + timedelta(hours=2))
     assert reaped.objects == left["objects"]

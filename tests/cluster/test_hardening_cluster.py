@@ -111,3 +111,58 @@ def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSet
         assert iso(expires) < handle.expires
         assert urllib.request.urlopen(url, timeout=10).status == 200  # and they do work
     assert BOOT_TIMEOUT_S <= BUNDLE_URL_S <= 20 * 60  # long enough to boot, no longer
+
+
+# --- 4: the nodes' reach: read their control files, write only their own run ---------------
+
+NODE_POLICY = Path(__file__).resolve().parents[2] / "infra" / "iam" / "perfgate-node-policy.json"
+#: what the on-node agent reads with its role (perfgate/cluster/agent.py)
+AGENT_READS = ("done.json", "rounds/0003/request.json", "rounds/0003/abort.json", "rounds/0003/master.json",
+               "rounds/0003/result.json", "rounds/0003/targets-1.json")
+#: what it must not read or write with its role: bundles (source, wheel, config with env), results, leases
+NOT_FOR_NODES = ("bundle/perfgate-0.1.0-py3-none-any.whl", "bundle/candidate.tar", "bundle/config.json",
+                 "bundle/upload.json", "rounds/0003/samples.parquet", "rounds/0003/resources-0.parquet",
+                 "lease.json", "nodes/target-0.json")
+
+
+def _s3_pattern_matches(pattern: str, key: str) -> bool:
+    """IAM's resource matching: ``*`` matches any run of characters, ``/`` included."""
+    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), key) is not None
+
+
+def test_the_node_role_cannot_write_s3_nor_read_other_runs_bundles_or_results() -> None:
+    statements = json.loads(NODE_POLICY.read_text())["Statement"]
+    resources: list[str] = []
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        assert actions == ["s3:GetObject"], actions  # no Put/Delete/List, no wildcard actions
+        resources += [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+    patterns = [r.removeprefix("arn:aws:s3:::perfgate-runs/") for r in resources]
+    assert all(r.startswith("arn:aws:s3:::perfgate-runs/perfgate/runs/") for r in resources), resources
+    run = "perfgate/runs/pg-20260101000000-abcdef/"
+    for key in AGENT_READS:
+        assert any(_s3_pattern_matches(p, run + key) for p in patterns), key
+    for key in NOT_FOR_NODES:
+        assert not any(_s3_pattern_matches(p, run + key) for p in patterns), key
+
+
+def test_nodes_upload_through_a_form_scoped_to_their_run(moto_url: str, settings: InfraSettings,
+                                                         bundle: dict[str, Path]) -> None:  # noqa: F811
+    from perfgate.cluster.agent import post_object
+
+    handle = Ec2Cluster(settings).up(settings, bundle, minutes=30)
+    script = user_data(moto_url, handle.nodes[0].instance_id)
+    url = next(u for u in re.findall(r"'(https?://[^']+)'", script) if "/bundle/upload.json?" in u)
+    form = json.loads(urllib.request.urlopen(url, timeout=10).read())
+    policy = json.loads(base64.b64decode(form["fields"]["policy"]))
+    assert ["starts-with", "$key", handle.run_prefix + "/"] in policy["conditions"]
+    assert not any(c[0] == "starts-with" and not c[2].startswith(handle.run_prefix + "/")
+                   for c in policy["conditions"] if isinstance(c, list) and c[1] == "$key")
+    assert form["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert expiration <= datetime.strptime(handle.expires, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=timezone.utc) + timedelta(minutes=11)
+    post_object(form, f"{handle.run_prefix}/rounds/0000/result.json", b'{"ok": true}')
+    body = boto3.client("s3").get_object(Bucket=settings.bucket, Key=f"{handle.run_prefix}/rounds/0000/result.json")
+    assert json.loads(body["Body"].read()) == {"ok": True}
