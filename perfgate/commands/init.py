@@ -16,21 +16,21 @@ TEMPLATE = '''\
 
 [target]
 # How to start the system under test, from a checkout of each revision.
-# Placeholders: {port} {data_dir} {python} {worktree} {host}
-command = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
-ready_path = "/healthz"     # polled until it answers 200
-metrics_path = "/metrics"   # optional JSON: connections, queue_depth
-ready_timeout = 30          # seconds
-port = 0                    # 0 picks a free port for each target
+# Placeholders: {{port}} {{data_dir}} {{python}} {{worktree}} {{host}}
+command = "{target.command}"
+ready_path = "{target.ready_path}"     # polled until it answers 200
+metrics_path = "{target.metrics_path}"   # optional JSON: connections, queue_depth
+ready_timeout = {target.ready_timeout:g}          # seconds
+port = {target.port}                    # 0 picks a free port for each target
 
 [load]
 # A Locust file (plain `locust -f` works on it) and the user classes to run.
-locustfile = "loadtests/im.py"
-user_classes = ["ChatUser"]
-users = 8                   # per side
-spawn_rate = 8              # users per second, per side
-warmup = 2                  # seconds, flagged and left out of the verdict
-duration = 8                # measured seconds per round
+locustfile = "{load.locustfile}"
+user_classes = ["{user_class}"]
+users = {load.users}                  # per side
+spawn_rate = {load.spawn_rate:g}             # users per second, per side
+warmup = {load.warmup:g}                  # seconds, flagged and left out of the verdict
+duration = {load.duration:g}               # measured seconds per round
 
 # More scenarios override [load] keys:
 # [scenarios.chat]
@@ -38,17 +38,19 @@ duration = 8                # measured seconds per round
 # users = 16
 
 [rounds]
-design = "duet"             # duet: both sides at once; interleaved: A B B A ...
-count = 6                   # planned pairs of rounds
-max = 12                    # budget, confirmation rounds included
+design = "{rounds.design.value}"             # duet: both sides at once; interleaved: A B B A ...
+count = {rounds.count}                   # planned pairs of rounds
+max = {rounds.max}                    # budget, confirmation pairs included
+placement = "{rounds.placement}"          # shared: both targets on the same CPUs, the generator on the others
 # seed = 1                  # fixes the round order
 
 [judge]
-margin = 0.05               # changes smaller than 5% are not regressions
-confidence = 0.95
-metrics = ["p50", "p95", "p99", "error_rate"]   # also: p90 p99.9 mean throughput rss_peak queue_peak cpu_mean
-inconclusive = "warn"       # exit code for inconclusive: fail (1), pass (0), warn (2)
-# [judge.margins]
+margin = {judge.margin:g}               # changes smaller than 5% are not regressions
+confidence = {judge.confidence:g}
+metrics = [{metrics}]
+# also: p90 p99.9 mean throughput rss_peak queue_peak cpu_mean
+inconclusive = "{judge.inconclusive}"       # exit code for inconclusive: fail (1), pass (0), warn (2)
+[judge.margins]             # per metric or per name.metric; cpu_per_request defaults to {cpu_margin:g}
 # p99 = 0.10
 # "login.p95" = 0.08
 
@@ -58,6 +60,16 @@ path = ".perfgate"
 [report]
 dir = "reports"
 '''
+
+
+def template() -> str:
+    """The commented config, with perfgate's own defaults as its values."""
+    from perfgate.config import METRIC_MARGINS, JudgeConfig, RoundsConfig, ScenarioConfig, TargetConfig
+
+    load, judge = ScenarioConfig(name="chat"), JudgeConfig()
+    return TEMPLATE.format(target=TargetConfig(), load=load, user_class=load.user_classes[0], rounds=RoundsConfig(),
+                           judge=judge, metrics=", ".join(f'"{m}"' for m in judge.metrics),
+                           cpu_margin=METRIC_MARGINS["cpu_per_request"])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +82,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if path.exists() and not args.force:
         raise ConfigError(f"{path}: already exists (use --force to overwrite)")
     try:
-        path.write_text(TEMPLATE, encoding="utf-8")
+        path.write_text(template(), encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc}") from exc
     console.print(f"wrote {path}", markup=False)
