@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from perfgate import gitops
+from perfgate import gitops, leftovers
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
 from perfgate.judge import needs_confirmation, next_look_pairs
@@ -28,7 +27,7 @@ from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.judge.names import check_gate_names
 from perfgate.errors import PerfgateError, os_error_line
 from perfgate.faults.storm import storm_windows
-from perfgate.procs import check_stop
+from perfgate.procs import check_stop, set_owner_run
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
 from perfgate.measurelock import measurement_lock
@@ -134,12 +133,17 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
     revisions = {Side.BASELINE: gitops.resolve(repo, options.baseline),
                  Side.CANDIDATE: gitops.resolve(repo, options.candidate)}
     store = open_store(config.store, config.root)
-    scratch = Path(tempfile.mkdtemp(prefix="perfgate-"))
+    reaped = leftovers.reap(Path(repo.working_tree_dir or repo_dir), store)  # what a killed gate left
+    if reaped.summary():
+        progress.message(f"cleaned up after a killed gate: {reaped.summary()}")
+    scratch = leftovers.make_scratch(Path(repo.working_tree_dir or repo_dir))
     try:
         plans = {s.name: plan_faults(s) for s in config.scenarios}
         for scenario in config.scenarios:
             _check_scenario(config, scenario, scratch / f"check-{scenario.name}")
-        run_id = store.create_run(_manifest(config, revisions, options))
+        run_id = store.create_run({**_manifest(config, revisions, options), "owner": leftovers.owner()})
+        leftovers.record_run(scratch, run_id)
+        set_owner_run(run_id)
         try:
             with ExitStack() as stack:
                 checkouts = {side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
@@ -156,6 +160,7 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
         store.save_verdict(run_id, verdict_to_dict(verdict))
         return _with_reports(store, config, options, verdict, run_id)
     finally:
+        set_owner_run("")
         shutil.rmtree(scratch, ignore_errors=True)
 
 

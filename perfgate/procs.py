@@ -20,7 +20,11 @@ import time
 from types import FrameType
 from typing import Any
 
+#: Set in the environment of every child: ``<run id>:<pid of the perfgate process that started it>``.
+#: ``perfgate gc`` (:mod:`perfgate.leftovers`) stops marked processes whose owner is dead.
+OWNER_ENV = "PERFGATE_OWNER"
 STOP = threading.Event()
+_owner_run = ""  # the run the children started now belong to ("" outside a run)
 _holding = False  # the main thread is inside spawn(): an interrupt only sets STOP
 _live: set[subprocess.Popen] = set()  # started by spawn(), perhaps not reaped yet
 _lock = threading.Lock()
@@ -37,10 +41,23 @@ def check_stop() -> None:
         raise KeyboardInterrupt
 
 
+def set_owner_run(run_id: str) -> None:
+    """Name the run that children spawned from now on belong to (in their owner marker)."""
+    global _owner_run
+    _owner_run = run_id
+
+
+def owner_tag() -> str:
+    return f"{_owner_run or '-'}:{os.getpid()}"
+
+
 def spawn(args: Any, **kwargs: Any) -> subprocess.Popen:
     """``Popen`` in a session of its own (so a terminal's Ctrl-C reaches perfgate, which
-    stops it in order), recorded before any interrupt is let through."""
+    stops it in order), recorded before any interrupt is let through, and marked with
+    :data:`OWNER_ENV` in its environment."""
     global _holding
+    env = os.environ if kwargs.get("env") is None else kwargs["env"]
+    kwargs["env"] = {**env, OWNER_ENV: owner_tag()}
     main = threading.current_thread() is threading.main_thread()  # only it runs signal handlers
     if main:
         _holding = True
