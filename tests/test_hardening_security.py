@@ -84,8 +84,8 @@ def test_redact_masks_keys_and_url_passwords():
 def test_target_env_secrets_never_reach_the_store_or_any_report(tmp_path, monkeypatch):
     monkeypatch.setenv("PERFGATE_TEST_PROCESS_SECRET", "pr0cess-env-s3cr3t")
     (tmp_path / "perfgate.toml").write_text(
-        '[target]\nenv = { API_TOKEN = "s3cr3t", DATABASE_URL = "postgres://u:pa55w0rd@db/x", SESSION_COOKIE = "c00kie",'
-        ' MODE = "fast" }\n')
+        '[target]\nenv = { API_TOKEN = "s3cr3t", DATABASE_URL = "postgres://u:pa55w0rd@db/x",'
+        ' SESSION_COOKIE = "c00kie", MODE = "fast" }\n')
     config = load_config(directory=tmp_path)
     assert config.target.env["API_TOKEN"] == "s3cr3t"  # the target itself still gets it
     base, cand = Revision("main", "a" * 40, "base"), Revision("HEAD", "b" * 40, "cand")

@@ -151,7 +151,7 @@ def local_run(root: Path, rounds: int = 2, first: int = 0) -> tuple[LocalStore, 
 def test_a_traversing_run_id_in_a_local_index_is_refused(tmp_path):
     store, _ = local_run(tmp_path / "w" / "store")
     with sqlite3.connect(store.root / "index.sqlite") as db:
-        db.execute("INSERT INTO runs (run_id, created) VALUES ('../../../victim', 9e12)")
+        db.execute("INSERT INTO runs (run_id, created, state) VALUES ('../../../victim', 9e12, 'pass')")
     before = files_under(tmp_path)
     result = run_cli("report", "latest", "--store", str(store.root), "--out", str(tmp_path / "w" / "out"),
                      cwd=tmp_path / "w")
