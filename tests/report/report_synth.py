@@ -122,6 +122,7 @@ def _round_tables(spec: SynthSpec, record: RoundRecord, rng: np.random.Generator
             q[(steps >= w.start_ns) & (steps < w.end_ns)] += 40
         res["queue_depth"].append(q)
         res["mode"].append(np.full(m, "read-write", dtype=object))
+        res["cpu_time_s"].append(np.cumsum(np.full(m, 0.5 * (0.45 if side == Side.CANDIDATE else 0.40))))
     resources = pa.table({k: np.concatenate(v) for k, v in res.items()}, schema=RESOURCE_SCHEMA)
     return samples, resources
 

@@ -18,7 +18,7 @@ import perfgate.report
 from perfgate import codec
 from perfgate.commands import report as report_command
 from perfgate.errors import PerfgateError, StoreError
-from perfgate.model import Design, State
+from perfgate.model import SCHEMA_VERSION, Design, State
 from perfgate.report import ReportPaths, write_reports
 from perfgate.report.summary import MARKDOWN_LIMIT, markdown_summary
 from perfgate.store.local import LocalStore
@@ -257,7 +257,7 @@ def test_junit_survives_control_characters(small_run):
 def test_json_is_the_codec_schema(small_reports):
     paths, verdict = small_reports
     data = json.loads(paths.json.read_text(encoding="utf-8"))
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION
     assert data["report"] == str(paths.html)
     assert data == codec.verdict_to_dict(verdict, report_path=str(paths.html))
     assert codec.verdict_from_dict(data) == verdict
