@@ -2,7 +2,7 @@
 
 The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
 
-    {"schema_version": 1, "verdict": "pass|regression|inconclusive", "reason": str,
+    {"schema_version": 2, "verdict": "pass|regression|inconclusive", "reason": str,
      "run_id": str, "baseline": Revision, "candidate": Revision,
      "rounds": int, "invalid_rounds": int, "confirmation_rounds": int, "notes": [str],
      "report": "path/to/report.html" | null,
@@ -10,7 +10,9 @@ The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
                   "ci_low", "ci_high", "p_value", "verdict", "reason",
                   "margin", "rounds", "higher_is_better"}]}
 
-Revision is ``{"label", "sha", "subject", "author", "date", "dirty"}``.
+Revision is ``{"label", "sha", "subject", "author", "date", "dirty"}``. Version 2
+adds the metric ``cpu_per_request`` (name ``(target)``: µs of the target's CPU per
+request); the shape is unchanged.
 """
 
 from __future__ import annotations
