@@ -36,7 +36,7 @@ from perfgate.commands._common import (
     print_verdict,
 )
 from perfgate.config import load_config
-from perfgate.errors import ConfigError, PerfgateError, RevisionError
+from perfgate.errors import ConfigError, RevisionError
 from perfgate.gate import run_gate
 from perfgate.history import repo_root
 
@@ -144,12 +144,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         write_reports(open_store(config.store, config.root), result.run_id, out_dir, markdown=args.markdown,
                       artifact_url=args.artifact_url)
+    warnings = [result.report_error] if result.report_error else []
     try:
         if result.reports.html is not None:
             shutil.copyfile(result.reports.html, out_dir / "report.html")
-    except OSError as exc:
-        raise PerfgateError(f"{out_dir / 'report.html'}: cannot write: {exc.strerror or exc}") from exc
+    except OSError as exc:  # the verdict stands: a missing report must not turn a regression into "error"
+        warnings.append(f"{out_dir / 'report.html'}: cannot write: {exc.strerror or exc}")
     print_verdict(Console(highlight=False), result.verdict, out_dir / "report.html")
+    for warning in warnings:
+        console.print(f"perfgate: warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     code = exit_code(result.verdict.state, args.inconclusive or config.judge.inconclusive)
     _github_outputs(environ, {"verdict": result.verdict.state.value, "exit-code": str(code),
                               "run-id": result.run_id, "report": str(out_dir / "report.html")}, args.markdown)
