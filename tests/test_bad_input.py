@@ -283,6 +283,7 @@ def test_proxy_api_bad_input_is_400_with_json(api: str, path: str, raw: str, nee
     assert body["status"] == 400 and needle in body["error"]
 
 
+@pytest.mark.e2e  # a real gate: a target and a round of real Locust load
 def test_a_margin_naming_no_request_stops_the_gate_after_the_first_round(repo: Path) -> None:
     """The requests are named "/login": a margin for "login.p50" would silently judge nothing."""
     config = repo / "names.toml"

@@ -28,6 +28,7 @@ def _workers() -> list[psutil.Process]:
     return [p for p in psutil.Process().children() if p.cmdline()[3:4] == ["worker"]]
 
 
+@pytest.mark.e2e  # real Locust load on a master and two workers
 def test_every_worker_ships_its_samples(tiny_target: str, tmp_path: Path) -> None:
     result = run_load_distributed(_spec(tiny_target), tmp_path, 2)
     status = json.loads((tmp_path / "status.json").read_text())
@@ -45,6 +46,7 @@ def test_every_worker_ships_its_samples(tiny_target: str, tmp_path: Path) -> Non
     assert not _workers()
 
 
+@pytest.mark.e2e  # real Locust load on a master and two workers
 def test_two_sides_split_across_workers(tiny_target: str, tmp_path: Path) -> None:
     spec = LoadSpec(str(HERE / "tinyload.py"), ("TinyUser",), 2, 20.0, 0.5, 2.0,
                     (LoadTarget(Side.BASELINE, tiny_target), LoadTarget(Side.CANDIDATE, tiny_target)))
@@ -53,6 +55,7 @@ def test_two_sides_split_across_workers(tiny_target: str, tmp_path: Path) -> Non
     assert sides["baseline"] > 0 and sides["candidate"] > 0
 
 
+@pytest.mark.e2e  # real Locust load on a master and two workers
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP])
 def test_a_dead_or_hung_worker_fails_the_round(tiny_target: str, tmp_path: Path, sig: int) -> None:
     done: list[int] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from perfgate.procs import kill_tree
 from perfgate.target import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e  # real Locust load over two workers, and a real gate
 
 
 def test_im_chat_users_over_two_workers(tmp_path: Path) -> None:
@@ -50,11 +51,6 @@ def test_im_chat_users_over_two_workers(tmp_path: Path) -> None:
     assert df["ok"].mean() > 0.9
 
 
-def _wired() -> bool:
-    return "run_load_distributed" in inspect.getsource(gate)
-
-
-@pytest.mark.skipif(not _wired(), reason="gate.py does not dispatch scenario.workers > 0 yet")
 def test_real_gate_with_two_workers(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -72,6 +72,7 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.e2e  # boots the local cloud's nodes and runs a whole gate on them
 def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> None:
     settings = InfraSettings(bucket="pg-test", workers=2, owner="ci@test", max_duration_min=60)
     config = load_config(directory=repo)
@@ -93,6 +94,7 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
     assert result.reports.html.exists()
 
 
+@pytest.mark.e2e  # boots the local cloud and signals the gate mid-round
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_mid_run_tears_everything_down(sig: int, moto_url: str, repo: Path, tmp_path: Path) -> None:
     (repo / "perfgate.toml").write_text(CONFIG.replace("duration = 3", "duration = 60"))

@@ -26,6 +26,7 @@ def app_query(pair: MariaDbPair, which: str, sql: str) -> list[dict[str, object]
         conn.close()
 
 
+@pytest.mark.e2e  # real mariadbd
 def test_pair_runs_on_loopback_with_own_data_dirs(mariadb: MariaDbPair, tmp_path: Path) -> None:
     assert mariadb.primary.port != mariadb.replica.port
     assert mariadb.primary.running and mariadb.replica.running
@@ -42,6 +43,7 @@ def test_pair_runs_on_loopback_with_own_data_dirs(mariadb: MariaDbPair, tmp_path
         "--db-password", "im", "--db-name", "im"]
 
 
+@pytest.mark.e2e  # real mariadbd
 def test_replication_carries_writes_and_replica_is_read_only(mariadb: MariaDbPair) -> None:
     app_query(mariadb, "primary", "CREATE TABLE t (id INT PRIMARY KEY, v TEXT)")
     app_query(mariadb, "primary", "INSERT INTO t VALUES (1, 'one'), (2, 'two')")
@@ -55,6 +57,7 @@ def test_replication_carries_writes_and_replica_is_read_only(mariadb: MariaDbPai
         app_query(mariadb, "replica", "INSERT INTO t VALUES (3, 'three')")
 
 
+@pytest.mark.e2e  # real mariadbd
 def test_kill_and_restart_primary_resumes_replication(mariadb: MariaDbPair) -> None:
     app_query(mariadb, "primary", "CREATE TABLE t (id INT PRIMARY KEY)")
     app_query(mariadb, "primary", "INSERT INTO t VALUES (1)")
@@ -77,6 +80,7 @@ def test_kill_and_restart_primary_resumes_replication(mariadb: MariaDbPair) -> N
     assert app_query(mariadb, "replica", "SELECT id FROM t ORDER BY id") == [{"id": 1}, {"id": 2}]
 
 
+@pytest.mark.e2e  # real mariadbd
 def test_paused_primary_accepts_tcp_but_never_answers(mariadb: MariaDbPair) -> None:
     mariadb.pause_primary()
     try:
@@ -87,6 +91,7 @@ def test_paused_primary_accepts_tcp_but_never_answers(mariadb: MariaDbPair) -> N
     assert mariadb.primary.query("SELECT 1 AS one") == [{"one": 1}]
 
 
+@pytest.mark.e2e  # real mariadbd
 def test_stop_reaps_a_paused_primary(tmp_path: Path) -> None:
     require_mariadb()
     pair = MariaDbPair(tmp_path / "db")
@@ -97,6 +102,7 @@ def test_stop_reaps_a_paused_primary(tmp_path: Path) -> None:
     assert pair.replica.proc is not None and pair.replica.proc.returncode is not None
 
 
+@pytest.mark.e2e  # real mariadbd
 def test_failed_start_raises_one_line_error_and_leaves_nothing(tmp_path: Path) -> None:
     require_mariadb()
     settings = MariaDbSettings(extra_args=("--no-such-option-for-perfgate",))

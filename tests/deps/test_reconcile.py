@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from perfgate.deps.mariadb import MariaDbPair
 from perfgate.deps.reconcile import (
     AckKey,
@@ -52,6 +54,7 @@ def test_ack_log_filters_by_host_and_skips_torn_lines(tmp_path: Path) -> None:
     assert read_ack_log(tmp_path / "missing.tsv") == []
 
 
+@pytest.mark.e2e  # real mariadbd
 def test_planted_lost_write_in_a_real_database(mariadb: MariaDbPair) -> None:
     s = mariadb.settings
     conn = mariadb.primary.connect(user=s.user, password=s.password, database=s.database)

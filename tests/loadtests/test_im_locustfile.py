@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from imharness import REPO, PeerStarter, Starter, poll
+
+pytestmark = pytest.mark.e2e  # real Locust load on the real service
 
 LOCUST_TIMEOUT_S = 90
 

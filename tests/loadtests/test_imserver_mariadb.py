@@ -41,6 +41,7 @@ def start_on(start_server: Starter, db: MariaDbPair, *extra: str, users: int = 2
     return start_server(*db.imserver_args(), *extra, users=users)
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_writes_go_to_primary_and_replicate(start_server: Starter, mariadb: MariaDbPair) -> None:
     server = start_on(start_server, mariadb)
     alice, bob = server.login(1), server.login(2)
@@ -56,6 +57,7 @@ def test_writes_go_to_primary_and_replicate(start_server: Starter, mariadb: Mari
     assert http("GET", f"{server.url}/healthz") == (200, {"status": "ok", "mode": "read-write"})
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_killed_primary_degrades_to_read_only_and_recovers(
     start_server: Starter, mariadb: MariaDbPair
 ) -> None:
@@ -94,6 +96,7 @@ def test_killed_primary_degrades_to_read_only_and_recovers(
         ws.close()
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_hung_primary_degrades_to_read_only(start_server: Starter, mariadb: MariaDbPair) -> None:
     server = start_on(start_server, mariadb)
     alice = server.login(1)
@@ -109,6 +112,7 @@ def test_hung_primary_degrades_to_read_only(start_server: Starter, mariadb: Mari
     assert send(server, alice)[0] == 200
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_write_during_detection_window_fails_fast(start_server: Starter,
                                                   mariadb: MariaDbPair) -> None:
     # A slow health checker: the failed write itself must switch the mode.
@@ -119,6 +123,7 @@ def test_write_during_detection_window_fails_fast(start_server: Starter,
     assert mode(server) == "read-only"
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_broken_variant_hang_blocks_sends_during_the_outage(
     start_server: Starter, mariadb: MariaDbPair
 ) -> None:
@@ -136,6 +141,7 @@ def test_broken_variant_hang_blocks_sends_during_the_outage(
     assert not sender.is_alive() and result[0][0] == 200
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_broken_variant_crash_exits_when_the_primary_disappears(
     start_server: Starter, mariadb: MariaDbPair
 ) -> None:
@@ -147,6 +153,7 @@ def test_broken_variant_crash_exits_when_the_primary_disappears(
     assert "failover bug 'crash'" in server.log.read_text()
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_load_ack_log_reconciles_and_catches_a_planted_loss(
     start_server: Starter, mariadb: MariaDbPair, tmp_path: Path
 ) -> None:
@@ -174,6 +181,7 @@ def test_load_ack_log_reconciles_and_catches_a_planted_loss(
     assert reconcile(acked, stored).lost == [victim]
 
 
+@pytest.mark.e2e  # real mariadbd under the IM service
 def test_broken_variant_lose_is_caught_by_reconciliation(
     start_server: Starter, mariadb: MariaDbPair
 ) -> None:

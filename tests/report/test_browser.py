@@ -14,6 +14,8 @@ from report_synth import HOSTILE, SynthSpec, build_run
 
 from perfgate.report import write_reports
 
+pytestmark = pytest.mark.e2e  # real Chromium
+
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]

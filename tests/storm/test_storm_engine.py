@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
+import pytest
 from stormharness import ImServer, free_port, run_python
 
 # Runs one storm and prints its summary and every login as JSON.
@@ -27,6 +28,7 @@ def storm(port: int, logins: int, clients: int = 1, max_conns: int = 0, timeout:
     return run_python(STORM, str(port), str(logins), str(clients), str(max_conns), str(timeout))
 
 
+@pytest.mark.e2e  # a real login storm on the real service
 def test_every_login_is_sent_at_the_release_and_answered(im_server: Callable[[], ImServer]) -> None:
     server = im_server()
     before = server.metrics()["logins"]
@@ -47,6 +49,7 @@ def test_every_login_is_sent_at_the_release_and_answered(im_server: Callable[[],
     assert server.metrics()["logins"] - before == 600
 
 
+@pytest.mark.e2e  # a real login storm on the real service
 def test_past_the_connection_budget_logins_are_pipelined(im_server: Callable[[], ImServer]) -> None:
     server = im_server()
     out = storm(server.port, 205, max_conns=20)

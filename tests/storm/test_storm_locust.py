@@ -15,6 +15,8 @@ from perfgate.faults.storm import storm_impact, storm_windows
 from perfgate.load.runner import LoadSpec, LoadTarget, run_load
 from perfgate.model import Side
 
+pytestmark = pytest.mark.e2e  # real Locust load and login storms on the real service
+
 SMALL = {"PERFGATE_STORM_LOGINS": "200", "PERFGATE_STORM_CLIENTS": "2", "PERFGATE_STORM_AT": "2.5",
          "PERFGATE_STORM_TIMEOUT": "20"}
 
