@@ -4,6 +4,9 @@ Every stage raises a subclass of :class:`PerfgateError` with a one-line,
 user-facing message that names the file, key or argument at fault.
 Errors from libraries below are wrapped with ``raise ... from``.
 Only :mod:`perfgate.cli` maps these to exit codes.
+
+An interruption is not an error class: SIGINT and SIGTERM raise ``KeyboardInterrupt``
+(:func:`perfgate.procs.on_signal`), so every ``finally`` unwinds, and the CLI maps it to 130.
 """
 
 from __future__ import annotations
@@ -43,10 +46,6 @@ class StoreError(PerfgateError):
 
 class InfraError(PerfgateError):
     """Provisioning or tearing down a cluster failed."""
-
-
-class Interrupted(PerfgateError):
-    """The run was interrupted (SIGINT or SIGTERM) and has been cleaned up."""
 
 
 def os_error_line(exc: OSError) -> str:
