@@ -1,6 +1,23 @@
-"""Fault injection: a Toxiproxy-compatible TCP proxy, timed fault schedules, a slowness monkey.
+"""Fault injection: a Toxiproxy-compatible TCP proxy, timed fault schedules, a slowness monkey,
+chaos actions and the login storm's read-back.
 
-The public API is re-exported here; the modules behind it are private.
+Every module here is public; the names most callers need are re-exported below. Other
+stages import these modules directly:
+
+- :mod:`perfgate.faults.round` (``FaultPlan``, ``SideFaults``, ``plan_faults``): a scenario's
+  faults for one round (the gate plans, the rig applies);
+- :mod:`perfgate.faults.storm` (``storm_windows``): storm windows from a round's samples (the gate);
+- :mod:`perfgate.faults.chaos` (``Managed``, ``target_process``): processes chaos may act on (the rig);
+- :mod:`perfgate.faults.failover` (``failover_figures``, ``failover_window``): what a database
+  outage did (the rig);
+- :mod:`perfgate.faults.api` (``run_api``, ``load_populate_file``): Toxiproxy's HTTP API
+  (``perfgate proxy serve``).
+
+Behind them: :mod:`perfgate.faults.toxics` (the toxics), :mod:`perfgate.faults.proxy` (one
+proxy), :mod:`perfgate.faults.link` (its connections), :mod:`perfgate.faults.server` (a set of
+proxies, in a thread), :mod:`perfgate.faults.schedule` (timed faults, the slowness monkey) and
+:mod:`perfgate.faults.probe` (the steady-state probe). Names with a leading underscore are
+private, as everywhere in perfgate.
 """
 
 from perfgate.faults.chaos import ChaosRunner, ChaosSpec, Managed, parse_chaos, target_process
