@@ -56,8 +56,8 @@ class GateOptions:
     baseline: str = "HEAD~1"
     candidate: str = gitops.WORKTREE
     design: Design | None = None
-    rounds: int | None = None
-    max_rounds: int | None = None
+    rounds: int | None = None  # planned pairs of rounds ([rounds] count)
+    max_rounds: int | None = None  # budget in pairs, confirmation pairs included ([rounds] max)
     margin: float | None = None
     scenarios: tuple[str, ...] = ()
     seed: int | None = None

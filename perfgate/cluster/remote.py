@@ -39,7 +39,8 @@ ROUND_OVERHEAD_MIN = 0.5
 
 
 def estimate_minutes(config: Config) -> float:
-    """How long the rounds may take at most (the rounds budget, confirmation rounds included)."""
+    """How long the rounds may take at most: the budget of pairs ([rounds] max, confirmation pairs
+    included), one round per pair in a duet, two when interleaved."""
     per_round = sum((s.warmup + s.duration) / 60.0 + ROUND_OVERHEAD_MIN for s in config.scenarios)
     sides = 1 if config.rounds.design.value == "duet" else 2
     return per_round * config.rounds.max * sides * 1.25  # a quarter for re-run invalid rounds
@@ -233,7 +234,7 @@ def run_gate_on_cluster(config: Config, repo_dir: Path, options: Any, settings: 
 
     config = gate.apply_options(config, options)
     repo = gitops.open_repo(repo_dir)
-    root = Path(repo.working_tree_dir)
+    root = gitops.repo_root(repo)
     revisions = {"baseline": gitops.resolve(repo, options.baseline),
                  "candidate": gitops.resolve(repo, options.candidate)}
     minutes = estimate_minutes(config) + 5.0

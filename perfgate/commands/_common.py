@@ -23,7 +23,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
     parser.add_argument("--design", choices=[d.value for d in Design], help="override [rounds] design")
     parser.add_argument("--rounds", type=int, help="planned pairs of rounds (override [rounds] count)")
-    parser.add_argument("--max-rounds", type=int, help="budget including confirmation rounds")
+    parser.add_argument("--max-rounds", type=int,
+                        help="budget in pairs of rounds, confirmation pairs included (override [rounds] max)")
     parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05 for 5%%")
     parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
     parser.add_argument("--seed", type=int, help="seed for the round order")

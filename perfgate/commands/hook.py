@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="quick", choices=sorted(hooks.PROFILES),
-                        help="rounds per hook gate: quick (3 pairs, budget 5) or default (the config's)")
+                        help="pairs of rounds per hook gate: quick (3 planned pairs, budget 5) or default "
+                             "(the config's [rounds] count and max)")
     parser.add_argument("--config", type=Path, help="perfgate.toml for the hook's gates (default: the repo's)")
     parser.add_argument("--no-block", dest="block", action="store_false",
                         help="pre-push: report a regression but let the push through")
