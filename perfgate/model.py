@@ -25,7 +25,7 @@ class Side(enum.StrEnum):
 
 
 class Design(enum.StrEnum):
-    """How rounds cancel the machine's noise (see DESIGN.md, Statistics)."""
+    """How rounds cancel the machine's noise (see docs/architecture.md, Statistics)."""
 
     DUET = "duet"  # both sides up at once, one generator splits its users
     INTERLEAVED = "interleaved"  # one side per round, A B B A ...

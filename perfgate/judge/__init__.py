@@ -1,6 +1,6 @@
 """The judge: pure statistics over stored rounds, returning a :class:`~perfgate.model.Verdict`.
 
-Nothing here does I/O. See DESIGN.md, "Statistics: ground rules for the verdict".
+Nothing here does I/O. See docs/architecture.md, "Statistics".
 """
 
 from perfgate.judge.changepoint import change_points

@@ -1,6 +1,6 @@
 """Round-level metrics: one :class:`RoundMetrics` per (side, request name) of a round.
 
-The round, not the request, is the unit of evidence (DESIGN.md, Statistics):
+The round, not the request, is the unit of evidence (docs/architecture.md, Statistics):
 every statistic downstream compares these per-round values, never pooled samples.
 """
 

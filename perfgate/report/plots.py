@@ -22,7 +22,7 @@ Why matplotlib and inline SVG:
 
 All functions here are pure: they take frames already read from the store and
 return SVG text. Pooled-sample plots (the quantile overlay) are descriptive; the
-verdict rests on round-level values (see DESIGN.md, Statistics).
+verdict rests on round-level values (see docs/architecture.md, Statistics).
 """
 
 from __future__ import annotations
