@@ -25,7 +25,7 @@ from perfgate.model import (
     Window,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -19,8 +19,8 @@ from perfgate.measurelock import MeasureLockBusy, measurement_lock
 from perfgate.model import RESOURCE_SCHEMA, Design, RoundRecord, State
 from perfgate.store import LocalStore
 from perfgate.store.query import Measurements
-from tests.conftest import run_cli
 from tests.stored_runs import S, build_repo, samples, write_run
+from tests.support import run_cli
 
 
 def test_reuse_pools_only_complete_runs(tmp_path):
@@ -151,3 +151,13 @@ def test_a_report_failure_keeps_the_regression(tmp_path, capsys):
     assert code == 1
     assert "perfgate: warning: reports not written" in capsys.readouterr().err
     assert LocalStore(repo / ".perfgate").list_runs()[-1]["state"] == "regression"
+
+
+def test_the_reuse_key_holds_the_installed_perfgate_and_locust_versions(tmp_path):
+    """A new perfgate (whose defaults may measure differently) or Locust never pools old rounds."""
+    from importlib import metadata
+
+    config, _, _ = build_repo(tmp_path / "repo")
+    inputs = config._load_inputs()
+    assert inputs["perfgate"] == metadata.version("perfgate")
+    assert inputs["locust"] == metadata.version("locust")
