@@ -13,6 +13,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -37,7 +38,7 @@ def exit_code(state: State, inconclusive_policy: str = "warn") -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on bad usage, which would read as "inconclusive": raise instead."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix("perfgate").strip()  # main() prints the "perfgate: error:" prefix
         raise ConfigError(f"{where}: {message}" if where else message)
 
@@ -72,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "_module", None) is None:
             parser.print_help(sys.stderr)
             return EXIT_ERROR
-        return args._module.run(args, console)
+        code: int = args._module.run(args, console)  # each command module returns its exit code
+        return code
     except KeyboardInterrupt:
         console.print("perfgate: interrupted; everything it started has been stopped", style="yellow")
         return EXIT_INTERRUPTED

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -99,7 +99,7 @@ class _RunState:
     round_runner: RoundRunner
     fault_plans: dict[str, FaultPlan] = field(default_factory=dict)
     metrics: list[RoundMetrics] = field(default_factory=list)
-    failover: list[dict] = field(default_factory=list)  # per round and side, for the hard checks
+    failover: list[dict[str, Any]] = field(default_factory=list)  # per round and side, for the hard checks
     reused: dict[str, int] = field(default_factory=dict)  # pairs pooled from earlier runs, per scenario
     next_index: int = 0
     invalid: int = 0
@@ -287,7 +287,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
     plan = state.fault_plans.get(scenario.name, FaultPlan())
     workdir = state.scratch / f"round-{spec.index:03d}"
     load_dir = workdir / "load"
-    failover: dict[str, dict] = {}
+    failover: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
         rigs = build_sides(stack, config, scenario, plan, spec, state.checkouts, workdir)
         for rig in rigs:
@@ -346,7 +346,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
     return record, result.samples, resources
 
 
-def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOptions) -> dict:
+def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOptions) -> dict[str, Any]:
     from dataclasses import asdict
 
     from perfgate.redact import redact

@@ -23,6 +23,13 @@ def open_repo(path: Path | str) -> git.Repo:
         raise RevisionError(f"{path}: not inside a git repository") from exc
 
 
+def repo_root(repo: git.Repo) -> Path:
+    """The working tree of ``repo``; perfgate needs one (a bare repository has none)."""
+    if repo.working_tree_dir is None:
+        raise RevisionError(f"{repo.git_dir}: a bare repository has no working tree to measure")
+    return Path(repo.working_tree_dir)
+
+
 def resolve(repo: git.Repo, rev: str) -> Revision:
     """Resolve ``rev`` (any git revision, or ``WORKTREE``) to a :class:`Revision`."""
     if rev == WORKTREE:
@@ -56,7 +63,7 @@ def checkout(repo: git.Repo, revision: Revision, path: Path) -> Iterator[Path]:
     The working tree itself is used as is for :data:`WORKTREE`.
     """
     if revision.label == WORKTREE:
-        yield Path(repo.working_tree_dir)
+        yield repo_root(repo)
         return
     try:
         repo.git.worktree("add", "--detach", "--force", str(path), revision.sha)

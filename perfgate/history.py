@@ -176,13 +176,6 @@ def build_history(measurements: Measurements, commits: Sequence[Revision], confi
 # --- commits and backfill -------------------------------------------------------------
 
 
-def repo_root(repo: git.Repo) -> Path:
-    """The working tree of ``repo``; perfgate needs one (a bare repository has none)."""
-    if repo.working_tree_dir is None:
-        raise RevisionError(f"{repo.git_dir}: a bare repository has no working tree to measure")
-    return Path(repo.working_tree_dir)
-
-
 def list_commits(repo_dir: Path, rev_range: str, limit: int | None = None) -> list[Revision]:
     """First-parent commits of ``rev_range`` (``A..B`` or a single revision), oldest first."""
     repo = gitops.open_repo(repo_dir)

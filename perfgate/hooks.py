@@ -37,7 +37,6 @@ from perfgate import gitops
 from perfgate.config import Config, load_config
 from perfgate.errors import ConfigError, PerfgateError, RevisionError
 from perfgate.gate import GateOptions, GateResult, Progress, run_gate
-from perfgate.history import repo_root
 from perfgate.model import Verdict
 from perfgate.store import open_store
 from perfgate.store.query import Measurements, Pooled
@@ -276,11 +275,11 @@ def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> int:
             if not commit.parents:
                 _log(repo, f"post-commit {sha[:10]} skipped: a root commit has no parent to compare with")
                 return 0
-            config = hook_config(repo_root(repo), settings)
+            config = hook_config(gitops.repo_root(repo), settings)
             options = gate_options(settings, commit.parents[0].hexsha, commit.hexsha,
                                    f"perfgate hook run post-commit --sha {sha}")
             _log(repo, f"post-commit {sha[:10]} measuring against {commit.parents[0].hexsha[:10]}")
-            verdict, source = reuse_or_measure(config, repo_root(repo), options)
+            verdict, source = reuse_or_measure(config, gitops.repo_root(repo), options)
             _log(repo, f"post-commit {sha[:10]} {verdict.state.value} run={verdict.run_id} ({source}): "
                        f"{verdict.reason}")
         except (PerfgateError, ValueError, git.GitError) as exc:
@@ -333,7 +332,7 @@ def run_pre_push(repo_dir: Path, remote: str, stdin_text: str, settings: HookSet
     from perfgate.cli import EXIT_REGRESSION, exit_code
 
     repo = gitops.open_repo(repo_dir)
-    config = hook_config(repo_root(repo), settings)
+    config = hook_config(gitops.repo_root(repo), settings)
     seen: set[tuple[str, str]] = set()
     blocked = False
     for update in parse_push(stdin_text):
@@ -344,7 +343,7 @@ def run_pre_push(repo_dir: Path, remote: str, stdin_text: str, settings: HookSet
             continue
         seen.add((baseline, update.local_sha))
         options = gate_options(settings, baseline, update.local_sha, f"perfgate hook run pre-push {remote}")
-        verdict, source = reuse_or_measure(config, repo_root(repo), options, progress)
+        verdict, source = reuse_or_measure(config, gitops.repo_root(repo), options, progress)
         _log(repo, f"pre-push {update.local_ref} {baseline[:10]}..{update.local_sha[:10]} "
                    f"{verdict.state.value} run={verdict.run_id} ({source})")
         report(verdict)

@@ -20,7 +20,8 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def urlopen(url: str, timeout: float) -> HTTPResponse:
     """``urllib.request.urlopen`` without any proxy, whatever the environment says."""
-    return _OPENER.open(url, timeout=timeout)
+    response: HTTPResponse = _OPENER.open(url, timeout=timeout)  # http(s) URLs open as an HTTPResponse
+    return response
 
 
 def no_proxy_env(environ: Mapping[str, str]) -> dict[str, str]:

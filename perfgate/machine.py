@@ -8,6 +8,7 @@ import platform
 import socket
 from functools import cache
 from importlib import metadata
+from typing import TypedDict
 
 import psutil
 
@@ -40,8 +41,16 @@ def cpu_placement(placement: str) -> tuple[frozenset[int] | None, frozenset[int]
     return frozenset(cpus[1:]), frozenset(cpus[:1])
 
 
+class MachineInfo(TypedDict):
+    hostname: str
+    cpu_count: int | None
+    cpu_model: str
+    memory_bytes: int
+    platform: str
+
+
 @cache
-def machine_info() -> dict:
+def machine_info() -> MachineInfo:
     return {
         "hostname": socket.gethostname(),
         "cpu_count": os.cpu_count(),
@@ -66,6 +75,6 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def versions() -> dict:
+def versions() -> dict[str, str]:
     return {"perfgate": _version("perfgate"), "locust": _version("locust"),
             "python": platform.python_version()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -41,35 +42,33 @@ class State(enum.StrEnum):
 
 
 #: One row per request, as recorded from Locust's ``request`` event.
-SAMPLE_SCHEMA = pa.schema(
-    [
-        ("t_ns", pa.int64()),  # send time, ns since the epoch (intended time in open-loop scenarios)
-        ("latency_us", pa.float64()),
-        ("name", pa.string()),
-        ("type", pa.string()),
-        ("ok", pa.bool_()),
-        ("bytes", pa.int64()),
-        ("error", pa.string()),  # null when ok
-        ("side", pa.string()),  # Side value
-        ("warmup", pa.bool_()),  # kept and flagged, never silently dropped
-    ]
-)
+_SAMPLE_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("t_ns", pa.int64()),  # send time, ns since the epoch (intended time in open-loop scenarios)
+    ("latency_us", pa.float64()),
+    ("name", pa.string()),
+    ("type", pa.string()),
+    ("ok", pa.bool_()),
+    ("bytes", pa.int64()),
+    ("error", pa.string()),  # null when ok
+    ("side", pa.string()),  # Side value
+    ("warmup", pa.bool_()),  # kept and flagged, never silently dropped
+]
+SAMPLE_SCHEMA = pa.schema(_SAMPLE_FIELDS)
 SAMPLE_COLUMNS = tuple(SAMPLE_SCHEMA.names)
 
 #: One row per resource sample of a target (or a dependency) process.
-RESOURCE_SCHEMA = pa.schema(
-    [
-        ("t_ns", pa.int64()),
-        ("side", pa.string()),
-        ("process", pa.string()),  # "target" or a dependency's name
-        ("cpu_percent", pa.float64()),
-        ("rss_bytes", pa.int64()),
-        ("connections", pa.float64()),  # from /metrics where the target reports it
-        ("queue_depth", pa.float64()),
-        ("mode", pa.string()),  # e.g. "read-write" / "read-only", from /metrics where reported
-        ("cpu_time_s", pa.float64()),  # CPU seconds (user + system) the process tree has used so far
-    ]
-)
+_RESOURCE_FIELDS: list[tuple[str, pa.DataType]] = [
+    ("t_ns", pa.int64()),
+    ("side", pa.string()),
+    ("process", pa.string()),  # "target" or a dependency's name
+    ("cpu_percent", pa.float64()),
+    ("rss_bytes", pa.int64()),
+    ("connections", pa.float64()),  # from /metrics where the target reports it
+    ("queue_depth", pa.float64()),
+    ("mode", pa.string()),  # e.g. "read-write" / "read-only", from /metrics where reported
+    ("cpu_time_s", pa.float64()),  # CPU seconds (user + system) the process tree has used so far
+]
+RESOURCE_SCHEMA = pa.schema(_RESOURCE_FIELDS)
 RESOURCE_COLUMNS = tuple(RESOURCE_SCHEMA.names)
 
 
@@ -97,7 +96,7 @@ class Window:
     label: str
     start_ns: int
     end_ns: int
-    detail: dict = field(default_factory=dict, compare=False, hash=False)
+    detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -129,7 +128,7 @@ class RoundRecord:
     confirmation: bool = False
     generator_cpu: float = 0.0  # mean CPU % of the load generator process
     windows: tuple[Window, ...] = ()
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

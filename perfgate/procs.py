@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
@@ -26,7 +27,7 @@ OWNER_ENV = "PERFGATE_OWNER"
 STOP = threading.Event()
 _owner_run = ""  # the run the children started now belong to ("" outside a run)
 _holding = False  # the main thread is inside spawn(): an interrupt only sets STOP
-_live: set[subprocess.Popen] = set()  # started by spawn(), perhaps not reaped yet
+_live: set[subprocess.Popen[Any]] = set()  # started by spawn(), perhaps not reaped yet
 _lock = threading.Lock()
 
 
@@ -51,7 +52,7 @@ def owner_tag() -> str:
     return f"{_owner_run or '-'}:{os.getpid()}"
 
 
-def spawn(args: Any, **kwargs: Any) -> subprocess.Popen:
+def spawn(args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
     """``Popen`` in a session of its own (so a terminal's Ctrl-C reaches perfgate, which
     stops it in order), recorded before any interrupt is let through, and marked with
     :data:`OWNER_ENV` in its environment."""
@@ -74,12 +75,12 @@ def spawn(args: Any, **kwargs: Any) -> subprocess.Popen:
     return proc
 
 
-def kill_tree(proc: subprocess.Popen, timeout: float) -> None:
+def kill_tree(proc: subprocess.Popen[Any], timeout: float) -> None:
     """SIGTERM the process group, then SIGKILL whatever is left; always reap."""
     kill_trees([proc], timeout)
 
 
-def kill_trees(procs: list[subprocess.Popen], timeout: float) -> None:
+def kill_trees(procs: Sequence[subprocess.Popen[Any]], timeout: float) -> None:
     """Stop several process groups at once: SIGTERM to all, one deadline for all, then SIGKILL
     whatever is left (stragglers in a group too, even if its leader exited); always reap.
     Stopping N targets that ignore SIGTERM takes one ``timeout``, not N."""
@@ -109,7 +110,7 @@ def reap_all(timeout: float = 5.0) -> None:
     kill_trees(running, timeout)
 
 
-def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+def _signal_group(proc: subprocess.Popen[Any], sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):

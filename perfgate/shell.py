@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 
 #: A single value (one shell word), or a sequence of them (several words, each quoted).
-Placeholder = str | int | float | PathLike | Sequence[str]
+Placeholder = str | int | float | PathLike[str] | Sequence[str]
 
 
 def quote_value(value: Placeholder) -> str:

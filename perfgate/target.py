@@ -11,7 +11,9 @@ import sys
 import threading
 import time
 import urllib.error
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pyarrow as pa
@@ -21,6 +23,7 @@ from perfgate.errors import PortInUseError, TargetError
 from perfgate.loopback import urlopen
 from perfgate.model import RESOURCE_SCHEMA, Side
 from perfgate.procs import kill_tree, spawn
+from perfgate.shell import Placeholder
 
 HOST = "127.0.0.1"
 SAMPLE_INTERVAL_S = 0.25
@@ -34,7 +37,7 @@ def free_port() -> int:
     while True:
         with socket.socket() as sock:
             sock.bind((HOST, 0))
-            port = sock.getsockname()[1]
+            port: int = sock.getsockname()[1]
         if port not in _RECENT_PORTS:
             _RECENT_PORTS.append(port)
             return port
@@ -57,7 +60,7 @@ class Target:
     """
 
     def __init__(self, config: TargetConfig, worktree: Path, data_dir: Path, side: Side,
-                 port: int = 0, label: str = "", placeholders: dict[str, str] | None = None,
+                 port: int = 0, label: str = "", placeholders: Mapping[str, Placeholder] | None = None,
                  cpus: frozenset[int] | None = None):
         self.config = config
         self.worktree = worktree
@@ -65,9 +68,9 @@ class Target:
         self.side = side
         self.port = port or config.port or free_port()
         self.label = label or side.value
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "target.log"
-        self.placeholders = dict(placeholders or {})  # e.g. db_args for a scenario's database
+        self.placeholders: dict[str, Placeholder] = dict(placeholders or {})  # e.g. db_args for a scenario's database
         self.cpus = cpus  # None: wherever the OS schedules it
 
     @property
@@ -87,7 +90,7 @@ class Target:
         self.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -157,13 +160,17 @@ class Target:
         if self.proc is not None:
             kill_tree(self.proc, self.config.stop_timeout)
 
-    def metrics(self) -> dict:
+    def metrics(self) -> dict[str, Any]:
         try:
             with urlopen(self.url + self.config.metrics_path, timeout=0.5) as response:
                 data = json.loads(response.read())
                 return data if isinstance(data, dict) else {}
         except (urllib.error.URLError, OSError, ValueError):
             return {}
+
+
+#: One sample, in RESOURCE_SCHEMA's column order.
+ResourceRow = tuple[int, str, str, float, int, float | None, float | None, str | None, float]
 
 
 class ResourceSampler(threading.Thread):
@@ -173,7 +180,7 @@ class ResourceSampler(threading.Thread):
         super().__init__(daemon=True, name=f"sampler-{target.label}")
         self.target = target
         self.process_name = process_name
-        self.rows: list[tuple] = []
+        self.rows: list[ResourceRow] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -209,7 +216,7 @@ class ResourceSampler(threading.Thread):
     def stop(self) -> pa.Table:
         self._halt.set()
         self.join(timeout=5)
-        columns = list(zip(*self.rows)) if self.rows else [[] for _ in RESOURCE_SCHEMA.names]
+        columns: list[Sequence[Any]] = list(zip(*self.rows)) if self.rows else [[] for _ in RESOURCE_SCHEMA.names]
         return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, RESOURCE_SCHEMA)],
                         schema=RESOURCE_SCHEMA)
 
@@ -252,5 +259,5 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _number(value) -> float | None:
+def _number(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from perfgate import gate
@@ -68,13 +68,13 @@ class RichProgress(gate.Progress):
         self.console = console
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=console, transient=True)
-        self.task = None
+        self.task: TaskID | None = None  # set by planned(), which the gate calls before any round
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.bar.stop()
 
     def planned(self, total_rounds: int) -> None:
@@ -83,17 +83,21 @@ class RichProgress(gate.Progress):
     def round_started(self, spec: RoundSpec) -> None:
         sides = " + ".join(s.value for s in spec.sides)
         kind = "confirmation round" if spec.confirmation else "round"
-        self.bar.update(self.task, description=f"{spec.scenario}: {kind} {spec.index} ({sides})")
+        self.bar.update(self._planned(), description=f"{spec.scenario}: {kind} {spec.index} ({sides})")
 
     def round_finished(self, record: RoundRecord) -> None:
         if record.confirmation:
-            self.bar.update(self.task, total=self.bar.tasks[0].total + 1)
-        self.bar.advance(self.task)
+            self.bar.update(self._planned(), total=(self.bar.tasks[0].total or 0) + 1)
+        self.bar.advance(self._planned())
         if not record.valid:
             self.console.print(f"  round {record.index} invalid: {record.invalid_reason}", style="yellow")
 
     def message(self, text: str) -> None:
         self.console.print(f"  {text}", markup=False)
+
+    def _planned(self) -> TaskID:
+        assert self.task is not None, "the gate calls planned() before any round"
+        return self.task
 
 
 def _percent(ratio: float) -> str:
@@ -103,7 +107,10 @@ def _percent(ratio: float) -> str:
 def change_text(m: MetricComparison) -> str:
     """Ratios as percent changes; error rates as differences in percentage points."""
     if m.metric == "error_rate":
-        pp = lambda x: f"{x * 100:+.2f}pp"  # noqa: E731
+
+        def pp(x: float) -> str:
+            return f"{x * 100:+.2f}pp"
+
         return f"{pp(m.candidate - m.baseline)} [{pp(m.ci_low)}, {pp(m.ci_high)}]"
     return f"{_percent(m.ratio)} [{_percent(m.ci_low)}, {_percent(m.ci_high)}]"
 

@@ -11,7 +11,7 @@ from perfgate import gitops
 from perfgate.commands._args import check_option
 from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options
 from perfgate.config import load_config
-from perfgate.history import BackfillStep, backfill, repo_root
+from perfgate.history import BackfillStep, backfill
 
 
 
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     check_option("--limit", args.limit, low=1)  # 0 or -3 would be read as "no limit"
     repo = gitops.open_repo(args.repo)
-    root = repo_root(repo)
+    root = gitops.repo_root(repo)
     config = load_config(args.config, directory=root)
     options = gate_options(args, "HEAD~1", "HEAD")
     out = Console(highlight=False)

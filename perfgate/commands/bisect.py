@@ -26,9 +26,8 @@ from perfgate.commands._common import (
 )
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
-from perfgate.history import repo_root
 from perfgate.judge.names import check_metric_names
-from perfgate.model import RoundRecord
+from perfgate.model import Revision, RoundRecord
 from perfgate.store import LocalStore, open_store
 
 
@@ -46,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     watch = Watch.parse(args.metric)
     repo = gitops.open_repo(args.repo)
-    root = repo_root(repo)
+    root = gitops.repo_root(repo)
     config = load_config(args.config, directory=root)
     options = gate_options(args, args.good, args.bad)
     out = Console(highlight=False)
@@ -99,7 +98,7 @@ def print_result(out: Console, result: BisectResult) -> None:
               f"steps decided from the store, wall time {result.wall_s:.1f} s", markup=False)
 
 
-def _revision(rev) -> dict | None:
+def _revision(rev: Revision | None) -> dict[str, str] | None:
     return None if rev is None else {"sha": rev.sha, "subject": rev.subject}
 
 

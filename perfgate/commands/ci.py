@@ -38,7 +38,6 @@ from perfgate.commands._common import (
 from perfgate.config import load_config
 from perfgate.errors import ConfigError, RevisionError
 from perfgate.gate import run_gate
-from perfgate.history import repo_root
 
 
 
@@ -124,7 +123,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     check_gate_arguments(args)
     environ = dict(os.environ)
     repo = gitops.open_repo(args.repo)
-    root = repo_root(repo)
+    root = gitops.repo_root(repo)
     config = load_config(args.config, directory=root)
     revisions = ci_revisions(repo, base=args.base, head=args.head, target=args.target_branch, remote=args.remote,
                              environ=environ)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -45,7 +46,7 @@ def _side_as(metrics: list[RoundMetrics], side: Side, new_side: Side) -> list[Ro
     return [replace(m, side=new_side, pair=pairs[m.pair]) for m in chosen]
 
 
-def _revision(manifest: dict, side: Side) -> Revision:
+def _revision(manifest: dict[str, Any], side: Side) -> Revision:
     return Revision(**manifest[side.value])
 
 

@@ -16,7 +16,7 @@ from perfgate.commands._args import MAX_ROUNDS_HIGH, check_option
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 from perfgate.flaky import FlakyMetric, FlakyReport, analyse
-from perfgate.history import Key, Measurements, repo_root
+from perfgate.history import Key, Measurements
 from perfgate.store import open_store
 
 
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> int:
     check_option("--last", args.last, low=1)
     check_option("--budget", args.budget, low=2, high=MAX_ROUNDS_HIGH)
-    root = repo_root(gitops.open_repo(args.repo))
+    root = gitops.repo_root(gitops.open_repo(args.repo))
     config = load_config(args.config, directory=root)
     key = Key.of(config, args.fingerprint)
     report = analyse(Measurements(open_store(config.store, config.root)), config, key=key, last=args.last,
@@ -57,8 +57,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if suggested:
         out.print(f"\nmargins at which those pass 95% of unchanged gates within {report.budget} pairs (smaller "
                   "regressions then go unseen), for perfgate.toml:\n[judge.margins]", markup=False)
-        for key, margin in suggested.items():
-            out.print(f"{json.dumps(key)} = {margin:g}", markup=False)
+        for spec, margin in suggested.items():
+            out.print(f"{json.dumps(spec)} = {margin:g}", markup=False)
     if args.json_path is not None:
         _write_json(report, args.json_path)
     return 0
@@ -93,7 +93,7 @@ def _gateable(m: FlakyMetric) -> str:
 
 
 def _write_json(report: FlakyReport, path: Path) -> None:
-    def clean(value):
+    def clean(value: object) -> object:
         return None if isinstance(value, float) and not math.isfinite(value) else value
 
     items = []

@@ -19,6 +19,7 @@ from perfgate.config import find_config, load_config
 from perfgate.errors import ConfigError
 from perfgate.leftovers import reap
 from perfgate.store import is_remote, open_store
+from perfgate.store.local import LocalStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=str, help="the store (default: [store] path of the config, else .perfgate)")
 
 
-def _store(args: argparse.Namespace, root: Path):
+def _store(args: argparse.Namespace, root: Path) -> LocalStore | None:
     if args.store is not None:
         return open_store(args.store) if is_remote(args.store) or Path(args.store).is_dir() else None
     config = None

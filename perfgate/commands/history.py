@@ -15,7 +15,7 @@ from perfgate import gitops
 from perfgate.commands._args import check_option
 from perfgate.config import METRICS, load_config
 from perfgate.errors import ConfigError, PerfgateError
-from perfgate.history import Key, Measurements, Series, build_history, list_commits, repo_root
+from perfgate.history import Key, Measurements, Series, build_history, list_commits
 from perfgate.judge.names import check_metric_names
 from perfgate.history_templates import fmt_change, fmt_value, render_trend
 from perfgate.judge.changepoint import PENALTY
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if not (args.penalty > 0 and math.isfinite(args.penalty)):
         raise ConfigError(f"--penalty: must be a positive number, not {args.penalty}")
     repo = gitops.open_repo(args.repo)
-    root = repo_root(repo)
+    root = gitops.repo_root(repo)
     config = load_config(args.config, directory=root)
     commits = list_commits(root, args.range, args.limit)
     key = Key.of(config, args.fingerprint)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from perfgate import hooks
+from perfgate import gitops, hooks
 from perfgate.commands._common import RichProgress, print_verdict
 from perfgate.model import Verdict
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             done = hooks.install(args.repo, hook, settings)
             chained = f"; chains your existing hook, now {done.chained.name}" if done.chained else ""
             out.print(f"installed {hook} hook: {done.path}{chained}", markup=False)
-        repo = hooks.gitops.open_repo(args.repo)
+        repo = gitops.open_repo(args.repo)
         out.print(f"hook log: {hooks.log_path(repo)}", markup=False)
         return 0
     if args.action == "uninstall":
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.action == "status":
         for hook, state in hooks.status(args.repo).items():
             out.print(f"{hook}: {state}", markup=False)
-        out.print(f"hook log: {hooks.log_path(hooks.gitops.open_repo(args.repo))}", markup=False)
+        out.print(f"hook log: {hooks.log_path(gitops.open_repo(args.repo))}", markup=False)
         return 0
     return _run_hook(args, console)
 

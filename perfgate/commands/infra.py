@@ -127,7 +127,7 @@ def _up(args: argparse.Namespace, cluster: Any, settings: InfraSettings) -> Any:
         raise ConfigError(f"infra up needs the perfgate config for the target: {exc}") from exc
     minutes = args.minutes or settings.max_duration_min
     with tempfile.TemporaryDirectory(prefix="perfgate-bundle-") as tmp, teardown_on_signals():
-        bundle = make_bundle(repo, revisions, payload, Path(tmp), Path(repo.working_tree_dir) / ".perfgate" / "cache")
+        bundle = make_bundle(repo, revisions, payload, Path(tmp), gitops.repo_root(repo) / ".perfgate" / "cache")
         return cluster.up(settings, bundle, minutes=minutes)
 
 

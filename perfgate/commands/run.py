@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     repo = gitops.open_repo(args.repo)
-    root = Path(repo.working_tree_dir)
+    root = gitops.repo_root(repo)
     config = load_config(args.config, directory=root)
     options = gate_options(args, args.baseline, args.candidate)
     with RichProgress(console) as progress:
