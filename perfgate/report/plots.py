@@ -33,7 +33,7 @@ import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import matplotlib
 import numpy as np
@@ -44,6 +44,10 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from perfgate.model import MetricComparison, RoundRecord
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.typing import RcKeyType
 
 BASELINE_COLOR = "#0072B2"  # Okabe-Ito blue
 CANDIDATE_COLOR = "#D55E00"  # Okabe-Ito vermillion
@@ -56,7 +60,7 @@ MAX_BINS = 400  # per scenario time axis
 QUANTILE_POINTS = 240
 MAX_LABEL = 48
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",  # text as <text>, rendered in the page's font
     "text.parse_math": False,  # request names may contain "$"; no tick label needs mathtext
     "axes.formatter.use_mathtext": False,
@@ -80,24 +84,26 @@ _counter = itertools.count()
 _SVG_ROOT = re.compile(r'<svg\b[^>]*>')
 
 
-_F = TypeVar("_F", bound=Callable)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def _styled(func: _F) -> _F:
+def _styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Build the figure under perfgate's matplotlib style (artists read rcParams when made)."""
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with matplotlib.rc_context(_RC):
             return func(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+def _figure(width: float, height: float,
+            layout: Literal["constrained", "compressed", "tight"] | None = "constrained") -> Figure:
     return Figure(figsize=(width, height), layout=layout)
 
 
-def _log_y(ax) -> None:
+def _log_y(ax: Axes) -> None:
     """A log y axis labelled with plain numbers (1, 2, 5, 10, ...), not powers of ten."""
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
@@ -110,12 +116,16 @@ def to_svg(fig: Figure, label: str) -> str:
     buf = io.StringIO()
     salt = f"pg{next(_counter)}"  # distinct, reproducible ids across figures of one page
     with matplotlib.rc_context({**_RC, "svg.hashsalt": salt}):
-        FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None, "Creator": None, "Format": None,
-                                                      "Type": None})
+        metadata = {"Date": None, "Creator": None, "Format": None, "Type": None}
+        FigureCanvasSVG(fig).print_svg(buf, metadata=metadata)  # type: ignore[no-untyped-call]  # unannotated
     text = buf.getvalue()
     text = text[text.index("<svg"):]
-    root = _SVG_ROOT.match(text).group(0)
-    viewbox = re.search(r'viewBox="([^"]*)"', root).group(1)
+    head = _SVG_ROOT.match(text)
+    assert head is not None, "matplotlib's SVG starts with an <svg> element"
+    root = head.group(0)
+    box = re.search(r'viewBox="([^"]*)"', root)
+    assert box is not None, "matplotlib's <svg> element has a viewBox"
+    viewbox = box.group(1)
     new_root = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
                 f'viewBox="{viewbox}" class="plot" role="img" aria-label="{_attr(label)}">')
     # Ids must be unique in the page: prefix each (groups "figure_1", "line2d_3"... repeat across
@@ -270,7 +280,7 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
     if not changes.empty:
         rax.plot(changes["round"], changes["change"] * scale, marker="o", color="#333333", markersize=4,
                  linewidth=0.9, label="candidate − baseline" if difference else "candidate / baseline")
-    ticks = [int(r) for r in changes["round"]]
+    ticks: list[float] = [int(r) for r in changes["round"]]
     labels = [str(r) for r in ticks]
     point = (comparison.candidate - comparison.baseline) * scale if difference else comparison.ratio
     low, high = comparison.ci_low * scale, comparison.ci_high * scale
@@ -345,13 +355,13 @@ def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[Ro
     series: dict[str, list[pd.DataFrame]] = {}
     res_series: dict[tuple[str, str], list[pd.DataFrame]] = {}
     for record in rounds:
-        for side in record.sides:
-            frame = s_groups.get((record.index, side.value))
+        for record_side in record.sides:
+            frame = s_groups.get((record.index, record_side.value))
             if frame is not None:
-                series.setdefault(side.value, []).append(_binned(frame, record, bin_ns, t0))
-        for (idx, side, process), frame in r_groups.items():
+                series.setdefault(record_side.value, []).append(_binned(frame, record, bin_ns, t0))
+        for (idx, side_name, process), frame in r_groups.items():
             if idx == record.index:
-                res_series.setdefault((side, process), []).append(
+                res_series.setdefault((str(side_name), str(process)), []).append(
                     _binned_resources(frame, record, bin_ns, t0))
     joined = {k: pd.concat(v, ignore_index=True) for k, v in series.items() if v}
     res_joined = {k: pd.concat(v, ignore_index=True) for k, v in res_series.items() if v}
@@ -398,7 +408,7 @@ def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[Ro
     return to_svg(fig, title)
 
 
-def _shade_rounds(axes, rounds: Sequence[RoundRecord], t0: int) -> list[str]:
+def _shade_rounds(axes: Sequence[Axes], rounds: Sequence[RoundRecord], t0: int) -> list[str]:
     kinds: list[str] = []
 
     def sec(ns: int) -> float:

@@ -15,11 +15,13 @@ value marked safe is the SVG that matplotlib wrote (it escapes its own text).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import math
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -140,7 +142,11 @@ def _headline(m: MetricComparison) -> dict[str, str]:
             "moves": f"{fmt_value(m.baseline, m.metric)} → {fmt_value(m.candidate, m.metric)}"}
 
 
-def _safe_plot(errors: list[str], what: str, make) -> Markup | None:
+def _round_plot(table: pd.DataFrame, name: str, m: MetricComparison, scale: float, unit: str) -> str:
+    return plots.round_series(plots.round_values(table, name, m.metric), m, scale, unit)
+
+
+def _safe_plot(errors: list[str], what: str, make: Callable[[], str | None]) -> Markup | None:
     """Draw one plot; a failure shows as a note in the report instead of losing the report."""
     try:
         svg = make()
@@ -209,8 +215,7 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
         name = m.name if m.name in sample_names else ALL_NAMES  # an aggregate row pools all names
         scale, unit = metric_unit(m.metric)
         svg = _safe_plot(plot_errors, f"{scenario}: {m.name} {m.metric} per round",
-                         lambda m=m, name=name, scale=scale, unit=unit: plots.round_series(
-                             plots.round_values(table, name, m.metric), m, scale, unit))
+                         functools.partial(_round_plot, table, name, m, scale, unit))
         round_plots.append({"metric": _headline(m), "svg": svg, "context_only": not hot})
     over_time = _safe_plot(plot_errors, f"{scenario}: over time", lambda: plots.timeline(
         samples, resources, rounds, f"Scenario {plots.legend_label(scenario)} over time"))

@@ -133,7 +133,7 @@ def fmt_p(p: float) -> str:
 
 def order_metrics(metrics: Iterable[MetricComparison]) -> list[MetricComparison]:
     """Regressions first, then inconclusive, improvements, passes; larger effects first."""
-    def key(m: MetricComparison) -> tuple:
+    def key(m: MetricComparison) -> tuple[int, float, str, str, str]:
         return (_RANK.get(m.verdict, 9), -effect_size(m), m.scenario, m.name, m.metric)
 
     return sorted(metrics, key=key)
@@ -151,20 +151,20 @@ def counts(metrics: Sequence[MetricComparison]) -> dict[str, int]:
 
 
 def one_line(text: Any, limit: int) -> str:
-    text = " ".join(str(text or "").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # --- markdown -----------------------------------------------------------------------
 
 def md(text: Any, limit: int = 120) -> str:
     """Plain text that GitHub markdown shows verbatim, on one line, in a table cell."""
-    text = one_line(text, limit)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = re.sub(r"([\\`*_\[\]|~$])", r"\\\1", text)  # "$" would start math on GitHub
-    if text[:1] in ("#", ">", "-", "+", "="):
-        text = "\\" + text  # would start a heading, quote or list at the start of a line
-    return text.replace("@", "@\u200b")  # no @mentions from commit subjects or request names
+    line = one_line(text, limit)
+    line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    line = re.sub(r"([\\`*_\[\]|~$])", r"\\\1", line)  # "$" would start math on GitHub
+    if line[:1] in ("#", ">", "-", "+", "="):
+        line = "\\" + line  # would start a heading, quote or list at the start of a line
+    return line.replace("@", "@\u200b")  # no @mentions from commit subjects or request names
 
 
 def _revision_md(rev: Any) -> str:
@@ -283,6 +283,7 @@ def junit_xml(verdict: Verdict, *, report_path: str | None = None, duration_s: f
                 node.text = text
             else:
                 ET.SubElement(case, "system-out").text = text
+        count = len(cases)
         if not cases:
             # Nothing judged: one case carries the overall verdict so it is never lost.
             case = ET.SubElement(suite, "testcase", classname="perfgate", name="verdict", time="0")
@@ -293,20 +294,21 @@ def junit_xml(verdict: Verdict, *, report_path: str | None = None, duration_s: f
             elif verdict.state == State.INCONCLUSIVE:
                 skipped += 1
                 ET.SubElement(case, "skipped", type="inconclusive", message=message)
-            cases = [None]
-        suite.set("tests", str(len(cases)))
+            count = 1
+        suite.set("tests", str(count))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
         suite.set("skipped", str(skipped))
         suite.set("time", f"{duration_s:.3f}")
         if timestamp:
             suite.set("timestamp", xml_text(timestamp, 40))
-        totals["tests"] += len(cases)
+        totals["tests"] += count
         totals["failures"] += failures
         totals["skipped"] += skipped
-    for key, value in totals.items():
-        root.set(key, str(value))
+    for key, total in totals.items():
+        root.set(key, str(total))
     root.set("errors", "0")
     root.set("time", f"{duration_s:.3f}")
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
