@@ -160,7 +160,7 @@ class MariaDbServer:
             time.sleep(0.1)
 
     def connect(self, user: str = ADMIN_USER, password: str = "", database: str | None = None,
-                timeout_s: float = 5.0) -> pymysql.connections.Connection:
+                timeout_s: float = 5.0) -> pymysql.connections.Connection[pymysql.cursors.DictCursor]:
         """A new client connection over loopback TCP (autocommit, bounded timeouts)."""
         return pymysql.connect(host=HOST, port=self.port, user=user, password=password,
                                database=database, autocommit=True, connect_timeout=timeout_s,

@@ -94,7 +94,7 @@ def _field(body: dict[str, Any], key: str, kind: type, default: Any) -> Any:
 
 def _address(body: dict[str, Any], key: str, default: str) -> str:
     """A ``host:port`` field: ASCII, printable, port in ASCII digits (``"127.0.0.1:١٢٣"`` is not port 123)."""
-    value = _field(body, key, str, default)
+    value: str = _field(body, key, str, default)
     if value and not (value.isascii() and value.isprintable() and " " not in value):
         raise FaultRequestError(f"{key} address {value!r} must be host:port",
                                 error=f"bad request body: {key} must be host:port")

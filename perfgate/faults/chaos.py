@@ -329,7 +329,10 @@ def figures(spec: ChaosSpec, record: dict[str, Any], results: list[ProbeResult])
         recovered = next((r.end_ns for r in results if r.ok and r.end_ns > fails[-1].end_ns), None)
     elif restore is not None:
         recovered = next((r.end_ns for r in results if r.ok and r.end_ns >= restore), None)
-    ms = lambda a, b: (b - a) / 1e6 if a is not None and b is not None else None  # noqa: E731
+
+    def ms(a: float | None, b: float | None) -> float | None:
+        return (b - a) / 1e6 if a is not None and b is not None else None
+
     return {
         "action": spec.action.value, "process": spec.process, "at_s": spec.at, "for_s": spec.duration,
         "planned_ns": record["planned_ns"], "real_ns": real, "late_ms": ms(record["planned_ns"], real),

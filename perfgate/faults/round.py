@@ -59,12 +59,12 @@ def plan_faults(scenario: ScenarioConfig) -> FaultPlan:
             raise ConfigError(f"{where}.faults[{i}]: at + for = {spec.at_s + spec.duration_s:g}s ends after "
                               f"the round ({round_s:g}s of warm-up and duration)")
     chaos = parse_chaos(scenario.chaos, where=f"{where}.chaos")
-    for i, spec in enumerate(chaos):
-        if spec.process not in known:
-            raise ConfigError(f"{where}.chaos[{i}].process: unknown process {spec.process!r} "
+    for i, action in enumerate(chaos):
+        if action.process not in known:
+            raise ConfigError(f"{where}.chaos[{i}].process: unknown process {action.process!r} "
                               f"(known: {', '.join(known)})")
-        if spec.at > round_s:
-            raise ConfigError(f"{where}.chaos[{i}].at: {spec.at:g}s is after the round ends ({round_s:g}s)")
+        if action.at > round_s:
+            raise ConfigError(f"{where}.chaos[{i}].at: {action.at:g}s is after the round ends ({round_s:g}s)")
     return FaultPlan(tuple(faults), chaos, int(monkey.get("seed", 0)))
 
 
@@ -104,7 +104,7 @@ class SideFaults:
     processes: list[Any]  # perfgate.faults.chaos.ManagedProcess, for chaos actions
     proxy: ProxyThread | None = None
     chaos: ChaosRunner | None = None
-    _schedule: concurrent.futures.Future | None = None
+    _schedule: concurrent.futures.Future[list[Window]] | None = None
     _windows: list[Window] = field(default_factory=list)
     _closed: bool = False
 
@@ -120,9 +120,10 @@ class SideFaults:
 
     def address(self, link: str) -> str:
         """Where clients of ``link`` should connect: through the proxy when it has faults."""
-        if self.proxy is None or link not in self.proxy.server.proxies:
+        server = self.proxy.server if self.proxy is not None else None
+        if server is None or link not in server.proxies:
             return self.upstreams[link]
-        return f"127.0.0.1:{self.proxy.server.get(link).listen_port}"
+        return f"127.0.0.1:{server.get(link).listen_port}"
 
     def start(self, t0_ns: int) -> None:
         if self.proxy is not None:

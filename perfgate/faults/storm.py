@@ -37,6 +37,7 @@ def storm_windows(samples: pd.DataFrame) -> tuple[Window, ...]:
     logins = samples[samples["name"] == STORM_LOGIN]
     windows = []
     for side, rows in logins.groupby("side", sort=True):
+        side_name = str(side)
         side_rows = samples[samples["side"] == side]
         release = side_rows[side_rows["name"] == STORM_RELEASE]
         connect = side_rows[side_rows["name"] == STORM_CONNECT]
@@ -45,7 +46,7 @@ def storm_windows(samples: pd.DataFrame) -> tuple[Window, ...]:
         sent = rows[rows["latency_us"] > 0]
         errors = int((~rows["ok"]).sum())
         detail = {
-            "side": str(side),
+            "side": side_name,
             "logins": len(rows),
             "ok": len(rows) - errors,
             "errors": errors,
@@ -59,7 +60,7 @@ def storm_windows(samples: pd.DataFrame) -> tuple[Window, ...]:
             "p50_ms": _ms(rows["latency_us"], 50),
             "p99_ms": _ms(rows["latency_us"], 99),
         }
-        windows.append(Window(kind="storm", label=f"login storm ({side})" if side else "login storm",
+        windows.append(Window(kind="storm", label=f"login storm ({side_name})" if side else "login storm",
                               start_ns=start, end_ns=end, detail=detail))
     return tuple(sorted(windows, key=lambda w: w.start_ns))
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pyarrow.parquet as pq
@@ -42,7 +43,7 @@ def _write_spec(spec: LoadSpec, workdir: Path, workers: int, port: int, expect_t
     return path
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
         return spawn([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log, env=load_env(),
                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -56,9 +57,10 @@ def _tail(path: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _read_status(path: Path) -> dict | None:
+def _read_status(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        status: dict[str, Any] = json.loads(path.read_text())  # written by a dist_worker
+        return status
     except (OSError, json.JSONDecodeError):
         return None
 
@@ -66,7 +68,7 @@ def _read_status(path: Path) -> dict | None:
 class _CpuMeter:
     """Mean CPU % of each worker process over the measured window; the busiest one counts."""
 
-    def __init__(self, procs: list[subprocess.Popen]):
+    def __init__(self, procs: list[subprocess.Popen[bytes]]):
         self.procs = [psutil.Process(p.pid) for p in procs]
         self.samples: list[list[float]] = [[] for _ in procs]
         self.last = 0.0
@@ -100,7 +102,7 @@ def run_load_distributed(spec: LoadSpec, workdir: Path, workers: int, *,
     workdir.mkdir(parents=True, exist_ok=True)
     spec_path = _write_spec(spec, workdir, workers, free_port(), expect_timeout)
     master = _spawn(["master", str(spec_path)], workdir / "master.log")
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         for i in range(workers):
             procs.append(_spawn(["worker", str(spec_path), str(i)], workdir / f"worker{i}.log"))
@@ -111,8 +113,8 @@ def run_load_distributed(spec: LoadSpec, workdir: Path, workers: int, *,
     return _result(spec, workdir, master, generator_cpu)
 
 
-def _supervise(spec: LoadSpec, workdir: Path, master: subprocess.Popen, procs: list[subprocess.Popen],
-               watch: Callable[[], None] | None, expect_timeout: float) -> float:
+def _supervise(spec: LoadSpec, workdir: Path, master: subprocess.Popen[bytes],
+               procs: list[subprocess.Popen[bytes]], watch: Callable[[], None] | None, expect_timeout: float) -> float:
     """Wait for the master; fail fast on a dead worker. Returns the busiest worker's mean CPU %."""
     start = time.monotonic()
     deadline = start + expect_timeout + spec.warmup + spec.duration + GRACE_S
@@ -127,10 +129,10 @@ def _supervise(spec: LoadSpec, workdir: Path, master: subprocess.Popen, procs: l
             if code is None:
                 continue
             if code != 0:
-                status = _read_status(workdir / f"worker{i}-status.json") or {}
-                if status.get("kind") == "locustfile":
-                    raise LoadError(f"{spec.locustfile}: {status['error']}")
-                what = status.get("error") or _tail(workdir / f"worker{i}.log")
+                worker_status = _read_status(workdir / f"worker{i}-status.json") or {}
+                if worker_status.get("kind") == "locustfile":
+                    raise LoadError(f"{spec.locustfile}: {worker_status['error']}")
+                what = worker_status.get("error") or _tail(workdir / f"worker{i}.log")
                 raise LoadError(f"Locust worker {i + 1} of {len(procs)} died mid-round (exit code {code})"
                                 + (f": {what}" if what else ""))
             first_quit = first_quit or now
@@ -144,7 +146,7 @@ def _supervise(spec: LoadSpec, workdir: Path, master: subprocess.Popen, procs: l
     return cpu.busiest()
 
 
-def _result(spec: LoadSpec, workdir: Path, master: subprocess.Popen, generator_cpu: float) -> LoadResult:
+def _result(spec: LoadSpec, workdir: Path, master: subprocess.Popen[bytes], generator_cpu: float) -> LoadResult:
     status = _read_status(workdir / "status.json")
     if status is None:
         what = _tail(workdir / "master.log")

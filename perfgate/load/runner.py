@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -68,7 +69,7 @@ def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
     return path
 
 
-def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen:
+def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen[bytes]:
     log = open(workdir / "load.log", "wb")
     try:
         return spawn([sys.executable, "-m", "perfgate.load.worker", str(spec_path)], env=load_env(),
@@ -82,9 +83,9 @@ def load_env() -> dict[str, str]:
     return {**os.environ, **no_proxy_env(os.environ)}
 
 
-def _status(workdir: Path, proc: subprocess.Popen, locustfile: str) -> dict:
+def _status(workdir: Path, proc: subprocess.Popen[bytes], locustfile: str) -> dict[str, Any]:
     try:
-        status = json.loads((workdir / "status.json").read_text())
+        status: dict[str, Any] = json.loads((workdir / "status.json").read_text())  # written by the worker
     except (OSError, json.JSONDecodeError) as exc:
         tail = (workdir / "load.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
         raise LoadError(f"load generator exited with code {proc.returncode} and no result: {tail[0][:300]}") from exc

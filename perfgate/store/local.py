@@ -94,7 +94,7 @@ class LocalStore:
         db.execute("PRAGMA busy_timeout=30000")
         return db
 
-    def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             with closing(self._connect()) as db:
                 return db.execute(sql, params).fetchall()
@@ -159,7 +159,7 @@ class LocalStore:
 
     def resolve(self, run: str) -> str:
         """A run id, a unique prefix of one, or ``latest``."""
-        runs = [row[0] for row in self._execute("SELECT run_id FROM runs ORDER BY created")]
+        runs: list[str] = [row[0] for row in self._execute("SELECT run_id FROM runs ORDER BY created")]
         if run == "latest" and runs:
             return runs[-1]
         matches = [r for r in runs if r.startswith(run)]

@@ -113,7 +113,8 @@ def latest_judged(store: ResultStore) -> str:
     """The latest run that has a verdict (a failed or interrupted run has none)."""
     for row in reversed(store.list_runs()):
         if row.get("state") in FINAL_STATES:
-            return row["run_id"]
+            run_id: str = row["run_id"]
+            return run_id
     raise StoreError("no run in the store has a verdict yet (every stored run failed, was interrupted "
                      "or is still running)")
 

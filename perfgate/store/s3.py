@@ -99,7 +99,8 @@ class S3Store:
         self._call("put_object", Bucket=self.bucket, Key=key, Body=body)
 
     def _get(self, key: str) -> bytes:
-        return self._call("get_object", Bucket=self.bucket, Key=key)["Body"].read()
+        body: bytes = self._call("get_object", Bucket=self.bucket, Key=key)["Body"].read()
+        return body
 
     def _list(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -254,7 +255,7 @@ class S3Store:
 
     def resolve(self, run: str) -> str:
         """A run id, a unique prefix of one, or ``latest``."""
-        runs = [row["run_id"] for row in self.list_runs()]
+        runs: list[str] = [row["run_id"] for row in self.list_runs()]
         if run == "latest" and runs:
             return runs[-1]
         matches = [r for r in runs if r.startswith(run)]
