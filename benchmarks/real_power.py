@@ -190,7 +190,51 @@ def analyse(args: argparse.Namespace) -> int:
               + " ".join(f"{x:>10.1%}" for x in naive), flush=True)
         if args.why:
             _why(rows and gates, out / condition.name)
+        if args.noise:
+            _print_noise(pool)
+            if condition.candidate == "main":
+                sd = pair_noise(pool).get(("(target)", "cpu_per_request"), (0, np.nan, 0))[1]
+                print(f"{'':>16}cpu_per_request margin that passes 95% of A/A gates at look 1: "
+                      f"{passing_margin(sd, config.rounds.count, config.rounds.max):.2%}")
     return 0
+
+
+def pair_noise(pool: Pool) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """Per (name, metric): (mean, sd) of the per-pair log ratio candidate/baseline, and the
+    median requests per round: the noise a gate's interval is built from."""
+    series: dict[tuple[str, str], list[tuple[float, int]]] = defaultdict(list)
+    for items in pool.metrics:
+        sides: dict[str, dict] = defaultdict(dict)
+        for m in items:
+            sides[m.name][m.side] = m
+        for name, pair in sides.items():
+            if len(pair) < 2:
+                continue
+            b, c = pair[Side.BASELINE], pair[Side.CANDIDATE]
+            for metric in ("p50", "p95", "p99", "cpu_per_request"):
+                vb, vc = b.values.get(metric, np.nan), c.values.get(metric, np.nan)
+                if np.isfinite(vb) and np.isfinite(vc) and vb > 0 and vc > 0:
+                    series[(name, metric)].append((float(np.log(vc / vb)), b.count))
+    return {k: (float(np.mean([x for x, _ in v])), float(np.std([x for x, _ in v], ddof=1)),
+                int(np.median([n for _, n in v]))) for k, v in series.items() if len(v) >= 3}
+
+
+def passing_margin(sd: float, planned: int, budget: int, alpha: float = 0.05) -> float:
+    """The smallest margin at which an unchanged metric with per-pair log-ratio noise ``sd``
+    passes 95% of gates at the first look: the pass bound's half-width (t at that look's
+    spent level) plus the 95th percentile of the estimate's own spread."""
+    from scipy.stats import norm, t
+
+    from perfgate.judge.sequential import look_levels, look_schedule
+
+    level = look_levels(look_schedule(planned, budget), 1, alpha)[1]
+    return float(np.expm1((t.ppf(1 - level, planned - 1) + norm.ppf(0.95)) * sd / np.sqrt(planned)))
+
+
+def _print_noise(pool: Pool) -> None:
+    for (name, metric), (mean, sd, n) in sorted(pair_noise(pool).items()):
+        print(f"{'':>16}{name:>10} {metric:>16}: mean {np.expm1(mean):+6.1%}  sd {sd:6.1%} per pair "
+              f"({n} requests per round)")
 
 
 def _why(gates, folder: Path) -> None:
@@ -219,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     ana.add_argument("--margin", type=float)
     ana.add_argument("--metrics", help="judge these metrics instead of the config's, e.g. p50,p95,p99,error_rate")
     ana.add_argument("--estimator", choices=("linear", "hd"), default="linear", help="round quantile estimator")
+    ana.add_argument("--noise", action="store_true", help="per-pair noise of each metric (sd of log ratios)")
     ana.add_argument("--why", action="store_true", help="list the metrics that kept gates from a decision")
     args = parser.parse_args(argv)
     return record(args) if args.command == "record" else analyse(args)

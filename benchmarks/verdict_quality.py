@@ -5,9 +5,11 @@ side by side with the naive methods, on the same simulated gates.
     python benchmarks/verdict_quality.py --quick         # < 1 minute
     python benchmarks/verdict_quality.py --replay .perfgate   # recorded A/A runs from a store
 
-Every simulated gate measures 12 pairs (the default budget); perfgate judges
-the 6 planned pairs and buys confirmation pairs look by look (6, 9, 12) exactly
-as the gate does. The naive methods see the same data:
+Every simulated gate measures the default budget of pairs (10); perfgate judges
+the 6 planned pairs and buys confirmation pairs look by look (6, 8, 10) exactly
+as the gate does. Duet gates simulate the reference IM service as the regression
+ladder measured it (``IM_LADDER``: ~180 logins and ~900 sends per side and round,
+with the ladder's per-pair noise). The naive methods see the same data:
 
 * compare.py  (google/benchmark): Mann-Whitney U on the pooled samples of the
   6 planned pairs, per request name, two-sided p < 0.05 with the candidate slower;
@@ -31,9 +33,10 @@ from dataclasses import replace
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from perfgate.config import JudgeConfig
+from perfgate.config import JudgeConfig, RoundsConfig
 from perfgate.judge import round_metrics
 from perfgate.judge.simulate import (
+    IM_LADDER,
     MEASURED_NOISE,
     NoiseModel,
     Shift,
@@ -44,7 +47,7 @@ from perfgate.judge.simulate import (
 )
 from perfgate.model import Design, Side, State
 
-PLANNED, BUDGET = 6, 12
+PLANNED, BUDGET = RoundsConfig().count, RoundsConfig().max  # the defaults: 6 planned, budget 10
 NAIVE = ("compare.py", "asv", "gab")
 CONDITIONS = [Shift()] + [Shift(q, s) for q in ("p50", "p95", "p99") for s in (0.05, 0.10, 0.20)] + \
     [Shift("error_rate", 0.02)]
@@ -101,7 +104,8 @@ def simulate(args: argparse.Namespace, config: JudgeConfig) -> dict:
     results: dict[tuple[str, str], list[dict]] = defaultdict(list)
     models = {}
     for design in designs:
-        models[design] = calibrate(NoiseModel(design=design), seed=args.seed, pairs=600)
+        shape = IM_LADDER if design is Design.DUET else NoiseModel(design=design)
+        models[design] = calibrate(replace(shape, design=design), seed=args.seed, pairs=600)
         achieved = ratio_noise(np.random.default_rng(args.seed + 1), models[design], pairs=600)
         target = MEASURED_NOISE[design]
         print(f"{design.value:>11} round noise (sd of per-pair log ratio): "

@@ -4,6 +4,8 @@ Importing this package starts nothing and imports neither boto3 nor Locust;
 the backends are imported on use.
 """
 
+from typing import TYPE_CHECKING
+
 from perfgate.cluster.base import (Cluster, ClusterHandle, ClusterPlan, InfraSettings, Node, PlanRow, Reaped,
                                    RunStatus, load_settings)
 
@@ -11,8 +13,11 @@ __all__ = ["Cluster", "ClusterHandle", "ClusterPlan", "InfraSettings", "Node", "
            "load_settings", "run_gate_on_cluster"]
 
 
-def run_gate_on_cluster(*args, **kwargs):
-    """See :func:`perfgate.cluster.remote.run_gate_on_cluster`."""
-    from perfgate.cluster.remote import run_gate_on_cluster as run
+if TYPE_CHECKING:
+    from perfgate.cluster.remote import run_gate_on_cluster
+else:
+    def run_gate_on_cluster(*args, **kwargs):
+        """See :func:`perfgate.cluster.remote.run_gate_on_cluster`."""
+        from perfgate.cluster.remote import run_gate_on_cluster as run
 
-    return run(*args, **kwargs)
+        return run(*args, **kwargs)

@@ -102,7 +102,8 @@ class Agent:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
-        return json.loads(body)
+        data: dict[str, Any] = json.loads(body)  # a JSON object the controller wrote
+        return data
 
     def wait_for(self, *keys: str, until: float | None = None) -> tuple[str, dict[str, Any]]:
         """The first of ``keys`` to appear, with its content; ``done.json`` always ends the wait."""
@@ -240,7 +241,7 @@ class Agent:
             self.fail(seq, f"Locust worker {self.index} exited with code {proc.returncode}")
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
         return subprocess.Popen([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
@@ -248,7 +249,8 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        data: dict[str, Any] = json.loads(path.read_text())  # a status file a worker wrote
+        return data
     except (OSError, json.JSONDecodeError):
         return None
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from typing import Any
 from pathlib import Path
 
 import git
@@ -82,12 +83,12 @@ def build_wheel(cache_dir: Path) -> Path:
     return slot / wheels[0].name
 
 
-def write_config(path: Path, data: dict) -> Path:
+def write_config(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps(data, indent=1, default=str))
     return path
 
 
-def make_bundle(repo: git.Repo, revisions: dict[str, Revision], config: dict, workdir: Path,
+def make_bundle(repo: git.Repo, revisions: dict[str, Revision], config: dict[str, Any], workdir: Path,
                 cache_dir: Path) -> dict[str, Path]:
     """name -> local file: ``wheel``, ``baseline``, ``candidate`` (tar) and ``config`` (JSON)."""
     workdir.mkdir(parents=True, exist_ok=True)

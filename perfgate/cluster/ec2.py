@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -32,8 +32,13 @@ from perfgate.cluster.base import (PORT_SPAN, ROLES, TAG_EXPIRES, TAG_OWNER, TAG
 from perfgate.cluster.userdata import RoleRange, render
 from perfgate.errors import InfraError
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import ResourceTypeType
+    from mypy_boto3_ec2.type_defs import (FilterTypeDef, InstanceTypeDef, IpPermissionTypeDef, SecurityGroupTypeDef,
+                                          TagSpecificationTypeDef, TagTypeDef, WaiterConfigTypeDef)
+
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
-WAIT = {"Delay": 2, "MaxAttempts": 90}  # every waiter is bounded: 3 minutes at most
+WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 90}  # every waiter is bounded: 3 minutes at most
 BUNDLE_NAMES = ("wheel", "baseline", "candidate", "config")
 #: Lifetime of the bundle's presigned GET URLs (they sit in user-data, which anything on the
 #: node can read from IMDS): long enough for a node to boot and fetch them (the controller waits
@@ -47,11 +52,15 @@ _ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 API_ERRORS = (ClientError, BotoCoreError, WaiterError, Boto3Error)
 
 
-def _api_error(step: str, exc: Exception) -> InfraError:
+def _api_error(step: str, exc: BaseException) -> InfraError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         return InfraError(f"{step}: {exc.operation_name} failed: {err.get('Code', '?')}: {err.get('Message', '')}")
     return InfraError(f"{step}: {type(exc).__name__}: {' '.join(str(exc).split())}")
+
+
+def _tag_spec(resource: ResourceTypeType, tags: list[TagTypeDef]) -> TagSpecificationTypeDef:
+    return {"ResourceType": resource, "Tags": tags}
 
 
 class Ec2Cluster(Cluster):
@@ -114,7 +123,7 @@ class Ec2Cluster(Cluster):
     def _up(self, settings: InfraSettings, bundle: dict[str, Path], run_id: str, minutes: float,
             step: StepHook) -> ClusterHandle:
         expires, prefix = expiry(minutes), self.run_prefix(run_id)
-        tags = [{"Key": TAG_RUN, "Value": run_id}, {"Key": TAG_EXPIRES, "Value": expires},
+        tags: list[TagTypeDef] = [{"Key": TAG_RUN, "Value": run_id}, {"Key": TAG_EXPIRES, "Value": expires},
                 {"Key": TAG_OWNER, "Value": settings.owner_tag}]
         self._ensure_bucket(settings.bucket)
         step("bucket")
@@ -133,8 +142,8 @@ class Ec2Cluster(Cluster):
         vpc, subnet = self._network(settings)
         groups = {role: self.ec2.create_security_group(
             GroupName=f"{run_id}-{role}", Description=f"perfgate {run_id} {role}", VpcId=vpc,
-            TagSpecifications=[{"ResourceType": "security-group",
-                                "Tags": tags + [{"Key": TAG_ROLE, "Value": role}]}])["GroupId"] for role in ROLES}
+            TagSpecifications=[_tag_spec("security-group", tags + [{"Key": TAG_ROLE, "Value": role}])])["GroupId"]
+            for role in ROLES}
         step("security-groups")
         self._rules(settings, groups)
         step("rules")
@@ -166,7 +175,7 @@ class Ec2Cluster(Cluster):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
                 raise
-            kw = {} if self.settings.region == "us-east-1" else {
+            kw: dict[str, Any] = {} if self.settings.region == "us-east-1" else {
                 "CreateBucketConfiguration": {"LocationConstraint": self.settings.region}}
             self.s3.create_bucket(Bucket=bucket, **kw)
 
@@ -183,21 +192,21 @@ class Ec2Cluster(Cluster):
         """Least privilege: workers reach the master's port and the targets' ports; HTTPS out; nothing else."""
         ports = (settings.target_port, settings.target_port + PORT_SPAN - 1)
 
-        def pair(group: str, low: int, high: int) -> dict:
+        def pair(group: str, low: int, high: int) -> IpPermissionTypeDef:
             return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "UserIdGroupPairs": [{"GroupId": group}]}
 
-        https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+        https: IpPermissionTypeDef = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
                  "IpRanges": [{"CidrIp": settings.egress_cidr, "Description": "S3 and PyPI"}]}
         master_port = settings.master_port
         self.ec2.authorize_security_group_ingress(
             GroupId=groups["master"], IpPermissions=[pair(groups["worker"], master_port, master_port)])
         self.ec2.authorize_security_group_ingress(
             GroupId=groups["target"], IpPermissions=[pair(groups["worker"], *ports)])
-        everything = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        everything: list[IpPermissionTypeDef] = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
         for role, group in groups.items():
             self.ec2.revoke_security_group_egress(GroupId=group, IpPermissions=everything)
-            extra = [] if role != "worker" else [pair(groups["master"], settings.master_port, settings.master_port),
-                                                 pair(groups["target"], *ports)]
+            extra: list[IpPermissionTypeDef] = [] if role != "worker" else [
+                pair(groups["master"], settings.master_port, settings.master_port), pair(groups["target"], *ports)]
             self.ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[https, *extra])
 
     def _ami(self, instance_type: str) -> str:
@@ -212,7 +221,7 @@ class Ec2Cluster(Cluster):
         except ClientError as exc:
             raise InfraError(f"ami: cannot resolve Amazon Linux 2023 from SSM ({exc}); set ami") from exc
 
-    def _launch(self, settings: InfraSettings, run_id: str, tags: list[dict], groups: dict[str, str], subnet: str,
+    def _launch(self, settings: InfraSettings, run_id: str, tags: list[TagTypeDef], groups: dict[str, str], subnet: str,
                 urls: dict[str, str], wheel_name: str, minutes: float, prefix: str) -> list[Node]:
         nodes: list[Node] = []
         deadline = expiry(minutes)
@@ -241,8 +250,8 @@ class Ec2Cluster(Cluster):
 
     # --- inspect --------------------------------------------------------------
 
-    def _instances(self, filters: list[dict]) -> list[dict]:
-        out = []
+    def _instances(self, filters: list[FilterTypeDef]) -> list[InstanceTypeDef]:
+        out: list[InstanceTypeDef] = []
         for page in self.ec2.get_paginator("describe_instances").paginate(Filters=filters):
             for reservation in page["Reservations"]:
                 out.extend(reservation["Instances"])
@@ -259,7 +268,7 @@ class Ec2Cluster(Cluster):
     def nodes(self, run_id: str) -> list[Node]:
         return self._describe_nodes(run_id)
 
-    def _groups(self, run_id: str | None = None) -> list[dict]:
+    def _groups(self, run_id: str | None = None) -> list[SecurityGroupTypeDef]:
         values = [run_id] if run_id else ["*"]
         pages = self.ec2.get_paginator("describe_security_groups").paginate(
             Filters=[{"Name": f"tag:{TAG_RUN}", "Values": values}])
@@ -286,7 +295,7 @@ class Ec2Cluster(Cluster):
                 return []
             raise
 
-    def _lease(self, run_id: str) -> dict:
+    def _lease(self, run_id: str) -> dict[str, Any]:
         """The run's lease, if perfgate wrote one: a cluster run id and a lease naming that very run
         with an ISO expiry. Anything else under ``runs/`` (a results store kept in the same bucket and
         prefix, say) is not perfgate's cluster, and gets {}."""

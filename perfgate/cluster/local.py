@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import boto3
@@ -40,6 +40,9 @@ from perfgate.cluster.base import (PORT_SPAN, Cluster, ClusterHandle, ClusterPla
 from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.errors import InfraError
 from perfgate.target import HOST, free_port
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
 
 class LocalCluster(Cluster):
@@ -120,7 +123,7 @@ class Imds:
         self.server.server_close()
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     try:
         family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     except psutil.Error:
@@ -150,7 +153,7 @@ class Hypervisor:
         self.root = root
         self.imds = Imds()
         self.runs: set[str] = set()
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="perfgate-hypervisor", daemon=True)
@@ -184,7 +187,7 @@ class Hypervisor:
             elif state not in ("pending", "running") and proc is not None and proc.poll() is None:
                 _kill_tree(proc)
 
-    def _boot(self, inst: dict[str, Any]) -> None:
+    def _boot(self, inst: InstanceTypeDef) -> None:
         import base64
 
         iid = inst["InstanceId"]

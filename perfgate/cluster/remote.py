@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +29,9 @@ from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.config import Config, ScenarioConfig
 from perfgate.errors import InfraError, LoadError, TargetError
 from perfgate.model import RESOURCE_SCHEMA, RoundRecord, RoundSpec
+
+if TYPE_CHECKING:
+    from perfgate.gate import GateOptions, GateResult, Progress
 
 #: Seconds for every node to install itself and report ready (the first round waits for it).
 BOOT_TIMEOUT_S = 900.0
@@ -71,7 +74,9 @@ class RemoteRounds:
         return {o["Key"].removeprefix(self._key("")) for o in resp.get("Contents", [])}
 
     def get_json(self, key: str) -> dict[str, Any]:
-        return json.loads(self.s3.get_object(Bucket=self.handle.bucket, Key=self._key(key))["Body"].read())
+        body = self.s3.get_object(Bucket=self.handle.bucket, Key=self._key(key))["Body"].read()
+        data: dict[str, Any] = json.loads(body)  # a JSON object a node wrote
+        return data
 
     def get_table(self, key: str, path: Path) -> pa.Table:
         self.s3.download_file(self.handle.bucket, self._key(key), str(path))
@@ -223,9 +228,9 @@ def make_cluster(backend: str, settings: InfraSettings, workdir: Path | None = N
     raise InfraError(f"--infra: unknown backend {backend!r} (known: ec2, local-cloud)")
 
 
-def run_gate_on_cluster(config: Config, repo_dir: Path, options: Any, settings: InfraSettings, *,
-                        backend: str = "ec2", progress: Any = None, cache_dir: Path | None = None,
-                        boot_timeout: float = BOOT_TIMEOUT_S) -> Any:
+def run_gate_on_cluster(config: Config, repo_dir: Path, options: GateOptions, settings: InfraSettings, *,
+                        backend: str = "ec2", progress: Progress | None = None, cache_dir: Path | None = None,
+                        boot_timeout: float = BOOT_TIMEOUT_S) -> GateResult:
     """``perfgate run --infra BACKEND``: provision, run every round on the cluster, judge here, tear down.
 
     Returns the same :class:`perfgate.gate.GateResult` as :func:`perfgate.gate.run_gate`.

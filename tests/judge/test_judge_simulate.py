@@ -6,7 +6,8 @@ import pytest
 
 from perfgate.config import JudgeConfig
 from perfgate.judge import round_metrics
-from perfgate.judge.simulate import NoiseModel, Shift, calibrate, round_frames, run_gate, simulate_gate
+from perfgate.judge.simulate import (QUIET_NOISE, NoiseModel, Shift, calibrate, round_frames, run_gate,
+                                     simulate_gate)
 from perfgate.model import Design, RoundRecord, Side, State
 
 SMALL = NoiseModel(samples=600)
@@ -43,12 +44,12 @@ def test_seeded_and_shift_moves_the_quantile():
 
 
 def test_calibration_hits_the_measured_noise():
-    model = calibrate(NoiseModel(design=Design.DUET, samples=1000), pairs=200)
+    model = calibrate(NoiseModel(design=Design.DUET, samples=1000), QUIET_NOISE[Design.DUET], pairs=200)
     assert 0 < model.level_sd < 0.03
 
 
 def test_gate_replay_and_frames():
-    model = calibrate(NoiseModel(), pairs=100)
+    model = calibrate(NoiseModel(), QUIET_NOISE[Design.DUET], pairs=100)
     metrics, _, _ = simulate_gate(np.random.default_rng(0), model)
     outcome = run_gate(metrics, JudgeConfig())
     assert outcome.verdict.state is State.PASS and outcome.pairs in (6, 9, 12)
