@@ -1,41 +1,14 @@
-"""Shared fixtures: real git repositories and helpers to run the real CLI."""
+"""Shared fixtures (helpers live in tests/support.py, which tags this session's processes on import)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
-import git
-import psutil
+import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-#: Inherited by every process this test session starts, so leak checks see only ours.
-TEST_TAG = f"perfgate-tests-{os.getpid()}"
-os.environ["PERFGATE_TEST_TAG"] = TEST_TAG
-#: A measurement lock of this session's own: gates in parallel test workers (and real measurements
-#: elsewhere on the machine) do not queue on the machine-wide lock.
-os.environ.setdefault("PERFGATE_LOCK", os.path.join(tempfile.gettempdir(), f"{TEST_TAG}-measure.lock"))
-AUTHOR = git.Actor("Test Author", "test@example.invalid")
-
-
-def make_repo(path: Path, commits: list[dict[str, str]]) -> git.Repo:
-    """A real git repository; each commit is {relative path: content}, "message" is the subject."""
-    repo = git.Repo.init(path)
-    for files in commits:
-        files = dict(files)
-        message = files.pop("message", "change")
-        for name, content in files.items():
-            file = path / name
-            file.parent.mkdir(parents=True, exist_ok=True)
-            file.write_text(content)
-        repo.git.add(A=True)
-        repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
-    return repo
+# AUTHOR, assert_no_children and run_cli stay importable from here for tests not yet moved to tests.support.
+from tests.support import AUTHOR, assert_no_children, free_port, make_repo, run_cli  # noqa: F401
 
 
 @pytest.fixture
@@ -46,44 +19,33 @@ def tmp_repo(tmp_path: Path):
     return build
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real ``perfgate`` CLI in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "perfgate.cli", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {})},
-    )
+# --- S3 on moto's server (tests/cluster/conftest.py has its own, reset per test, for the EC2 backend) ---
 
 
-def live_processes(marks: tuple[str, ...], env_name: str, env_value: str) -> list[psutil.Process]:
-    """Live processes whose command line holds one of ``marks`` and whose environment has
-    ``env_name=env_value`` (so that another xdist worker's processes never count)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if any(mark in cmd for mark in marks):
-            try:
-                if proc.environ().get(env_name) == env_value and proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc)
-            except psutil.Error:
-                pass
-    return found
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
-def perfgate_children() -> list[psutil.Process]:
-    """Processes started by perfgate in this test session that are still alive."""
-    return live_processes(("perfgate.load", "loadtests.imserver", "mariadbd"), "PERFGATE_TEST_TAG", TEST_TAG)
+@pytest.fixture
+def aws_env(monkeypatch, moto_url):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    return moto_url
 
 
-def assert_no_children(timeout: float = 30.0) -> None:
-    """Wait until every process perfgate started in this session is gone; name the stragglers if not."""
-    deadline = time.monotonic() + timeout
-    while children := perfgate_children():
-        if time.monotonic() > deadline:
-            names = []
-            for proc in children:
-                try:
-                    names.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
-                except psutil.Error:
-                    pass
-            raise AssertionError(f"still running after {timeout:g}s: " + "; ".join(names))
-        time.sleep(0.2)
+@pytest.fixture
+def bucket(aws_env, request):
+    name = "perfgate-" + request.node.name.replace("_", "-")[:40].lower()
+    boto3.client("s3", endpoint_url=aws_env).create_bucket(Bucket=name)
+    return name

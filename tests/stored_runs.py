@@ -17,7 +17,7 @@ from perfgate.machine import fingerprint
 from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, Design, Revision, RoundRecord, Side
 from perfgate.store import LocalStore
 from perfgate.store.query import judge_evidence, stored_evidence
-from tests.conftest import make_repo
+from tests.support import make_repo
 
 S = 1_000_000_000
 

@@ -23,7 +23,7 @@ from perfgate.errors import ConfigError
 from perfgate.faults import ProxyThread
 from perfgate.faults.api import start_api
 from perfgate.judge.names import check_metric_names
-from tests.conftest import TEST_TAG, live_processes, make_repo, run_cli
+from tests.support import TEST_TAG, live_processes, make_repo, run_cli
 from tests.tomlwrite import dumps
 
 LOCUSTFILE = '''\

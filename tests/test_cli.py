@@ -2,7 +2,7 @@ import pytest
 
 from perfgate.cli import exit_code
 from perfgate.model import State
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 
 @pytest.mark.parametrize("state, policy, code", [

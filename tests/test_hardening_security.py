@@ -21,8 +21,8 @@ from perfgate.report import write_reports
 from perfgate.shell import format_command, quote_value
 from perfgate.store.local import LocalStore
 from perfgate.target import Target
-from tests.history.test_hooks import git_run
-from tests.history.test_s3_store import samples
+from tests.history.gitrun import git_run
+from tests.minimal_runs import samples
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -20,8 +20,8 @@ from perfgate.report import write_reports
 from perfgate.store.local import LocalStore
 from perfgate.store.names import check_name, round_file, round_stem
 from perfgate.store.s3 import S3Store
-from tests.conftest import run_cli
-from tests.history.test_s3_store import BASE, CAND, aws_env, bucket, moto_url, samples, write_run  # noqa: F401
+from tests.minimal_runs import BASE, CAND, samples, write_run
+from tests.support import run_cli
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,8 +8,8 @@ from perfgate.hooks import HookSettings, gate_options, reuse_or_measure
 from perfgate.model import State
 from perfgate.store import LocalStore
 from perfgate.store.query import Measurements, judge_evidence, stored_evidence
-from tests.conftest import run_cli
 from tests.stored_runs import build_repo, write_run
+from tests.support import run_cli
 
 
 def lost_write_run(tmp_path):

@@ -1,8 +1,10 @@
-"""Fixtures for the cluster tests: a tiny target, and moto's server on a free loopback port."""
+"""Fixtures for the cluster tests: a tiny target, moto's server on a free loopback port, provisioning
+settings and a fake bundle, and a repository of the tiny target."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 import subprocess
 import sys
 import time
@@ -12,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from perfgate.cluster.base import InfraSettings
 from perfgate.procs import kill_tree
 from perfgate.target import free_port
+from tests.cluster.cloud import CONFIG, git
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -63,3 +67,35 @@ def moto_url(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture
+def settings() -> InfraSettings:
+    return InfraSettings(bucket="pg-test", workers=3, owner="ci@test")
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> dict[str, Path]:
+    files = {"wheel": "perfgate-0.1.0-py3-none-any.whl", "baseline": "baseline.tar",
+             "candidate": "candidate.tar", "config": "config.json"}
+    out = {}
+    for name, filename in files.items():
+        (tmp_path / filename).write_bytes(b"x" * 100)
+        out[name] = tmp_path / filename
+    return out
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("tinyserver.py", "tinyload.py"):
+        shutil.copy(HERE / name, root / name)
+    (root / "perfgate.toml").write_text(CONFIG)
+    (root / ".gitignore").write_text(".perfgate/\nreports/\n")
+    git(root, "init", "-q")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    (root / "tinyload.py").write_text((root / "tinyload.py").read_text() + "\n# two\n")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
+    return root

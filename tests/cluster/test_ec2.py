@@ -8,43 +8,11 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from perfgate.cluster.base import TAG_EXPIRES, TAG_OWNER, TAG_ROLE, TAG_RUN, InfraSettings, utcnow
 from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.errors import InfraError
-
-STEPS = ("bucket", "lease", "bundle", "security-groups", "rules", "instances", "running")
-
-
-@pytest.fixture
-def settings() -> InfraSettings:
-    return InfraSettings(bucket="pg-test", workers=3, owner="ci@test")
-
-
-@pytest.fixture
-def bundle(tmp_path: Path) -> dict[str, Path]:
-    files = {"wheel": "perfgate-0.1.0-py3-none-any.whl", "baseline": "baseline.tar",
-             "candidate": "candidate.tar", "config": "config.json"}
-    out = {}
-    for name, filename in files.items():
-        (tmp_path / filename).write_bytes(b"x" * 100)
-        out[name] = tmp_path / filename
-    return out
-
-
-def count_left(url: str, bucket: str = "pg-test") -> dict[str, int]:
-    """What perfgate left in the account: live instances, its security groups, S3 objects."""
-    ec2 = boto3.client("ec2", endpoint_url=url)
-    s3 = boto3.client("s3", endpoint_url=url)
-    live = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-            if i["State"]["Name"] not in ("terminated",)]
-    groups = [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"]
-    try:
-        objects = s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0)
-    except ClientError:
-        objects = 0
-    return {"instances": len(live), "security_groups": len(groups), "objects": objects}
+from tests.cluster.cloud import STEPS, count_left
 
 
 def test_up_then_down_leaves_nothing(moto_url: str, settings: InfraSettings, bundle: dict[str, Path]) -> None:

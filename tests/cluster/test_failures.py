@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from test_ec2 import STEPS, bundle, count_left, settings  # noqa: F401  (fixtures)
 
 from perfgate.cluster.base import InfraSettings, utcnow
 from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.errors import InfraError
+from tests.cluster.cloud import STEPS, count_left
 
 HERE = Path(__file__).parent
 #: the API call that fails inside each step, and which call of that operation it is
@@ -62,9 +62,8 @@ def test_api_error_at_each_step(step: str, moto_url: str, settings: InfraSetting
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_between_steps_then_gc(step: str, moto_url: str, settings: InfraSettings,
                                       bundle: dict[str, Path]) -> None:
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
     proc = subprocess.Popen([sys.executable, str(HERE / "provision_child.py"), str(bundle["wheel"].parent)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         for expected in STEPS:
             line = proc.stdout.readline().strip()

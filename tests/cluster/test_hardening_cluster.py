@@ -16,13 +16,12 @@ from urllib.parse import parse_qs, urlparse
 
 import boto3
 import pytest
-from test_ec2 import bundle, settings  # noqa: F401  (fixtures)
 
 from perfgate.cluster.base import TAG_EXPIRES, TAG_RUN, InfraSettings, iso, utcnow
 from perfgate.cluster.ec2 import BUNDLE_URL_S, Ec2Cluster
 from perfgate.cluster.remote import BOOT_TIMEOUT_S
 from perfgate.store.s3 import S3Store
-from tests.history.test_s3_store import write_run
+from tests.minimal_runs import write_run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,7 +41,7 @@ def keys(bucket: str, prefix: str = "") -> set[str]:
 
 
 def test_gc_spares_a_results_store_under_the_same_bucket_and_prefix(moto_url: str, settings: InfraSettings,
-                                                                     bundle: dict[str, Path],  # noqa: F811
+                                                                     bundle: dict[str, Path],
                                                                      tmp_path: Path) -> None:
     """Before, gc took every ``<prefix>/runs/*`` without a lease for expired, and deleted it."""
     cluster = Ec2Cluster(settings)
@@ -93,7 +92,7 @@ def test_down_of_a_results_run_id_deletes_no_objects(moto_url: str, settings: In
 
 
 def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSettings,
-                                               bundle: dict[str, Path]) -> None:  # noqa: F811
+                                               bundle: dict[str, Path]) -> None:
     cluster = Ec2Cluster(settings)
     started = datetime.now(timezone.utc).replace(microsecond=0)
     handle = cluster.up(settings, bundle, minutes=60)
@@ -148,7 +147,7 @@ def test_the_node_role_cannot_write_s3_nor_read_other_runs_bundles_or_results() 
 
 
 def test_nodes_upload_through_a_form_scoped_to_their_run(moto_url: str, settings: InfraSettings,
-                                                         bundle: dict[str, Path]) -> None:  # noqa: F811
+                                                         bundle: dict[str, Path]) -> None:
     from perfgate.cluster.agent import post_object
 
     handle = Ec2Cluster(settings).up(settings, bundle, minutes=30)

@@ -6,8 +6,6 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from test_ec2 import bundle, settings  # noqa: F401  (fixtures)
-
 from perfgate.cluster.base import InfraSettings, utcnow
 from perfgate.cluster.ec2 import Ec2Cluster
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_ec2 import count_left
-from test_local_cloud import repo  # noqa: F401  (fixture)
 
 from perfgate.cli import main
+from tests.cluster.cloud import count_left
 
 
 def test_plan_prints_cost_and_limits(moto_url: str, repo: Path, capsys: pytest.CaptureFixture) -> None:

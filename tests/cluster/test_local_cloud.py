@@ -8,7 +8,6 @@ targets and Locust master/workers → results in S3 → verdict here.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_ec2 import count_left
 
 from perfgate.cluster.base import InfraSettings
 from perfgate.cluster.remote import run_gate_on_cluster
@@ -25,51 +23,10 @@ from perfgate.config import load_config
 from perfgate.gate import GateOptions
 from perfgate.model import State
 from perfgate.store import open_store
-from tests.conftest import live_processes
+from tests.cluster.cloud import CONFIG, count_left
+from tests.support import live_processes
 
 HERE = Path(__file__).parent
-
-CONFIG = """
-[target]
-command = "{python} tinyserver.py {port}"
-ready_timeout = 30
-
-[load]
-locustfile = "tinyload.py"
-user_classes = ["TinyUser"]
-users = 4
-spawn_rate = 20
-warmup = 1
-duration = 3
-
-[rounds]
-design = "duet"
-count = 2
-max = 2
-
-[judge]
-min_count = 5
-"""
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("tinyserver.py", "tinyload.py"):
-        shutil.copy(HERE / name, root / name)
-    (root / "perfgate.toml").write_text(CONFIG)
-    (root / ".gitignore").write_text(".perfgate/\nreports/\n")
-    git(root, "init", "-q")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
-    (root / "tinyload.py").write_text((root / "tinyload.py").read_text() + "\n# two\n")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "two")
-    return root
 
 
 @pytest.mark.e2e  # boots the local cloud's nodes and runs a whole gate on them

@@ -9,8 +9,7 @@ import pytest
 
 from perfgate.commands.demo import build_demo_repo
 from perfgate.store import LocalStore
-from tests.conftest import run_cli
-from tests.e2e.test_gate_e2e import assert_nothing_left
+from tests.support import assert_nothing_left, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -12,14 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import git
 import psutil
 import pytest
 
-from perfgate import gitops
 from perfgate.commands.demo import build_demo_repo
 from perfgate.store import LocalStore
-from tests.conftest import AUTHOR, assert_no_children, perfgate_children, run_cli
+from tests.support import AUTHOR, assert_no_children, assert_nothing_left, perfgate_children, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -60,11 +58,6 @@ def demo_repo(tmp_path_factory) -> Path:
     path.mkdir()
     build_demo_repo(path)
     return path
-
-
-def assert_nothing_left(repo_dir: Path) -> None:
-    assert gitops.worktrees(git.Repo(repo_dir)) == []
-    assert_no_children()
 
 
 def one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:

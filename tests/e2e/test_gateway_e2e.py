@@ -13,8 +13,7 @@ import pytest
 
 from perfgate.commands.demo import build_demo_repo
 from perfgate.store import LocalStore
-from tests.conftest import AUTHOR, run_cli
-from tests.e2e.test_gate_e2e import assert_nothing_left
+from tests.support import AUTHOR, assert_nothing_left, run_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ from perfgate import gitops
 from perfgate.leftovers import OWNER_FILE, owner_pid
 from perfgate.procs import OWNER_ENV
 from perfgate.store import LocalStore
-from tests.conftest import run_cli
 from tests.history.imrepo import build_im_repo
+from tests.support import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 

@@ -8,7 +8,7 @@ import pytest
 
 from perfgate.faults import ProxyThread
 
-from helpers_faults import TcpServer
+from tests.faults.helpers_faults import TcpServer
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])

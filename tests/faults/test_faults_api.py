@@ -19,7 +19,7 @@ import pytest
 from perfgate.faults import ProxyThread
 from perfgate.faults.api import start_api
 
-from helpers_faults import TcpServer, connect, timed_echo
+from tests.faults.helpers_faults import TcpServer, connect, timed_echo
 
 
 class Api:

@@ -12,8 +12,7 @@ from perfgate.errors import FaultError
 from perfgate.faults import FaultSpec, MonkeyMix, ProxyServer, ProxyThread, parse_fault, parse_faults
 from perfgate.faults import run_schedule, slowness_monkey
 from perfgate.model import Window
-
-from helpers_faults import TcpServer, connect, timed_echo
+from tests.faults.helpers_faults import TcpServer, connect, timed_echo
 
 
 def test_schedule_applies_and_records_windows(pt: ProxyThread, echo: TcpServer) -> None:

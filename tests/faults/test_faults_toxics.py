@@ -12,8 +12,7 @@ import pytest
 from perfgate.errors import FaultError, PortInUseError
 from perfgate.faults import ProxyThread, make_toxic
 from perfgate.faults.toxics import Slicer
-
-from helpers_faults import TcpServer, connect, recv_all, recv_exactly, timed_echo
+from tests.faults.helpers_faults import TcpServer, connect, recv_all, recv_exactly, timed_echo
 
 
 def test_passes_bytes_intact_both_ways(pt: ProxyThread, echo: TcpServer) -> None:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
 from tests.history.imrepo import build_im_repo
+from tests.support import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 

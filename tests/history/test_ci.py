@@ -12,9 +12,9 @@ import yaml
 
 from perfgate.commands.ci import ci_revisions
 from perfgate.errors import ConfigError, RevisionError
-from tests.conftest import run_cli
+from tests.history.gitrun import git_run
 from tests.history.imrepo import TINY, build_im_repo
-from tests.history.test_hooks import git_run
+from tests.support import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "infra" / "ci" / "perfgate.yml"

@@ -15,9 +15,9 @@ import pytest
 
 from perfgate import gitops
 from perfgate.store import LocalStore
-from tests.conftest import assert_no_children, run_cli
+from tests.history.gitrun import wait_for
 from tests.history.imrepo import build_im_repo
-from tests.history.test_hooks import wait_for
+from tests.support import assert_no_children, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,20 +11,8 @@ import pytest
 
 from perfgate import hooks
 from perfgate.errors import ConfigError
-from tests.conftest import run_cli
-
-AUTHOR_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "T",
-              "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-
-
-def git_run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **AUTHOR_ENV}
-    env.pop("PERFGATE_SKIP_HOOK", None)
-    result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env=env, timeout=120)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
+from tests.history.gitrun import git_run, wait_for
+from tests.support import run_cli
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
@@ -155,15 +142,6 @@ def test_push_baseline(repo, tmp_path):
     git_run(repo, "fetch", "-q", "origin")
     assert hooks.push_baseline(r, "origin", new_branch) == first  # parent of the oldest commit origin lacks
     assert hooks.parse_push(f"refs/heads/x {tip} refs/heads/x {hooks.ZERO_SHA}\n")[0].local_sha == tip
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
 
 
 def test_post_commit_skips_rebased_commits_and_logs_each_commit_by_its_own_sha(repo):

@@ -11,9 +11,9 @@ import pytest
 
 from perfgate import gitops, hooks
 from perfgate.store import LocalStore
-from tests.conftest import assert_no_children, run_cli
+from tests.history.gitrun import git_run, wait_for
 from tests.history.imrepo import SCRYPT_LINE, build_im_repo
-from tests.history.test_hooks import git_run, wait_for
+from tests.support import assert_no_children, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 

@@ -3,84 +3,20 @@
 from __future__ import annotations
 
 import json
-import socket
+import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import boto3
-import pyarrow as pa
 import pytest
 
-from perfgate.codec import verdict_to_dict
 from perfgate.errors import StoreError
-from perfgate.model import SAMPLE_SCHEMA, Design, Revision, RoundRecord, Side, State, Verdict
+from perfgate.model import Design, RoundRecord, Side
 from perfgate.report import write_reports
 from perfgate.store.s3 import S3Store, open_s3_store, parse_url
-
-BASE = Revision("HEAD~1", "a" * 40, "base")
-CAND = Revision("HEAD", "b" * 40, "candidate")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch, moto_url):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
-    return moto_url
-
-
-@pytest.fixture
-def bucket(aws_env, request):
-    name = "perfgate-" + request.node.name.replace("_", "-")[:40].lower()
-    boto3.client("s3", endpoint_url=aws_env).create_bucket(Bucket=name)
-    return name
-
-
-def samples(n: int, latency: float) -> pa.Table:
-    return pa.table({
-        "t_ns": pa.array(range(n), pa.int64()), "latency_us": [latency + i % 7 for i in range(n)],
-        "name": ["login"] * n, "type": ["POST"] * n, "ok": [True] * n, "bytes": [10] * n,
-        "error": pa.array([None] * n, pa.string()), "side": ["baseline", "candidate"] * (n // 2),
-        "warmup": [False] * n,
-    }, schema=SAMPLE_SCHEMA)
-
-
-def write_run(store, *, config_hash="cfg1", fingerprint="fp1", rounds=3, invalid=(), verdict=True) -> str:
-    manifest = {"kind": "run", "baseline": {"sha": BASE.sha, "dirty": False},
-                "candidate": {"sha": CAND.sha, "dirty": False}, "config_hash": config_hash,
-                "fingerprint": fingerprint, "design": "duet", "scenarios": ["chat"], "config": {}}
-    run_id = store.create_run(manifest)
-    for index in range(rounds):
-        record = RoundRecord(run_id=run_id, index=index, scenario="chat", design=Design.DUET,
-                             sides=(Side.BASELINE, Side.CANDIDATE), pair=index, started_ns=0,
-                             measure_start_ns=0, ended_ns=2_000_000_000, valid=index not in invalid,
-                             invalid_reason="saturated" if index in invalid else "")
-        store.save_round(record, samples(100, 1000.0 + index))
-    if verdict:
-        store.save_verdict(run_id, verdict_to_dict(Verdict(State.PASS, "pass: fine", (), BASE, CAND, run_id=run_id)))
-    return run_id
+from tests.minimal_runs import BASE, CAND, samples, write_run
+from tests.support import ROOT, free_port
 
 
 def test_round_trip_through_a_cold_cache(bucket, tmp_path):
@@ -135,15 +71,15 @@ def test_a_run_in_progress_is_seen_then_finished(bucket, tmp_path):
 def test_two_processes_write_at_once(bucket, tmp_path, aws_env):
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         from pathlib import Path
         from perfgate.store.s3 import S3Store
-        from tests.history.test_s3_store import write_run
+        from tests.minimal_runs import write_run
         store = S3Store({bucket!r}, "shared", cache_dir=Path(sys.argv[1]))
         print(",".join(write_run(store, rounds=6) for _ in range(3)))
     """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the child imports tests.minimal_runs
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"cache{k}")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for k in range(2)]
+                              stderr=subprocess.PIPE, text=True, env=env) for k in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     written = {run for out, _ in outputs for run in out.strip().split(",")}
@@ -172,7 +108,7 @@ def test_unreachable_endpoint_is_a_store_error(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     with pytest.raises(StoreError, match="S3 head_bucket failed"):
         open_s3_store("s3://bucket/prefix", tmp_path)

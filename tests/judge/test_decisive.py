@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from helpers_judge import REV, pairs
 from scipy.stats import binomtest
 
 from perfgate.config import JudgeConfig
@@ -14,6 +13,7 @@ from perfgate.judge import judge
 from perfgate.judge.compare import zero_error_bound
 from perfgate.judge.rounds import harrell_davis, latency_values
 from perfgate.model import State
+from tests.judge.helpers_judge import REV, pairs
 
 ERRORS_ONLY = JudgeConfig(metrics=("error_rate",))
 

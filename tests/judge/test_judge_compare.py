@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from helpers_judge import REV, noisy_ratios, pairs
 from perfgate.config import JudgeConfig
 from perfgate.judge import MIN_PAIRS, holm_levels, judge
 from perfgate.model import RoundMetrics, Side, State
+from tests.judge.helpers_judge import REV, noisy_ratios, pairs
 
 CONFIG = JudgeConfig(metrics=("p50", "p95", "p99", "throughput", "error_rate"))
 

@@ -1,9 +1,9 @@
 import pytest
 
-from helpers_judge import REV, noisy_ratios, pairs
 from perfgate.config import JudgeConfig
 from perfgate.judge import judge, look_index, look_levels, look_schedule, needs_confirmation, next_look_pairs
 from perfgate.model import State
+from tests.judge.helpers_judge import REV, noisy_ratios, pairs
 
 
 def test_schedule_and_look_index():

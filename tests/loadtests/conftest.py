@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from imharness import REPO, ImServer, PeerStarter, Proc, Starter, free_port
 
 from perfgate.deps.mariadb import MariaDbPair
+from tests.loadtests.imharness import REPO, ImServer, PeerStarter, Proc, Starter, free_port
 from tests.mariadb_fixture import pair_for_test
 
 

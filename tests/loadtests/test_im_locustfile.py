@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imharness import REPO, PeerStarter, Starter, poll
+
+from tests.loadtests.imharness import REPO, PeerStarter, Starter, poll
 
 pytestmark = pytest.mark.e2e  # real Locust load on the real service
 

@@ -8,7 +8,8 @@ import struct
 from typing import Any
 
 import websocket
-from imharness import REPO, ImServer, PeerStarter, Starter, http, poll
+
+from tests.loadtests.imharness import REPO, ImServer, PeerStarter, Starter, http, poll
 
 WS_TIMEOUT_S = 5.0
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+# Run as a script (the command above), so its own folder is first on sys.path: report_synth is the sibling file.
+from report_synth import SynthSpec, build_run
 
-from report_synth import SynthSpec, build_run  # noqa: E402
-
-from perfgate.report import write_reports  # noqa: E402
+from perfgate.report import write_reports
 
 
 def main() -> None:

@@ -1,13 +1,8 @@
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from report_synth import HOSTILE, SynthSpec, build_run  # noqa: E402
+from tests.report.report_synth import HOSTILE, SynthSpec, build_run
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
-from report_synth import HOSTILE, SynthSpec, build_run
 
 from perfgate.report import write_reports
+from tests.report.report_synth import HOSTILE, SynthSpec, build_run
 
 pytestmark = pytest.mark.e2e  # real Chromium
 

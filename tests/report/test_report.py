@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 
 import pytest
 from markupsafe import escape
-from report_synth import HOSTILE, SynthSpec, build_run, manifest_for
 from rich.console import Console
 
 import perfgate.report
@@ -22,6 +21,7 @@ from perfgate.model import SCHEMA_VERSION, Design, State
 from perfgate.report import ReportPaths, write_reports
 from perfgate.report.summary import MARKDOWN_LIMIT, markdown_summary
 from perfgate.store.local import LocalStore
+from tests.report.report_synth import HOSTILE, SynthSpec, build_run, manifest_for
 
 
 class _Tags(HTMLParser):

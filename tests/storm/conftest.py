@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from stormharness import ImServer
+from tests.storm.stormharness import ImServer
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import socket
 from collections.abc import Callable
 
 import pytest
-from stormharness import ImServer, free_port, run_python
+
+from tests.storm.stormharness import ImServer, free_port, run_python
 
 # Runs one storm and prints its summary and every login as JSON.
 STORM = """

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from stormharness import REPO, ImServer, env
 
 from perfgate.faults.storm import storm_impact, storm_windows
 from perfgate.load.runner import LoadSpec, LoadTarget, run_load
 from perfgate.model import Side
+from tests.storm.stormharness import REPO, ImServer, env
 
 pytestmark = pytest.mark.e2e  # real Locust load and login storms on the real service
 

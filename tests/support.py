@@ -1,0 +1,96 @@
+"""Helpers shared by the tests: real git repositories, the real CLI in a subprocess, and checks that
+nothing this session started is left running. Importing it tags this session's processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import git
+import psutil
+
+from perfgate import gitops
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Inherited by every process this test session starts, so leak checks see only ours.
+TEST_TAG = f"perfgate-tests-{os.getpid()}"
+os.environ["PERFGATE_TEST_TAG"] = TEST_TAG
+#: A measurement lock of this session's own: gates in parallel test workers (and real measurements
+#: elsewhere on the machine) do not queue on the machine-wide lock.
+os.environ.setdefault("PERFGATE_LOCK", os.path.join(tempfile.gettempdir(), f"{TEST_TAG}-measure.lock"))
+AUTHOR = git.Actor("Test Author", "test@example.invalid")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_repo(path: Path, commits: list[dict[str, str]]) -> git.Repo:
+    """A real git repository; each commit is {relative path: content}, "message" is the subject."""
+    repo = git.Repo.init(path)
+    for files in commits:
+        files = dict(files)
+        message = files.pop("message", "change")
+        for name, content in files.items():
+            file = path / name
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(content)
+        repo.git.add(A=True)
+        repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
+    return repo
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real ``perfgate`` CLI in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "perfgate.cli", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def live_processes(marks: tuple[str, ...], env_name: str, env_value: str) -> list[psutil.Process]:
+    """Live processes whose command line holds one of ``marks`` and whose environment has
+    ``env_name=env_value`` (so that another xdist worker's processes never count)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if any(mark in cmd for mark in marks):
+            try:
+                if proc.environ().get(env_name) == env_value and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except psutil.Error:
+                pass
+    return found
+
+
+def perfgate_children() -> list[psutil.Process]:
+    """Processes started by perfgate in this test session that are still alive."""
+    return live_processes(("perfgate.load", "loadtests.imserver", "mariadbd"), "PERFGATE_TEST_TAG", TEST_TAG)
+
+
+def assert_no_children(timeout: float = 30.0) -> None:
+    """Wait until every process perfgate started in this session is gone; name the stragglers if not."""
+    deadline = time.monotonic() + timeout
+    while children := perfgate_children():
+        if time.monotonic() > deadline:
+            names = []
+            for proc in children:
+                try:
+                    names.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
+                except psutil.Error:
+                    pass
+            raise AssertionError(f"still running after {timeout:g}s: " + "; ".join(names))
+        time.sleep(0.2)
+
+
+def assert_nothing_left(repo_dir: Path) -> None:
+    """No git worktree of ``repo_dir`` and no process perfgate started is left."""
+    assert gitops.worktrees(git.Repo(repo_dir)) == []
+    assert_no_children()
