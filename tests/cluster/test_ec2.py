@@ -15,6 +15,7 @@ from perfgate.errors import InfraError
 from tests.cluster.cloud import STEPS, count_left
 
 
+@pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
 def test_up_then_down_leaves_nothing(moto_url: str, settings: InfraSettings, bundle: dict[str, Path]) -> None:
     cluster = Ec2Cluster(settings)
     steps: list[str] = []
@@ -80,6 +81,7 @@ def test_plan_shows_cost_and_limits(moto_url: str, settings: InfraSettings) -> N
     assert any("quota not checked" in n for n in plan.notes)  # moto has no EC2 quotas: degrade, say so
 
 
+@pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
 def test_gc_reaps_only_expired_runs(moto_url: str, settings: InfraSettings, bundle: dict[str, Path]) -> None:
     cluster = Ec2Cluster(settings)
     handle = cluster.up(settings, bundle, minutes=30)

@@ -45,6 +45,7 @@ def inject(cluster: Ec2Cluster, operation: str, nth: int) -> None:
             client.meta.events.register(f"before-call.{service}.{op}", fail)
 
 
+@pytest.mark.e2e  # cluster bring-up on moto's EC2 and S3, step by step
 @pytest.mark.parametrize("step", list(FAULTS))
 def test_api_error_at_each_step(step: str, moto_url: str, settings: InfraSettings,
                                 bundle: dict[str, Path]) -> None:
@@ -59,6 +60,7 @@ def test_api_error_at_each_step(step: str, moto_url: str, settings: InfraSetting
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
 
 
+@pytest.mark.e2e  # cluster bring-up on moto's EC2 and S3, step by step
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_between_steps_then_gc(step: str, moto_url: str, settings: InfraSettings,
                                       bundle: dict[str, Path]) -> None:

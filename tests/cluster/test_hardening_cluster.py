@@ -10,7 +10,7 @@ import base64
 import json
 import re
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -40,6 +40,7 @@ def keys(bucket: str, prefix: str = "") -> set[str]:
 # --- 2: gc reaps only what perfgate tagged and leased ----------------------------------
 
 
+@pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
 def test_gc_spares_a_results_store_under_the_same_bucket_and_prefix(moto_url: str, settings: InfraSettings,
                                                                      bundle: dict[str, Path],
                                                                      tmp_path: Path) -> None:
@@ -91,10 +92,11 @@ def test_down_of_a_results_run_id_deletes_no_objects(moto_url: str, settings: In
 # --- 3: presigned URLs are SigV4 and short-lived -----------------------------------------
 
 
+@pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
 def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSettings,
                                                bundle: dict[str, Path]) -> None:
     cluster = Ec2Cluster(settings)
-    started = datetime.now(timezone.utc).replace(microsecond=0)
+    started = datetime.now(UTC).replace(microsecond=0)
     handle = cluster.up(settings, bundle, minutes=60)
     script = user_data(moto_url, handle.nodes[0].instance_id)
     urls = re.findall(r"'(https?://[^']+)'", script)
@@ -103,7 +105,7 @@ def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSet
         query = parse_qs(urlparse(url).query)
         assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"], url
         assert "Signature" not in query and "AWSAccessKeyId" not in query  # no SigV2 leftovers
-        signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         expires = signed + timedelta(seconds=int(query["X-Amz-Expires"][0]))
         assert signed >= started - timedelta(seconds=5)
         assert expires <= started + timedelta(seconds=BUNDLE_URL_S + 60)  # not the run's 60 minutes
@@ -146,6 +148,7 @@ def test_the_node_role_cannot_write_s3_nor_read_other_runs_bundles_or_results() 
         assert not any(_s3_pattern_matches(p, run + key) for p in patterns), key
 
 
+@pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
 def test_nodes_upload_through_a_form_scoped_to_their_run(moto_url: str, settings: InfraSettings,
                                                          bundle: dict[str, Path]) -> None:
     from perfgate.cluster.agent import post_object
@@ -159,9 +162,9 @@ def test_nodes_upload_through_a_form_scoped_to_their_run(moto_url: str, settings
     assert not any(c[0] == "starts-with" and not c[2].startswith(handle.run_prefix + "/")
                    for c in policy["conditions"] if isinstance(c, list) and c[1] == "$key")
     assert form["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
-    expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     assert expiration <= datetime.strptime(handle.expires, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=timezone.utc) + timedelta(minutes=11)
+        tzinfo=UTC) + timedelta(minutes=11)
     post_object(form, f"{handle.run_prefix}/rounds/0000/result.json", b'{"ok": true}')
     body = boto3.client("s3").get_object(Bucket=settings.bucket, Key=f"{handle.run_prefix}/rounds/0000/result.json")
     assert json.loads(body["Body"].read()) == {"ok": True}

@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from perfgate.cluster.base import InfraSettings, utcnow
 from perfgate.cluster.ec2 import Ec2Cluster
 
@@ -15,6 +17,7 @@ ACTION = {"s3.HeadBucket": "s3:ListBucket", "s3.ListObjectsV2": "s3:ListBucket",
           "s3.DeleteObjects": "s3:DeleteObject", "service-quotas.GetServiceQuota": "servicequotas:GetServiceQuota"}
 
 
+@pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
 def test_policy_covers_every_call(moto_url: str, settings: InfraSettings, bundle: dict[str, Path]) -> None:
     cluster = Ec2Cluster(settings)
     cluster.up(settings, bundle, minutes=30)

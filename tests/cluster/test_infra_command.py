@@ -19,6 +19,7 @@ def test_plan_prints_cost_and_limits(moto_url: str, repo: Path, capsys: pytest.C
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
 
 
+@pytest.mark.e2e  # perfgate infra up brings a whole cluster up on moto
 def test_up_status_down_gc(moto_url: str, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (repo / "perfgate-infra.toml").write_text('bucket = "pg-test"\nworkers = 2\n')
     assert main(["infra", "up", "--repo", str(repo), "--minutes", "20", "--baseline", "HEAD~1",
