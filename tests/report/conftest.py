@@ -15,6 +15,17 @@ def small_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def quiet_run(tmp_path_factory):
+    """A passing run of 3 rounds with one request name and one metric: three plots, cheap to render, for
+    the tests of what is written where (not of what the report shows)."""
+    root = tmp_path_factory.mktemp("quiet")
+    spec = SynthSpec(per_side=1000, planned_pairs=3, confirmation_pairs=0, invalid_round=None, regressed={},
+                     names=("login",), metrics=("p50",))
+    store, run_id, verdict = build_run(root / "store", spec)
+    return store, run_id, verdict, root
+
+
+@pytest.fixture(scope="session")
 def hostile_run(tmp_path_factory):
     """Every outside string carries markup: request names, commit subject and author,
     error messages, scenario name."""

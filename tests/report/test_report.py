@@ -78,8 +78,8 @@ def test_write_reports_writes_every_output(small_reports, small_run):
         paths.html = None  # type: ignore[misc]
 
 
-def test_only_html_when_nothing_else_is_asked(small_run, tmp_path):
-    store, run_id, _, _ = small_run
+def test_only_html_when_nothing_else_is_asked(quiet_run, tmp_path):
+    store, run_id, _, _ = quiet_run
     paths = write_reports(store, run_id, tmp_path)
     assert paths.html.is_file() and paths.markdown is paths.junit is paths.json is None
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{run_id}.html"]
@@ -290,8 +290,8 @@ def _args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_report_command_rerenders_from_the_store(small_run, tmp_path, monkeypatch):
-    store, run_id, _, _ = small_run
+def test_report_command_rerenders_from_the_store(quiet_run, tmp_path, monkeypatch):
+    store, run_id, _, _ = quiet_run
     monkeypatch.chdir(tmp_path)  # no config here: built-in defaults for what is not given
     args = _args(run_id[:8], "--store", str(store.root), "--markdown", "s.md", "--junit", "j.xml",
                  "--json", "v.json")
@@ -304,8 +304,8 @@ def test_report_command_rerenders_from_the_store(small_run, tmp_path, monkeypatc
     assert (tmp_path / "elsewhere" / f"{run_id}.html").is_file()
 
 
-def test_report_command_errors(small_run, tmp_path, monkeypatch):
-    store, run_id, _, _ = small_run
+def test_report_command_errors(quiet_run, tmp_path, monkeypatch):
+    store, run_id, _, _ = quiet_run
     monkeypatch.chdir(tmp_path)
     console = Console(file=open(tmp_path / "console.txt", "w"))
     with pytest.raises(StoreError, match="no perfgate store"):
