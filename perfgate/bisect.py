@@ -29,7 +29,7 @@ from perfgate.config import METRICS, Config
 from perfgate.errors import ConfigError, RevisionError, StoreError
 from perfgate.gate import GateOptions, Progress, apply_options, run_gate
 from perfgate.history import list_commits
-from perfgate.judge import next_look_pairs
+from perfgate.judge import pairs_to_buy
 from perfgate.judge.invariants import NAME as FAILOVER
 from perfgate.model import MetricComparison, Revision, State
 from perfgate.store import open_store
@@ -141,8 +141,8 @@ class Bisector:
                 if state is not State.INCONCLUSIVE or pooled.pairs >= budget:
                     reason = _reason(state, evidence, pooled.pairs, budget)
                     return Step(revision, state, pooled.pairs, gates, runs, evidence, reason)
-            missing = rounds.count - pooled.pairs if pooled.pairs < rounds.count else \
-                next_look_pairs(pooled.pairs, rounds.count, budget) or budget - pooled.pairs
+            # undecided here (or short of the planned pairs): the sequential design says how many more
+            missing = pairs_to_buy({"step": pooled.pairs}, {"step"}, rounds.count, budget).get("step", 0)
             if pooled.pairs >= rounds.count:
                 self.progress.message(f"{revision.sha[:10]}: inconclusive after {pooled.pairs} pairs; "
                                       f"buying {max(missing, 2)} more")

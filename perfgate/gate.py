@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,21 +22,21 @@ import pyarrow as pa
 from perfgate import gitops, leftovers
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
-from perfgate.judge import needs_confirmation, next_look_pairs
-from perfgate.faults.round import FaultPlan, plan_faults
-from perfgate.judge.names import check_gate_names
 from perfgate.errors import PerfgateError, os_error_line
+from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
-from perfgate.procs import check_stop, set_owner_run
+from perfgate.judge import pairs_to_buy
+from perfgate.judge.names import check_gate_names
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
-from perfgate.measurelock import measurement_lock
 from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
-from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, Verdict
+from perfgate.measurelock import measurement_lock
+from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, State, Verdict
 from perfgate.plan import plan_pairs
+from perfgate.procs import check_stop, set_owner_run
+from perfgate.rig import ACK_LOG, build_sides
 from perfgate.store import LocalStore, new_run_id, open_store
 from perfgate.store.query import Evidence, Key, Measurements, count_pairs, judge_evidence, round_evidence
-from perfgate.rig import ACK_LOG, build_sides
 from perfgate.target import ResourceSampler
 
 if TYPE_CHECKING:
@@ -188,21 +188,32 @@ def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> 
 
 
 def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Verdict:
-    """Planned pairs first; then confirmation pairs, look by look, for inconclusive scenarios."""
+    """Measure and judge look by look, as :func:`~perfgate.judge.pairs_to_buy` says: the planned
+    pairs first, then confirmation pairs for the scenarios still inconclusive."""
     config = state.config
     planned, budget = config.rounds.count, config.rounds.max
     rng = random.Random(config.rounds.seed)
     rounds_per_pair = 1 if config.rounds.design is Design.DUET else 2
     state.progress.planned(len(config.scenarios) * planned * rounds_per_pair)
-    pairs: dict[str, int] = {}
-    for scenario in config.scenarios:
-        have = state.reused.get(scenario.name, 0)
-        todo = max(planned - have, 0)
-        if todo:
-            _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, todo,
-                                                    first_index=state.next_index, rng=rng))
-        pairs[scenario.name] = have + todo
+    pairs = {scenario.name: state.reused.get(scenario.name, 0) for scenario in config.scenarios}
+    verdict: Verdict | None = None
+    undecided: set[str] = set(pairs)
     while True:
+        red = verdict is not None and verdict.state is State.REGRESSION
+        buy = pairs_to_buy(pairs, undecided, planned, budget, red=red)
+        if verdict is not None and not buy:
+            return verdict
+        for scenario in config.scenarios:
+            extra = buy.get(scenario.name, 0)
+            if not extra:
+                continue
+            confirmation = pairs[scenario.name] >= planned
+            if confirmation:
+                state.progress.message(f"{scenario.name}: inconclusive, buying {extra} confirmation pair(s)")
+            _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, extra,
+                                                    first_index=state.next_index, first_pair=pairs[scenario.name],
+                                                    rng=rng, confirmation=confirmation))
+            pairs[scenario.name] += extra
         verdict = judge_evidence(Evidence(state.metrics, state.failover), config.judge,
                                  revisions[Side.BASELINE], revisions[Side.CANDIDATE], run_id=state.run_id,
                                  invalid_rounds=state.invalid, confirmation_rounds=state.confirmation,
@@ -211,21 +222,7 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
             reused = ", ".join(f"{n}: {k}" for n, k in state.reused.items() if k)
             verdict = replace(verdict, notes=(*verdict.notes, f"pairs reused from earlier runs of this "
                                               f"comparison on this machine and config ({reused})"))
-        bought = False
-        for scenario in config.scenarios:
-            if scenario.name not in needs_confirmation(verdict, pairs, budget):
-                continue
-            extra = next_look_pairs(pairs[scenario.name], planned, budget)
-            if extra <= 0:
-                continue
-            state.progress.message(f"{scenario.name}: inconclusive, buying {extra} confirmation pair(s)")
-            _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, extra,
-                                                    first_index=state.next_index, first_pair=pairs[scenario.name],
-                                                    rng=rng, confirmation=True))
-            pairs[scenario.name] += extra
-            bought = True
-        if not bought:
-            return verdict
+        undecided = {m.scenario for m in verdict.metrics if m.verdict is State.INCONCLUSIVE}
 
 
 def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpec]) -> None:
@@ -354,7 +351,7 @@ def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOpti
     return {
         "run_id": new_run_id(),
         "kind": "run",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "baseline": asdict(revisions[Side.BASELINE]),
         "candidate": asdict(revisions[Side.CANDIDATE]),
         "config": redact(config.to_dict()),  # no [target] env secrets in the store or the reports

@@ -15,6 +15,7 @@ from perfgate.judge.sequential import (
     look_schedule,
     needs_confirmation,
     next_look_pairs,
+    pairs_to_buy,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "look_schedule",
     "needs_confirmation",
     "next_look_pairs",
+    "pairs_to_buy",
     "resource_metrics",
     "round_metrics",
     "with_checks",

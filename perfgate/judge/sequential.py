@@ -23,6 +23,7 @@ average, at the same power.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 
 from scipy.special import ndtr, ndtri
 
@@ -89,3 +90,27 @@ def next_look_pairs(pairs_done: int, planned_pairs: int, budget_pairs: int, *, l
         if planned > pairs_done:
             return planned - pairs_done
     return 0
+
+
+def pairs_to_buy(pairs_done: Mapping[str, int], undecided: Collection[str], planned_pairs: int, budget_pairs: int,
+                 *, red: bool = False, looks: int = LOOKS) -> dict[str, int]:
+    """The sequential design in one place: the pairs each scenario measures before its next look.
+
+    A scenario below the planned pairs is brought up to them (the first look). After a look,
+    an ``undecided`` scenario buys the pairs of its next scheduled look while under the budget.
+    A ``red`` gate buys nothing: more rounds cannot undo a spent decision. The gate, bisect and
+    the simulation harness all follow this rule; ``{}`` means judge and stop.
+    """
+    if red:
+        return {}
+    out = {}
+    for scenario, done in pairs_done.items():
+        if done < planned_pairs:
+            more = planned_pairs - done
+        elif scenario in undecided:
+            more = next_look_pairs(done, planned_pairs, budget_pairs, looks=looks)
+        else:
+            more = 0
+        if more > 0:
+            out[scenario] = more
+    return out

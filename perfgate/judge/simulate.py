@@ -32,8 +32,8 @@ from scipy.special import ndtr, ndtri
 from perfgate.config import JudgeConfig
 from perfgate.judge.compare import judge
 from perfgate.judge.rounds import QUANTILES
-from perfgate.judge.sequential import LOOKS, needs_confirmation, next_look_pairs
-from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, Side, Verdict
+from perfgate.judge.sequential import LOOKS, pairs_to_buy
+from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, Side, State, Verdict
 
 #: Per-pair B/A ratio noise (sd of the log ratio) of a quiet single-endpoint service, as first
 #: measured on this machine: what the judge's mechanics are tested against.
@@ -254,21 +254,21 @@ class GateOutcome:
 
 def run_gate(metrics: Sequence[RoundMetrics], config: JudgeConfig, *, planned: int = 6, budget: int = 12,
              looks: int = LOOKS) -> GateOutcome:
-    """Replay the gate's sequential design over pre-measured pairs: judge the
-    planned pairs, then buy confirmation pairs look by look while
-    :func:`needs_confirmation` asks for them (one scenario per gate here)."""
+    """Replay the gate's sequential design (:func:`pairs_to_buy`) over pre-measured pairs:
+    judge the planned pairs, then buy confirmation pairs look by look (one scenario per gate here)."""
     rev = Revision("sim", "0" * 40)
     available = max((m.pair for m in metrics), default=-1) + 1
+    scenarios = {m.scenario for m in metrics}
     pairs, look = min(planned, available), 1
     while True:
         used = [m for m in metrics if m.pair < pairs]
         verdict = judge(used, config, rev, rev, planned_pairs=planned, budget_pairs=budget, looks=looks)
-        scenarios = {m.scenario for m in used}
-        wanted = needs_confirmation(verdict, {s: pairs for s in scenarios}, budget)
-        more = next_look_pairs(pairs, planned, budget, looks=looks)
-        if not wanted or not more or pairs >= available:
+        undecided = {m.scenario for m in verdict.metrics if m.verdict is State.INCONCLUSIVE}
+        buy = pairs_to_buy(dict.fromkeys(scenarios, pairs), undecided, planned, budget,
+                           red=verdict.state is State.REGRESSION, looks=looks)
+        if not buy or pairs >= available:
             return GateOutcome(verdict, pairs, look)
-        pairs, look = min(pairs + more, available), look + 1
+        pairs, look = min(pairs + max(buy.values()), available), look + 1
 
 
 # --- samples as the recorder writes them (for replaying through a real store) ---

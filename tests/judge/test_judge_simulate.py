@@ -6,8 +6,7 @@ import pytest
 
 from perfgate.config import JudgeConfig
 from perfgate.judge import round_metrics
-from perfgate.judge.simulate import (QUIET_NOISE, NoiseModel, Shift, calibrate, round_frames, run_gate,
-                                     simulate_gate)
+from perfgate.judge.simulate import QUIET_NOISE, NoiseModel, Shift, calibrate, round_frames, run_gate, simulate_gate
 from perfgate.model import Design, RoundRecord, Side, State
 
 SMALL = NoiseModel(samples=600)
