@@ -28,7 +28,7 @@ from perfgate.faults.storm import storm_windows
 from perfgate.judge import pairs_to_buy
 from perfgate.judge.names import check_gate_names
 from perfgate.load.distributed import run_load_distributed
-from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, run_load
+from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, invalid_reason, run_load
 from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.measurelock import measurement_lock
 from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, State, Verdict
@@ -45,10 +45,6 @@ if TYPE_CHECKING:
 #: Runs one round: (state, scenario, spec) -> (record, samples, resources).
 RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]
 
-#: A round whose load generator averaged more CPU than this is invalid.
-SATURATED_CPU = 90.0
-#: ... or whose event loop typically woke up this late: its sends were late (coordinated omission).
-LAGGING_MS = 20.0
 
 
 @dataclass(frozen=True)
@@ -325,11 +321,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
                 failover[rig.side.value] = measured[0]
                 windows.append(measured[1])
     windows += storm_windows(samples_df)
-    reason = ""
-    if result.generator_cpu > SATURATED_CPU:
-        reason = f"load generator saturated (CPU {result.generator_cpu:.0f}%)"
-    elif result.loop_lag_ms_p50 > LAGGING_MS:
-        reason = f"load generator fell behind (sends typically {result.loop_lag_ms_p50:.0f} ms late)"
+    reason = invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)
     record = RoundRecord(
         run_id=state.run_id, index=spec.index, scenario=spec.scenario, design=config.rounds.design,
         sides=spec.sides, pair=spec.pair, started_ns=result.started_ns,

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from perfgate.cluster.bundle import make_bundle
 from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.config import Config, ScenarioConfig
 from perfgate.errors import InfraError, LoadError, TargetError
+from perfgate.load.runner import invalid_reason
 from perfgate.model import RESOURCE_SCHEMA, RoundRecord, RoundSpec
 
 if TYPE_CHECKING:
@@ -159,8 +160,6 @@ class RemoteRounds:
 
     def _collect(self, state: Any, scenario: ScenarioConfig, spec: RoundSpec, seq: str, found: set[str],
                  ports: dict[str, int]) -> tuple[RoundRecord, pa.Table, pa.Table]:
-        from perfgate.gate import SATURATED_CPU
-
         status = self.get_json(f"rounds/{seq}/result.json")
         if not status.get("ok"):
             raise LoadError(f"cluster round {seq}: {status.get('error', 'the Locust master failed')}")
@@ -169,7 +168,7 @@ class RemoteRounds:
             parts = [self.get_table(k, Path(tmp) / Path(k).name) for k in sorted(found) if "/resources-" in k]
         resources = pa.concat_tables(parts) if parts else RESOURCE_SCHEMA.empty_table()
         cpu = max(self.get_json(k)["cpu"] for k in found if "/cpu-worker-" in k)
-        reason = f"load generator saturated (busiest worker CPU {cpu:.0f}%)" if cpu > SATURATED_CPU else ""
+        reason = invalid_reason(cpu)  # the busiest worker's CPU; workers do not measure their loop lag
         record = RoundRecord(
             run_id=state.run_id, index=spec.index, scenario=spec.scenario, design=state.config.rounds.design,
             sides=spec.sides, pair=spec.pair, started_ns=status["started_ns"],
@@ -182,10 +181,8 @@ class RemoteRounds:
         return record, samples, resources
 
     def finish(self) -> None:
-        try:
+        with suppress(Exception):  # teardown follows anyway
             self.put("done.json", {"t": time.time()})
-        except Exception:  # teardown follows anyway
-            pass
 
 
 @contextmanager

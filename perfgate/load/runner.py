@@ -59,6 +59,24 @@ class LoadResult:
     loop_lag_ms_p99: float = 0.0
 
 
+#: A round whose load generator (its busiest process) averaged more CPU than this is invalid ...
+SATURATED_CPU = 90.0
+#: ... or whose event loop typically woke up this late: its sends were late (coordinated omission).
+LAGGING_MS = 20.0
+
+
+def invalid_reason(generator_cpu: float, loop_lag_ms_p50: float | None = None) -> str:
+    """Why a round's load cannot be trusted ("" when it can): one rule for local and cluster rounds.
+
+    ``loop_lag_ms_p50`` is None where it was not measured (a cluster's Locust workers).
+    """
+    if generator_cpu > SATURATED_CPU:
+        return f"load generator saturated (CPU {generator_cpu:.0f}%)"
+    if loop_lag_ms_p50 is not None and loop_lag_ms_p50 > LAGGING_MS:
+        return f"load generator fell behind (sends typically {loop_lag_ms_p50:.0f} ms late)"
+    return ""
+
+
 def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
     data = asdict(spec)
     data["user_classes"] = list(spec.user_classes)
@@ -70,12 +88,9 @@ def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
 
 
 def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen[bytes]:
-    log = open(workdir / "load.log", "wb")
-    try:
+    with open(workdir / "load.log", "wb") as log:
         return spawn([sys.executable, "-m", "perfgate.load.worker", str(spec_path)], env=load_env(),
                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    finally:
-        log.close()
 
 
 def load_env() -> dict[str, str]:
