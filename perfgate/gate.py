@@ -15,14 +15,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
 from perfgate import gitops, leftovers
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
-from perfgate.errors import PerfgateError, os_error_line
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
 from perfgate.judge import pairs_to_buy
@@ -38,9 +37,6 @@ from perfgate.rig import ACK_LOG, build_sides
 from perfgate.store import LocalStore, new_run_id, open_store
 from perfgate.store.query import Evidence, Key, Measurements, count_pairs, judge_evidence, round_evidence
 from perfgate.target import ResourceSampler
-
-if TYPE_CHECKING:
-    from perfgate.report import ReportPaths
 
 #: Runs one round: (state, scenario, spec) -> (record, samples, resources).
 RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]
@@ -69,10 +65,10 @@ class GateOptions:
 
 @dataclass(frozen=True)
 class GateResult:
+    """A gate's verdict and its stored run; the caller writes reports from the store if it wants them."""
+
     verdict: Verdict
     run_id: str
-    reports: ReportPaths
-    report_error: str = ""  # the reports could not be written: the verdict stands, this is a warning
 
 
 class Progress:
@@ -154,28 +150,10 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
             store.mark_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
             raise
         store.save_verdict(run_id, verdict_to_dict(verdict))
-        return _with_reports(store, config, options, verdict, run_id)
+        return GateResult(verdict, run_id)
     finally:
         set_owner_run("")
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _with_reports(store: LocalStore, config: Config, options: GateOptions, verdict: Verdict,
-                  run_id: str) -> GateResult:
-    """The result with its reports written; a failure to write them is a warning, never the verdict
-    (a regression must not turn into an error, which a pre-push hook lets through)."""
-    from perfgate.report import ReportPaths, write_reports  # matplotlib: imported only once there is a verdict
-
-    out_dir = options.out_dir or (config.root / config.report_dir)
-    try:
-        reports = write_reports(store, run_id, out_dir, markdown=options.markdown, junit=options.junit,
-                                json_path=options.json_path)
-    except Exception as exc:  # the verdict is stored; `perfgate report` can write them again
-        what = os_error_line(exc) if isinstance(exc, OSError) else \
-            str(exc) if isinstance(exc, PerfgateError) else f"{type(exc).__name__}: {exc}"
-        return GateResult(verdict, run_id, ReportPaths(), f"reports not written ({' '.join(what.split())}); "
-                                                         f"retry with: perfgate report {run_id}")
-    return GateResult(verdict, run_id, reports)
 
 
 def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> None:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from perfgate.commands._common import publish
 from perfgate.commands.run import finish
 from perfgate.config import load_config
 from perfgate.gate import GateOptions, run_gate
@@ -86,9 +87,9 @@ def test_no_wait_fails_fast(tmp_path):
     lock = tmp_path / "measure.lock"
     holder = hold_lock(lock, 30)
     try:
-        with pytest.raises(MeasureLockBusy, match=rf"pid {holder.pid}\) is measuring on this machine"):
-            with measurement_lock(path=lock, wait=False):
-                pass
+        with (pytest.raises(MeasureLockBusy, match=rf"pid {holder.pid}\) is measuring on this machine"),
+              measurement_lock(path=lock, wait=False)):
+            pass
     finally:
         holder.kill()
         holder.wait()
@@ -146,8 +147,9 @@ def test_a_report_failure_keeps_the_regression(tmp_path, capsys):
     options = GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=blocker / "reports", reuse=False)
     result = run_gate(config, repo, options, round_runner=slower_candidate)
     assert result.verdict.state is State.REGRESSION
-    assert "reports not written" in result.report_error and f"perfgate report {result.run_id}" in result.report_error
-    code = finish(result, argparse.Namespace(inconclusive=None), "warn")
+    published = publish(result, config, options)  # the CLI writes the reports, not the gate
+    assert "reports not written" in published.error and f"perfgate report {result.run_id}" in published.error
+    code = finish(result, published, argparse.Namespace(inconclusive=None), "warn")
     assert code == 1
     assert "perfgate: warning: reports not written" in capsys.readouterr().err
     assert LocalStore(repo / ".perfgate").list_runs()[-1]["state"] == "regression"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -13,7 +15,12 @@ from rich.table import Table
 
 from perfgate import gate
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, check_option
+from perfgate.config import Config
+from perfgate.errors import PerfgateError, os_error_line
 from perfgate.model import Design, MetricComparison, RoundRecord, RoundSpec, State, Verdict
+
+if TYPE_CHECKING:
+    from perfgate.report import ReportPaths
 
 STYLE = {State.REGRESSION: "bold red", State.INCONCLUSIVE: "yellow", State.PASS: "green",
          State.IMPROVEMENT: "bold green"}
@@ -59,6 +66,35 @@ def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gat
         reuse=not args.no_reuse, wait=not args.no_wait,
         command=shlex.join(["perfgate", *sys.argv[1:]]),
     )
+
+
+@dataclass(frozen=True)
+class Published:
+    """What :func:`publish` wrote; ``error`` is a warning line when it could not write them."""
+
+    reports: ReportPaths
+    error: str = ""
+
+
+def publish(result: gate.GateResult, config: Config, options: gate.GateOptions) -> Published:
+    """Write a gate's reports (HTML, and the markdown, JUnit and JSON asked for) from the store.
+
+    A failure to write them is a warning, never the verdict: a regression must not turn
+    into an error, which a pre-push hook lets through. ``perfgate report RUN`` retries.
+    """
+    from perfgate.report import ReportPaths, write_reports  # matplotlib: imported only once there is a verdict
+    from perfgate.store import open_store
+
+    out_dir = options.out_dir or (config.root / config.report_dir)
+    try:
+        reports = write_reports(open_store(config.store, config.root), result.run_id, out_dir,
+                                markdown=options.markdown, junit=options.junit, json_path=options.json_path)
+    except Exception as exc:  # the verdict is stored; `perfgate report` can write them again
+        what = os_error_line(exc) if isinstance(exc, OSError) else \
+            str(exc) if isinstance(exc, PerfgateError) else f"{type(exc).__name__}: {exc}"
+        return Published(ReportPaths(), f"reports not written ({' '.join(what.split())}); "
+                                        f"retry with: perfgate report {result.run_id}")
+    return Published(reports)
 
 
 class RichProgress(gate.Progress):

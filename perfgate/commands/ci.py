@@ -34,11 +34,11 @@ from perfgate.commands._common import (
     check_gate_arguments,
     gate_options,
     print_verdict,
+    publish,
 )
 from perfgate.config import load_config
 from perfgate.errors import ConfigError, RevisionError
 from perfgate.gate import run_gate
-
 
 
 @dataclass(frozen=True)
@@ -137,16 +137,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
     options = gate_options(args, revisions.baseline, revisions.candidate)
     with RichProgress(console) as progress:
         result = run_gate(config, root, options, progress)
-    if args.artifact_url:  # re-render the summary with the published report's link
+    published = publish(result, config, options)
+    warnings = [published.error] if published.error else []
+    if args.artifact_url and not published.error:  # re-render the summary with the published report's link
         from perfgate.report import write_reports
         from perfgate.store import open_store
 
         write_reports(open_store(config.store, config.root), result.run_id, out_dir, markdown=args.markdown,
                       artifact_url=args.artifact_url)
-    warnings = [result.report_error] if result.report_error else []
     try:
-        if result.reports.html is not None:
-            shutil.copyfile(result.reports.html, out_dir / "report.html")
+        if published.reports.html is not None:
+            shutil.copyfile(published.reports.html, out_dir / "report.html")
     except OSError as exc:  # the verdict stands: a missing report must not turn a regression into "error"
         warnings.append(f"{out_dir / 'report.html'}: cannot write: {exc.strerror or exc}")
     print_verdict(Console(highlight=False), result.verdict, out_dir / "report.html")

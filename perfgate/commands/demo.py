@@ -18,11 +18,10 @@ from pathlib import Path
 import git
 from rich.console import Console
 
-from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options
+from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options, publish
 from perfgate.commands.run import finish
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
-
 
 DEMO_CONFIG = """\
 # perfgate demo: the reference IM service with perfgate's default profile.
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         with RichProgress(console) as progress:
             result = run_gate(config, repo_dir, options, progress)
-        return finish(result, args, config.judge.inconclusive)
+        return finish(result, publish(result, config, options), args, config.judge.inconclusive)
     finally:
         if args.keep is None:
             shutil.rmtree(repo_dir, ignore_errors=True)

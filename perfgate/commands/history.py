@@ -16,11 +16,10 @@ from perfgate.commands._args import check_option
 from perfgate.config import METRICS, load_config
 from perfgate.errors import ConfigError, PerfgateError
 from perfgate.history import Key, Measurements, Series, build_history, list_commits
-from perfgate.judge.names import check_metric_names
 from perfgate.history_templates import fmt_change, fmt_value, render_trend
 from perfgate.judge.changepoint import PENALTY
+from perfgate.judge.names import check_metric_names
 from perfgate.store import open_store
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +115,15 @@ def _print_changes(out: Console, series: list[Series]) -> None:
 
 
 def _reports(measurements: Measurements, series: list[Series], report_dir: Path) -> dict[str, Path]:
-    """Gate reports the points link to, where the gate wrote them."""
-    runs = {p.run_id for s in series for p in s.points if p.run_id}
+    """The gate reports the points link to, in the report folder; the ones not there yet (gates
+    run by backfill, bisect or a hook write none) are rendered from the store now."""
+    from perfgate.report import write_reports
+
+    runs = sorted({p.run_id for s in series for p in s.points if p.run_id})
+    for run in runs:
+        if not (report_dir / f"{run}.html").is_file():
+            try:
+                write_reports(measurements.store, run, report_dir)
+            except PerfgateError:  # a run without a verdict has no report: its point gets no link
+                continue
     return {run: report_dir / f"{run}.html" for run in runs if (report_dir / f"{run}.html").is_file()}

@@ -9,10 +9,9 @@ from rich.console import Console
 
 from perfgate import gitops
 from perfgate.cli import exit_code
-from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options, print_verdict
+from perfgate.commands._common import Published, RichProgress, add_gate_arguments, gate_options, print_verdict, publish
 from perfgate.config import load_config
 from perfgate.gate import GateResult, run_gate
-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,13 +38,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             result = run_gate_on_cluster(config, root, options, settings, backend=args.infra, progress=progress)
         else:
             result = run_gate(config, root, options, progress)
-    return finish(result, args, config.judge.inconclusive)
+    return finish(result, publish(result, config, options), args, config.judge.inconclusive)
 
 
-def finish(result: GateResult, args: argparse.Namespace, policy: str) -> int:
+def finish(result: GateResult, published: Published, args: argparse.Namespace, policy: str) -> int:
     """Print the verdict (and a warning if its reports could not be written); the verdict's exit code."""
-    print_verdict(Console(highlight=False), result.verdict, result.reports.html)
-    if result.report_error:
-        Console(stderr=True, highlight=False).print(f"perfgate: warning: {result.report_error}", style="yellow",
+    print_verdict(Console(highlight=False), result.verdict, published.reports.html)
+    if published.error:
+        Console(stderr=True, highlight=False).print(f"perfgate: warning: {published.error}", style="yellow",
                                                     markup=False, soft_wrap=True)
     return exit_code(result.verdict.state, args.inconclusive or policy)

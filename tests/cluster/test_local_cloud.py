@@ -19,6 +19,7 @@ import pytest
 
 from perfgate.cluster.base import InfraSettings
 from perfgate.cluster.remote import run_gate_on_cluster
+from perfgate.commands._common import publish
 from perfgate.config import load_config
 from perfgate.gate import GateOptions
 from perfgate.model import State
@@ -48,7 +49,7 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
         assert samples["ok"].all() and len(samples) > 50
         assert len(store.resources(result.run_id, record.index)) > 0  # sampled on the target node
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
-    assert result.reports.html.exists()
+    assert publish(result, config, options).reports.html.exists()  # the caller writes the report
 
 
 @pytest.mark.e2e  # boots the local cloud and signals the gate mid-round
