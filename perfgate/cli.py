@@ -20,8 +20,8 @@ from rich.console import Console
 from perfgate import __version__
 from perfgate.commands import COMMANDS
 from perfgate.errors import ConfigError, PerfgateError, os_error_line
-from perfgate.procs import on_signal, reap_all
 from perfgate.model import State
+from perfgate.procs import on_signal, reap_all
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_INCONCLUSIVE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

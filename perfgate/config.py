@@ -152,9 +152,8 @@ def _changed(value: Any, default: Any) -> dict[str, Any]:
 
 def find_config(directory: Path) -> Path:
     for candidate in (directory / CONFIG_NAME, directory / "pyproject.toml"):
-        if candidate.is_file():
-            if candidate.name == CONFIG_NAME or _has_tool_table(candidate):
-                return candidate
+        if candidate.is_file() and (candidate.name == CONFIG_NAME or _has_tool_table(candidate)):
+            return candidate
     raise ConfigError(
         f"no {CONFIG_NAME} or [tool.perfgate] in pyproject.toml in {directory} (run `perfgate init`)"
     )
@@ -228,7 +227,7 @@ def _check_command(v: _Validator, section: str, command: str) -> None:
         raise v.error(section, "command", f"bad placeholder syntax: {exc}") from exc
     unknown = used - PLACEHOLDERS
     if unknown:
-        allowed = ", ".join("{%s}" % p for p in sorted(PLACEHOLDERS))
+        allowed = ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
         raise v.error(section, "command", f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
 
 

@@ -37,9 +37,9 @@ from scipy.stats import t as student_t
 
 from perfgate.config import Config
 from perfgate.errors import StoreError
-from perfgate.store.query import Key, Measurements
 from perfgate.judge import ERROR_RATE_FLOOR
 from perfgate.model import RoundMetrics, Side
+from perfgate.store.query import Key, Measurements
 
 MetricKey = tuple[str, str, str]  # scenario, name, metric
 MAX_PAIRS_SEARCHED = 10_000
@@ -209,48 +209,61 @@ def analyse(measurements: Measurements, config: Config, *, key: Key | None = Non
                 for m in measurements.round_metrics(run_id, record.index):
                     if m.count >= config.judge.min_count:
                         per_name[(m.scenario, m.name)].append(m)
-        for (scenario, name), metrics in per_name.items():
-            for metric in config.judge.metrics:
-                diffs, sides = _pair_noise(metrics, metric)
-                k = (scenario, name, metric)
-                if len(diffs) >= 2:
-                    noise[k][aa].append(diffs)
-                for values in sides.values():
-                    x = np.asarray(values, dtype=float)
-                    if x.size >= 2 and x.mean() > 0:
-                        cvs[k][aa].append(float(x.std(ddof=1) / x.mean()))
-                if metric == "error_rate":
-                    baseline_rates[k].extend(sides.get(Side.BASELINE, []))
+        _add_noise(per_name, config, aa, noise, cvs, baseline_rates)
     keys = sorted(set(states) | set(noise))
     failures = {k: {run for run, _, s in states[k] if s != "pass"} for k in keys}
     groups = flap_groups(failures)
-    out = []
-    for k in keys:
-        seq = [s for _, _, s in states[k]]
-        by_comparison: dict[str, list[str]] = defaultdict(list)
-        for _, comparison, s in states[k]:
-            by_comparison[comparison].append(s)
-        repeats = [flip_rate(v) for v in by_comparison.values() if len(v) > 1]
-        use_aa = bool(noise[k][True])
-        groups_of_diffs = noise[k][use_aa]
-        centred = [d - np.mean(g) for g in groups_of_diffs for d in g]
-        dof = sum(len(g) - 1 for g in groups_of_diffs)
-        sigma = math.sqrt(sum(c * c for c in centred) / dof) if dof > 0 else math.nan
-        cv_list = cvs[k][True] or cvs[k][False]
-        threshold = _threshold(config, k, baseline_rates.get(k, []))
-        needed = rounds_needed(sigma, threshold, config.judge.confidence)
-        out.append(FlakyMetric(
-            key=k, verdicts=len(seq), flip_rate=flip_rate(seq),
-            repeat_flip_rate=float(np.mean(repeats)) if repeats else math.nan,
-            inconclusive_rate=seq.count("inconclusive") / len(seq) if seq else math.nan,
-            cv=float(np.mean(cv_list)) if cv_list else math.nan, sigma=sigma,
-            pairs=sum(len(g) for g in groups_of_diffs), noise_source="A/A" if use_aa else "all runs",
-            rounds_needed=needed, margin_needed=margin_needed(k[2], sigma, budget, config.judge.confidence),
-            gateable=None if needed is None and not math.isfinite(sigma) else
-            (needed is not None and needed <= budget),
-            runs_z=runs_test_z([s != "pass" for s in seq]), group=groups.get(k)))
+    out = [_flaky_metric(k, states[k], noise[k], cvs[k], baseline_rates.get(k, []), groups.get(k), config, budget)
+           for k in keys]
     note = f"margin {config.judge.margin:.0%} (per-metric margins applied), confidence {config.judge.confidence:.0%}"
     return FlakyReport(tuple(out), len(rows), aa_runs, budget, note)
+
+
+def _add_noise(per_name: dict[tuple[str, str], list[RoundMetrics]], config: Config, aa: bool,
+               noise: dict[MetricKey, dict[bool, list[list[float]]]], cvs: dict[MetricKey, dict[bool, list[float]]],
+               baseline_rates: dict[MetricKey, list[float]]) -> None:
+    """Add one run's per-pair noise, per-side CVs and baseline error rates (under A/A or not)."""
+    for (scenario, name), metrics in per_name.items():
+        for metric in config.judge.metrics:
+            diffs, sides = _pair_noise(metrics, metric)
+            k = (scenario, name, metric)
+            if len(diffs) >= 2:
+                noise[k][aa].append(diffs)
+            for values in sides.values():
+                x = np.asarray(values, dtype=float)
+                if x.size >= 2 and x.mean() > 0:
+                    cvs[k][aa].append(float(x.std(ddof=1) / x.mean()))
+            if metric == "error_rate":
+                baseline_rates[k].extend(sides.get(Side.BASELINE, []))
+
+
+def _flaky_metric(k: MetricKey, states: list[tuple[str, str, str]], noise: dict[bool, list[list[float]]],
+                  cvs: dict[bool, list[float]], baseline_rates: list[float], group: int | None, config: Config,
+                  budget: int) -> FlakyMetric:
+    """One metric's flap figures from its verdicts (run, comparison, state) and its noise."""
+    seq = [s for _, _, s in states]
+    by_comparison: dict[str, list[str]] = defaultdict(list)
+    for _, comparison, s in states:
+        by_comparison[comparison].append(s)
+    repeats = [flip_rate(v) for v in by_comparison.values() if len(v) > 1]
+    use_aa = bool(noise[True])
+    groups_of_diffs = noise[use_aa]
+    centred = [d - np.mean(g) for g in groups_of_diffs for d in g]
+    dof = sum(len(g) - 1 for g in groups_of_diffs)
+    sigma = math.sqrt(sum(c * c for c in centred) / dof) if dof > 0 else math.nan
+    cv_list = cvs[True] or cvs[False]
+    threshold = _threshold(config, k, baseline_rates)
+    needed = rounds_needed(sigma, threshold, config.judge.confidence)
+    return FlakyMetric(
+        key=k, verdicts=len(seq), flip_rate=flip_rate(seq),
+        repeat_flip_rate=float(np.mean(repeats)) if repeats else math.nan,
+        inconclusive_rate=seq.count("inconclusive") / len(seq) if seq else math.nan,
+        cv=float(np.mean(cv_list)) if cv_list else math.nan, sigma=sigma,
+        pairs=sum(len(g) for g in groups_of_diffs), noise_source="A/A" if use_aa else "all runs",
+        rounds_needed=needed, margin_needed=margin_needed(k[2], sigma, budget, config.judge.confidence),
+        gateable=None if needed is None and not math.isfinite(sigma) else
+        (needed is not None and needed <= budget),
+        runs_z=runs_test_z([s != "pass" for s in seq]), group=group)
 
 
 def _threshold(config: Config, key: MetricKey, baseline_rates: list[float]) -> float:

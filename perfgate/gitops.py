@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import git
@@ -80,10 +80,8 @@ def remove_worktree(repo: git.Repo, path: Path) -> None:
         repo.git.worktree("remove", "--force", str(path))
     except git.GitCommandError:
         shutil.rmtree(path, ignore_errors=True)
-    try:
+    with suppress(git.GitCommandError):
         repo.git.worktree("prune")
-    except git.GitCommandError:
-        pass
 
 
 def worktrees(repo: git.Repo) -> list[Path]:

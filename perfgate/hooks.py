@@ -22,13 +22,14 @@ and run first by perfgate's script (with the same arguments and input), and
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import git
@@ -254,17 +255,15 @@ def reuse_or_measure(config: Config, repo_dir: Path, options: GateOptions,
 def _log(repo: git.Repo, text: str) -> None:
     path = log_path(repo)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(f"{stamp} {text}\n")
 
 
 def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> int:
     """Measure ``sha`` against its first parent; log the outcome. Always returns 0."""
-    try:
+    with contextlib.suppress(OSError):
         os.setsid()  # out of the terminal's process group: a Ctrl-C after the commit does not reach it
-    except OSError:
-        pass
     repo = gitops.open_repo(repo_dir)
     _log(repo, f"post-commit {sha[:10]} queued pid={os.getpid()}")
     state_dir(repo).mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ live concurrent gate is never disturbed:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -134,16 +135,12 @@ def orphans() -> list[psutil.Process]:
 def stop_processes(procs: list[psutil.Process], timeout: float = STOP_TIMEOUT_S) -> list[int]:
     """SIGTERM all, one deadline, SIGKILL what is left."""
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.terminate()
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(procs, timeout=timeout)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=5)
     return [p.pid for p in procs]
 

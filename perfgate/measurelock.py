@@ -51,7 +51,7 @@ def measurement_lock(*, wait: bool = True, on_wait: Callable[[str], None] = lamb
     :class:`MeasureLockBusy` at once when ``wait`` is false. Ctrl-C interrupts the wait."""
     path = path or lock_path()
     try:
-        handle = open(path, "a+", encoding="ascii")
+        handle = open(path, "a+", encoding="ascii")  # noqa: SIM115 - closed by `with handle:` below
     except OSError as exc:
         raise PerfgateError(f"{path}: cannot open the measurement lock ($PERFGATE_LOCK): "
                             f"{exc.strerror or exc}") from exc

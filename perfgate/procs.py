@@ -12,6 +12,7 @@ Long loops also poll :func:`check_stop`, because library code can swallow a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -89,18 +90,14 @@ def kill_trees(procs: Sequence[subprocess.Popen[Any]], timeout: float) -> None:
             _signal_group(proc, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     for proc in procs:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(max(deadline - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            pass
     for proc in procs:
         _signal_group(proc, signal.SIGKILL)
     deadline = time.monotonic() + 5
     for proc in procs:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(max(deadline - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            pass
 
 
 def reap_all(timeout: float = 5.0) -> None:
@@ -111,7 +108,5 @@ def reap_all(timeout: float = 5.0) -> None:
 
 
 def _signal_group(proc: subprocess.Popen[Any], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

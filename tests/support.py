@@ -3,6 +3,7 @@ nothing this session started is left running. Importing it tags this session's p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -82,10 +83,8 @@ def assert_no_children(timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             names = []
             for proc in children:
-                try:
+                with contextlib.suppress(psutil.Error):
                     names.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
-                except psutil.Error:
-                    pass
             raise AssertionError(f"still running after {timeout:g}s: " + "; ".join(names))
         time.sleep(0.2)
 

@@ -28,9 +28,8 @@ def test_worktree_means_the_working_tree_with_its_changes(tmp_repo, tmp_path):
 
 def test_worktree_is_removed_on_error(tmp_repo, tmp_path):
     repo = tmp_repo([{"a.txt": "one"}])
-    with pytest.raises(ZeroDivisionError):
-        with gitops.checkout(repo, gitops.resolve(repo, "HEAD"), tmp_path / "wt"):
-            raise ZeroDivisionError
+    with pytest.raises(ZeroDivisionError), gitops.checkout(repo, gitops.resolve(repo, "HEAD"), tmp_path / "wt"):
+        raise ZeroDivisionError
     assert gitops.worktrees(repo) == []
 
 

@@ -6,8 +6,17 @@ the backends are imported on use.
 
 from typing import TYPE_CHECKING
 
-from perfgate.cluster.base import (Cluster, ClusterHandle, ClusterPlan, InfraSettings, Node, PlanRow, Reaped,
-                                   RunStatus, load_settings)
+from perfgate.cluster.base import (
+    Cluster,
+    ClusterHandle,
+    ClusterPlan,
+    InfraSettings,
+    Node,
+    PlanRow,
+    Reaped,
+    RunStatus,
+    load_settings,
+)
 
 __all__ = ["Cluster", "ClusterHandle", "ClusterPlan", "InfraSettings", "Node", "PlanRow", "Reaped", "RunStatus",
            "load_settings", "run_gate_on_cluster"]

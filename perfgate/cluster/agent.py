@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ class Agent:
         self.role, self.index, self.home = args.role, args.index, Path(args.home)
         self.address, self.instance_id = args.address, args.instance_id
         self.bucket, self.prefix = args.bucket, args.run_prefix
-        self.deadline = datetime.strptime(args.deadline, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        self.deadline = datetime.strptime(args.deadline, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
         self.s3 = boto3.client("s3")
         self.config = json.loads((self.home / "config.json").read_text())
         self.upload_form = json.loads((self.home / "upload.json").read_text())  # the run's presigned POST

@@ -14,10 +14,11 @@ import getpass
 import secrets
 import socket
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from perfgate.errors import ConfigError
 
@@ -33,11 +34,11 @@ PORT_SPAN = 20
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_cluster_run_id() -> str:

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import git
 

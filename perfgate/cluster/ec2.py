@@ -21,21 +21,45 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from botocore.config import Config as BotoConfig
 from boto3.exceptions import Boto3Error
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from perfgate.cluster import cost
-from perfgate.cluster.base import (PORT_SPAN, ROLES, TAG_EXPIRES, TAG_OWNER, TAG_ROLE, TAG_RUN, Cluster, ClusterHandle,
-                                   ClusterPlan, InfraSettings, Node, Reaped, RunStatus, StepHook, expiry, iso,
-                                   new_cluster_run_id, utcnow)
+from perfgate.cluster.base import (
+    PORT_SPAN,
+    ROLES,
+    TAG_EXPIRES,
+    TAG_OWNER,
+    TAG_ROLE,
+    TAG_RUN,
+    Cluster,
+    ClusterHandle,
+    ClusterPlan,
+    InfraSettings,
+    Node,
+    Reaped,
+    RunStatus,
+    StepHook,
+    expiry,
+    iso,
+    new_cluster_run_id,
+    utcnow,
+)
 from perfgate.cluster.userdata import RoleRange, render
 from perfgate.errors import InfraError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import ResourceTypeType
-    from mypy_boto3_ec2.type_defs import (FilterTypeDef, InstanceTypeDef, IpPermissionTypeDef, SecurityGroupTypeDef,
-                                          TagSpecificationTypeDef, TagTypeDef, WaiterConfigTypeDef)
+    from mypy_boto3_ec2.type_defs import (
+        FilterTypeDef,
+        InstanceTypeDef,
+        IpPermissionTypeDef,
+        SecurityGroupTypeDef,
+        TagSpecificationTypeDef,
+        TagTypeDef,
+        WaiterConfigTypeDef,
+    )
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 90}  # every waiter is bounded: 3 minutes at most

@@ -16,6 +16,7 @@ terminates an instance, its process tree is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -35,8 +36,19 @@ from urllib.parse import urlparse
 import boto3
 import psutil
 
-from perfgate.cluster.base import (PORT_SPAN, Cluster, ClusterHandle, ClusterPlan, InfraSettings, Node, PlanRow, Reaped,
-                                   RunStatus, StepHook, new_cluster_run_id)
+from perfgate.cluster.base import (
+    PORT_SPAN,
+    Cluster,
+    ClusterHandle,
+    ClusterPlan,
+    InfraSettings,
+    Node,
+    PlanRow,
+    Reaped,
+    RunStatus,
+    StepHook,
+    new_cluster_run_id,
+)
 from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.errors import InfraError
 from perfgate.target import HOST, free_port
@@ -129,20 +141,14 @@ def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
     except psutil.Error:
         family = []
     for p in family:  # children started their own sessions: signal each, not just the group
-        try:
+        with contextlib.suppress(psutil.Error):
             p.send_signal(signal.SIGTERM)
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(family, timeout=5)
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-        except psutil.Error:
-            pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(5)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 class Hypervisor:

@@ -14,7 +14,6 @@ from perfgate.config import load_config
 from perfgate.history import BackfillStep, backfill
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("range", metavar="REV_RANGE", help="commits to measure: A..B, or one revision (its history)")
     parser.add_argument("--limit", type=int, help="at most this many commits (the newest of the range)")

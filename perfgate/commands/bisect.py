@@ -31,7 +31,6 @@ from perfgate.model import Revision, RoundRecord
 from perfgate.store import LocalStore, open_store
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("good", metavar="GOOD", help="a revision without the regression")
     parser.add_argument("bad", metavar="BAD", help="a later revision with it")

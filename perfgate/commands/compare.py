@@ -27,7 +27,6 @@ from perfgate.store import LocalStore
 from perfgate.store.query import judge_evidence, stored_evidence
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_a", metavar="RUN", help="run id, unique prefix, or 'latest'")
     parser.add_argument("run_b", metavar="RUN_B", nargs="?", help="a second run to compare against RUN")

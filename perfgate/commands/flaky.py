@@ -20,7 +20,6 @@ from perfgate.history import Key, Measurements
 from perfgate.store import open_store
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--last", type=int, help="only the last N judged runs (default: all)")
     parser.add_argument("--budget", type=int, help="pairs a gate may spend (default: [rounds] max)")

@@ -13,7 +13,6 @@ from perfgate.commands._common import RichProgress, print_verdict
 from perfgate.model import Verdict
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     install = actions.add_parser("install", help="install a hook (post-commit unless --pre-push)",

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from perfgate import gitops
-from perfgate.commands._args import check_option
 from perfgate.cluster.base import INFRA_FILE, ClusterPlan, InfraSettings, load_settings
+from perfgate.commands._args import check_option
 from perfgate.errors import ConfigError, PerfgateError
 
 ACTIONS = ("plan", "up", "status", "down", "gc")

@@ -10,7 +10,6 @@ from rich.console import Console
 from perfgate.config import CONFIG_NAME
 from perfgate.errors import ConfigError
 
-
 TEMPLATE = '''\
 # perfgate configuration. Every key is optional; the values shown are the defaults.
 

@@ -11,7 +11,6 @@ from perfgate.commands._args import check_option
 from perfgate.faults.api import load_populate_file, run_api
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     serve = sub.add_parser("serve", help="serve the API until interrupted (Ctrl-C)",

@@ -14,7 +14,6 @@ from perfgate.store import is_remote, open_store
 from perfgate.store.query import latest_judged
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN",
                         help="run id, unique prefix of one, or 'latest' (the latest run with a verdict)")

@@ -10,6 +10,7 @@ its time to detect, error window and time to recover.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import os
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from perfgate.errors import ConfigError, FaultError
-from perfgate.faults.schedule import finite_number
 from perfgate.faults.probe import ProbeFn, Prober, ProbeResult, as_probe, run_probe
+from perfgate.faults.schedule import finite_number
 from perfgate.model import Window
 
 
@@ -242,10 +243,8 @@ class ChaosRunner:
         for prober in self.probers.values():
             prober.stop()
         for name in sorted(self._paused):  # never leave a process stopped behind us
-            try:
+            with contextlib.suppress(FaultError):
                 _signal(self.processes[name], signal.SIGCONT)
-            except FaultError:
-                pass
             for record in self._records:
                 if record.get("process") == name:
                     record["resumed_at_stop"] = True

@@ -13,6 +13,7 @@ held by a removed toxic is released at once, never dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import socket
@@ -365,10 +366,8 @@ class _Conn:
             if reset:
                 sock = tr.get_extra_info("socket")
                 if sock is not None:
-                    try:
+                    with contextlib.suppress(OSError):
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    except OSError:
-                        pass
                 tr.abort()
             else:
                 tr.close()

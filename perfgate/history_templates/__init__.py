@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -107,5 +107,5 @@ def render_trend(series: list[Series], *, title: str, commits: int, key: Key, co
     return template.render(
         title=title, commits=commits, key=key, confidence=f"{confidence:.0%}", changes=changes,
         series=[_series_view(s, commits, links) for s in sorted(series, key=lambda s: not s.changes)],
-        generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        generated=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -35,10 +35,8 @@ class Recorder:
                    exception: BaseException | None = None, context: dict[str, Any] | None = None,
                    start_time: float | None = None, **_: Any) -> None:
         latency_us = float(response_time or 0.0) * 1000.0
-        if start_time is None:  # custom events may omit it: derive from the latency
-            t_ns = time.time_ns() - int(latency_us * 1000)
-        else:
-            t_ns = int(start_time * 1e9)
+        # custom events may omit start_time: derive it from the latency
+        t_ns = time.time_ns() - int(latency_us * 1000) if start_time is None else int(start_time * 1e9)
         self._t_ns.append(t_ns)
         self._latency_us.append(latency_us)
         self._name.append(str(name))

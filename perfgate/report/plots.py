@@ -350,21 +350,7 @@ def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[Ro
         return None
     t0 = min(r.started_ns for r in rounds)
     bin_ns = choose_bin_ns(rounds)
-    s_groups = {k: g for k, g in samples.groupby(["round", "side"], sort=False)}
-    r_groups = {k: g for k, g in resources.groupby(["round", "side", "process"], sort=False)}
-    series: dict[str, list[pd.DataFrame]] = {}
-    res_series: dict[tuple[str, str], list[pd.DataFrame]] = {}
-    for record in rounds:
-        for record_side in record.sides:
-            frame = s_groups.get((record.index, record_side.value))
-            if frame is not None:
-                series.setdefault(record_side.value, []).append(_binned(frame, record, bin_ns, t0))
-        for (idx, side_name, process), frame in r_groups.items():
-            if idx == record.index:
-                res_series.setdefault((str(side_name), str(process)), []).append(
-                    _binned_resources(frame, record, bin_ns, t0))
-    joined = {k: pd.concat(v, ignore_index=True) for k, v in series.items() if v}
-    res_joined = {k: pd.concat(v, ignore_index=True) for k, v in res_series.items() if v}
+    joined, res_joined = _timeline_series(samples, resources, rounds, bin_ns, t0)
 
     fig = _figure(10.0, 9.2)
     axes = fig.subplots(6, 1, sharex=True, height_ratios=[1.4, 1, 0.8, 1, 1, 0.8])
@@ -406,6 +392,27 @@ def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[Ro
         fig.legend(handles=handles, loc="outside upper right", ncols=len(handles), fontsize=7.5)
     fig.suptitle(title, x=0.01, ha="left", fontsize=9.5, fontweight="bold")
     return to_svg(fig, title)
+
+
+def _timeline_series(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[RoundRecord], bin_ns: int,
+                     t0: int) -> tuple[dict[str, pd.DataFrame], dict[tuple[str, str], pd.DataFrame]]:
+    """The binned samples per side, and the binned resources per (side, process), over all rounds."""
+    s_groups = {k: g for k, g in samples.groupby(["round", "side"], sort=False)}
+    r_groups = {k: g for k, g in resources.groupby(["round", "side", "process"], sort=False)}
+    series: dict[str, list[pd.DataFrame]] = {}
+    res_series: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for record in rounds:
+        for record_side in record.sides:
+            frame = s_groups.get((record.index, record_side.value))
+            if frame is not None:
+                series.setdefault(record_side.value, []).append(_binned(frame, record, bin_ns, t0))
+        for (idx, side_name, process), frame in r_groups.items():
+            if idx == record.index:
+                res_series.setdefault((str(side_name), str(process)), []).append(
+                    _binned_resources(frame, record, bin_ns, t0))
+    joined = {k: pd.concat(v, ignore_index=True) for k, v in series.items() if v}
+    res_joined = {k: pd.concat(v, ignore_index=True) for k, v in res_series.items() if v}
+    return joined, res_joined
 
 
 def _shade_rounds(axes: Sequence[Axes], rounds: Sequence[RoundRecord], t0: int) -> list[str]:

@@ -23,7 +23,7 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,12 @@ from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, R
 from perfgate.redact import redact
 from perfgate.report import plots
 from perfgate.report.summary import (
+    change_key,
     counts,
     flagged,
     fmt_change,
     fmt_ci,
     fmt_margin,
-    change_key,
     fmt_p,
     fmt_value,
     is_difference,
@@ -303,7 +303,7 @@ def render_html(data: RunData) -> str:
         "scenarios": scenarios,
         "round_rows": _round_rows(data),
         "plot_errors": plot_errors,
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "perfgate_version": __version__,
         "style": Markup(style),  # our own file, not outside data
         "script": Markup(script),

@@ -8,6 +8,7 @@ their latency; an identical candidate must not.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -65,7 +66,7 @@ def gate(repo, tmp_path, flags: str, *rounds: str) -> tuple[int, dict]:
     branch = f"candidate-{abs(hash(flags))}"
     main = repo.main_branch
     repo.git.checkout("-B", branch, main)
-    open(f"{repo_dir}/failover-flags", "w").write(flags + "\n")
+    Path(f"{repo_dir}/failover-flags").write_text(flags + "\n")
     repo.git.add(A=True)
     repo.index.commit(f"storage: {flags or 'refactor (no change)'}", author=AUTHOR, committer=AUTHOR)
     out = tmp_path / "verdict.json"
@@ -97,7 +98,7 @@ def test_correct_degradation_passes_and_is_measured(failover_repo, tmp_path):
         assert figures["acknowledged"] > 0 and figures["acked_lost"] == 0
         assert figures["reads_ok_rate"] >= 0.999
     assert [w for w in record.windows if w.kind == "failover"]
-    html = open(verdict["report"]).read()
+    html = Path(verdict["report"]).read_text()
     assert "read-only" in html and "kill primary" in html
     assert_nothing_left(failover_repo.working_tree_dir)
 

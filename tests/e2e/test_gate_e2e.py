@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -190,10 +191,8 @@ def in_round() -> bool:
     """A load generator and a target are both running: a round, not the pre-flight check."""
     commands = []
     for child in perfgate_children():
-        try:
+        with contextlib.suppress(psutil.Error):
             commands.append(" ".join(child.cmdline()))
-        except psutil.Error:
-            pass
     return any("perfgate.load.worker" in c for c in commands) and any("loadtests.imserver" in c for c in commands)
 
 

@@ -8,6 +8,7 @@ metrics (peak queue depth) do, and the report shows the queue growing.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -76,5 +77,5 @@ def test_unbounded_gateway_queue_is_a_regression(tmp_path):
     resources = store.resources(verdict["run_id"], 0)
     by_side = resources.groupby("side")["queue_depth"].max()
     assert by_side["candidate"] > by_side["baseline"]
-    assert "queue depth" in open(verdict["report"]).read()
+    assert "queue depth" in Path(verdict["report"]).read_text()
     assert_nothing_left(repo_dir)

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 
 from perfgate.faults import ProxyThread
-
 from tests.faults.helpers_faults import TcpServer
 
 

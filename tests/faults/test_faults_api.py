@@ -18,7 +18,6 @@ import pytest
 
 from perfgate.faults import ProxyThread
 from perfgate.faults.api import start_api
-
 from tests.faults.helpers_faults import TcpServer, connect, timed_echo
 
 
@@ -167,9 +166,8 @@ def test_the_toxiproxy_python_client_works(api: Api, echo: TcpServer) -> None:
     with connect(port) as s:
         assert timed_echo(s)[1] >= 0.14
     proxy.destroy_toxic("latency_downstream")
-    with proxy.down():
-        with pytest.raises(ConnectionRefusedError):
-            connect(port)
+    with proxy.down(), pytest.raises(ConnectionRefusedError):
+        connect(port)
     with connect(port) as s:
         assert timed_echo(s)[0] == b"ping"
     with pytest.raises(toxiproxy.exceptions.ProxyExists):

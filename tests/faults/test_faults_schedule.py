@@ -9,8 +9,16 @@ import time
 import pytest
 
 from perfgate.errors import FaultError
-from perfgate.faults import FaultSpec, MonkeyMix, ProxyServer, ProxyThread, parse_fault, parse_faults
-from perfgate.faults import run_schedule, slowness_monkey
+from perfgate.faults import (
+    FaultSpec,
+    MonkeyMix,
+    ProxyServer,
+    ProxyThread,
+    parse_fault,
+    parse_faults,
+    run_schedule,
+    slowness_monkey,
+)
 from perfgate.model import Window
 from tests.faults.helpers_faults import TcpServer, connect, timed_echo
 
@@ -129,7 +137,7 @@ def test_monkey_is_deterministic_per_seed() -> None:
     assert len(a) > 5
     assert {s.toxic for s in a} == {"stall", "latency", "reset_peer"}
     assert {s.proxy for s in a} == {"db", "cache"}
-    assert all(0 < s.at_s and s.at_s + s.duration_s <= 120 + 1e-6 for s in a)
+    assert all(s.at_s > 0 and s.at_s + s.duration_s <= 120 + 1e-6 for s in a)
     assert [s.at_s for s in a] == sorted(s.at_s for s in a)
 
 

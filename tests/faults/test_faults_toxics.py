@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -260,11 +261,8 @@ def test_unreachable_upstream_drops_the_client(pt: ProxyThread) -> None:
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
     p = pt.create("dead", upstream=f"127.0.0.1:{dead}")
-    with connect(p.listen_port) as s:
-        try:
-            assert recv_all(s) == b""
-        except ConnectionResetError:
-            pass
+    with connect(p.listen_port) as s, contextlib.suppress(ConnectionResetError):
+        assert recv_all(s) == b""
 
 
 def test_taken_listen_port_raises_port_in_use(pt: ProxyThread, echo: TcpServer) -> None:

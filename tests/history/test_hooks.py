@@ -14,6 +14,7 @@ from perfgate.errors import ConfigError
 from tests.history.gitrun import git_run, wait_for
 from tests.support import run_cli
 
+
 @pytest.fixture
 def repo(tmp_path) -> Path:
     path = tmp_path / "repo"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -295,7 +296,7 @@ def test_report_command_rerenders_from_the_store(quiet_run, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)  # no config here: built-in defaults for what is not given
     args = _args(run_id[:8], "--store", str(store.root), "--markdown", "s.md", "--junit", "j.xml",
                  "--json", "v.json")
-    console = Console(file=open(tmp_path / "console.txt", "w"), width=200)
+    console = Console(file=io.StringIO(), width=200)
     assert report_command.run(args, console) == 0
     assert (tmp_path / "reports" / f"{run_id}.html").is_file()
     assert json.loads((tmp_path / "v.json").read_text())["report"] == f"reports/{run_id}.html"
@@ -307,7 +308,7 @@ def test_report_command_rerenders_from_the_store(quiet_run, tmp_path, monkeypatc
 def test_report_command_errors(quiet_run, tmp_path, monkeypatch):
     store, run_id, _, _ = quiet_run
     monkeypatch.chdir(tmp_path)
-    console = Console(file=open(tmp_path / "console.txt", "w"))
+    console = Console(file=io.StringIO())
     with pytest.raises(StoreError, match="no perfgate store"):
         report_command.run(_args("latest", "--store", str(tmp_path / "missing")), console)
     assert not (tmp_path / "missing").exists()
