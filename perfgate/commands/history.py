@@ -19,7 +19,7 @@ from perfgate.history import Key, Measurements, Series, build_history, list_comm
 from perfgate.history_templates import fmt_change, fmt_value, render_trend
 from perfgate.judge.changepoint import PENALTY
 from perfgate.judge.names import check_metric_names
-from perfgate.store import open_store
+from perfgate.store import LocalStore, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +47,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config, directory=root)
     commits = list_commits(root, args.range, args.limit)
     key = Key.of(config, args.fingerprint)
-    measurements = Measurements(open_store(config.store, config.root))
+    store = open_store(config.store, config.root)
+    measurements = Measurements(store)
     series = build_history(measurements, commits, config, key=key, metrics=args.metric or None,
                            names=tuple(args.name), penalty=args.penalty)
     _check_names(args, series, lambda: build_history(measurements, commits, config, key=key,
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         out.print(_table(s, len(commits)))
     _print_changes(out, series)
     page = args.html or (config.root / config.report_dir / "history.html")
-    reports = _reports(measurements, series, config.root / config.report_dir)
+    reports = _reports(store, series, config.root / config.report_dir)
     html = render_trend(series, title=f"{root.name} {args.range}", commits=len(commits), key=key,
                         confidence=config.judge.confidence, reports=reports, page=page)
     try:
@@ -114,7 +115,7 @@ def _print_changes(out: Console, series: list[Series]) -> None:
                   markup=False)
 
 
-def _reports(measurements: Measurements, series: list[Series], report_dir: Path) -> dict[str, Path]:
+def _reports(store: LocalStore, series: list[Series], report_dir: Path) -> dict[str, Path]:
     """The gate reports the points link to, in the report folder; the ones not there yet (gates
     run by backfill, bisect or a hook write none) are rendered from the store now."""
     from perfgate.report import write_reports
@@ -123,7 +124,7 @@ def _reports(measurements: Measurements, series: list[Series], report_dir: Path)
     for run in runs:
         if not (report_dir / f"{run}.html").is_file():
             try:
-                write_reports(measurements.store, run, report_dir)
+                write_reports(store, run, report_dir)
             except PerfgateError:  # a run without a verdict has no report: its point gets no link
                 continue
     return {run: report_dir / f"{run}.html" for run in runs if (report_dir / f"{run}.html").is_file()}
