@@ -21,10 +21,15 @@ PACKAGES = ["perfgate", "perfgate.cluster", "perfgate.deps", "perfgate.faults", 
 INCOMPLETE = {"perfgate.store": "imports Path (from pathlib) as a public name without exporting it"}
 
 
+#: Imported for the compiler or the type checker, never exported: ``from __future__ import annotations`` and
+#: ``from typing import TYPE_CHECKING``.
+NOT_EXPORTS = {"annotations", "TYPE_CHECKING"}
+
+
 def public_names(module: types.ModuleType) -> set[str]:
-    """What the package defines or imports under a public name: not ``_...``, no submodules, no ``annotations``."""
+    """What the package defines or imports under a public name: not ``_...``, no submodules, none of NOT_EXPORTS."""
     return {name for name, value in vars(module).items()
-            if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"}
+            if not name.startswith("_") and not isinstance(value, types.ModuleType) and name not in NOT_EXPORTS}
 
 
 def exported(module: types.ModuleType) -> list[str]:
