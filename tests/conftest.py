@@ -7,8 +7,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-# AUTHOR, assert_no_children and run_cli stay importable from here for tests not yet moved to tests.support.
-from tests.support import AUTHOR, assert_no_children, free_port, make_repo, run_cli  # noqa: F401
+from tests.support import free_port, make_repo
 
 
 @pytest.fixture

@@ -34,13 +34,14 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy.special import stdtr, stdtrit
 
 from perfgate.config import JudgeConfig
-from perfgate.judge.sequential import LOOKS, look_index, look_levels, look_schedule
 from perfgate.judge.rounds import QUANTILES
+from perfgate.judge.sequential import LOOKS, look_index, look_levels, look_schedule
 from perfgate.model import MetricComparison, Revision, RoundMetrics, Side, State, Verdict
 
 #: Fewer pairs than this never pass (nor fail): the verdict is inconclusive.
@@ -142,24 +143,12 @@ def tail_samples_needed(metric: str) -> float:
 def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
             ) -> tuple[dict[tuple[str, str, str], list[Pair]], dict[str, int], list[str]]:
     """Group round metrics into baseline/candidate pairs per scenario x name x metric."""
-    by_pair: dict[tuple[str, str, int], dict[Side, RoundMetrics]] = defaultdict(dict)
-    for m in metrics:
-        slot = by_pair[(m.scenario, m.name, m.pair)]
-        if m.side not in slot or slot[m.side].round_index < m.round_index:  # a re-run replaces
-            slot[m.side] = m
+    pairs, scenario_pairs = _pair_up(metrics, config.min_count)
     counts: dict[tuple[str, str], list[int]] = defaultdict(list)
     carried: dict[tuple[str, str], set[str]] = defaultdict(set)  # request names vs the target's resources
     for m in metrics:
         counts[(m.scenario, m.name)].append(m.count)
         carried[(m.scenario, m.name)].update(m.values)
-    pairs: dict[tuple[str, str], list[Pair]] = defaultdict(list)
-    scenario_pairs: dict[str, set[int]] = defaultdict(set)
-    for (scenario, name, pair), sides in sorted(by_pair.items()):
-        if Side.BASELINE in sides and Side.CANDIDATE in sides:
-            scenario_pairs[scenario].add(pair)
-            b, c = sides[Side.BASELINE], sides[Side.CANDIDATE]
-            if b.count >= config.min_count and c.count >= config.min_count:
-                pairs[(scenario, name)].append((b, c))
     notes = []
     series: dict[tuple[str, str, str], list[Pair]] = {}
     for (scenario, name), per_round in sorted(counts.items()):
@@ -179,6 +168,26 @@ def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
             notes.append(f"{scenario}/{name}: {', '.join(thin)} not judged with a median "
                          f"{np.median(per_round):g} requests per round; run longer rounds or more users")
     return series, {s: len(p) for s, p in scenario_pairs.items()}, notes
+
+
+def _pair_up(metrics: Sequence[RoundMetrics], min_count: int
+             ) -> tuple[dict[tuple[str, str], list[Pair]], dict[str, set[int]]]:
+    """(baseline, candidate) pairs per scenario x name with ``min_count`` requests a side, and
+    every complete pair id per scenario. A re-run of a round replaces the earlier one."""
+    by_pair: dict[tuple[str, str, int], dict[Side, RoundMetrics]] = defaultdict(dict)
+    for m in metrics:
+        slot = by_pair[(m.scenario, m.name, m.pair)]
+        if m.side not in slot or slot[m.side].round_index < m.round_index:
+            slot[m.side] = m
+    pairs: dict[tuple[str, str], list[Pair]] = defaultdict(list)
+    scenario_pairs: dict[str, set[int]] = defaultdict(set)
+    for (scenario, name, pair), sides in sorted(by_pair.items()):
+        if Side.BASELINE in sides and Side.CANDIDATE in sides:
+            scenario_pairs[scenario].add(pair)
+            b, c = sides[Side.BASELINE], sides[Side.CANDIDATE]
+            if b.count >= min_count and c.count >= min_count:
+                pairs[(scenario, name)].append((b, c))
+    return pairs, scenario_pairs
 
 
 # --- evidence per metric -----------------------------------------------------
@@ -278,7 +287,7 @@ def error_evidence(scenario: str, name: str, rows: list[Pair], config: JudgeConf
         from scipy.stats import fisher_exact  # scipy.stats costs ~1 s to import; most gates never get here
 
         table = [[int(e_c.sum()), int(n_c.sum() - e_c.sum())], [int(e_b.sum()), int(n_b.sum() - e_b.sum())]]
-        fisher = float(fisher_exact(table, alternative="greater").pvalue)
+        fisher = float(fisher_exact(np.array(table), alternative="greater").pvalue)
     p_t = _p_above(estimate, se, tolerance, worse.size)
     ratio = pooled_c / pooled_b if pooled_b > 0 else (1.0 if pooled_c == 0 else math.inf)
     return Evidence(
@@ -425,7 +434,7 @@ def metric_reason(m: MetricComparison, pairs: int, fisher_p: float = math.nan) -
 
 
 def verdict_of(comparisons: Sequence[MetricComparison], baseline: Revision, candidate: Revision,
-               **fields) -> Verdict:
+               **fields: Any) -> Verdict:
     """Gate state from metric states: any regression, else any inconclusive, else pass."""
     ranked = sorted(comparisons, key=lambda m: (_ORDER[m.verdict], -_excess(m)))
     states = {m.verdict for m in ranked}

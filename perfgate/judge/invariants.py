@@ -8,7 +8,7 @@ latency. These are counts, not noisy estimates, so they are checked exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +18,7 @@ READS_OK_GOAL = 0.999
 NAME = "(failover)"
 
 
-def _worst(figures: Sequence[dict[str, Any]], key: str, pick) -> float:
+def _worst(figures: Sequence[dict[str, Any]], key: str, pick: Callable[[list[float]], float]) -> float:
     values = [f[key] for f in figures if f.get(key) is not None]
     return float(pick(values)) if values else math.nan
 

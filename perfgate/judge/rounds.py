@@ -80,7 +80,7 @@ def round_metrics(samples: pd.DataFrame, record: RoundRecord, *, aggregate: bool
     out: list[RoundMetrics] = []
     for code in np.flatnonzero(counts):
         rows = order[bounds[code] : bounds[code + 1]]
-        side_value, name_value = sides[code // width], names[code % width]
+        side_value, name_value = sides[int(code // width)], names[int(code % width)]
         out.append(_one(record, str(side_value), str(name_value), ok[rows], latency[rows], window_s, estimator))
     if aggregate and len(names) > 1:
         for code in np.unique(side_codes):
@@ -132,7 +132,7 @@ def resource_metrics(resources: pd.DataFrame, record: RoundRecord,
             values["cpu_per_request"], count = cpu_per_request(
                 group["t_ns"].to_numpy(np.int64), group["cpu_time_s"].to_numpy(np.float64), sent.to_numpy(np.int64))
         out.append(RoundMetrics(round_index=record.index, pair=record.pair, scenario=record.scenario,
-                                side=Side(side), name=TARGET_NAME, values=values, count=count, errors=0))
+                                side=Side(str(side)), name=TARGET_NAME, values=values, count=count, errors=0))
     return out
 
 

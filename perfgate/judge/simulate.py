@@ -109,7 +109,8 @@ def log_quantile(u: np.ndarray, model: NoiseModel) -> np.ndarray:
     body = np.log(model.floor + (1 - model.floor) * np.exp(model.body_sigma * ndtri(np.minimum(u, model.tail_from))))
     tail = np.log(np.maximum(1 - model.tail_from, 1e-300) / np.maximum(1 - u, 1e-12)) / model.tail_alpha
     at_tail = np.log(model.floor + (1 - model.floor) * math.exp(model.body_sigma * z_tail))
-    return np.where(u <= model.tail_from, body, at_tail + tail)
+    logq: np.ndarray = np.where(u <= model.tail_from, body, at_tail + tail)
+    return logq
 
 
 def _latent(rng: np.random.Generator, shape: tuple[int, ...], phi: float) -> np.ndarray:
@@ -281,7 +282,7 @@ def round_frames(rng: np.random.Generator, model: NoiseModel, shift: Shift = Shi
     or two (interleaved)."""
     latency, endpoint, _ = simulate_latencies(rng, model, shift, pairs)
     names = np.array([e.name for e in model.endpoints])
-    out = []
+    out: list[tuple[RoundRecord, pd.DataFrame]] = []
     window_ns = int(model.duration_s * 1e9)
     warm_ns = int(warmup_s * 1e9)
     sides = (Side.BASELINE, Side.CANDIDATE)
@@ -304,7 +305,7 @@ def round_frames(rng: np.random.Generator, model: NoiseModel, shift: Shift = Shi
                     "type": "GET",
                     "ok": ok,
                     "bytes": np.full(n + n_warm, 100, dtype=np.int64),
-                    "error": np.where(ok, None, "HTTPError"),
+                    "error": np.array([None if good else "HTTPError" for good in ok], dtype=object),
                     "side": sides[s].value,
                     "warmup": np.arange(n + n_warm) < n_warm,
                 }))

@@ -19,7 +19,10 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from locust import User  # imported for real only inside the load process: Locust patches it with gevent
 
 
 class LocustfileError(Exception):
@@ -32,20 +35,20 @@ def _write_status(path: Path, status: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _side_class(cls: type, side: str, host: str, count: int) -> type:
+def _side_class(cls: type[User], side: str, host: str, count: int) -> type[User]:
     base_context = cls.context
     started = itertools.count()
 
-    def context(self) -> dict:
+    def context(self: User) -> dict[str, Any]:
         return {**base_context(self), "side": side}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        cls.__init__(self, *args, **kwargs)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        cls.__init__(self, *args, **kwargs)  # the class's own constructor, then perfgate's streams
         k = next(started)
         self.perfgate_tasks = random.Random(f"{cls.__name__}/{k}")
         self.perfgate_waits = random.Random(f"{cls.__name__}/{k}/wait").getstate()
 
-    def wait_time(self) -> float:
+    def wait_time(self: Any) -> float:
         """The class's own wait_time, drawing from this user's stream instead of the shared one.
 
         Locust's wait functions (between, constant_pacing, ...) call the module-level
@@ -54,7 +57,7 @@ def _side_class(cls: type, side: str, host: str, count: int) -> type:
         shared = random.getstate()
         random.setstate(self.perfgate_waits)
         try:
-            return cls.wait_time(self)
+            return float(cls.wait_time(self))
         finally:
             self.perfgate_waits = random.getstate()
             random.setstate(shared)
@@ -83,7 +86,7 @@ def pair_task_streams() -> None:
             stream, tasks = getattr(self.user, "perfgate_tasks", None), tasks_of(self)
             return stream.choice(tasks) if stream is not None and tasks else unpaired(self)
 
-        taskset.get_next_task = get_next_task
+        setattr(taskset, "get_next_task", get_next_task)  # noqa: B010 (mypy refuses assigning a method)
 
 
 def _split(users: int, classes: list[type]) -> list[int]:
@@ -184,7 +187,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     me = psutil.Process()
     me.cpu_percent(None)
     cpu: list[float] = []
-    total_users = sum(c.fixed_count for c in user_classes)
+    total_users = sum(int(getattr(c, "fixed_count", 0)) for c in user_classes)
     runner.start(total_users, spawn_rate=spec["spawn_rate"] * len(spec["targets"]))
     Path(spec["out"]).with_name("started").write_text(str(started_ns))  # the gate starts fault schedules
     lags: list[tuple[int, float]] = []

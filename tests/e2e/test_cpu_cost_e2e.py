@@ -10,7 +10,7 @@ from pathlib import Path
 import git
 import pytest
 
-from tests.conftest import AUTHOR, assert_no_children, run_cli
+from tests.support import AUTHOR, assert_no_children, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]
 
