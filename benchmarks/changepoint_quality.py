@@ -78,13 +78,15 @@ def simulate(rng: np.random.Generator, n_shifts: int) -> Sim:
 
 
 def make_sims(seed: int, stream: int, count: int, shift_counts=(0, 1, 2)) -> list[Sim]:
-    return [simulate(np.random.default_rng([seed, stream, i]), shift_counts[i % len(shift_counts)])
-            for i in range(count)]
+    return [
+        simulate(np.random.default_rng([seed, stream, i]), shift_counts[i % len(shift_counts)]) for i in range(count)
+    ]
 
 
 def snap(points, sim: Sim) -> list[int]:
     """Commits where a change begins, snapped as perfgate.history.find_changes does."""
     from perfgate.history import snap_to_commits
+
     cuts = {snap_to_commits(int(i), sim.owners) for i in points}
     return sorted(sim.owners[c] for c in cuts if 0 < c < sim.x.size)
 
@@ -107,11 +109,14 @@ def score(found: list[list[int]], sims: list[Sim], secs: list[float]) -> dict:
             exact += k in f
         spurious += sum(all(abs(c - k) > 1 for k, _ in s.shifts) for c in f)
     detected = sum(h for h, _ in hits.values())
-    return {"fp": false_rate([f for f, _ in null], [s for _, s in null]),
-            "spurious": 100.0 * spurious / max(1, sum(s.commits for _, s in shifted)),
-            "by_size": {size: h / max(1, n) for size, (h, n) in hits.items()},
-            "detect": detected / max(1, sum(n for _, n in hits.values())),
-            "exact": exact / max(1, detected), "ms": 1000.0 * float(np.mean(secs))}
+    return {
+        "fp": false_rate([f for f, _ in null], [s for _, s in null]),
+        "spurious": 100.0 * spurious / max(1, sum(s.commits for _, s in shifted)),
+        "by_size": {size: h / max(1, n) for size, (h, n) in hits.items()},
+        "detect": detected / max(1, sum(n for _, n in hits.values())),
+        "exact": exact / max(1, detected),
+        "ms": 1000.0 * float(np.mean(secs)),
+    }
 
 
 # --- detectors in this venv ----------------------------------------------------------------
@@ -119,6 +124,7 @@ def score(found: list[list[int]], sims: list[Sim], secs: list[float]) -> dict:
 
 def run_perfgate(sims: list[Sim]) -> tuple[list[list[int]], list[float]]:
     from perfgate.judge.changepoint import change_points
+
     found, secs = [], []
     for s in sims:
         t0 = time.perf_counter()
@@ -136,6 +142,7 @@ def robust_sigma(x: np.ndarray) -> float:
 
 def ruptures_detectors() -> dict:
     import ruptures as rpt
+
     return {
         "ruptures Pelt l2": lambda: rpt.Pelt(model="l2", min_size=2, jump=1),
         "ruptures Binseg l2": lambda: rpt.Binseg(model="l2", min_size=2, jump=1),
@@ -151,8 +158,9 @@ def calibrate_ruptures(factory, sims: list[Sim], target: float) -> float:
     fitted = [factory().fit(s.x) for s in sims]
 
     def rate(log_c: float) -> float:
-        return false_rate([snap(a.predict(pen=penalty(s.x, math.exp(log_c)))[:-1], s)
-                           for a, s in zip(fitted, sims)], sims)
+        return false_rate(
+            [snap(a.predict(pen=penalty(s.x, math.exp(log_c)))[:-1], s) for a, s in zip(fitted, sims)], sims
+        )
 
     lo, hi = math.log(0.05), math.log(2000.0)
     if rate(hi) > target:
@@ -180,6 +188,7 @@ def otava_worker() -> None:
     """Read {"series", "pvalues"} as JSON on stdin; write change points and times as JSON."""
     from importlib.metadata import requires, version
     from otava.analysis import compute_change_points
+
     job = json.load(sys.stdin)
     cps, secs = [], []
     for series in job["series"]:
@@ -191,16 +200,22 @@ def otava_worker() -> None:
             row.append([int(cp.index) for cp in points])
         cps.append(row)
         secs.append(t)
-    pins = [r for r in requires("apache-otava") or [] if r.split("<")[0].split(">")[0].split("=")[0].strip()
-            in ("numpy", "scipy", "pandas")]
-    json.dump({"version": version("apache-otava"), "numpy": np.__version__, "pins": pins, "cps": cps,
-               "secs": secs}, sys.stdout)
+    pins = [
+        r
+        for r in requires("apache-otava") or []
+        if r.split("<")[0].split(">")[0].split("=")[0].strip() in ("numpy", "scipy", "pandas")
+    ]
+    json.dump(
+        {"version": version("apache-otava"), "numpy": np.__version__, "pins": pins, "cps": cps, "secs": secs},
+        sys.stdout,
+    )
 
 
 def call_otava(python: str, sims: list[Sim], pvalues: list[float]) -> dict:
     job = json.dumps({"series": [s.x.tolist() for s in sims], "pvalues": pvalues})
-    done = subprocess.run([python, os.path.abspath(__file__), "--otava-worker"], input=job,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [python, os.path.abspath(__file__), "--otava-worker"], input=job, capture_output=True, text=True, check=True
+    )
     return json.loads(done.stdout)
 
 
@@ -213,8 +228,9 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=150, help="no-shift series for penalty calibration")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="60 evaluation and 30 calibration series")
-    parser.add_argument("--otava-python", default="/tmp/otava-venv/bin/python",
-                        help="python of a venv with apache-otava ('' to skip)")
+    parser.add_argument(
+        "--otava-python", default="/tmp/otava-venv/bin/python", help="python of a venv with apache-otava ('' to skip)"
+    )
     parser.add_argument("--otava-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.otava_worker:
@@ -223,22 +239,28 @@ def main() -> None:
         args.series, args.calibration = 60, 30
     import ruptures
     import scipy
+
     print(f"$ python {' '.join(sys.argv)}")
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, ruptures {ruptures.__version__}")
     evaluation = make_sims(args.seed, 0, args.series)
     calibration = make_sims(args.seed, 1, args.calibration, shift_counts=(0,))
-    print(f"{len(evaluation)} evaluation series ({sum(s.commits for s in evaluation)} commits, "
-          f"{sum(len(s.shifts) for s in evaluation)} true shifts); {len(calibration)} no-shift calibration "
-          f"series (other seeds); seed {args.seed}")
+    print(
+        f"{len(evaluation)} evaluation series ({sum(s.commits for s in evaluation)} commits, "
+        f"{sum(len(s.shifts) for s in evaluation)} true shifts); {len(calibration)} no-shift calibration "
+        f"series (other seeds); seed {args.seed}"
+    )
 
     rows = []  # (detector, setting, score)
     t0 = time.perf_counter()
     found, _ = run_perfgate(calibration)
     target = false_rate(found, calibration)
-    print(f"perfgate false points on the calibration set: {target:.2f} per 100 commits "
-          f"(the target for calibrated penalties) [{time.perf_counter() - t0:.0f} s]")
+    print(
+        f"perfgate false points on the calibration set: {target:.2f} per 100 commits "
+        f"(the target for calibrated penalties) [{time.perf_counter() - t0:.0f} s]"
+    )
     found, secs = run_perfgate(evaluation)
     from perfgate.judge.changepoint import PENALTY
+
     rows.append(("perfgate (KernelCPD rbf)", f"pen={PENALTY:g}*log n", score(found, evaluation, secs)))
 
     for name, factory in ruptures_detectors().items():
@@ -253,28 +275,38 @@ def main() -> None:
         try:
             t0 = time.perf_counter()
             calib = call_otava(args.otava_python, calibration, OTAVA_GRID)
-            rates = [false_rate([snap(row[j], s) for row, s in zip(calib["cps"], calibration)], calibration)
-                     for j in range(len(OTAVA_GRID))]
+            rates = [
+                false_rate([snap(row[j], s) for row, s in zip(calib["cps"], calibration)], calibration)
+                for j in range(len(OTAVA_GRID))
+            ]
             best = next((p for p, r in zip(OTAVA_GRID, rates) if r <= target), OTAVA_GRID[-1])
             result = call_otava(args.otava_python, evaluation, [OTAVA_DEFAULT_P, best])
             for j, setting in enumerate((f"default p={OTAVA_DEFAULT_P:g}", f"calibrated p={best:.2g}")):
                 found = [snap(row[j], s) for row, s in zip(result["cps"], evaluation)]
                 secs = [t[j] for t in result["secs"]]
                 rows.append((f"otava {result['version']} Hunter", setting, score(found, evaluation, secs)))
-            print(f"apache-otava {result['version']} from {args.otava_python} (numpy {result['numpy']} there; "
-                  f"its pins: {', '.join(result['pins'])}); calibrated max_pvalue {best:.2g} "
-                  f"[{time.perf_counter() - t0:.0f} s]")
+            print(
+                f"apache-otava {result['version']} from {args.otava_python} (numpy {result['numpy']} there; "
+                f"its pins: {', '.join(result['pins'])}); calibrated max_pvalue {best:.2g} "
+                f"[{time.perf_counter() - t0:.0f} s]"
+            )
         except (subprocess.CalledProcessError, json.JSONDecodeError) as exc:
             tail = getattr(exc, "stderr", "") or str(exc)
             print(f"apache-otava: worker failed: {tail.strip().splitlines()[-1] if tail.strip() else exc}")
     else:
         print(f"apache-otava: skipped (no interpreter at {args.otava_python!r})")
 
-    head = ["detector", "setting", "FP/100c null", "spur/100c shifted"] + \
-        [f"det +{int(s * 100)}%" for s in SIZES] + ["det all", "exact|det", "ms/series"]
-    table = [[d, st, f"{r['fp']:.2f}", f"{r['spurious']:.2f}"] +
-             [f"{r['by_size'][s]:.0%}" for s in SIZES] + [f"{r['detect']:.0%}", f"{r['exact']:.0%}", f"{r['ms']:.1f}"]
-             for d, st, r in rows]
+    head = (
+        ["detector", "setting", "FP/100c null", "spur/100c shifted"]
+        + [f"det +{int(s * 100)}%" for s in SIZES]
+        + ["det all", "exact|det", "ms/series"]
+    )
+    table = [
+        [d, st, f"{r['fp']:.2f}", f"{r['spurious']:.2f}"]
+        + [f"{r['by_size'][s]:.0%}" for s in SIZES]
+        + [f"{r['detect']:.0%}", f"{r['exact']:.0%}", f"{r['ms']:.1f}"]
+        for d, st, r in rows
+    ]
     widths = [max(len(str(row[i])) for row in [head, *table]) for i in range(len(head))]
     print()
     for row in [head, ["-" * w for w in widths], *table]:

@@ -42,8 +42,12 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             bundle = {}
-            for name, filename in {"wheel": "perfgate-0.1.0-py3-none-any.whl", "baseline": "baseline.tar",
-                                   "candidate": "candidate.tar", "config": "config.json"}.items():
+            for name, filename in {
+                "wheel": "perfgate-0.1.0-py3-none-any.whl",
+                "baseline": "baseline.tar",
+                "candidate": "candidate.tar",
+                "config": "config.json",
+            }.items():
                 (Path(tmp) / filename).write_bytes(os.urandom(64 * 1024))
                 bundle[name] = Path(tmp) / filename
             settings = InfraSettings(bucket="pg-bench", workers=args.workers, owner="bench")
@@ -63,8 +67,10 @@ def main() -> None:
             print(f"cluster: {settings.targets} target + 1 master + {settings.workers} workers = {total} instances")
             for label, times, calls in (("up", ups, up_calls), ("down", downs, down_calls)):
                 detail = ", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
-                print(f"{label:>4}: {sum(calls.values())} API calls, median {statistics.median(times):.2f} s "
-                      f"(of {args.repeats}: {', '.join(f'{t:.2f}' for t in times)})\n      {detail}")
+                print(
+                    f"{label:>4}: {sum(calls.values())} API calls, median {statistics.median(times):.2f} s "
+                    f"(of {args.repeats}: {', '.join(f'{t:.2f}' for t in times)})\n      {detail}"
+                )
     finally:
         server.stop()
 

@@ -25,7 +25,7 @@ from perfgate.procs import kill_tree
 from perfgate.target import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCUSTFILE = '''
+LOCUSTFILE = """
 from locust import FastHttpUser, constant, task
 
 
@@ -35,7 +35,7 @@ class Flat(FastHttpUser):
     @task
     def hello(self):
         self.client.get("/hello", name="hello", context=self.context())
-'''
+"""
 
 
 def main() -> None:
@@ -46,8 +46,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests/cluster/tinyserver.py"), str(port)],
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/cluster/tinyserver.py"), str(port)], start_new_session=True
+    )
     try:
         for _ in range(100):
             try:
@@ -58,22 +59,31 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             locustfile = Path(tmp) / "flat.py"
             locustfile.write_text(LOCUSTFILE)
-            spec = LoadSpec(str(locustfile), ("Flat",), args.users, 1000.0, args.warmup, args.duration,
-                            (LoadTarget(Side.BASELINE, f"http://127.0.0.1:{port}"),))
+            spec = LoadSpec(
+                str(locustfile),
+                ("Flat",),
+                args.users,
+                1000.0,
+                args.warmup,
+                args.duration,
+                (LoadTarget(Side.BASELINE, f"http://127.0.0.1:{port}"),),
+            )
             for workers in (0, 1, 2):
                 rates, cpus = [], []
                 for r in range(args.repeats):
                     work = Path(tmp) / f"w{workers}-{r}"
-                    result = (run_load(spec, work) if workers == 0
-                              else run_load_distributed(spec, work, workers))
+                    result = run_load(spec, work) if workers == 0 else run_load_distributed(spec, work, workers)
                     df = result.samples.to_pandas()
                     measured = df[~df["warmup"] & (df["t_ns"] < result.ended_ns)]
                     rates.append(len(measured) / args.duration)
                     cpus.append(result.generator_cpu)
                 mode = "in-process" if workers == 0 else f"{workers} worker(s)"
-                print(f"{mode:>12}: {statistics.median(rates):8.0f} req/s (median of {args.repeats}; "
-                      f"runs {', '.join(f'{x:.0f}' for x in rates)}); busiest generator CPU "
-                      f"{statistics.median(cpus):.0f}%", flush=True)
+                print(
+                    f"{mode:>12}: {statistics.median(rates):8.0f} req/s (median of {args.repeats}; "
+                    f"runs {', '.join(f'{x:.0f}' for x in rates)}); busiest generator CPU "
+                    f"{statistics.median(cpus):.0f}%",
+                    flush=True,
+                )
     finally:
         kill_tree(server, 5)
 

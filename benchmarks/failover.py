@@ -59,34 +59,32 @@ class Run:
     modes: list[tuple[int, str]] = field(default_factory=list)  # (change ns, mode) seen
 
 
-async def user(session: aiohttp.ClientSession, url: str, n: int, run: Run, stop: asyncio.Event,
-               users: int) -> None:
+async def user(session: aiohttp.ClientSession, url: str, n: int, run: Run, stop: asyncio.Event, users: int) -> None:
     name, password = f"user{n:04d}", f"pass{n:04d}"
     token: str | None = None
     while not stop.is_set():
-        op = "login" if token is None else random.choices(
-            ["send", "history", "login"], weights=[5, 2, 1])[0]
+        op = "login" if token is None else random.choices(["send", "history", "login"], weights=[5, 2, 1])[0]
         start = time.time_ns()
         outcome, sent_ns = "?", 0
         try:
             if op == "login":
-                async with session.post(f"{url}/login",
-                                        json={"user": name, "password": password}) as r:
+                async with session.post(f"{url}/login", json={"user": name, "password": password}) as r:
                     outcome = str(r.status)
                     if r.status == 200:
                         token = (await r.json())["token"]
             elif op == "send":
                 sent_ns = time.time_ns()
-                body = {"to": f"user{random.randrange(users):04d}", "body": "hi",
-                        "client_sent_ns": sent_ns}
-                async with session.post(f"{url}/messages", json=body,
-                                        headers={"Authorization": f"Bearer {token}"}) as r:
+                body = {"to": f"user{random.randrange(users):04d}", "body": "hi", "client_sent_ns": sent_ns}
+                async with session.post(
+                    f"{url}/messages", json=body, headers={"Authorization": f"Bearer {token}"}
+                ) as r:
                     outcome = str(r.status)
                     await r.read()
             else:
                 peer = f"user{random.randrange(users):04d}"
-                async with session.get(f"{url}/history?with={peer}&limit=20",
-                                       headers={"Authorization": f"Bearer {token}"}) as r:
+                async with session.get(
+                    f"{url}/history?with={peer}&limit=20", headers={"Authorization": f"Bearer {token}"}
+                ) as r:
                     outcome = str(r.status)
                     await r.read()
         except TimeoutError:
@@ -100,8 +98,7 @@ async def user(session: aiohttp.ClientSession, url: str, n: int, run: Run, stop:
         await asyncio.sleep(random.uniform(0.05, 0.15))
 
 
-async def watch_modes(session: aiohttp.ClientSession, url: str, run: Run,
-                      stop: asyncio.Event) -> None:
+async def watch_modes(session: aiohttp.ClientSession, url: str, run: Run, stop: asyncio.Event) -> None:
     last = None
     while not stop.is_set():
         try:
@@ -118,20 +115,16 @@ async def watch_modes(session: aiohttp.ClientSession, url: str, run: Run,
 async def drive(url: str, db: MariaDbPair, args: argparse.Namespace) -> tuple[Run, dict[str, int]]:
     run, stop, marks = Run(), asyncio.Event(), {}
     timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout,
-                                     connector=aiohttp.TCPConnector(limit=0)) as session:
-        tasks = [asyncio.create_task(user(session, url, i, run, stop, args.users))
-                 for i in range(args.users)]
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
+        tasks = [asyncio.create_task(user(session, url, i, run, stop, args.users)) for i in range(args.users)]
         tasks.append(asyncio.create_task(watch_modes(session, url, run, stop)))
         loop = asyncio.get_running_loop()
         await asyncio.sleep(args.before)
         marks["fault"] = time.time_ns()
-        await loop.run_in_executor(None, db.kill_primary if args.fault == "kill"
-                                   else db.pause_primary)
+        await loop.run_in_executor(None, db.kill_primary if args.fault == "kill" else db.pause_primary)
         await asyncio.sleep(args.outage)
         marks["restart"] = time.time_ns()
-        await loop.run_in_executor(None, db.restart_primary if args.fault == "kill"
-                                   else db.resume_primary)
+        await loop.run_in_executor(None, db.restart_primary if args.fault == "kill" else db.resume_primary)
         marks["primary_ready"] = time.time_ns()
         await asyncio.sleep(args.after)
         stop.set()
@@ -152,13 +145,12 @@ def measure(run: Run, marks: dict[str, int], lost: int) -> dict[str, float]:
     return {
         "primary_down_s": (marks["primary_ready"] - fault) / 1e9,
         "detect_s": (detected - fault) / 1e9,
-        "write_window_s": ((max(s.end_ns for s in failed_sends)
-                            - min(s.start_ns for s in failed_sends)) / 1e9
-                           if failed_sends else 0.0),
+        "write_window_s": (
+            (max(s.end_ns for s in failed_sends) - min(s.start_ns for s in failed_sends)) / 1e9 if failed_sends else 0.0
+        ),
         "read_ok": sum(s.ok for s in reads) / len(reads) if reads else float("nan"),
         "reads_in_outage": len(reads),
-        "send_max_ms_in_outage": max((s.end_ns - s.start_ns) / 1e6 for s in sends_out)
-        if sends_out else float("nan"),
+        "send_max_ms_in_outage": max((s.end_ns - s.start_ns) / 1e6 for s in sends_out) if sends_out else float("nan"),
         "primary_start_s": (marks["primary_ready"] - marks["restart"]) / 1e9,
         "recover_s": (recovered - marks["restart"]) / 1e9,
         "acked": len(run.acked),
@@ -170,11 +162,20 @@ def one_run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, float], 
     with MariaDbPair(workdir / "db") as db:
         port = free_port()
         log = workdir / "imserver.log"
-        cmd = [sys.executable, "-m", "loadtests.imserver", "--port", str(port), "--data",
-               str(workdir / "data"), "--users", str(args.users), *db.imserver_args()]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadtests.imserver",
+            "--port",
+            str(port),
+            "--data",
+            str(workdir / "data"),
+            "--users",
+            str(args.users),
+            *db.imserver_args(),
+        ]
         with log.open("ab") as out:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             _wait_healthy(f"http://127.0.0.1:{port}", proc)
             run, marks = asyncio.run(drive(f"http://127.0.0.1:{port}", db, args))
@@ -189,6 +190,7 @@ def one_run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, float], 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
     import urllib.request
+
     for _ in range(600):
         if proc.poll() is not None:
             raise SystemExit(f"imserver exited with {proc.returncode}")

@@ -109,8 +109,11 @@ def _audit_round(sender: str, to: str, body: str, sent_ns: int) -> str:
     """What the send10 branch adds per round: a canonical JSON record, normalised, hashed."""
     import unicodedata
 
-    record = json.dumps({"from": sender, "to": to, "body": unicodedata.normalize("NFKC", body).casefold(),
-                         "sent_ns": sent_ns}, sort_keys=True, separators=(",", ":"))
+    record = json.dumps(
+        {"from": sender, "to": to, "body": unicodedata.normalize("NFKC", body).casefold(), "sent_ns": sent_ns},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(record.encode()).hexdigest()
 
 
@@ -118,8 +121,12 @@ def measure_send_cpu(sends: int = 1500) -> float:
     """The IM service's own CPU per ``POST /messages``, measured on a real server."""
     with tempfile.TemporaryDirectory(prefix="ladder-cal-") as tmp:
         port = _free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "loadtests.imserver", "--port", str(port), "--data", tmp],
-                                cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loadtests.imserver", "--port", str(port), "--data", tmp],
+            cwd=PROJECT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             conn = _wait_http(port)
             token = _post(conn, "/login", {"user": "user0001", "password": "pass0001"})["token"]
@@ -189,8 +196,7 @@ def _branch(repo: git.Repo, name: str, change, message: str) -> None:
 
 
 def build_im(path: Path, profile: str, sizes: dict[str, int]) -> git.Repo:
-    shutil.copytree(PROJECT / "loadtests", path / "loadtests",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(PROJECT / "loadtests", path / "loadtests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (path / "perfgate.toml").write_text(profile)
     (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n")
     repo = git.Repo.init(path, initial_branch="main")
@@ -200,50 +206,80 @@ def build_im(path: Path, profile: str, sizes: dict[str, int]) -> git.Repo:
         def change(root: Path) -> None:
             auth = root / "loadtests" / "imserver" / "auth.py"
             _edit(auth, "def _scrypt(", "def _scrypt_core(")
-            auth.write_text(auth.read_text() + (
-                "\n\nPEPPER_ROUNDS = %d\n\n\ndef _scrypt(password: str, salt: bytes, log2n: int) -> bytes:\n"
-                "    \"\"\"scrypt, stretched with PBKDF2 rounds.\"\"\"\n"
-                "    return hashlib.pbkdf2_hmac(\"sha256\", _scrypt_core(password, salt, log2n), salt, "
-                "PEPPER_ROUNDS)\n" % rounds))
+            auth.write_text(
+                auth.read_text()
+                + (
+                    "\n\nPEPPER_ROUNDS = %d\n\n\ndef _scrypt(password: str, salt: bytes, log2n: int) -> bytes:\n"
+                    '    """scrypt, stretched with PBKDF2 rounds."""\n'
+                    '    return hashlib.pbkdf2_hmac("sha256", _scrypt_core(password, salt, log2n), salt, '
+                    "PEPPER_ROUNDS)\n" % rounds
+                )
+            )
+
         return change
 
     for name, pct in (("login5", 5), ("login10", 10), ("login20", 20)):
-        _branch(repo, name, stretch(sizes[name]),
-                f"auth: stretch password hashes with {sizes[name]} PBKDF2 rounds (+{pct}% of scrypt's CPU)")
+        _branch(
+            repo,
+            name,
+            stretch(sizes[name]),
+            f"auth: stretch password hashes with {sizes[name]} PBKDF2 rounds (+{pct}% of scrypt's CPU)",
+        )
 
     def audit(root: Path) -> None:
         app = root / "loadtests" / "imserver" / "app.py"
-        _edit(app, "        msg = await self.storage.save_message(sender, to, body, sent_ns)\n"
-                   "        delivered = await",
-              "        for _ in range(AUDIT_ROUNDS):\n"
-              "            audit_digest(sender, to, body, sent_ns)\n"
-              "        msg = await self.storage.save_message(sender, to, body, sent_ns)\n"
-              "        delivered = await")
-        app.write_text(app.read_text() + (
-            "\n\nAUDIT_ROUNDS = %d\n\n\ndef audit_digest(sender: str, to: str, body: str, sent_ns: int) -> str:\n"
-            "    \"\"\"A canonical, normalised record of a message, hashed for the audit trail.\"\"\"\n"
-            "    import hashlib\n    import unicodedata\n\n"
-            "    record = json.dumps({\"from\": sender, \"to\": to, \"body\": unicodedata.normalize(\"NFKC\", body)"
-            ".casefold(),\n                         \"sent_ns\": sent_ns}, sort_keys=True, separators=(\",\", \":\"))\n"
-            "    return hashlib.sha256(record.encode()).hexdigest()\n" % sizes["send10"]))
+        _edit(
+            app,
+            "        msg = await self.storage.save_message(sender, to, body, sent_ns)\n        delivered = await",
+            "        for _ in range(AUDIT_ROUNDS):\n"
+            "            audit_digest(sender, to, body, sent_ns)\n"
+            "        msg = await self.storage.save_message(sender, to, body, sent_ns)\n"
+            "        delivered = await",
+        )
+        app.write_text(
+            app.read_text()
+            + (
+                "\n\nAUDIT_ROUNDS = %d\n\n\ndef audit_digest(sender: str, to: str, body: str, sent_ns: int) -> str:\n"
+                '    """A canonical, normalised record of a message, hashed for the audit trail."""\n'
+                "    import hashlib\n    import unicodedata\n\n"
+                '    record = json.dumps({"from": sender, "to": to, "body": unicodedata.normalize("NFKC", body)'
+                '.casefold(),\n                         "sent_ns": sent_ns}, sort_keys=True, separators=(",", ":"))\n'
+                "    return hashlib.sha256(record.encode()).hexdigest()\n" % sizes["send10"]
+            )
+        )
 
-    _branch(repo, "send10", audit, f"messages: audit every send ({sizes['send10']} canonical-JSON hashes, "
-                                   "+10% of the send path's CPU)")
+    _branch(
+        repo,
+        "send10",
+        audit,
+        f"messages: audit every send ({sizes['send10']} canonical-JSON hashes, +10% of the send path's CPU)",
+    )
 
     def compaction(root: Path) -> None:
         app = root / "loadtests" / "imserver" / "app.py"
-        _edit(app, "        delivered = await self.sessions.deliver(to, msg.to_json())\n",
-              "        delivered = await self.sessions.deliver(to, msg.to_json())\n"
-              "        if msg.id % 64 == 0:\n"
-              "            compact_index(msg.id)\n")
-        app.write_text(app.read_text() + (
-            "\n\ndef compact_index(upto: int) -> bytes:\n"
-            "    \"\"\"Fold the message index up to ``upto`` into a checkpoint digest, synchronously.\"\"\"\n"
-            "    import hashlib\n\n"
-            "    return hashlib.pbkdf2_hmac(\"sha256\", str(upto).encode(), b\"index\", %d)\n" % sizes["tail"]))
+        _edit(
+            app,
+            "        delivered = await self.sessions.deliver(to, msg.to_json())\n",
+            "        delivered = await self.sessions.deliver(to, msg.to_json())\n"
+            "        if msg.id % 64 == 0:\n"
+            "            compact_index(msg.id)\n",
+        )
+        app.write_text(
+            app.read_text()
+            + (
+                "\n\ndef compact_index(upto: int) -> bytes:\n"
+                '    """Fold the message index up to ``upto`` into a checkpoint digest, synchronously."""\n'
+                "    import hashlib\n\n"
+                '    return hashlib.pbkdf2_hmac("sha256", str(upto).encode(), b"index", %d)\n' % sizes["tail"]
+            )
+        )
 
-    _branch(repo, "tail", compaction, "messages: compact the index every 64th message, on the event loop "
-                                      f"({sizes['tail']} PBKDF2 rounds, ~25 ms)")
+    _branch(
+        repo,
+        "tail",
+        compaction,
+        f"messages: compact the index every 64th message, on the event loop ({sizes['tail']} PBKDF2 rounds, ~25 ms)",
+    )
     return repo
 
 
@@ -255,18 +291,28 @@ def build_quotes(path: Path, profile: str) -> git.Repo:
     _commit(repo, "quote service: priced options, signed quotes behind the market-data feed")
     for name, pct in (("quote10", 10), ("quote60", 60)):
         rounds = round(4000 * (1 + pct / 100))
-        _branch(repo, name, lambda root, r=rounds: _edit(root / "quotes" / "service.py", "SIGN_ROUNDS = 4000",
-                                                         f"SIGN_ROUNDS = {r}"),
-                f"quotes: sign with {rounds} PBKDF2 rounds (+{pct}% signing CPU)")
+        _branch(
+            repo,
+            name,
+            lambda root, r=rounds: _edit(root / "quotes" / "service.py", "SIGN_ROUNDS = 4000", f"SIGN_ROUNDS = {r}"),
+            f"quotes: sign with {rounds} PBKDF2 rounds (+{pct}% signing CPU)",
+        )
     return repo
 
 
 SERVICES = {
-    "im": {"target": {"command": "{python} -m loadtests.imserver --port {port} --data {data_dir}"},
-           "load": {"locustfile": "loadtests/im.py", "user_classes": ["ChatUser"]}},
-    "quotes": {"target": {"command": "{python} quotes/service.py --port {port}", "ready_path": "/health",
-                          "metrics_path": "/metrics"},
-               "load": {"locustfile": "quotes/locustfile.py", "user_classes": ["QuoteUser"]}},
+    "im": {
+        "target": {"command": "{python} -m loadtests.imserver --port {port} --data {data_dir}"},
+        "load": {"locustfile": "loadtests/im.py", "user_classes": ["ChatUser"]},
+    },
+    "quotes": {
+        "target": {
+            "command": "{python} quotes/service.py --port {port}",
+            "ready_path": "/health",
+            "metrics_path": "/metrics",
+        },
+        "load": {"locustfile": "quotes/locustfile.py", "user_classes": ["QuoteUser"]},
+    },
 }
 
 

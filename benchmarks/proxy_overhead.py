@@ -34,6 +34,7 @@ RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\
 
 # ---------- child roles ----------
 
+
 class _Responder(asyncio.Protocol):
     """Answers every request head (GET, no body) with RESPONSE, keep-alive."""
 
@@ -45,7 +46,7 @@ class _Responder(asyncio.Protocol):
         buf = self.buf + data
         n = buf.count(b"\r\n\r\n")
         if n:
-            self.buf = buf[buf.rindex(b"\r\n\r\n") + 4:]
+            self.buf = buf[buf.rindex(b"\r\n\r\n") + 4 :]
             self.t.write(RESPONSE * n)  # type: ignore[attr-defined]
         else:
             self.buf = buf
@@ -90,8 +91,15 @@ async def _serve_perfgate_proxy(upstream: int, schedule: int, toxic: bool) -> No
             await asyncio.sleep(1.0)
             specs = [FaultSpec(0.1 * i, 0.05, "bench", "latency", attributes={"latency": 1}) for i in range(schedule)]
             windows = await run_schedule(srv, specs)
-            print(json.dumps([[w.start_ns - w.detail["planned_start_ns"], w.end_ns - w.detail["planned_end_ns"]]
-                              for w in windows]), flush=True)
+            print(
+                json.dumps(
+                    [
+                        [w.start_ns - w.detail["planned_start_ns"], w.end_ns - w.detail["planned_end_ns"]]
+                        for w in windows
+                    ]
+                ),
+                flush=True,
+            )
         await _until_stdin_closes()
 
 
@@ -115,12 +123,27 @@ def _child(role: str, loop: str, upstream: int, schedule: int, toxic: bool) -> N
 class Child:
     """A role running in its own process; it prints its port, and ends when its stdin closes."""
 
-    def __init__(self, role: str, loop: str = "uvloop", upstream: int = 0, schedule: int = 0,
-                 toxic: bool = False) -> None:
+    def __init__(
+        self, role: str, loop: str = "uvloop", upstream: int = 0, schedule: int = 0, toxic: bool = False
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--role", role, "--loop", loop, "--upstream", str(upstream),
-             "--schedule", str(schedule)] + (["--toxic"] if toxic else []),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                __file__,
+                "--role",
+                role,
+                "--loop",
+                loop,
+                "--upstream",
+                str(upstream),
+                "--schedule",
+                str(schedule),
+            ]
+            + (["--toxic"] if toxic else []),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.port = int(self.proc.stdout.readline())  # type: ignore[union-attr]
 
     def readline(self) -> str:
@@ -137,6 +160,7 @@ class Child:
 
 
 # ---------- clients ----------
+
 
 def _rtts(sock: socket.socket, n: int) -> list[int]:
     out = []
@@ -172,8 +196,12 @@ def _pct(values: list[int], q: float) -> float:
 
 
 def wrk(port: int, seconds: float, connections: int) -> float:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-                          f"http://127.0.0.1:{port}/ping"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", f"http://127.0.0.1:{port}/ping"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     if "Socket errors" in out or "Non-2xx" in out:
         raise SystemExit(f"wrk saw errors through port {port}:\n{out}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -195,8 +223,9 @@ def _py_load(port: int, conns: int, seconds: float, q: multiprocessing.Queue) ->
 
 def py_load(port: int, seconds: float, connections: int, procs: int = 2) -> float:
     q: multiprocessing.Queue = multiprocessing.Queue()
-    workers = [multiprocessing.Process(target=_py_load, args=(port, connections // procs, seconds, q))
-               for _ in range(procs)]
+    workers = [
+        multiprocessing.Process(target=_py_load, args=(port, connections // procs, seconds, q)) for _ in range(procs)
+    ]
     for w in workers:
         w.start()
     total = sum(q.get() for _ in workers)
@@ -206,6 +235,7 @@ def py_load(port: int, seconds: float, connections: int, procs: int = 2) -> floa
 
 
 # ---------- main ----------
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -232,9 +262,14 @@ def main() -> None:
         "streams-uvloop": Child("streams", "uvloop", server.port),
         "perfgate-uvloop+latency0": Child("perfgate", "uvloop", server.port, toxic=True),
     }
-    results: dict[str, object] = {"cpus": os.cpu_count(), "load_client": load, "requests": args.requests,
-                                  "connections": args.connections, "rounds": args.rounds,
-                                  "load_average_before": os.getloadavg()[0]}
+    results: dict[str, object] = {
+        "cpus": os.cpu_count(),
+        "load_client": load,
+        "requests": args.requests,
+        "connections": args.connections,
+        "rounds": args.rounds,
+        "load_average_before": os.getloadavg()[0],
+    }
     try:
         ports = {"direct": server.port, **{k: c.port for k, c in children.items()}}
         blocks = latency(ports, args.requests)
@@ -247,19 +282,23 @@ def main() -> None:
                 "p50_us": _pct(pooled, 0.5) / 1e3,
                 "p99_us": _pct(pooled, 0.99) / 1e3,
                 # median over adjacent block pairs of the p50 difference: drift cancels out
-                "added_p50_us": statistics.median(statistics.median(b) - statistics.median(d)
-                                                  for b, d in zip(bs, direct)) / 1e3,
+                "added_p50_us": statistics.median(
+                    statistics.median(b) - statistics.median(d) for b, d in zip(bs, direct)
+                )
+                / 1e3,
                 "added_p99_us": (_pct(pooled, 0.99) - _pct(pooled_direct, 0.99)) / 1e3,
             }
         results["latency"] = lat
         runs: dict[str, list[float]] = {name: [] for name in ports}
         for r in range(args.rounds):
-            names = list(ports)[r % len(ports):] + list(ports)[:r % len(ports)]  # rotate the order
+            names = list(ports)[r % len(ports) :] + list(ports)[: r % len(ports)]  # rotate the order
             for name in names:
-                runs[name].append((wrk if shutil.which("wrk") else py_load)(ports[name], args.duration,
-                                                                            args.connections))
-        results["throughput_rps"] = {name: {"median": statistics.median(v), "min": min(v), "max": max(v)}
-                                     for name, v in runs.items()}
+                runs[name].append(
+                    (wrk if shutil.which("wrk") else py_load)(ports[name], args.duration, args.connections)
+                )
+        results["throughput_rps"] = {
+            name: {"median": statistics.median(v), "min": min(v), "max": max(v)} for name, v in runs.items()
+        }
     finally:
         for c in children.values():
             c.stop()
@@ -274,8 +313,12 @@ def main() -> None:
         server.stop()
     onset = [a / 1e6 for a, _ in errors]
     end = [b / 1e6 for _, b in errors]
-    results["schedule_ms"] = {"onset_mean": statistics.mean(onset), "onset_max": max(onset),
-                              "end_mean": statistics.mean(end), "end_max": max(end)}
+    results["schedule_ms"] = {
+        "onset_mean": statistics.mean(onset),
+        "onset_max": max(onset),
+        "end_mean": statistics.mean(end),
+        "end_max": max(end),
+    }
 
     print(json.dumps(results, indent=2))
     if args.json:

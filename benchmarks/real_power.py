@@ -56,7 +56,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
     for item in items:
         key, _, raw = item.partition("=")
         table, _, name = key.rpartition(".")
-        out[table][name] = json.loads(raw) if raw[:1] in "[{\"0123456789-tf" else raw
+        out[table][name] = json.loads(raw) if raw[:1] in '[{"0123456789-tf' else raw
     return dict(out)
 
 
@@ -77,18 +77,39 @@ def record(args: argparse.Namespace) -> int:
                 continue
             repo = repos_dir / condition.repo
             verdict_path = folder / f"verdict-{done:03d}.json"
-            command = ["perfgate", "run", "--repo", str(repo), "--baseline", "main", "--candidate",
-                       condition.candidate, "--no-reuse", "--json", str(verdict_path), "--out", str(folder / "reports")]
+            command = [
+                "perfgate",
+                "run",
+                "--repo",
+                str(repo),
+                "--baseline",
+                "main",
+                "--candidate",
+                condition.candidate,
+                "--no-reuse",
+                "--json",
+                str(verdict_path),
+                "--out",
+                str(folder / "reports"),
+            ]
             started = time.monotonic()
             proc = subprocess.run(command, cwd=repo, capture_output=True, text=True)
             wall = time.monotonic() - started
             verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else {}
-            row = {"condition": condition.name, "exit": proc.returncode, "wall_s": wall,
-                   "verdict": verdict.get("verdict", "error"), "run_id": verdict.get("run_id"),
-                   "rounds": verdict.get("rounds"), "reason": verdict.get("reason", proc.stderr.strip()[-300:])}
+            row = {
+                "condition": condition.name,
+                "exit": proc.returncode,
+                "wall_s": wall,
+                "verdict": verdict.get("verdict", "error"),
+                "run_id": verdict.get("run_id"),
+                "rounds": verdict.get("rounds"),
+                "reason": verdict.get("reason", proc.stderr.strip()[-300:]),
+            }
             (folder / f"gate-{done:03d}.json").write_text(json.dumps(row, indent=1))
-            print(f"{condition.name:>14} gate {done}: {row['verdict']:<12} {wall:6.1f} s  {row['reason'][:110]}",
-                  flush=True)
+            print(
+                f"{condition.name:>14} gate {done}: {row['verdict']:<12} {wall:6.1f} s  {row['reason'][:110]}",
+                flush=True,
+            )
     return 0
 
 
@@ -118,7 +139,8 @@ def load_pool(repo: Path, run_ids: list[str], estimator: str = "linear") -> Pool
             measured = samples[~samples["warmup"].astype(bool) & samples["ok"].astype(bool)]
             for (side, name), group in measured.groupby(["side", "name"]):
                 raw[record.pair][(name, 0 if side == Side.BASELINE.value else 1)].append(
-                    group["latency_us"].to_numpy(float))
+                    group["latency_us"].to_numpy(float)
+                )
         for pair in sorted(by_pair):
             pool.metrics.append(by_pair[pair])
             pool.raw.append({k: np.concatenate(v) for k, v in raw[pair].items()})
@@ -139,8 +161,9 @@ def resample(pool: Pool, config, planned: int, budget: int, gates: int, aa: bool
                 side = m.side if not swap else (Side.CANDIDATE if m.side is Side.BASELINE else Side.BASELINE)
                 metrics.append(replace(m, pair=k, side=side, round_index=k))
         outcome = run_gate(metrics, config, planned=planned, budget=take)
-        out.append({"state": outcome.verdict.state, "pairs": outcome.pairs,
-                    **_naive(pool, chosen[:planned], swaps[:planned])})
+        out.append(
+            {"state": outcome.verdict.state, "pairs": outcome.pairs, **_naive(pool, chosen[:planned], swaps[:planned])}
+        )
     return out
 
 
@@ -158,9 +181,11 @@ def _naive(pool: Pool, chosen, swaps) -> dict[str, bool]:
 
 def analyse(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    head = (f"{'condition':<14} {'expect':>6} | {'gates':>5} {'red':>5} {'yel':>5} {'grn':>5} {'pairs':>5} "
-            f"{'wall s':>6} | {'resampled from':>14} {'red':>6} {'yellow':>6} {'green':>6} {'pairs':>5} | "
-            + " ".join(f"{m:>10}" for m in NAIVE))
+    head = (
+        f"{'condition':<14} {'expect':>6} | {'gates':>5} {'red':>5} {'yel':>5} {'grn':>5} {'pairs':>5} "
+        f"{'wall s':>6} | {'resampled from':>14} {'red':>6} {'yellow':>6} {'green':>6} {'pairs':>5} | "
+        + " ".join(f"{m:>10}" for m in NAIVE)
+    )
     print(head)
     print("-" * len(head))
     for condition in ladder.CONDITIONS:
@@ -175,27 +200,41 @@ def analyse(args: argparse.Namespace) -> int:
         n = len(gates)
         share = {s: sum(g["verdict"] == s for g in gates) / n for s in COLOUR}
         pool = load_pool(repo, [g["run_id"] for g in gates if g.get("run_id")], args.estimator)
-        rows = resample(pool, judge_config, config.rounds.count, config.rounds.max, args.resample,
-                        aa=condition.candidate == "main", seed=args.seed) if len(pool.metrics) >= \
-            config.rounds.count else []
+        rows = (
+            resample(
+                pool,
+                judge_config,
+                config.rounds.count,
+                config.rounds.max,
+                args.resample,
+                aa=condition.candidate == "main",
+                seed=args.seed,
+            )
+            if len(pool.metrics) >= config.rounds.count
+            else []
+        )
         m = len(rows) or 1
         red = sum(r["state"] is State.REGRESSION for r in rows) / m
         yellow = sum(r["state"] is State.INCONCLUSIVE for r in rows) / m
         naive = [sum(r[k] for r in rows) / m for k in NAIVE]
-        print(f"{condition.name:<14} {condition.expect:>6} | {n:>5} {share['regression']:>5.0%} "
-              f"{share['inconclusive']:>5.0%} {share['pass']:>5.0%} "
-              f"{np.mean([g['rounds'] or 0 for g in gates]):>5.1f} {np.median([g['wall_s'] for g in gates]):>6.0f} | "
-              f"{len(pool.metrics):>8} pairs {red:>6.1%} {yellow:>6.1%} {max(1 - red - yellow, 0):>6.1%} "
-              f"{np.mean([r['pairs'] for r in rows]) if rows else 0:>5.1f} | "
-              + " ".join(f"{x:>10.1%}" for x in naive), flush=True)
+        print(
+            f"{condition.name:<14} {condition.expect:>6} | {n:>5} {share['regression']:>5.0%} "
+            f"{share['inconclusive']:>5.0%} {share['pass']:>5.0%} "
+            f"{np.mean([g['rounds'] or 0 for g in gates]):>5.1f} {np.median([g['wall_s'] for g in gates]):>6.0f} | "
+            f"{len(pool.metrics):>8} pairs {red:>6.1%} {yellow:>6.1%} {max(1 - red - yellow, 0):>6.1%} "
+            f"{np.mean([r['pairs'] for r in rows]) if rows else 0:>5.1f} | " + " ".join(f"{x:>10.1%}" for x in naive),
+            flush=True,
+        )
         if args.why:
             _why(rows and gates, out / condition.name)
         if args.noise:
             _print_noise(pool)
             if condition.candidate == "main":
                 sd = pair_noise(pool).get(("(target)", "cpu_per_request"), (0, np.nan, 0))[1]
-                print(f"{'':>16}cpu_per_request margin that passes 95% of A/A gates at look 1: "
-                      f"{passing_margin(sd, config.rounds.count, config.rounds.max):.2%}")
+                print(
+                    f"{'':>16}cpu_per_request margin that passes 95% of A/A gates at look 1: "
+                    f"{passing_margin(sd, config.rounds.count, config.rounds.max):.2%}"
+                )
     return 0
 
 
@@ -215,8 +254,15 @@ def pair_noise(pool: Pool) -> dict[tuple[str, str], tuple[float, float, int]]:
                 vb, vc = b.values.get(metric, np.nan), c.values.get(metric, np.nan)
                 if np.isfinite(vb) and np.isfinite(vc) and vb > 0 and vc > 0:
                     series[(name, metric)].append((float(np.log(vc / vb)), b.count))
-    return {k: (float(np.mean([x for x, _ in v])), float(np.std([x for x, _ in v], ddof=1)),
-                int(np.median([n for _, n in v]))) for k, v in series.items() if len(v) >= 3}
+    return {
+        k: (
+            float(np.mean([x for x, _ in v])),
+            float(np.std([x for x, _ in v], ddof=1)),
+            int(np.median([n for _, n in v])),
+        )
+        for k, v in series.items()
+        if len(v) >= 3
+    }
 
 
 def passing_margin(sd: float, planned: int, budget: int, alpha: float = 0.05) -> float:
@@ -233,8 +279,10 @@ def passing_margin(sd: float, planned: int, budget: int, alpha: float = 0.05) ->
 
 def _print_noise(pool: Pool) -> None:
     for (name, metric), (mean, sd, n) in sorted(pair_noise(pool).items()):
-        print(f"{'':>16}{name:>10} {metric:>16}: mean {np.expm1(mean):+6.1%}  sd {sd:6.1%} per pair "
-              f"({n} requests per round)")
+        print(
+            f"{'':>16}{name:>10} {metric:>16}: mean {np.expm1(mean):+6.1%}  sd {sd:6.1%} per pair "
+            f"({n} requests per round)"
+        )
 
 
 def _why(gates, folder: Path) -> None:

@@ -74,14 +74,20 @@ GENERATOR = textwrap.dedent("""
 
 
 def run_generator(host: str, users: int, seconds: float, record: bool) -> dict:
-    out = subprocess.run([sys.executable, "-c", GENERATOR, host, str(users), str(seconds), str(int(record))],
-                         capture_output=True, text=True, timeout=seconds + 60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", GENERATOR, host, str(users), str(seconds), str(int(record))],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def per_event_ns(events: int = 200_000) -> float:
     """CPU per Recorder.on_request call plus its share of to_table, in a tight loop."""
     from perfgate.load.recorder import Recorder
+
     recorder = Recorder()
     t0 = time.process_time()
     for _ in range(events):
@@ -107,19 +113,30 @@ def main() -> None:
             for record in order:
                 result = run_generator(host, args.users, args.seconds, record)
                 (recorded if record else plain).append(result)
-                print(f"pair {pair} {'recorded' if record else 'plain   '}: {result['rps']:8.0f} req/s, "
-                      f"{result['cpu_us']:6.1f} us CPU/request", flush=True)
+                print(
+                    f"pair {pair} {'recorded' if record else 'plain   '}: {result['rps']:8.0f} req/s, "
+                    f"{result['cpu_us']:6.1f} us CPU/request",
+                    flush=True,
+                )
                 time.sleep(0.5)
         ratios = [r["rps"] / p["rps"] for p, r in zip(plain, recorded)]
         cpu_ratios = [r["cpu_us"] / p["cpu_us"] for p, r in zip(plain, recorded)]
-        print(f"\nplain    median {statistics.median(p['rps'] for p in plain):8.0f} req/s, "
-              f"{statistics.median(p['cpu_us'] for p in plain):6.1f} us CPU/request")
-        print(f"recorded median {statistics.median(r['rps'] for r in recorded):8.0f} req/s, "
-              f"{statistics.median(r['cpu_us'] for r in recorded):6.1f} us CPU/request")
-        print(f"throughput lost: median {100 * (1 - statistics.median(ratios)):.1f}% "
-              f"(per pair: {', '.join(f'{100 * (1 - r):.1f}%' for r in ratios)})")
-        print(f"CPU per request added: median {100 * (statistics.median(cpu_ratios) - 1):.1f}% "
-              f"(per pair: {', '.join(f'{100 * (r - 1):.1f}%' for r in cpu_ratios)})")
+        print(
+            f"\nplain    median {statistics.median(p['rps'] for p in plain):8.0f} req/s, "
+            f"{statistics.median(p['cpu_us'] for p in plain):6.1f} us CPU/request"
+        )
+        print(
+            f"recorded median {statistics.median(r['rps'] for r in recorded):8.0f} req/s, "
+            f"{statistics.median(r['cpu_us'] for r in recorded):6.1f} us CPU/request"
+        )
+        print(
+            f"throughput lost: median {100 * (1 - statistics.median(ratios)):.1f}% "
+            f"(per pair: {', '.join(f'{100 * (1 - r):.1f}%' for r in ratios)})"
+        )
+        print(
+            f"CPU per request added: median {100 * (statistics.median(cpu_ratios) - 1):.1f}% "
+            f"(per pair: {', '.join(f'{100 * (r - 1):.1f}%' for r in cpu_ratios)})"
+        )
         print(f"recorder alone: {per_event_ns():.0f} ns CPU per request event (on_request + to_table)")
     finally:
         server.terminate()

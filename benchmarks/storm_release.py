@@ -65,10 +65,11 @@ def serve_fast(port: int) -> None:
                         length = int(value)
                 if len(self.buf) < end + 4 + length:
                     return
-                self.buf = self.buf[end + 4 + length:]
+                self.buf = self.buf[end + 4 + length :]
                 if head.startswith(b"get /stats"):
-                    stats = json.dumps({"n": len(arrivals), "first": min(arrivals, default=0),
-                                        "last": max(arrivals, default=0)}).encode()
+                    stats = json.dumps(
+                        {"n": len(arrivals), "first": min(arrivals, default=0), "last": max(arrivals, default=0)}
+                    ).encode()
                     arrivals.clear()
                     self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(stats), stats))
                     continue
@@ -96,8 +97,15 @@ def client_storm(url: str, logins: int, clients: int) -> dict[str, Any]:
     parts = urlsplit(url)
     plan = StormPlan(parts.hostname or HOST, parts.port or 80, logins, clients, timeout_s=60.0)
     s = run_storm(plan, lambda login: None)
-    return {"connect_ms": s.connect_ms, "spread_ms": s.spread_ms, "answered_ms": s.all_answered_ms,
-            "ok": s.ok, "failed": s.failed, "connections": s.connections, "error": s.first_error}
+    return {
+        "connect_ms": s.connect_ms,
+        "spread_ms": s.spread_ms,
+        "answered_ms": s.all_answered_ms,
+        "ok": s.ok,
+        "failed": s.failed,
+        "connections": s.connections,
+        "error": s.first_error,
+    }
 
 
 def client_naive(url: str, logins: int, concurrency: int) -> dict[str, Any]:
@@ -120,15 +128,21 @@ def client_naive(url: str, logins: int, concurrency: int) -> dict[str, Any]:
             failed.append(f"{type(exception).__name__}: {exception}")
 
     env.events.request.add_listener(on_request)
-    session = FastHttpSession(url, env.events.request, None, concurrency=concurrency,
-                              connection_timeout=60.0, network_timeout=60.0)
+    session = FastHttpSession(
+        url, env.events.request, None, concurrency=concurrency, connection_timeout=60.0, network_timeout=60.0
+    )
     creds = {"user": "user0199", "password": "pass0199"}
     greenlets = [gevent.spawn(session.post, "/login", json=creds, name="login") for _ in range(logins)]
     gevent.joinall(greenlets, timeout=120)
-    return {"connect_ms": None, "spread_ms": (max(calls) - min(calls)) * 1000,
-            "answered_ms": (max(ends) - min(calls)) * 1000, "ok": len(calls) - len(failed),
-            "failed": len(failed) + logins - len(calls), "connections": concurrency,
-            "error": failed[0][:200] if failed else ""}
+    return {
+        "connect_ms": None,
+        "spread_ms": (max(calls) - min(calls)) * 1000,
+        "answered_ms": (max(ends) - min(calls)) * 1000,
+        "ok": len(calls) - len(failed),
+        "failed": len(failed) + logins - len(calls),
+        "connections": concurrency,
+        "error": failed[0][:200] if failed else "",
+    }
 
 
 # -- the driver ----------------------------------------------------------------------------
@@ -164,9 +178,14 @@ def _raise_nofile() -> None:  # in each child: as many sockets as the hard limit
 
 
 def _generate(kind: str, url: str, logins: int, extra: int) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--client", kind, url, str(logins), str(extra)],
-                          capture_output=True, text=True, timeout=300, cwd=REPO,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, __file__, "--client", kind, url, str(logins), str(extra)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -182,9 +201,23 @@ def main() -> None:
     fast_port, im_port = _free_port(), _free_port()
     servers = [
         subprocess.Popen([sys.executable, __file__, "--serve", str(fast_port)], preexec_fn=_raise_nofile),
-        subprocess.Popen([sys.executable, "-m", "loadtests.imserver", "--port", str(im_port), "--data",
-                          str(tmp / "im"), "--scrypt-log2n", "4"], cwd=REPO, preexec_fn=_raise_nofile,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loadtests.imserver",
+                "--port",
+                str(im_port),
+                "--data",
+                str(tmp / "im"),
+                "--scrypt-log2n",
+                "4",
+            ],
+            cwd=REPO,
+            preexec_fn=_raise_nofile,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     rows: list[dict[str, Any]] = []
     try:
@@ -192,9 +225,15 @@ def main() -> None:
         _wait(fast + "/stats")
         _wait(im + "/healthz")
         n = args.logins
-        cases = [("fast", fast, "storm", 1), ("fast", fast, "naive", n), ("fast", fast, "naive", 10),
-                 ("imserver", im, "storm", 1), ("imserver", im, "naive", n),
-                 ("fast", fast, "storm", 2), ("imserver", im, "storm", 2)]
+        cases = [
+            ("fast", fast, "storm", 1),
+            ("fast", fast, "naive", n),
+            ("fast", fast, "naive", 10),
+            ("imserver", im, "storm", 1),
+            ("imserver", im, "naive", n),
+            ("fast", fast, "storm", 2),
+            ("imserver", im, "storm", 2),
+        ]
         for server, url, kind, extra in cases:
             for rep in range(args.repeat):
                 if server == "fast":
@@ -204,8 +243,15 @@ def main() -> None:
                     stats = _get(fast + "/stats")
                     out["server_spread_ms"] = (stats["last"] - stats["first"]) / 1e6
                 label = f"{kind} x{extra} clients" if kind == "storm" else f"naive pool={extra}"
-                rows.append({"server": server, "case": label, "logins": n * (extra if kind == "storm" else 1),
-                             "rep": rep, **out})
+                rows.append(
+                    {
+                        "server": server,
+                        "case": label,
+                        "logins": n * (extra if kind == "storm" else 1),
+                        "rep": rep,
+                        **out,
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
                 time.sleep(2)  # let the server settle (closing sockets)
     finally:
@@ -222,15 +268,20 @@ def _table(rows: list[dict[str, Any]]) -> str:
         values = [v for v in values if v is not None]
         return f"{statistics.median(values):,.0f}" if values else "-"
 
-    out = ["| server | generator | logins | connect ms | release spread ms | server-seen spread ms "
-           "| first send → all answered ms | failed |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| server | generator | logins | connect ms | release spread ms | server-seen spread ms "
+        "| first send → all answered ms | failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["server"], r["case"], r["logins"]), []).append(r)
     for (server, case, logins), rs in groups.items():
-        out.append(f"| {server} | {case} | {logins:,} | {med([r['connect_ms'] for r in rs])} "
-                   f"| {med([r['spread_ms'] for r in rs])} | {med([r.get('server_spread_ms') for r in rs])} "
-                   f"| {med([r['answered_ms'] for r in rs])} | {max(r['failed'] for r in rs)} |")
+        out.append(
+            f"| {server} | {case} | {logins:,} | {med([r['connect_ms'] for r in rs])} "
+            f"| {med([r['spread_ms'] for r in rs])} | {med([r.get('server_spread_ms') for r in rs])} "
+            f"| {med([r['answered_ms'] for r in rs])} | {max(r['failed'] for r in rs)} |"
+        )
     return "\n".join(out)
 
 

@@ -49,8 +49,9 @@ from perfgate.model import Design, Side, State
 
 PLANNED, BUDGET = RoundsConfig().count, RoundsConfig().max  # the defaults: 6 planned, budget 10
 NAIVE = ("compare.py", "asv", "gab")
-CONDITIONS = [Shift()] + [Shift(q, s) for q in ("p50", "p95", "p99") for s in (0.05, 0.10, 0.20)] + \
-    [Shift("error_rate", 0.02)]
+CONDITIONS = (
+    [Shift()] + [Shift(q, s) for q in ("p50", "p95", "p99") for s in (0.05, 0.10, 0.20)] + [Shift("error_rate", 0.02)]
+)
 
 
 def label(shift: Shift) -> str:
@@ -64,8 +65,9 @@ def label(shift: Shift) -> str:
 # --- the naive methods -------------------------------------------------------
 
 
-def naive_flags(pooled: dict[tuple[str, int], np.ndarray], first: dict[tuple[str, int], np.ndarray],
-                names: list[str]) -> dict[str, bool]:
+def naive_flags(
+    pooled: dict[tuple[str, int], np.ndarray], first: dict[tuple[str, int], np.ndarray], names: list[str]
+) -> dict[str, bool]:
     """Flags of the naive methods; ``pooled``/``first`` map (name, side 0/1) to latencies."""
     flags = dict.fromkeys(NAIVE, False)
     for name in names:
@@ -92,8 +94,7 @@ def run_chunk(task: tuple) -> list[dict]:
         rng = np.random.default_rng([seed, design_id, g])  # same draws in every condition
         metrics, latency, endpoint = simulate_gate(rng, model, shift, pairs=BUDGET)
         outcome = run_gate(metrics, config, planned=PLANNED, budget=BUDGET, looks=looks)
-        pooled = {(n, s): latency[:PLANNED, s][endpoint[:PLANNED, s] == i] for i, n in enumerate(names)
-                  for s in (0, 1)}
+        pooled = {(n, s): latency[:PLANNED, s][endpoint[:PLANNED, s] == i] for i, n in enumerate(names) for s in (0, 1)}
         first = {(n, s): latency[0, s][endpoint[0, s] == i] for i, n in enumerate(names) for s in (0, 1)}
         out.append({"state": outcome.verdict.state, "pairs": outcome.pairs, **naive_flags(pooled, first, names)})
     return out
@@ -108,8 +109,11 @@ def simulate(args: argparse.Namespace, config: JudgeConfig) -> dict:
         models[design] = calibrate(replace(shape, design=design), seed=args.seed, pairs=600)
         achieved = ratio_noise(np.random.default_rng(args.seed + 1), models[design], pairs=600)
         target = MEASURED_NOISE[design]
-        print(f"{design.value:>11} round noise (sd of per-pair log ratio): "
-              + ", ".join(f"{q} {achieved[q]:.1%} (measured {target[q]:.1%})" for q in target), flush=True)
+        print(
+            f"{design.value:>11} round noise (sd of per-pair log ratio): "
+            + ", ".join(f"{q} {achieved[q]:.1%} (measured {target[q]:.1%})" for q in target),
+            flush=True,
+        )
     tasks = []
     chunk = max(args.gates // (4 * args.jobs), 10)
     for d, design in enumerate(designs):
@@ -124,10 +128,14 @@ def simulate(args: argparse.Namespace, config: JudgeConfig) -> dict:
 
 
 def print_table(results: dict, designs: list[str], gates: int) -> None:
-    head = (f"{'condition':<24}{'design':>12} | {'perfgate red':>12} {'yellow':>7} {'pass':>6} {'pairs':>6} | "
-            f"{'compare.py':>10} {'asv':>6} {'gab':>6}")
-    print(f"\n{gates} gates per row; red = gate fails (false fail on A/A, power on a shift); "
-          "yellow = inconclusive; pairs = mean pairs measured")
+    head = (
+        f"{'condition':<24}{'design':>12} | {'perfgate red':>12} {'yellow':>7} {'pass':>6} {'pairs':>6} | "
+        f"{'compare.py':>10} {'asv':>6} {'gab':>6}"
+    )
+    print(
+        f"\n{gates} gates per row; red = gate fails (false fail on A/A, power on a shift); "
+        "yellow = inconclusive; pairs = mean pairs measured"
+    )
     print(head)
     print("-" * len(head))
     for shift in CONDITIONS:
@@ -139,9 +147,11 @@ def print_table(results: dict, designs: list[str], gates: int) -> None:
             red = sum(r["state"] is State.REGRESSION for r in rows) / n
             yellow = sum(r["state"] is State.INCONCLUSIVE for r in rows) / n
             naive = [sum(r[m] for r in rows) / n for m in NAIVE]
-            print(f"{label(shift):<24}{design:>12} | {red:>12.1%} {yellow:>7.1%} {max(1 - red - yellow, 0.0):>6.1%} "
-                  f"{np.mean([r['pairs'] for r in rows]):>6.1f} | "
-                  + " ".join(f"{x:>{w}.1%}" for x, w in zip(naive, (10, 6, 6))))
+            print(
+                f"{label(shift):<24}{design:>12} | {red:>12.1%} {yellow:>7.1%} {max(1 - red - yellow, 0.0):>6.1%} "
+                f"{np.mean([r['pairs'] for r in rows]):>6.1f} | "
+                + " ".join(f"{x:>{w}.1%}" for x, w in zip(naive, (10, 6, 6)))
+            )
 
 
 # --- replay of recorded rounds from a store ----------------------------------
@@ -166,7 +176,8 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
             measured = frame[~frame["warmup"].astype(bool) & frame["ok"].astype(bool)]
             for (side, name), group in measured.groupby(["side", "name"]):
                 raw[(record.scenario, record.pair, name, 0 if side == Side.BASELINE.value else 1)].append(
-                    group["latency_us"].to_numpy(float))
+                    group["latency_us"].to_numpy(float)
+                )
         outcome = run_gate(metrics, config, planned=PLANNED, budget=BUDGET)
         outcomes.append(outcome.verdict.state)
         flags = _replay_naive(raw)
@@ -180,9 +191,11 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
             pool[scenario].append(items)
     if outcomes:
         n = len(outcomes)
-        print(f"stored A/A runs: false fail {sum(s is State.REGRESSION for s in outcomes) / n:.1%}, "
-              f"inconclusive {sum(s is State.INCONCLUSIVE for s in outcomes) / n:.1%} of {n}; naive false fail: "
-              + ", ".join(f"{m} {naive_hits[m] / n:.1%}" for m in NAIVE))
+        print(
+            f"stored A/A runs: false fail {sum(s is State.REGRESSION for s in outcomes) / n:.1%}, "
+            f"inconclusive {sum(s is State.INCONCLUSIVE for s in outcomes) / n:.1%} of {n}; naive false fail: "
+            + ", ".join(f"{m} {naive_hits[m] / n:.1%}" for m in NAIVE)
+        )
     rng = np.random.default_rng(seed)
     for scenario, pairs in pool.items():
         if len(pairs) < PLANNED or not resample:
@@ -199,9 +212,11 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
                     gate.append(replace(m, pair=k, side=side, round_index=k))
             states.append(run_gate(gate, config, planned=PLANNED, budget=min(BUDGET, len(pairs))).verdict.state)
         n = len(states)
-        print(f"{scenario}: {n} A/A gates resampled from {len(pairs)} recorded pairs: false fail "
-              f"{sum(s is State.REGRESSION for s in states) / n:.1%}, inconclusive "
-              f"{sum(s is State.INCONCLUSIVE for s in states) / n:.1%}")
+        print(
+            f"{scenario}: {n} A/A gates resampled from {len(pairs)} recorded pairs: false fail "
+            f"{sum(s is State.REGRESSION for s in states) / n:.1%}, inconclusive "
+            f"{sum(s is State.INCONCLUSIVE for s in states) / n:.1%}"
+        )
 
 
 def _is_aa(store, run_id: str) -> bool:
@@ -221,7 +236,8 @@ def _replay_naive(raw: dict) -> dict[str, bool]:
             if not pairs:
                 return dict.fromkeys(NAIVE, False)
             pooled[(f"{scenario}/{name}", s)] = np.concatenate(
-                [x for p in pairs[:PLANNED] for x in raw[(scenario, p, name, s)]])
+                [x for p in pairs[:PLANNED] for x in raw[(scenario, p, name, s)]]
+            )
             first[(f"{scenario}/{name}", s)] = np.concatenate(raw[(scenario, pairs[0], name, s)])
     return naive_flags(pooled, first, [f"{s}/{n}" for s, n in names])
 
@@ -237,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--looks", type=int, default=3, help="looks from the planned pairs to the budget")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--replay", metavar="STORE", help="judge recorded A/A runs from a perfgate store")
-    parser.add_argument("--aa-runs", default="", help="run ids to treat as A/A in --replay mode (e.g. a "
-                        "comparison across a docs-only commit)")
+    parser.add_argument(
+        "--aa-runs",
+        default="",
+        help="run ids to treat as A/A in --replay mode (e.g. a comparison across a docs-only commit)",
+    )
     parser.add_argument("--resample", type=int, default=1000, help="resampled A/A gates in --replay mode")
     args = parser.parse_args(argv)
     margins = {k: float(v) for k, v in (item.split("=") for item in args.margins.split(",") if item)}
@@ -249,9 +268,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.gates = min(args.gates, 150)
-    print(f"judge: margin {config.margin:.0%} {config.margins or ''}, confidence {config.confidence:.0%}, "
-          f"metrics {', '.join(config.metrics)}; {PLANNED} planned pairs, budget {BUDGET}, {args.looks} looks; "
-          f"seed {args.seed}", flush=True)
+    print(
+        f"judge: margin {config.margin:.0%} {config.margins or ''}, confidence {config.confidence:.0%}, "
+        f"metrics {', '.join(config.metrics)}; {PLANNED} planned pairs, budget {BUDGET}, {args.looks} looks; "
+        f"seed {args.seed}",
+        flush=True,
+    )
     results = simulate(args, config)
     designs = [d for d in ("duet", "interleaved") if any(k[0] == d for k in results)]
     print_table(results, designs, args.gates)

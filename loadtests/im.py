@@ -164,20 +164,25 @@ class ChatUser(FastHttpUser):
 
     # -- WebSocket ---------------------------------------------------------------
 
-    def _fire(self, name: str, start_s: float, elapsed_ms: float, length: int,
-              exc: BaseException | None = None) -> None:
+    def _fire(
+        self, name: str, start_s: float, elapsed_ms: float, length: int, exc: BaseException | None = None
+    ) -> None:
         self.environment.events.request.fire(
-            request_type="WS", name=name, start_time=start_s, response_time=elapsed_ms,
-            response_length=length, response=None, exception=exc, context=self.context(),
+            request_type="WS",
+            name=name,
+            start_time=start_s,
+            response_time=elapsed_ms,
+            response_length=length,
+            response=None,
+            exception=exc,
+            context=self.context(),
         )
 
     def _connect_ws(self) -> None:
         assert self.token is not None and self.host
         start_s, t0 = time.time(), time.perf_counter()
         try:
-            ws = websocket.create_connection(
-                ws_url(self.host, self.token), timeout=self.connect_timeout_s
-            )
+            ws = websocket.create_connection(ws_url(self.host, self.token), timeout=self.connect_timeout_s)
         except (OSError, websocket.WebSocketException) as exc:
             self._fire("ws_connect", start_s, (time.perf_counter() - t0) * 1000, 0, exc)
             self.token = None  # perhaps stale (server restarted): log in again next time

@@ -57,8 +57,16 @@ try:  # plain `locust -f loadtests/storm.py` puts loadtests/ itself on sys.path
 except ImportError:  # pragma: no cover - only without the installed package
     from im import ChatUser  # type: ignore[no-redef]
 
-__all__ = ["ChatUser", "StormUser", "StormPlan", "StormSummary", "Login", "run_storm", "raise_fd_limit",
-           "connection_budget"]
+__all__ = [
+    "ChatUser",
+    "StormUser",
+    "StormPlan",
+    "StormSummary",
+    "Login",
+    "run_storm",
+    "raise_fd_limit",
+    "connection_budget",
+]
 
 
 def _env_num(name: str, default: float) -> float:
@@ -149,8 +157,10 @@ def raise_fd_limit(want: int) -> int:
 
 def login_request(host: str, port: int, account: int, close: bool = True) -> bytes:
     body = json.dumps({"user": f"user{account:04d}", "password": f"pass{account:04d}"}).encode()
-    head = (f"POST /login HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: {'close' if close else 'keep-alive'}\r\n\r\n")
+    head = (
+        f"POST /login HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: {'close' if close else 'keep-alive'}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -259,11 +269,19 @@ class _Storm:
         finally:  # stragglers (or all, if the driver is killed) report themselves as failed
             self.group.kill(block=True, timeout=5.0)
         return StormSummary(
-            planned=plan.total, connected=self.connected, connections=len(self.conns),
-            connect_start_ns=connect_start, connect_end_ns=connect_end, release_ns=release_ns,
-            first_send_ns=self.first_send_ns or release_ns, last_send_ns=self.last_send_ns or release_ns,
-            last_answer_ns=max(self.last_answer_ns, self.last_send_ns), sent=sent, ok=self.ok,
-            failed=self.failed, first_error=self.first_error,
+            planned=plan.total,
+            connected=self.connected,
+            connections=len(self.conns),
+            connect_start_ns=connect_start,
+            connect_end_ns=connect_end,
+            release_ns=release_ns,
+            first_send_ns=self.first_send_ns or release_ns,
+            last_send_ns=self.last_send_ns or release_ns,
+            last_answer_ns=max(self.last_answer_ns, self.last_send_ns),
+            sent=sent,
+            ok=self.ok,
+            failed=self.failed,
+            first_error=self.first_error,
         )
 
     def _send_all(self) -> int:
@@ -392,25 +410,49 @@ class StormUser(User):
         if not url.hostname:
             raise ValueError(f"StormUser needs an http://host:port host, got {self.host!r}")
         plan = StormPlan(
-            host=url.hostname, port=url.port or 80, logins=self.logins, clients=self.clients,
-            release_at=self.release_at, timeout_s=self.timeout_s,
-            connect_concurrency=self.connect_concurrency, first_account=self.seeded_users - 1,
+            host=url.hostname,
+            port=url.port or 80,
+            logins=self.logins,
+            clients=self.clients,
+            release_at=self.release_at,
+            timeout_s=self.timeout_s,
+            connect_concurrency=self.connect_concurrency,
+            first_account=self.seeded_users - 1,
         )
         budget = connection_budget(plan.total, drivers=_storm_hosts(self.environment.user_classes))
         self.summary = summary = run_storm(plan, self._report, budget)
         missing = summary.connections - summary.connected
-        self._fire("STORM", "storm_connect", summary.connect_start_ns, summary.connect_ms, summary.connected,
-                   StormError(f"{missing} of {summary.connections} not connected") if missing else None)
-        self._fire("STORM", "storm_release", summary.first_send_ns, summary.spread_ms, summary.sent,
-                   None if summary.sent else StormError("no login was sent"))
+        self._fire(
+            "STORM",
+            "storm_connect",
+            summary.connect_start_ns,
+            summary.connect_ms,
+            summary.connected,
+            StormError(f"{missing} of {summary.connections} not connected") if missing else None,
+        )
+        self._fire(
+            "STORM",
+            "storm_release",
+            summary.first_send_ns,
+            summary.spread_ms,
+            summary.sent,
+            None if summary.sent else StormError("no login was sent"),
+        )
 
     def _report(self, login: Login) -> None:
         start_ns = login.sent_ns if login.sent_ns is not None else login.done_ns
         self._fire("POST", "storm_login", start_ns, (login.done_ns - start_ns) / 1e6, login.length, login.error)
 
-    def _fire(self, kind: str, name: str, start_ns: int, elapsed_ms: float, length: int,
-              error: BaseException | None) -> None:
+    def _fire(
+        self, kind: str, name: str, start_ns: int, elapsed_ms: float, length: int, error: BaseException | None
+    ) -> None:
         self.environment.events.request.fire(
-            request_type=kind, name=name, start_time=start_ns / 1e9, response_time=elapsed_ms,
-            response_length=length, response=None, exception=error, context=self.context(),
+            request_type=kind,
+            name=name,
+            start_time=start_ns / 1e9,
+            response_time=elapsed_ms,
+            response_length=length,
+            response=None,
+            exception=error,
+            context=self.context(),
         )

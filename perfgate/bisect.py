@@ -68,8 +68,11 @@ class Watch:
     def state(self, metrics: tuple[MetricComparison, ...]) -> tuple[State, tuple[MetricComparison, ...]]:
         # A failed hard check (lost acknowledged writes, a service that went down) is a regression
         # whatever metric is watched: no latency excuses it.
-        watched = tuple(m for m in metrics if self.name is None or m.name == self.name
-                        or (m.name == FAILOVER and m.verdict is State.REGRESSION))
+        watched = tuple(
+            m
+            for m in metrics
+            if self.name is None or m.name == self.name or (m.name == FAILOVER and m.verdict is State.REGRESSION)
+        )
         if not watched:
             return State.INCONCLUSIVE, ()
         states = {m.verdict for m in watched}
@@ -110,8 +113,16 @@ class BisectResult:
 
 
 class Bisector:
-    def __init__(self, config: Config, repo_dir: Path, options: GateOptions, watch: Watch, *,
-                 progress: Progress | None = None, on_step: Callable[[Step], None] | None = None):
+    def __init__(
+        self,
+        config: Config,
+        repo_dir: Path,
+        options: GateOptions,
+        watch: Watch,
+        *,
+        progress: Progress | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ):
         self.config, self.repo_dir, self.options, self.watch = config, repo_dir, options, watch
         self.effective = watch.config(apply_options(config, options))
         self.measurements = Measurements(open_store(self.effective.store, self.effective.root))
@@ -128,29 +139,39 @@ class Bisector:
         while True:
             pooled = self.measurements.pooled_verdict(self.effective, good, revision, budget_pairs=budget)
             if pooled.pairs <= measured_before:  # never loop on a gate that adds nothing
-                raise StoreError(f"bisect: the gate for {revision.short} stored no new valid pair of rounds "
-                                 f"(were they all invalid?); see {self.effective.store}")
+                raise StoreError(
+                    f"bisect: the gate for {revision.short} stored no new valid pair of rounds "
+                    f"(were they all invalid?); see {self.effective.store}"
+                )
             runs = pooled.run_ids
             state: State = State.INCONCLUSIVE
             evidence: tuple[MetricComparison, ...] = ()
             if pooled.verdict is not None and pooled.pairs >= rounds.count:
                 state, evidence = self.watch.state(pooled.verdict.metrics)
                 if not evidence and self.watch.metric is not None:
-                    raise ConfigError(f"--metric {self.watch.label()}: not measured (no such request name, or "
-                                      f"fewer than min_count requests per round)")
+                    raise ConfigError(
+                        f"--metric {self.watch.label()}: not measured (no such request name, or "
+                        f"fewer than min_count requests per round)"
+                    )
                 if state is not State.INCONCLUSIVE or pooled.pairs >= budget:
                     reason = _reason(state, evidence, pooled.pairs, budget)
                     return Step(revision, state, pooled.pairs, gates, runs, evidence, reason)
             # undecided here (or short of the planned pairs): the sequential design says how many more
             missing = pairs_to_buy({"step": pooled.pairs}, {"step"}, rounds.count, budget).get("step", 0)
             if pooled.pairs >= rounds.count:
-                self.progress.message(f"{revision.sha[:10]}: inconclusive after {pooled.pairs} pairs; "
-                                      f"buying {max(missing, 2)} more")
+                self.progress.message(
+                    f"{revision.sha[:10]}: inconclusive after {pooled.pairs} pairs; buying {max(missing, 2)} more"
+                )
             pairs = max(missing, 2)  # a gate runs at least 2 pairs
             # The bisect pools stored pairs itself: the gate must measure new ones, not reuse them.
-            run_gate(self.config, self.repo_dir, replace(self.options, baseline=good.sha, candidate=revision.sha,
-                                                         rounds=pairs, max_rounds=pairs, reuse=False),
-                     self.progress)
+            run_gate(
+                self.config,
+                self.repo_dir,
+                replace(
+                    self.options, baseline=good.sha, candidate=revision.sha, rounds=pairs, max_rounds=pairs, reuse=False
+                ),
+                self.progress,
+            )
             gates += 1
             self.gates += 1
             self.measurements.refresh()
@@ -175,8 +196,17 @@ def _reason(state: State, evidence: tuple[MetricComparison, ...], pairs: int, bu
     return text
 
 
-def bisect(config: Config, repo_dir: Path, good: str, bad: str, options: GateOptions, *, watch: Watch = Watch(),
-           progress: Progress | None = None, on_step: Callable[[Step], None] | None = None) -> BisectResult:
+def bisect(
+    config: Config,
+    repo_dir: Path,
+    good: str,
+    bad: str,
+    options: GateOptions,
+    *,
+    watch: Watch = Watch(),
+    progress: Progress | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> BisectResult:
     """Find the first commit on the first-parent path from ``good`` to ``bad`` that regresses."""
     started = time.monotonic()
     repo = gitops.open_repo(repo_dir)
@@ -191,10 +221,21 @@ def bisect(config: Config, repo_dir: Path, good: str, bad: str, options: GateOpt
     bisector = Bisector(config, repo_dir, options, watch, progress=progress, on_step=on_step)
     steps: list[Step] = []
 
-    def result(first_bad: Revision | None, last_good: Revision | None, suspects: list[Revision],
-               message: str) -> BisectResult:
-        return BisectResult(good_rev, bad_rev, watch, first_bad, last_good, tuple(suspects), tuple(steps),
-                            bisector.gates, time.monotonic() - started, message)
+    def result(
+        first_bad: Revision | None, last_good: Revision | None, suspects: list[Revision], message: str
+    ) -> BisectResult:
+        return BisectResult(
+            good_rev,
+            bad_rev,
+            watch,
+            first_bad,
+            last_good,
+            tuple(suspects),
+            tuple(steps),
+            bisector.gates,
+            time.monotonic() - started,
+            message,
+        )
 
     check = bisector.step(good_rev, commits[-1], steps)
     if check.state is State.PASS:
@@ -210,10 +251,15 @@ def bisect(config: Config, repo_dir: Path, good: str, bad: str, options: GateOpt
         elif step.state is State.PASS:
             low = mid
         else:
-            suspects = commits[low + 1: high + 1]
-            return result(None, commits[low] if low >= 0 else good_rev, suspects,
-                          f"stopped: {commits[mid].short} stayed inconclusive ({step.reason}); "
-                          f"{len(suspects)} commits still suspect")
+            suspects = commits[low + 1 : high + 1]
+            return result(
+                None,
+                commits[low] if low >= 0 else good_rev,
+                suspects,
+                f"stopped: {commits[mid].short} stayed inconclusive ({step.reason}); "
+                f"{len(suspects)} commits still suspect",
+            )
     last_good = commits[low] if low >= 0 else good_rev
-    return result(commits[high], last_good, [commits[high]],
-                  f"first bad commit: {commits[high].short} “{commits[high].subject}”")
+    return result(
+        commits[high], last_good, [commits[high]], f"first bad commit: {commits[high].short} “{commits[high].subject}”"
+    )

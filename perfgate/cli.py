@@ -47,8 +47,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser; only the command named in ``argv`` is imported and given its arguments."""
     parser = _Parser(prog="perfgate", description="A performance-regression gate for networked services.")
     parser.add_argument("--version", action="version", version=f"perfgate {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="on an error, print the traceback too (may come anywhere on the command line)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, print the traceback too (may come anywhere on the command line)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, help_text in COMMANDS.items():
@@ -83,8 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # disk full, a read-only folder: name the path, never claim a regression
         return _error(console, os_error_line(exc), debug)
     except Exception as exc:  # a bug: exit 1 would read as "regression" and block a pre-push
-        return _error(console, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-                      debug)
+        return _error(
+            console, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", debug
+        )
     finally:
         reap_all()  # a child an interrupted caller never got hold of
 

@@ -20,11 +20,24 @@ from perfgate.machine import PLACEMENTS
 from perfgate.model import Design
 
 CONFIG_NAME = "perfgate.toml"
-PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host",
-                          "db_args", "db_primary", "db_replica"})  # db_*: scenarios with a database
+PLACEHOLDERS = frozenset(
+    {"port", "data_dir", "python", "worktree", "host", "db_args", "db_primary", "db_replica"}
+)  # db_*: scenarios with a database
 DATABASES = ("", "mariadb")
-METRICS = ("p50", "p90", "p95", "p99", "p99.9", "mean", "throughput", "error_rate",
-           "rss_peak", "queue_peak", "cpu_mean", "cpu_per_request")  # the last four: the target's resources
+METRICS = (
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "p99.9",
+    "mean",
+    "throughput",
+    "error_rate",
+    "rss_peak",
+    "queue_peak",
+    "cpu_mean",
+    "cpu_per_request",
+)  # the last four: the target's resources
 INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
 #: Default margins of metrics whose A/A noise is far below the latencies' (derived from the
 #: regression ladder's recorded A/A pairs: BENCHMARKS.md).
@@ -120,12 +133,13 @@ class Config:
         What runs the load is hashed too: the content of each scenario's
         locustfile, and the perfgate and Locust versions.
         """
-        data = {"target": _changed(self.target, TargetConfig()),
-                "scenarios": [_changed(s, ScenarioConfig(name=s.name)) | {"name": s.name} for s in self.scenarios],
-                "load": self._load_inputs()}
+        data = {
+            "target": _changed(self.target, TargetConfig()),
+            "scenarios": [_changed(s, ScenarioConfig(name=s.name)) | {"name": s.name} for s in self.scenarios],
+            "load": self._load_inputs(),
+        }
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
 
     def _load_inputs(self) -> dict[str, Any]:
         from perfgate.machine import versions
@@ -154,9 +168,7 @@ def find_config(directory: Path) -> Path:
     for candidate in (directory / CONFIG_NAME, directory / "pyproject.toml"):
         if candidate.is_file() and (candidate.name == CONFIG_NAME or _has_tool_table(candidate)):
             return candidate
-    raise ConfigError(
-        f"no {CONFIG_NAME} or [tool.perfgate] in pyproject.toml in {directory} (run `perfgate init`)"
-    )
+    raise ConfigError(f"no {CONFIG_NAME} or [tool.perfgate] in pyproject.toml in {directory} (run `perfgate init`)")
 
 
 def load_config(path: Path | None = None, *, directory: Path | None = None) -> Config:
@@ -377,8 +389,17 @@ class _Validator:
             raise self.error(section, key, f"must be one of {', '.join(allowed)}, not {value!r}")
         return value
 
-    def number(self, raw: dict[str, Any], section: str, key: str, default: float, *, low: float | None = None,
-               high: float | None = None, integer: bool = False) -> float:
+    def number(
+        self,
+        raw: dict[str, Any],
+        section: str,
+        key: str,
+        default: float,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        integer: bool = False,
+    ) -> float:
         value = raw.get(key, default)
         kinds = (int,) if integer else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds):

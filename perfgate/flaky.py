@@ -120,8 +120,9 @@ def rounds_needed(sigma: float, threshold: float, confidence: float, pass_rate: 
     return None
 
 
-def margin_needed(metric: str, sigma: float, pairs: int, confidence: float, pass_rate: float = PASS_RATE
-                  ) -> float | None:
+def margin_needed(
+    metric: str, sigma: float, pairs: int, confidence: float, pass_rate: float = PASS_RATE
+) -> float | None:
     """The inverse of :func:`rounds_needed`: the margin that ``pairs`` pairs just reach.
 
     None for error rates (their threshold is a floor in absolute rate) and without a noise estimate.
@@ -143,7 +144,7 @@ def flap_groups(failures: dict[MetricKey, set[str]], min_failures: int = 2) -> d
         return k
 
     for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
+        for b in keys[i + 1 :]:
             union = failures[a] | failures[b]
             if union and len(failures[a] & failures[b]) / len(union) >= 0.5:
                 parent[find(b)] = find(a)
@@ -177,12 +178,23 @@ def _pair_noise(metrics: list[RoundMetrics], metric: str) -> tuple[list[float], 
     return diffs, sides
 
 
-def analyse(measurements: Measurements, config: Config, *, key: Key | None = None, last: int | None = None,
-            budget: int | None = None) -> FlakyReport:
+def analyse(
+    measurements: Measurements,
+    config: Config,
+    *,
+    key: Key | None = None,
+    last: int | None = None,
+    budget: int | None = None,
+) -> FlakyReport:
     key = key or Key.of(config)
     budget = budget or config.rounds.max
-    rows = [r for r in measurements.runs() if r["config_hash"] == key.config_hash and
-            r["fingerprint"] == key.fingerprint and r["state"] in ("pass", "regression", "inconclusive")]
+    rows = [
+        r
+        for r in measurements.runs()
+        if r["config_hash"] == key.config_hash
+        and r["fingerprint"] == key.fingerprint
+        and r["state"] in ("pass", "regression", "inconclusive")
+    ]
     rows = rows[-last:] if last else rows
     scenarios = {s.name for s in config.scenarios}
     states: dict[MetricKey, list[tuple[str, str, str]]] = defaultdict(list)  # (run_id, comparison, state)
@@ -213,15 +225,22 @@ def analyse(measurements: Measurements, config: Config, *, key: Key | None = Non
     keys = sorted(set(states) | set(noise))
     failures = {k: {run for run, _, s in states[k] if s != "pass"} for k in keys}
     groups = flap_groups(failures)
-    out = [_flaky_metric(k, states[k], noise[k], cvs[k], baseline_rates.get(k, []), groups.get(k), config, budget)
-           for k in keys]
+    out = [
+        _flaky_metric(k, states[k], noise[k], cvs[k], baseline_rates.get(k, []), groups.get(k), config, budget)
+        for k in keys
+    ]
     note = f"margin {config.judge.margin:.0%} (per-metric margins applied), confidence {config.judge.confidence:.0%}"
     return FlakyReport(tuple(out), len(rows), aa_runs, budget, note)
 
 
-def _add_noise(per_name: dict[tuple[str, str], list[RoundMetrics]], config: Config, aa: bool,
-               noise: dict[MetricKey, dict[bool, list[list[float]]]], cvs: dict[MetricKey, dict[bool, list[float]]],
-               baseline_rates: dict[MetricKey, list[float]]) -> None:
+def _add_noise(
+    per_name: dict[tuple[str, str], list[RoundMetrics]],
+    config: Config,
+    aa: bool,
+    noise: dict[MetricKey, dict[bool, list[list[float]]]],
+    cvs: dict[MetricKey, dict[bool, list[float]]],
+    baseline_rates: dict[MetricKey, list[float]],
+) -> None:
     """Add one run's per-pair noise, per-side CVs and baseline error rates (under A/A or not)."""
     for (scenario, name), metrics in per_name.items():
         for metric in config.judge.metrics:
@@ -237,9 +256,16 @@ def _add_noise(per_name: dict[tuple[str, str], list[RoundMetrics]], config: Conf
                 baseline_rates[k].extend(sides.get(Side.BASELINE, []))
 
 
-def _flaky_metric(k: MetricKey, states: list[tuple[str, str, str]], noise: dict[bool, list[list[float]]],
-                  cvs: dict[bool, list[float]], baseline_rates: list[float], group: int | None, config: Config,
-                  budget: int) -> FlakyMetric:
+def _flaky_metric(
+    k: MetricKey,
+    states: list[tuple[str, str, str]],
+    noise: dict[bool, list[list[float]]],
+    cvs: dict[bool, list[float]],
+    baseline_rates: list[float],
+    group: int | None,
+    config: Config,
+    budget: int,
+) -> FlakyMetric:
     """One metric's flap figures from its verdicts (run, comparison, state) and its noise."""
     seq = [s for _, _, s in states]
     by_comparison: dict[str, list[str]] = defaultdict(list)
@@ -255,15 +281,21 @@ def _flaky_metric(k: MetricKey, states: list[tuple[str, str, str]], noise: dict[
     threshold = _threshold(config, k, baseline_rates)
     needed = rounds_needed(sigma, threshold, config.judge.confidence)
     return FlakyMetric(
-        key=k, verdicts=len(seq), flip_rate=flip_rate(seq),
+        key=k,
+        verdicts=len(seq),
+        flip_rate=flip_rate(seq),
         repeat_flip_rate=float(np.mean(repeats)) if repeats else math.nan,
         inconclusive_rate=seq.count("inconclusive") / len(seq) if seq else math.nan,
-        cv=float(np.mean(cv_list)) if cv_list else math.nan, sigma=sigma,
-        pairs=sum(len(g) for g in groups_of_diffs), noise_source="A/A" if use_aa else "all runs",
-        rounds_needed=needed, margin_needed=margin_needed(k[2], sigma, budget, config.judge.confidence),
-        gateable=None if needed is None and not math.isfinite(sigma) else
-        (needed is not None and needed <= budget),
-        runs_z=runs_test_z([s != "pass" for s in seq]), group=group)
+        cv=float(np.mean(cv_list)) if cv_list else math.nan,
+        sigma=sigma,
+        pairs=sum(len(g) for g in groups_of_diffs),
+        noise_source="A/A" if use_aa else "all runs",
+        rounds_needed=needed,
+        margin_needed=margin_needed(k[2], sigma, budget, config.judge.confidence),
+        gateable=None if needed is None and not math.isfinite(sigma) else (needed is not None and needed <= budget),
+        runs_z=runs_test_z([s != "pass" for s in seq]),
+        group=group,
+    )
 
 
 def _threshold(config: Config, key: MetricKey, baseline_rates: list[float]) -> float:

@@ -42,7 +42,6 @@ from perfgate.target import ResourceSampler
 RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]
 
 
-
 @dataclass(frozen=True)
 class GateOptions:
     baseline: str = "HEAD~1"
@@ -115,15 +114,23 @@ def apply_options(config: Config, options: GateOptions) -> Config:
     return replace(config, rounds=rounds, judge=judge_config, scenarios=scenarios)
 
 
-def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Progress | None = None, *,
-             round_runner: RoundRunner | None = None) -> GateResult:
+def run_gate(
+    config: Config,
+    repo_dir: Path,
+    options: GateOptions,
+    progress: Progress | None = None,
+    *,
+    round_runner: RoundRunner | None = None,
+) -> GateResult:
     """Measure both revisions, judge, store and report. ``round_runner`` runs one round
     elsewhere (a cluster); by default rounds run on this machine."""
     progress = progress or Progress()
     config = apply_options(config, options)
     repo = gitops.open_repo(repo_dir)
-    revisions = {Side.BASELINE: gitops.resolve(repo, options.baseline),
-                 Side.CANDIDATE: gitops.resolve(repo, options.candidate)}
+    revisions = {
+        Side.BASELINE: gitops.resolve(repo, options.baseline),
+        Side.CANDIDATE: gitops.resolve(repo, options.candidate),
+    }
     store = open_store(config.store, config.root)
     reaped = leftovers.reap(Path(repo.working_tree_dir or repo_dir), store)  # what a killed gate left
     if reaped.summary():
@@ -138,10 +145,13 @@ def run_gate(config: Config, repo_dir: Path, options: GateOptions, progress: Pro
         set_owner_run(run_id)
         try:
             with ExitStack() as stack:
-                checkouts = {side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
-                             for side, rev in revisions.items()}
-                state = _RunState(config, run_id, store, checkouts, scratch, progress,
-                                  round_runner or _run_round, plans)
+                checkouts = {
+                    side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
+                    for side, rev in revisions.items()
+                }
+                state = _RunState(
+                    config, run_id, store, checkouts, scratch, progress, round_runner or _run_round, plans
+                )
                 with measurement_lock(wait=options.wait, on_wait=progress.message):
                     if options.reuse:
                         state.reused = _reuse_pairs(state, revisions)
@@ -184,18 +194,40 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
             confirmation = pairs[scenario.name] >= planned
             if confirmation:
                 state.progress.message(f"{scenario.name}: inconclusive, buying {extra} confirmation pair(s)")
-            _run_rounds(state, scenario, plan_pairs(scenario.name, config.rounds.design, extra,
-                                                    first_index=state.next_index, first_pair=pairs[scenario.name],
-                                                    rng=rng, confirmation=confirmation))
+            _run_rounds(
+                state,
+                scenario,
+                plan_pairs(
+                    scenario.name,
+                    config.rounds.design,
+                    extra,
+                    first_index=state.next_index,
+                    first_pair=pairs[scenario.name],
+                    rng=rng,
+                    confirmation=confirmation,
+                ),
+            )
             pairs[scenario.name] += extra
-        verdict = judge_evidence(Evidence(state.metrics, state.failover), config.judge,
-                                 revisions[Side.BASELINE], revisions[Side.CANDIDATE], run_id=state.run_id,
-                                 invalid_rounds=state.invalid, confirmation_rounds=state.confirmation,
-                                 planned_pairs=planned, budget_pairs=budget)
+        verdict = judge_evidence(
+            Evidence(state.metrics, state.failover),
+            config.judge,
+            revisions[Side.BASELINE],
+            revisions[Side.CANDIDATE],
+            run_id=state.run_id,
+            invalid_rounds=state.invalid,
+            confirmation_rounds=state.confirmation,
+            planned_pairs=planned,
+            budget_pairs=budget,
+        )
         if any(state.reused.values()):
             reused = ", ".join(f"{n}: {k}" for n, k in state.reused.items() if k)
-            verdict = replace(verdict, notes=(*verdict.notes, f"pairs reused from earlier runs of this "
-                                              f"comparison on this machine and config ({reused})"))
+            verdict = replace(
+                verdict,
+                notes=(
+                    *verdict.notes,
+                    f"pairs reused from earlier runs of this comparison on this machine and config ({reused})",
+                ),
+            )
         undecided = {m.scenario for m in verdict.metrics if m.verdict is State.INCONCLUSIVE}
 
 
@@ -229,9 +261,16 @@ def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str,
     if any(r.dirty or r.label == gitops.WORKTREE for r in revisions.values()):
         return {}
     measurements = Measurements(state.store)
-    runs = [r for r in measurements.comparison_runs(revisions[Side.BASELINE].sha, revisions[Side.CANDIDATE].sha,
-                                                    Key.of(state.config), state.config.rounds.design.value)
-            if r != state.run_id]
+    runs = [
+        r
+        for r in measurements.comparison_runs(
+            revisions[Side.BASELINE].sha,
+            revisions[Side.CANDIDATE].sha,
+            Key.of(state.config),
+            state.config.rounds.design.value,
+        )
+        if r != state.run_id
+    ]
     if not runs:
         return {}
     names = [s.name for s in state.config.scenarios]
@@ -247,12 +286,20 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
         locustfile = config.root / locustfile
     env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
     generator_cpus = cpu_placement(config.rounds.placement)[1]
-    return LoadSpec(str(locustfile), scenario.user_classes, scenario.users, scenario.spawn_rate,
-                    scenario.warmup, scenario.duration, targets, env, tuple(sorted(generator_cpus or ())))
+    return LoadSpec(
+        str(locustfile),
+        scenario.user_classes,
+        scenario.users,
+        scenario.spawn_rate,
+        scenario.warmup,
+        scenario.duration,
+        targets,
+        env,
+        tuple(sorted(generator_cpus or ())),
+    )
 
 
-def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
-               ) -> tuple[RoundRecord, pa.Table, pa.Table]:
+def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> tuple[RoundRecord, pa.Table, pa.Table]:
     """Dependencies, faults and targets up, load, record, everything down: one round here."""
     config = state.config
     plan = state.fault_plans.get(scenario.name, FaultPlan())
@@ -301,14 +348,28 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec
     windows += storm_windows(samples_df)
     reason = invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)
     record = RoundRecord(
-        run_id=state.run_id, index=spec.index, scenario=spec.scenario, design=config.rounds.design,
-        sides=spec.sides, pair=spec.pair, started_ns=result.started_ns,
-        measure_start_ns=result.measure_start_ns, ended_ns=result.ended_ns, valid=not reason,
-        invalid_reason=reason, confirmation=spec.confirmation, generator_cpu=result.generator_cpu,
+        run_id=state.run_id,
+        index=spec.index,
+        scenario=spec.scenario,
+        design=config.rounds.design,
+        sides=spec.sides,
+        pair=spec.pair,
+        started_ns=result.started_ns,
+        measure_start_ns=result.measure_start_ns,
+        ended_ns=result.ended_ns,
+        valid=not reason,
+        invalid_reason=reason,
+        confirmation=spec.confirmation,
+        generator_cpu=result.generator_cpu,
         windows=tuple(sorted(windows, key=lambda w: w.start_ns)),
-        extra={"loop_lag_ms_p50": result.loop_lag_ms_p50, "loop_lag_ms_p99": result.loop_lag_ms_p99,
-               "user_errors": result.user_errors, "first_user_error": result.first_user_error,
-               "ports": {r.side.value: r.target.port for r in rigs}, "failover": failover},
+        extra={
+            "loop_lag_ms_p50": result.loop_lag_ms_p50,
+            "loop_lag_ms_p99": result.loop_lag_ms_p99,
+            "user_errors": result.user_errors,
+            "first_user_error": result.first_user_error,
+            "ports": {r.side.value: r.target.port for r in rigs},
+            "failover": failover,
+        },
     )
     return record, result.samples, resources
 
@@ -333,5 +394,3 @@ def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOpti
         "design": config.rounds.design.value,
         "scenarios": [s.name for s in config.scenarios],
     }
-
-

@@ -133,16 +133,22 @@ def find_changes(points: Sequence[Point], metric: str, *, penalty: float = PENAL
     bounds = [0, *cuts, x.size]
     changes = []
     for j, cut in enumerate(cuts):
-        before, after = x[bounds[j]:cut], x[cut:bounds[j + 2]]
+        before, after = x[bounds[j] : cut], x[cut : bounds[j + 2]]
         point = points[owners[cut]]
-        changes.append(ChangePoint(point.revision, point.position, float(np.median(before)),
-                                   float(np.median(after))))
+        changes.append(ChangePoint(point.revision, point.position, float(np.median(before)), float(np.median(after))))
     return changes
 
 
-def build_history(measurements: Measurements, commits: Sequence[Revision], config: Config, *, key: Key | None = None,
-                  metrics: Sequence[str] | None = None, names: Sequence[str] = (),
-                  penalty: float = PENALTY) -> list[Series]:
+def build_history(
+    measurements: Measurements,
+    commits: Sequence[Revision],
+    config: Config,
+    *,
+    key: Key | None = None,
+    metrics: Sequence[str] | None = None,
+    names: Sequence[str] = (),
+    penalty: float = PENALTY,
+) -> list[Series]:
     """One series per scenario x request name x metric over ``commits`` (oldest first)."""
     key = key or Key.of(config)
     metrics = tuple(metrics or config.judge.metrics)
@@ -168,8 +174,9 @@ def build_history(measurements: Measurements, commits: Sequence[Revision], confi
             previous = commits[position - 1].sha if position else None
             run_id, step, step_baseline = measurements.candidate_run(commit.sha, key, previous) or (None, "", "")
             points.append(Point(commit, position, values, centre, low, high, run_id, step, step_baseline))
-        series.append(Series(scenario, name, metric, tuple(points),
-                             tuple(find_changes(points, metric, penalty=penalty))))
+        series.append(
+            Series(scenario, name, metric, tuple(points), tuple(find_changes(points, metric, penalty=penalty)))
+        )
     return series
 
 
@@ -183,8 +190,10 @@ def list_commits(repo_dir: Path, rev_range: str, limit: int | None = None) -> li
     try:
         shas = repo.git.rev_list(*args).split()
     except git.GitCommandError as exc:
-        raise RevisionError(f"bad revision range {rev_range!r} in {repo.working_tree_dir}: "
-                            f"{exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}") from exc
+        raise RevisionError(
+            f"bad revision range {rev_range!r} in {repo.working_tree_dir}: "
+            f"{exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}"
+        ) from exc
     if not shas:
         raise RevisionError(f"revision range {rev_range!r} has no commits")
     return [gitops.resolve(repo, sha) for sha in reversed(shas)]
@@ -208,9 +217,16 @@ def stored_rounds(measurements: Measurements, sha: str, config: Config, key: Key
     return min(counts, default=0)
 
 
-def backfill(config: Config, repo_dir: Path, rev_range: str, options: GateOptions, *,
-             progress: Progress | None = None, on_step: Callable[[BackfillStep], None] | None = None,
-             limit: int | None = None) -> list[BackfillStep]:
+def backfill(
+    config: Config,
+    repo_dir: Path,
+    rev_range: str,
+    options: GateOptions,
+    *,
+    progress: Progress | None = None,
+    on_step: Callable[[BackfillStep], None] | None = None,
+    limit: int | None = None,
+) -> list[BackfillStep]:
     """Measure each commit of ``rev_range`` against its first parent (a root commit against
     itself, which doubles as A/A data). A commit that already has ``rounds.count`` valid
     stored rounds under this config and machine is skipped, so an interrupted backfill
@@ -228,8 +244,9 @@ def backfill(config: Config, repo_dir: Path, rev_range: str, options: GateOption
         if stored_rounds(measurements, revision.sha, effective, key) >= effective.rounds.count:
             step = BackfillStep(revision, baseline, "stored")
         else:
-            result = run_gate(config, repo_dir, replace(options, baseline=baseline.sha, candidate=revision.sha),
-                              progress)
+            result = run_gate(
+                config, repo_dir, replace(options, baseline=baseline.sha, candidate=revision.sha), progress
+            )
             step = BackfillStep(revision, baseline, "measured", result.run_id, result.verdict.state.value)
         steps.append(step)
         if on_step is not None:

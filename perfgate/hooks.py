@@ -159,8 +159,7 @@ def render_script(hook: str, settings: HookSettings, log: Path, python: str = sy
     command = shlex.join([python, "-I", "-m", "perfgate.cli", "hook", "run"])
     options = "".join(" " + shlex.quote(a) for a in settings.arguments())
     template = _POST_COMMIT if hook == "post-commit" else _PRE_PUSH
-    return template.format(marker=MARKER, chained=CHAINED, command=command, options=options,
-                           log=shlex.quote(str(log)))
+    return template.format(marker=MARKER, chained=CHAINED, command=command, options=options, log=shlex.quote(str(log)))
 
 
 def install(repo_dir: Path, hook: str, settings: HookSettings, python: str = sys.executable) -> Installed:
@@ -177,8 +176,9 @@ def install(repo_dir: Path, hook: str, settings: HookSettings, python: str = sys
         state_dir(repo).mkdir(parents=True, exist_ok=True)
         if path.exists() and not is_managed(path):
             if chained.exists():
-                raise ConfigError(f"{path}: a foreign hook is there and {chained.name} already exists; "
-                                  "move one of them away first")
+                raise ConfigError(
+                    f"{path}: a foreign hook is there and {chained.name} already exists; move one of them away first"
+                )
             os.replace(path, chained)
         tmp = path.with_name(f".{hook}.perfgate-tmp")
         tmp.write_text(script, encoding="utf-8")
@@ -234,8 +234,9 @@ def hook_config(repo_dir: Path, settings: HookSettings) -> Config:
     return load_config(settings.config, directory=repo_dir)
 
 
-def reuse_or_measure(config: Config, repo_dir: Path, options: GateOptions,
-                     progress: Progress | None = None) -> tuple[Verdict, str]:
+def reuse_or_measure(
+    config: Config, repo_dir: Path, options: GateOptions, progress: Progress | None = None
+) -> tuple[Verdict, str]:
     """The verdict of ``options``' comparison, re-judged from the store when it is already
     decided there (same commits, config hash and fingerprint), else measured by a gate.
     Returns the verdict and where it came from ("stored" or the new run id)."""
@@ -275,12 +276,14 @@ def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> int:
                 _log(repo, f"post-commit {sha[:10]} skipped: a root commit has no parent to compare with")
                 return 0
             config = hook_config(gitops.repo_root(repo), settings)
-            options = gate_options(settings, commit.parents[0].hexsha, commit.hexsha,
-                                   f"perfgate hook run post-commit --sha {sha}")
+            options = gate_options(
+                settings, commit.parents[0].hexsha, commit.hexsha, f"perfgate hook run post-commit --sha {sha}"
+            )
             _log(repo, f"post-commit {sha[:10]} measuring against {commit.parents[0].hexsha[:10]}")
             verdict, source = reuse_or_measure(config, gitops.repo_root(repo), options)
-            _log(repo, f"post-commit {sha[:10]} {verdict.state.value} run={verdict.run_id} ({source}): "
-                       f"{verdict.reason}")
+            _log(
+                repo, f"post-commit {sha[:10]} {verdict.state.value} run={verdict.run_id} ({source}): {verdict.reason}"
+            )
         except (PerfgateError, ValueError, git.GitError) as exc:
             _log(repo, f"post-commit {sha[:10]} error: {' '.join(str(exc).split())}")
         except KeyboardInterrupt:
@@ -325,8 +328,14 @@ def push_baseline(repo: git.Repo, remote: str, update: PushUpdate) -> str | None
     return oldest.parents[0].hexsha if oldest.parents else None
 
 
-def run_pre_push(repo_dir: Path, remote: str, stdin_text: str, settings: HookSettings,
-                 report: Callable[[Verdict], None], progress: Progress | None = None) -> int:
+def run_pre_push(
+    repo_dir: Path,
+    remote: str,
+    stdin_text: str,
+    settings: HookSettings,
+    report: Callable[[Verdict], None],
+    progress: Progress | None = None,
+) -> int:
     """Gate each pushed tip; 1 blocks the push (regression, or inconclusive under a "fail" policy)."""
     from perfgate.cli import EXIT_REGRESSION, exit_code
 
@@ -343,10 +352,12 @@ def run_pre_push(repo_dir: Path, remote: str, stdin_text: str, settings: HookSet
         seen.add((baseline, update.local_sha))
         options = gate_options(settings, baseline, update.local_sha, f"perfgate hook run pre-push {remote}")
         verdict, source = reuse_or_measure(config, gitops.repo_root(repo), options, progress)
-        _log(repo, f"pre-push {update.local_ref} {baseline[:10]}..{update.local_sha[:10]} "
-                   f"{verdict.state.value} run={verdict.run_id} ({source})")
+        _log(
+            repo,
+            f"pre-push {update.local_ref} {baseline[:10]}..{update.local_sha[:10]} "
+            f"{verdict.state.value} run={verdict.run_id} ({source})",
+        )
         report(verdict)
         if exit_code(verdict.state, config.judge.inconclusive) == EXIT_REGRESSION:
             blocked = True
     return 1 if blocked and settings.block else 0
-

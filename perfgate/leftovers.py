@@ -49,8 +49,10 @@ class Reaped:
     def summary(self) -> str:
         if not (self.processes or self.worktrees or self.scratch or self.runs):
             return ""
-        return (f"{len(self.processes)} processes stopped, {len(self.worktrees)} worktrees removed, "
-                f"{len(self.scratch)} scratch folders removed, {len(self.runs)} runs marked interrupted")
+        return (
+            f"{len(self.processes)} processes stopped, {len(self.worktrees)} worktrees removed, "
+            f"{len(self.scratch)} scratch folders removed, {len(self.runs)} runs marked interrupted"
+        )
 
 
 def owner() -> dict[str, Any]:

@@ -63,8 +63,16 @@ def machine_info() -> MachineInfo:
 def fingerprint() -> str:
     """Stable for one machine and toolchain: hardware, OS kernel family, Python."""
     info = machine_info()
-    key = "|".join(str(x) for x in (info["cpu_model"], info["cpu_count"], info["memory_bytes"] // 2**30,
-                                    platform.machine(), platform.python_version()))
+    key = "|".join(
+        str(x)
+        for x in (
+            info["cpu_model"],
+            info["cpu_count"],
+            info["memory_bytes"] // 2**30,
+            platform.machine(),
+            platform.python_version(),
+        )
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
@@ -76,5 +84,4 @@ def _version(package: str) -> str:
 
 
 def versions() -> dict[str, str]:
-    return {"perfgate": _version("perfgate"), "locust": _version("locust"),
-            "python": platform.python_version()}
+    return {"perfgate": _version("perfgate"), "locust": _version("locust"), "python": platform.python_version()}

@@ -45,16 +45,18 @@ def holder(path: Path) -> str:
 
 
 @contextmanager
-def measurement_lock(*, wait: bool = True, on_wait: Callable[[str], None] = lambda text: None,
-                     path: Path | None = None) -> Iterator[None]:
+def measurement_lock(
+    *, wait: bool = True, on_wait: Callable[[str], None] = lambda text: None, path: Path | None = None
+) -> Iterator[None]:
     """Hold the machine's measurement lock; wait for it (telling ``on_wait`` once), or raise
     :class:`MeasureLockBusy` at once when ``wait`` is false. Ctrl-C interrupts the wait."""
     path = path or lock_path()
     try:
         handle = open(path, "a+", encoding="ascii")  # noqa: SIM115 - closed by `with handle:` below
     except OSError as exc:
-        raise PerfgateError(f"{path}: cannot open the measurement lock ($PERFGATE_LOCK): "
-                            f"{exc.strerror or exc}") from exc
+        raise PerfgateError(
+            f"{path}: cannot open the measurement lock ($PERFGATE_LOCK): {exc.strerror or exc}"
+        ) from exc
     with handle:
         told = False
         while True:
@@ -66,8 +68,7 @@ def measurement_lock(*, wait: bool = True, on_wait: Callable[[str], None] = lamb
                 if not wait:
                     raise MeasureLockBusy(f"{message} (lock {path}); not waiting (--no-wait)") from None
                 if not told:
-                    on_wait(f"waiting for another perfgate gate (pid {holder(path)}) to finish measuring "
-                            f"(lock {path})")
+                    on_wait(f"waiting for another perfgate gate (pid {holder(path)}) to finish measuring (lock {path})")
                     told = True
                 check_stop()
                 time.sleep(POLL_S)

@@ -15,8 +15,16 @@ from perfgate.model import Design, RoundSpec, Side
 SIDES = (Side.BASELINE, Side.CANDIDATE)
 
 
-def plan_pairs(scenario: str, design: Design, pairs: int, *, first_index: int = 0, first_pair: int = 0,
-               rng: random.Random, confirmation: bool = False) -> list[RoundSpec]:
+def plan_pairs(
+    scenario: str,
+    design: Design,
+    pairs: int,
+    *,
+    first_index: int = 0,
+    first_pair: int = 0,
+    rng: random.Random,
+    confirmation: bool = False,
+) -> list[RoundSpec]:
     specs: list[RoundSpec] = []
     index = first_index
     flip = rng.random() < 0.5

@@ -14,12 +14,41 @@ from typing import Any
 
 REDACTED = "<redacted>"
 #: Anywhere in a key (case-insensitive): unlikely to mean anything else.
-_SECRET_PARTS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "COOKIE", "APIKEY",
-                 "ACCESSKEY", "PRIVATEKEY", "SECRETKEY", "AUTHKEY", "SIGNINGKEY")
+_SECRET_PARTS = (
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "CREDENTIAL",
+    "COOKIE",
+    "APIKEY",
+    "ACCESSKEY",
+    "PRIVATEKEY",
+    "SECRETKEY",
+    "AUTHKEY",
+    "SIGNINGKEY",
+)
 #: Whole words of a key (split at ``_``, ``-``, ``.``, spaces and camelCase): short words that
 #: are also parts of ordinary ones (``KEY`` in ``monkey``, ``AUTH`` in ``author``).
-_SECRET_WORDS = frozenset({"KEY", "AUTH", "AUTHORIZATION", "SESSION", "PRIVATE", "PWD", "PASS", "DSN", "SIG",
-                           "SIGNATURE", "CERT", "JWT", "BEARER", "OTP"})
+_SECRET_WORDS = frozenset(
+    {
+        "KEY",
+        "AUTH",
+        "AUTHORIZATION",
+        "SESSION",
+        "PRIVATE",
+        "PWD",
+        "PASS",
+        "DSN",
+        "SIG",
+        "SIGNATURE",
+        "CERT",
+        "JWT",
+        "BEARER",
+        "OTP",
+    }
+)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*:)[^@\s/]+(?=@)")
 
 
@@ -38,8 +67,10 @@ def redact(value: Any) -> Any:
     """A copy of ``value`` (dicts, lists, scalars) with secret-looking keys' values and URL
     passwords replaced by ``<redacted>``."""
     if isinstance(value, dict):
-        return {k: REDACTED if isinstance(k, str) and is_secret_key(k) and value[k] not in ("", None)
-                else redact(v) for k, v in value.items()}
+        return {
+            k: REDACTED if isinstance(k, str) and is_secret_key(k) and value[k] not in ("", None) else redact(v)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return type(value)(redact(v) for v in value)
     if isinstance(value, str):

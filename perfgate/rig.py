@@ -42,19 +42,23 @@ class SideRig:
         """Onset and end of this side's database outage, from its chaos and fault windows."""
         mine = [w for w in windows if w.detail.get("side") == self.side.value]
         cuts = [w for w in mine if w.kind == "fault" and w.detail.get("link") == "primary"]
-        hits = sorted((w for w in mine if w.kind == "chaos" and w.detail.get("process") == "primary"
-                       and w.detail.get("real_ns")), key=lambda w: w.detail["real_ns"])
+        hits = sorted(
+            (w for w in mine if w.kind == "chaos" and w.detail.get("process") == "primary" and w.detail.get("real_ns")),
+            key=lambda w: w.detail["real_ns"],
+        )
         if cuts:
             return cuts[0].start_ns, cuts[0].end_ns
         if not hits:
             return None
         first = hits[0].detail
         end = first.get("restore_ns") or next(
-            (w.detail["real_ns"] for w in hits[1:] if w.label.startswith(("restart", "resume"))), round_end_ns)
+            (w.detail["real_ns"] for w in hits[1:] if w.label.startswith(("restart", "resume"))), round_end_ns
+        )
         return first["real_ns"], end
 
-    def failover(self, samples: pd.DataFrame, resources: pd.DataFrame, windows: list[Window],
-                 round_end_ns: int, ack_log: Path) -> tuple[dict[str, Any], Window] | None:
+    def failover(
+        self, samples: pd.DataFrame, resources: pd.DataFrame, windows: list[Window], round_end_ns: int, ack_log: Path
+    ) -> tuple[dict[str, Any], Window] | None:
         """Failover figures and a read-only window, reconciling acknowledged writes with the primary."""
         if self.db is None:
             return None
@@ -70,8 +74,15 @@ class SideRig:
         stored = query_stored_keys(self.db.primary.port, s.user, s.password, s.database)
         check = reconcile(acked, stored)
         exited = self.target.proc is not None and self.target.proc.poll() is not None
-        figures = failover_figures(samples, resources, self.side.value, *span, target_exited=exited,
-                                   acked_lost=len(check.lost), acknowledged=check.acknowledged)
+        figures = failover_figures(
+            samples,
+            resources,
+            self.side.value,
+            *span,
+            target_exited=exited,
+            acked_lost=len(check.lost),
+            acknowledged=check.acknowledged,
+        )
         return figures, failover_window(figures, *span)
 
 
@@ -83,12 +94,19 @@ def _primary(db: Any) -> Managed:
         except Exception:  # any failure to answer is an outage
             return False
 
-    return Managed("primary", lambda: db.primary.pid if db.primary.running else None, db.restart_primary,
-                   answers)
+    return Managed("primary", lambda: db.primary.pid if db.primary.running else None, db.restart_primary, answers)
 
 
-def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan: FaultPlan, side: Side,
-               worktree: Path, workdir: Path, offset: int) -> SideRig:
+def build_side(
+    stack: ExitStack,
+    config: Config,
+    scenario: ScenarioConfig,
+    plan: FaultPlan,
+    side: Side,
+    worktree: Path,
+    workdir: Path,
+    offset: int,
+) -> SideRig:
     """Start one side's dependencies and proxies inside ``stack``, and launch its target
     without waiting for it: the caller waits, so that both sides of a duet boot at once."""
     target_config = config.target
@@ -97,8 +115,15 @@ def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan:
 
         target_config = replace(target_config, command=scenario.command)
     port = config.target.port + offset if config.target.port else 0
-    target = Target(target_config, worktree, workdir / side.value, side, port,
-                    label=f"{side.value} ({worktree.name})", cpus=cpu_placement(config.rounds.placement)[0])
+    target = Target(
+        target_config,
+        worktree,
+        workdir / side.value,
+        side,
+        port,
+        label=f"{side.value} ({worktree.name})",
+        cpus=cpu_placement(config.rounds.placement)[0],
+    )
     upstreams = {"target": f"127.0.0.1:{target.port}"}
     processes: list[Any] = [target_process(target)]
     db = None
@@ -111,19 +136,29 @@ def build_side(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan:
     faults = stack.enter_context(SideFaults(plan, side.value, upstreams, processes))
     if db is not None:
         primary = faults.address("primary")
-        target.placeholders.update(db_primary=primary, db_replica=db.replica.address,
-                                   db_args=tuple(db.imserver_args(primary)))  # quoted word by word
+        target.placeholders.update(
+            db_primary=primary, db_replica=db.replica.address, db_args=tuple(db.imserver_args(primary))
+        )  # quoted word by word
     stack.callback(target.stop)
     target.launch()
     return SideRig(side, target, faults, db)
 
 
-def build_sides(stack: ExitStack, config: Config, scenario: ScenarioConfig, plan: FaultPlan, spec: RoundSpec,
-                checkouts: dict[Side, Path], workdir: Path) -> list[SideRig]:
+def build_sides(
+    stack: ExitStack,
+    config: Config,
+    scenario: ScenarioConfig,
+    plan: FaultPlan,
+    spec: RoundSpec,
+    checkouts: dict[Side, Path],
+    workdir: Path,
+) -> list[SideRig]:
     """Every side of one round, launched inside ``stack``; on unwinding, their targets are stopped
     together (one ``stop_timeout`` for all) before anything else of theirs is torn down."""
-    rigs = [build_side(stack, config, scenario, plan, side, checkouts[side], workdir, offset)
-            for offset, side in enumerate(spec.sides)]
+    rigs = [
+        build_side(stack, config, scenario, plan, side, checkouts[side], workdir, offset)
+        for offset, side in enumerate(spec.sides)
+    ]
     stack.callback(stop_targets, [rig.target for rig in rigs])  # runs first: each side's own stop is then a no-op
     return rigs
 

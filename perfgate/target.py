@@ -59,9 +59,17 @@ class Target:
     Use as a context manager: the process (and its whole group) is stopped on exit.
     """
 
-    def __init__(self, config: TargetConfig, worktree: Path, data_dir: Path, side: Side,
-                 port: int = 0, label: str = "", placeholders: Mapping[str, Placeholder] | None = None,
-                 cpus: frozenset[int] | None = None):
+    def __init__(
+        self,
+        config: TargetConfig,
+        worktree: Path,
+        data_dir: Path,
+        side: Side,
+        port: int = 0,
+        label: str = "",
+        placeholders: Mapping[str, Placeholder] | None = None,
+        cpus: frozenset[int] | None = None,
+    ):
         self.config = config
         self.worktree = worktree
         self.data_dir = data_dir
@@ -81,10 +89,17 @@ class Target:
         """The shell command, every substituted value quoted (a path may hold spaces or ``$(...)``)."""
         from perfgate.shell import format_command
 
-        return format_command(self.config.command, {
-            "port": self.port, "data_dir": self.data_dir, "python": sys.executable, "worktree": self.worktree,
-            "host": HOST, **self.placeholders,
-        })
+        return format_command(
+            self.config.command,
+            {
+                "port": self.port,
+                "data_dir": self.data_dir,
+                "python": sys.executable,
+                "worktree": self.worktree,
+                "host": HOST,
+                **self.placeholders,
+            },
+        )
 
     def __enter__(self) -> Target:
         self.start()
@@ -110,13 +125,23 @@ class Target:
         try:
             command = self.command()
         except KeyError as exc:
-            raise TargetError(f"[target] command: placeholder {{{exc.args[0]}}} has no value here "
-                              "(the db_* placeholders need a scenario with database = \"mariadb\")") from exc
+            raise TargetError(
+                f"[target] command: placeholder {{{exc.args[0]}}} has no value here "
+                '(the db_* placeholders need a scenario with database = "mariadb")'
+            ) from exc
         env = {**os.environ, **self.config.env, "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "wb") as log:
             try:
-                self.proc = spawn(command, shell=True, cwd=self.worktree, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=self._prepare_child)
+                self.proc = spawn(
+                    command,
+                    shell=True,
+                    cwd=self.worktree,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    preexec_fn=self._prepare_child,
+                )
             except OSError as exc:
                 raise TargetError(f"[target] command: cannot start {command!r}: {exc}") from exc
 
@@ -197,9 +222,19 @@ class ResourceSampler(threading.Thread):
                     pass
             now_ns, used_s = time.time_ns(), cpu_time.read(family)
             metrics = self.target.metrics()
-            self.rows.append((now_ns, self.target.side.value, self.process_name, cpu, int(rss),
-                              _number(metrics.get("connections")), _number(metrics.get("queue_depth")),
-                              metrics.get("mode") if isinstance(metrics.get("mode"), str) else None, used_s))
+            self.rows.append(
+                (
+                    now_ns,
+                    self.target.side.value,
+                    self.process_name,
+                    cpu,
+                    int(rss),
+                    _number(metrics.get("connections")),
+                    _number(metrics.get("queue_depth")),
+                    metrics.get("mode") if isinstance(metrics.get("mode"), str) else None,
+                    used_s,
+                )
+            )
             self._halt.wait(SAMPLE_INTERVAL_S)
 
     def _family(self, known: dict[int, psutil.Process]) -> list[psutil.Process]:
@@ -217,8 +252,9 @@ class ResourceSampler(threading.Thread):
         self._halt.set()
         self.join(timeout=5)
         columns: list[Sequence[Any]] = list(zip(*self.rows)) if self.rows else [[] for _ in RESOURCE_SCHEMA.names]
-        return pa.table([pa.array(col, type=f.type) for col, f in zip(columns, RESOURCE_SCHEMA)],
-                        schema=RESOURCE_SCHEMA)
+        return pa.table(
+            [pa.array(col, type=f.type) for col, f in zip(columns, RESOURCE_SCHEMA)], schema=RESOURCE_SCHEMA
+        )
 
 
 class _CpuClock:

@@ -54,9 +54,13 @@ class Quiet(User):
 
 def build_repo(path: Path, config: str = CONFIG) -> tuple[Config, Revision, Revision]:
     """Two commits with a perfgate.toml and a locustfile; their config, baseline and candidate."""
-    repo = make_repo(path, [{"perfgate.toml": config, "locustfile.py": LOCUSTFILE, ".gitignore": ".perfgate/\n",
-                             "message": "c0"},
-                            {"NOTES.md": "a note\n", "message": "c1"}])
+    repo = make_repo(
+        path,
+        [
+            {"perfgate.toml": config, "locustfile.py": LOCUSTFILE, ".gitignore": ".perfgate/\n", "message": "c0"},
+            {"NOTES.md": "a note\n", "message": "c1"},
+        ],
+    )
     return (load_config(directory=path), gitops.resolve(repo, "HEAD~1"), gitops.resolve(repo, "HEAD"))
 
 
@@ -65,36 +69,86 @@ def samples(index: int, base_us: float = 1000.0, ratio: float = 1.0, n: int = 40
     rows = []
     for side, scale in (("baseline", 1.0), ("candidate", ratio * (1 + 0.002 * (index % 3 - 1)))):
         for k in range(n):
-            rows.append((2 * S + k * 10_000_000, base_us * scale * (1 + 0.01 * (k % 7)), "login", "POST", True, 10,
-                         None, side, False))
+            rows.append(
+                (
+                    2 * S + k * 10_000_000,
+                    base_us * scale * (1 + 0.01 * (k % 7)),
+                    "login",
+                    "POST",
+                    True,
+                    10,
+                    None,
+                    side,
+                    False,
+                )
+            )
     frame = pd.DataFrame(rows, columns=list(SAMPLE_SCHEMA.names))
     return pa.Table.from_pandas(frame, schema=SAMPLE_SCHEMA, preserve_index=False)
 
 
-def write_run(store: LocalStore, config: Config, baseline: Revision, candidate: Revision, *, pairs: int = 3,
-              state: str | None = "judged", lost: int = 0, ratio: float = 1.0, config_hash: str | None = None,
-              extra_manifest: dict | None = None) -> str:
+def write_run(
+    store: LocalStore,
+    config: Config,
+    baseline: Revision,
+    candidate: Revision,
+    *,
+    pairs: int = 3,
+    state: str | None = "judged",
+    lost: int = 0,
+    ratio: float = 1.0,
+    config_hash: str | None = None,
+    extra_manifest: dict | None = None,
+) -> str:
     """One stored duet run of ``pairs`` valid rounds; ``lost`` acknowledged writes lost by the candidate
     in every round's outage; ``state``: "judged" (its verdict stored, as the gate does), a state to mark
     it with ("error", "interrupted"), or None (left "running")."""
-    manifest = {"kind": "run", "baseline": asdict(baseline), "candidate": asdict(candidate),
-                "config": config.to_dict(), "config_hash": config_hash or config.measurement_hash(),
-                "fingerprint": fingerprint(), "design": "duet", "scenarios": [s.name for s in config.scenarios],
-                **(extra_manifest or {})}
+    manifest = {
+        "kind": "run",
+        "baseline": asdict(baseline),
+        "candidate": asdict(candidate),
+        "config": config.to_dict(),
+        "config_hash": config_hash or config.measurement_hash(),
+        "fingerprint": fingerprint(),
+        "design": "duet",
+        "scenarios": [s.name for s in config.scenarios],
+        **(extra_manifest or {}),
+    }
     run_id = store.create_run(manifest)
     scenario = config.scenarios[0].name
     for index in range(pairs):
         table = samples(index, ratio=ratio)
-        modes = pd.DataFrame({"t_ns": [1 * S, 2 * S, 3 * S], "side": "x", "process": "target",
-                              "mode": ["read-write", "read-only", "read-write"]})
+        modes = pd.DataFrame(
+            {
+                "t_ns": [1 * S, 2 * S, 3 * S],
+                "side": "x",
+                "process": "target",
+                "mode": ["read-write", "read-only", "read-write"],
+            }
+        )
         failover = {}
         for side in ("baseline", "candidate"):
-            figures = failover_figures(table.to_pandas(), modes.assign(side=side), side, int(1.5 * S), int(2.5 * S),
-                                       acked_lost=lost if side == "candidate" else 0, acknowledged=20)
+            figures = failover_figures(
+                table.to_pandas(),
+                modes.assign(side=side),
+                side,
+                int(1.5 * S),
+                int(2.5 * S),
+                acked_lost=lost if side == "candidate" else 0,
+                acknowledged=20,
+            )
             failover[side] = figures
-        record = RoundRecord(run_id=run_id, index=index, scenario=scenario, design=Design.DUET,
-                             sides=(Side.BASELINE, Side.CANDIDATE), pair=index, started_ns=0,
-                             measure_start_ns=1 * S, ended_ns=3 * S, extra={"failover": failover})
+        record = RoundRecord(
+            run_id=run_id,
+            index=index,
+            scenario=scenario,
+            design=Design.DUET,
+            sides=(Side.BASELINE, Side.CANDIDATE),
+            pair=index,
+            started_ns=0,
+            measure_start_ns=1 * S,
+            ended_ns=3 * S,
+            extra={"failover": failover},
+        )
         store.save_round(record, table, RESOURCE_SCHEMA.empty_table())
     if state == "judged":  # the verdict the gate would store
         verdict = judge_evidence(stored_evidence(store, run_id), config.judge, baseline, candidate, run_id=run_id)

@@ -51,8 +51,12 @@ def make_repo(path: Path, commits: list[dict[str, str]]) -> git.Repo:
 def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real ``perfgate`` CLI in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "perfgate.cli", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=timeout, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "perfgate.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 

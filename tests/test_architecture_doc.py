@@ -85,8 +85,12 @@ def test_architecture_doc_paths_and_functions_exist():
     assert paths, "docs/architecture.md names no module"
     gone = [p for p in paths if not (ROOT / p).is_file()]
     assert not gone, f"docs/architecture.md names modules that do not exist: {gone}"
-    defined = {node.name for tree in _trees().values() for node in ast.walk(tree)
-               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    defined = {
+        node.name
+        for tree in _trees().values()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
     called = set(re.findall(r"`(?:[\w.]+\.)?(\w+)\(\)`", text))
     unknown = sorted(called - defined)
     assert not unknown, f"docs/architecture.md names functions that are not defined in perfgate/: {unknown}"
@@ -144,18 +148,22 @@ def test_round_count_options_say_pairs():
 
 
 #: Imports against the stage order that docs/architecture.md lists under "Known debts".
-KNOWN_BACKWARD_IMPORTS = frozenset({
-    ("perfgate.commands.run", "perfgate.cli"),
-    ("perfgate.commands.ci", "perfgate.cli"),
-    ("perfgate.commands.compare", "perfgate.cli"),
-    ("perfgate.commands.bisect", "perfgate.cli"),
-    ("perfgate.hooks", "perfgate.cli"),
-})
+KNOWN_BACKWARD_IMPORTS = frozenset(
+    {
+        ("perfgate.commands.run", "perfgate.cli"),
+        ("perfgate.commands.ci", "perfgate.cli"),
+        ("perfgate.commands.compare", "perfgate.cli"),
+        ("perfgate.commands.bisect", "perfgate.cli"),
+        ("perfgate.hooks", "perfgate.cli"),
+    }
+)
 #: Import circles that docs/architecture.md lists under "Known debts".
-KNOWN_CIRCLES = frozenset({
-    frozenset({"perfgate.faults.link", "perfgate.faults.proxy"}),
-    frozenset({"perfgate.faults.schedule", "perfgate.faults.server"}),
-})
+KNOWN_CIRCLES = frozenset(
+    {
+        frozenset({"perfgate.faults.link", "perfgate.faults.proxy"}),
+        frozenset({"perfgate.faults.schedule", "perfgate.faults.server"}),
+    }
+)
 
 
 def _stages() -> dict[str, int]:
@@ -198,8 +206,7 @@ def _imports() -> dict[str, set[str]]:
 def test_stages_import_only_earlier_stages():
     stages, graph = _stages(), _imports()
     assert set(stages) == set(graph), f"modules without a stage: {sorted(set(graph) - set(stages))}"
-    backward = {(a, b) for a, targets in graph.items() for b in targets
-                if a != "perfgate" and stages[b] > stages[a]}
+    backward = {(a, b) for a, targets in graph.items() for b in targets if a != "perfgate" and stages[b] > stages[a]}
     new = sorted(backward - KNOWN_BACKWARD_IMPORTS)
     assert not new, f"imports of a later stage (see docs/architecture.md, Modules per stage): {new}"
 

@@ -26,7 +26,7 @@ from perfgate.judge.names import check_metric_names
 from tests.support import TEST_TAG, live_processes, make_repo, run_cli
 from tests.tomlwrite import dumps
 
-LOCUSTFILE = '''\
+LOCUSTFILE = """\
 from locust import HttpUser, constant, task
 
 
@@ -36,7 +36,7 @@ class Quick(HttpUser):
     @task
     def login(self):
         self.client.get("/", name="/login")
-'''
+"""
 NAN, INF = float("nan"), float("inf")
 #: Every case fails in well under this; a case that measured would run 60 s rounds.
 FAST_S = 45.0
@@ -45,8 +45,14 @@ FAST_S = 45.0
 def base_config(marker: Path) -> dict[str, Any]:
     return {
         "target": {"command": f"{{python}} -c \"open(r'{marker}', 'w')\"", "ready_timeout": 5},
-        "load": {"locustfile": "locustfile.py", "user_classes": ["Quick"], "users": 1, "spawn_rate": 1,
-                 "warmup": 0, "duration": 60},
+        "load": {
+            "locustfile": "locustfile.py",
+            "user_classes": ["Quick"],
+            "users": 1,
+            "spawn_rate": 1,
+            "warmup": 0,
+            "duration": 60,
+        },
         "rounds": {"count": 2, "max": 2},
     }
 
@@ -87,41 +93,81 @@ CASES = [
     Case("compare-margin-nan", ("compare", "latest", "--margin", "nan"), "--margin: must be a number"),
     Case("backfill-limit-negative", ("backfill", "HEAD~1..HEAD", "--limit", "-3"), "--limit: must be a number at"),
     Case("backfill-limit-zero", ("backfill", "HEAD~1..HEAD", "--limit", "0"), "--limit: must be a number at least 1"),
-    Case("infra-minutes-negative", ("infra", "plan", "--backend", "local", "--minutes", "-5"),
-         "--minutes: must be a number at least 1"),
+    Case(
+        "infra-minutes-negative",
+        ("infra", "plan", "--backend", "local", "--minutes", "-5"),
+        "--minutes: must be a number at least 1",
+    ),
     Case("history-penalty-inf", ("history", "--penalty", "inf"), "--penalty: must be a positive number"),
     Case("proxy-port", ("proxy", "serve", "--port", "70000"), "--port: must be a number between 0 and 65535"),
     # config numbers: NaN and inf anywhere
     Case("config-margin-nan", ("run",), "[judge] margin: must be a finite number, not nan", {"judge": {"margin": NAN}}),
-    Case("config-margins-inf", ("run",), "[judge.margins] p99: must be a finite number",
-         {"judge": {"margins": {"p99": INF}}}),
-    Case("config-confidence-nan", ("run",), "[judge] confidence: must be a finite number",
-         {"judge": {"confidence": NAN}}),
+    Case(
+        "config-margins-inf",
+        ("run",),
+        "[judge.margins] p99: must be a finite number",
+        {"judge": {"margins": {"p99": INF}}},
+    ),
+    Case(
+        "config-confidence-nan", ("run",), "[judge] confidence: must be a finite number", {"judge": {"confidence": NAN}}
+    ),
     Case("config-duration-inf", ("run",), "[load] duration: must be a finite number", {"load": {"duration": INF}}),
-    Case("config-ready-timeout-nan", ("run",), "[target] ready_timeout: must be a finite number",
-         {"target": {"ready_timeout": NAN}}),
-    Case("config-storm-nan", ("run",), "[scenarios.chat.storm] logins: must be a finite number",
-         {"scenarios": {"chat": {"storm": {"logins": NAN}}}}),
+    Case(
+        "config-ready-timeout-nan",
+        ("run",),
+        "[target] ready_timeout: must be a finite number",
+        {"target": {"ready_timeout": NAN}},
+    ),
+    Case(
+        "config-storm-nan",
+        ("run",),
+        "[scenarios.chat.storm] logins: must be a finite number",
+        {"scenarios": {"chat": {"storm": {"logins": NAN}}}},
+    ),
     Case("config-command-int", ("run",), "[load] command: must be a string, not 5", {"load": {"command": 5}}),
-    Case("fault-attribute-inf", ("run",), "scenarios.chat.faults[0]: latency toxic: attribute 'latency' must be",
-         fault(latency=INF)),
+    Case(
+        "fault-attribute-inf",
+        ("run",),
+        "scenarios.chat.faults[0]: latency toxic: attribute 'latency' must be",
+        fault(latency=INF),
+    ),
     Case("fault-attribute-nan", ("run",), "attribute 'latency' must be an integer", fault(latency=NAN)),
     Case("fault-at-nan", ("run",), "scenarios.chat.faults[0]: 'at' must be", fault(at=NAN)),
-    Case("monkey-seed-string", ("run",), "scenarios.chat.monkey.seed: must be an integer, got 'x'",
-         monkey(seed="x")),
-    Case("monkey-interval-inf", ("run",), "scenarios.chat.monkey: 'mean_interval' must be a finite duration",
-         monkey(mean_interval=INF)),
-    Case("monkey-duration-nan", ("run",), "scenarios.chat.monkey: 'duration' must be a finite duration",
-         monkey(duration=NAN)),
-    Case("monkey-mix-weight-inf", ("run",), "monkey mix: weight 'stall' must be a finite number",
-         monkey(mix={"stall": INF})),
-    Case("monkey-mix-range-inf", ("run",), "monkey mix: 'stall_ms' must be a range",
-         monkey(mix={"stall_ms": [0, INF]})),
+    Case("monkey-seed-string", ("run",), "scenarios.chat.monkey.seed: must be an integer, got 'x'", monkey(seed="x")),
+    Case(
+        "monkey-interval-inf",
+        ("run",),
+        "scenarios.chat.monkey: 'mean_interval' must be a finite duration",
+        monkey(mean_interval=INF),
+    ),
+    Case(
+        "monkey-duration-nan",
+        ("run",),
+        "scenarios.chat.monkey: 'duration' must be a finite duration",
+        monkey(duration=NAN),
+    ),
+    Case(
+        "monkey-mix-weight-inf",
+        ("run",),
+        "monkey mix: weight 'stall' must be a finite number",
+        monkey(mix={"stall": INF}),
+    ),
+    Case(
+        "monkey-mix-range-inf", ("run",), "monkey mix: 'stall_ms' must be a range", monkey(mix={"stall_ms": [0, INF]})
+    ),
     Case("monkey-mix-range-scalar", ("run",), "monkey mix: 'spike_ms' must be a range", monkey(mix={"spike_ms": 5})),
-    Case("chaos-at-huge", ("run",), "scenarios.chat.chaos[0].at: must be a number",
-         {"scenarios": {"chat": {"chaos": [{"at": 10**400, "action": "kill"}]}}}),
-    Case("margins-unknown-metric", ("run",), "[judge.margins] login.p42: unknown metric",
-         {"judge": {"margins": {"login.p42": 0.1}}}),
+    Case(
+        "chaos-at-huge",
+        ("run",),
+        "scenarios.chat.chaos[0].at: must be a number",
+        {"scenarios": {"chat": {"chaos": [{"at": 10**400, "action": "kill"}]}}},
+    ),
+    Case(
+        "margins-unknown-metric",
+        ("run",),
+        "[judge.margins] login.p42: unknown metric",
+        {"judge": {"margins": {"login.p42": 0.1}}},
+    ),
 ]
 
 
@@ -172,8 +218,9 @@ def test_an_unexpected_exception_is_exit_3_with_one_line(tmp_path: Path) -> None
     result = run_cli("history", cwd=nul_store_repo(tmp_path), timeout=120)
     assert result.returncode == 3  # was 1: "regression", which blocks a pre-push
     line = one_line(result.stderr)
-    assert line == ("perfgate: error: internal error: ValueError: embedded null byte "
-                    "(rerun with --debug for the traceback)")
+    assert line == (
+        "perfgate: error: internal error: ValueError: embedded null byte (rerun with --debug for the traceback)"
+    )
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
@@ -217,11 +264,14 @@ def test_margins_of_a_metric_with_a_dot_are_accepted() -> None:
     assert config.judge.margin_for("other", "p99.9") == 0.1
 
 
-@pytest.mark.parametrize("specs, ok", [
-    (["p50", "/login.p50", "/login.p99.9", "error_rate"], True),
-    (["login.p50"], False),
-    (["/logout.p95"], False),
-])
+@pytest.mark.parametrize(
+    "specs, ok",
+    [
+        (["p50", "/login.p50", "/login.p99.9", "error_rate"], True),
+        (["login.p50"], False),
+        (["/logout.p95"], False),
+    ],
+)
 def test_check_metric_names(specs: list[str], ok: bool) -> None:
     if ok:
         check_metric_names(specs, ["/login", "/chat"])
@@ -246,8 +296,12 @@ def api() -> Iterator[str]:
 
 
 def call(base: str, method: str, path: str, raw: str) -> tuple[int, Any]:
-    req = urllib.request.Request(base + path, data=raw.encode(), method=method,
-                                 headers={"Content-Type": "application/json", "User-Agent": "perfgate-tests"})
+    req = urllib.request.Request(
+        base + path,
+        data=raw.encode(),
+        method=method,
+        headers={"Content-Type": "application/json", "User-Agent": "perfgate-tests"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             status, body = resp.status, resp.read()
@@ -262,13 +316,22 @@ API_CASES = [
     ("/proxies/api/toxics", '{"type": "latency", "attributes": {"latency": 1e400}}', "out of range"),
     ("/proxies/api/toxics", '{"type": "latency", "attributes": {"latency": 1e300}}', "must be an integer"),
     ("/proxies/api/toxics", '{"type": "latency", "toxicity": -Infinity}', "Infinity"),
-    ("/proxies", '{"name": "b", "listen": "127.0.0.1:\u0661\u0662\u0663", "upstream": "127.0.0.1:9"}',
-     "listen must be host:port"),
-    ("/proxies", '{"name": "c", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:\u0661\u0662"}',
-     "upstream must be host:port"),
+    (
+        "/proxies",
+        '{"name": "b", "listen": "127.0.0.1:\u0661\u0662\u0663", "upstream": "127.0.0.1:9"}',
+        "listen must be host:port",
+    ),
+    (
+        "/proxies",
+        '{"name": "c", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:\u0661\u0662"}',
+        "upstream must be host:port",
+    ),
     ("/proxies/api", '{"listen": "127.0.0.1:\u0660"}', "listen must be host:port"),
-    ("/populate", '[{"name": "e", "listen": "127.0.0.1:\u0660", "upstream": "127.0.0.1:9"}]',
-     "listen must be host:port"),
+    (
+        "/populate",
+        '[{"name": "e", "listen": "127.0.0.1:\u0660", "upstream": "127.0.0.1:9"}]',
+        "listen must be host:port",
+    ),
     ("/populate", '[{"name": ["x"], "upstream": "127.0.0.1:9"}]', "name must be a str"),
     ("/populate", '[{"name": "f", "upstream": 5}]', "upstream must be a str"),
 ]
@@ -287,14 +350,24 @@ def test_proxy_api_bad_input_is_400_with_json(api: str, path: str, raw: str, nee
 def test_a_margin_naming_no_request_stops_the_gate_after_the_first_round(repo: Path) -> None:
     """The requests are named "/login": a margin for "login.p50" would silently judge nothing."""
     config = repo / "names.toml"
-    config.write_text(dumps({
-        "target": {"command": "{python} -m http.server {port} --bind 127.0.0.1", "ready_path": "/"},
-        "load": {"locustfile": "locustfile.py", "user_classes": ["Quick"], "users": 2, "spawn_rate": 2,
-                 "warmup": 0, "duration": 1},
-        "rounds": {"count": 3, "max": 3},
-        "judge": {"margins": {"login.p50": 0.1}},
-        "store": {"path": str(repo.parent / "names-store")},
-    }))
+    config.write_text(
+        dumps(
+            {
+                "target": {"command": "{python} -m http.server {port} --bind 127.0.0.1", "ready_path": "/"},
+                "load": {
+                    "locustfile": "locustfile.py",
+                    "user_classes": ["Quick"],
+                    "users": 2,
+                    "spawn_rate": 2,
+                    "warmup": 0,
+                    "duration": 1,
+                },
+                "rounds": {"count": 3, "max": 3},
+                "judge": {"margins": {"login.p50": 0.1}},
+                "store": {"path": str(repo.parent / "names-store")},
+            }
+        )
+    )
     result = run_cli("run", "--candidate", "HEAD", "--config", str(config), cwd=repo, timeout=300)
     line = one_line(result.stderr)
     assert result.returncode == 3

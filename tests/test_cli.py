@@ -5,10 +5,16 @@ from perfgate.model import State
 from tests.support import run_cli
 
 
-@pytest.mark.parametrize("state, policy, code", [
-    (State.PASS, "warn", 0), (State.REGRESSION, "warn", 1), (State.INCONCLUSIVE, "warn", 2),
-    (State.INCONCLUSIVE, "fail", 1), (State.INCONCLUSIVE, "pass", 0),
-])
+@pytest.mark.parametrize(
+    "state, policy, code",
+    [
+        (State.PASS, "warn", 0),
+        (State.REGRESSION, "warn", 1),
+        (State.INCONCLUSIVE, "warn", 2),
+        (State.INCONCLUSIVE, "fail", 1),
+        (State.INCONCLUSIVE, "pass", 0),
+    ],
+)
 def test_exit_codes(state, policy, code):
     assert exit_code(state, policy) == code
 

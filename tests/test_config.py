@@ -24,7 +24,10 @@ def test_init_template_is_the_defaults(tmp_path):
 
 
 def test_scenarios_inherit_load_keys(tmp_path):
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 [load]
 users = 3
 [scenarios.a]
@@ -34,7 +37,9 @@ duration = 2.5
 [rounds]
 design = "interleaved"
 count = 4
-"""))
+""",
+        )
+    )
     default_duration, default_budget = ScenarioConfig(name="a").duration, RoundsConfig().max
     assert [(s.name, s.users, s.duration) for s in config.scenarios] == [("a", 3, default_duration), ("b", 5, 2.5)]
     assert config.rounds.design is Design.INTERLEAVED
@@ -46,19 +51,22 @@ def test_pyproject_tool_table(tmp_path):
     assert load_config(directory=tmp_path).judge.margin == 0.1
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("[load]\nuserz = 3\n", "[load] userz: unknown key"),
-    ("[load]\nusers = 'many'\n", "[load] users: must be an integer"),
-    ("[load]\nusers = 0\n", "[load] users: must be at least 1"),
-    ("[rounds]\ndesign = 'both'\n", "[rounds] design: must be one of duet, interleaved"),
-    ("[rounds]\ncount = 8\nmax = 4\n", "[rounds] max: must be at least rounds.count"),
-    ("[target]\ncommand = 'run {prot}'\n", "[target] command: unknown placeholder {prot}"),
-    ("[judge]\nmetrics = ['p42']\n", "[judge] metrics: unknown metric 'p42'"),
-    ("[judge.margins]\n'login.p77' = 0.1\n", "[judge.margins] login.p77: unknown metric"),
-    ("[judge]\ninconclusive = 'maybe'\n", "[judge] inconclusive: must be one of fail, pass, warn"),
-    ("surprise = 1\n", "surprise: unknown key"),
-    ("[load\n", "invalid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("[load]\nuserz = 3\n", "[load] userz: unknown key"),
+        ("[load]\nusers = 'many'\n", "[load] users: must be an integer"),
+        ("[load]\nusers = 0\n", "[load] users: must be at least 1"),
+        ("[rounds]\ndesign = 'both'\n", "[rounds] design: must be one of duet, interleaved"),
+        ("[rounds]\ncount = 8\nmax = 4\n", "[rounds] max: must be at least rounds.count"),
+        ("[target]\ncommand = 'run {prot}'\n", "[target] command: unknown placeholder {prot}"),
+        ("[judge]\nmetrics = ['p42']\n", "[judge] metrics: unknown metric 'p42'"),
+        ("[judge.margins]\n'login.p77' = 0.1\n", "[judge.margins] login.p77: unknown metric"),
+        ("[judge]\ninconclusive = 'maybe'\n", "[judge] inconclusive: must be one of fail, pass, warn"),
+        ("surprise = 1\n", "surprise: unknown key"),
+        ("[load\n", "invalid TOML"),
+    ],
+)
 def test_errors_name_the_file_and_the_key(tmp_path, text, needle):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:

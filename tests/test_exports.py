@@ -15,8 +15,15 @@ import perfgate
 import perfgate.faults as faults
 
 #: Every perfgate package that defines ``__all__`` (test_every_package_with_all_is_checked keeps it complete).
-PACKAGES = ["perfgate", "perfgate.cluster", "perfgate.deps", "perfgate.faults", "perfgate.judge", "perfgate.report",
-            "perfgate.store"]
+PACKAGES = [
+    "perfgate",
+    "perfgate.cluster",
+    "perfgate.deps",
+    "perfgate.faults",
+    "perfgate.judge",
+    "perfgate.report",
+    "perfgate.store",
+]
 #: Packages whose ``__all__`` is incomplete today, and the public names it lacks.
 INCOMPLETE = {"perfgate.store": "imports Path (from pathlib) as a public name without exporting it"}
 
@@ -28,8 +35,11 @@ NOT_EXPORTS = {"annotations", "TYPE_CHECKING"}
 
 def public_names(module: types.ModuleType) -> set[str]:
     """What the package defines or imports under a public name: not ``_...``, no submodules, none of NOT_EXPORTS."""
-    return {name for name, value in vars(module).items()
-            if not name.startswith("_") and not isinstance(value, types.ModuleType) and name not in NOT_EXPORTS}
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType) and name not in NOT_EXPORTS
+    }
 
 
 def exported(module: types.ModuleType) -> list[str]:
@@ -38,9 +48,15 @@ def exported(module: types.ModuleType) -> list[str]:
     return list(names)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"{name} {INCOMPLETE[name]}"))
-    if name in INCOMPLETE else name for name in PACKAGES])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"{name} {INCOMPLETE[name]}"))
+        if name in INCOMPLETE
+        else name
+        for name in PACKAGES
+    ],
+)
 def test_all_is_exactly_the_public_names(name: str) -> None:
     module = importlib.import_module(name)
     names = exported(module)
@@ -53,8 +69,11 @@ def test_all_is_exactly_the_public_names(name: str) -> None:
 
 
 def test_every_package_with_all_is_checked() -> None:
-    found = ["perfgate"] + [info.name for info in pkgutil.walk_packages(perfgate.__path__, "perfgate.")
-                            if info.ispkg and hasattr(importlib.import_module(info.name), "__all__")]
+    found = ["perfgate"] + [
+        info.name
+        for info in pkgutil.walk_packages(perfgate.__path__, "perfgate.")
+        if info.ispkg and hasattr(importlib.import_module(info.name), "__all__")
+    ]
     assert sorted(found) == sorted(PACKAGES)
 
 

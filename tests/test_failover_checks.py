@@ -19,16 +19,23 @@ def samples(rows):
 
 
 def test_failover_figures_from_modes_and_requests():
-    modes = pd.DataFrame({"t_ns": [1 * S, 2 * S, 3 * S, 6 * S, 7 * S], "side": "baseline", "process": "target",
-                          "mode": ["read-write", "read-write", "read-only", "read-only", "read-write"]})
-    rows = [(2 * S + 1, 900.0, "send", True, None, "baseline", False),
-            (3 * S, 800.0, "send", False, "HTTPError: 503 read-only", "baseline", False),
-            (5 * S, 700.0, "send", False, "HTTPError: 503 read-only", "baseline", False),
-            (4 * S, 500.0, "login", True, None, "baseline", False),
-            (4 * S, 400.0, "history", True, None, "baseline", False),
-            (4 * S, 400.0, "history", False, "boom", "candidate", False)]
-    figures = failover_figures(samples(rows), modes, "baseline", int(2.5 * S), 6 * S, acked_lost=0,
-                               acknowledged=10)
+    modes = pd.DataFrame(
+        {
+            "t_ns": [1 * S, 2 * S, 3 * S, 6 * S, 7 * S],
+            "side": "baseline",
+            "process": "target",
+            "mode": ["read-write", "read-write", "read-only", "read-only", "read-write"],
+        }
+    )
+    rows = [
+        (2 * S + 1, 900.0, "send", True, None, "baseline", False),
+        (3 * S, 800.0, "send", False, "HTTPError: 503 read-only", "baseline", False),
+        (5 * S, 700.0, "send", False, "HTTPError: 503 read-only", "baseline", False),
+        (4 * S, 500.0, "login", True, None, "baseline", False),
+        (4 * S, 400.0, "history", True, None, "baseline", False),
+        (4 * S, 400.0, "history", False, "boom", "candidate", False),
+    ]
+    figures = failover_figures(samples(rows), modes, "baseline", int(2.5 * S), 6 * S, acked_lost=0, acknowledged=10)
     assert figures["detect_s"] == pytest.approx(0.5)
     assert figures["recover_s"] == pytest.approx(1.0)
     assert figures["write_error_window_s"] == pytest.approx(2.0)
@@ -52,9 +59,11 @@ def fig(side, lost=0, exited=False, reads=1.0, scenario="f"):
 def test_hard_checks():
     good = failover_checks([fig("baseline"), fig("candidate")])
     assert {c.metric: c.verdict for c in good} == {
-        "acked_lost": State.PASS, "went_down": State.PASS, "outage_reads_ok": State.PASS}
-    bad = {c.metric: c for c in failover_checks([fig("baseline"), fig("candidate", lost=3, exited=True,
-                                                                       reads=0.5)])}
+        "acked_lost": State.PASS,
+        "went_down": State.PASS,
+        "outage_reads_ok": State.PASS,
+    }
+    bad = {c.metric: c for c in failover_checks([fig("baseline"), fig("candidate", lost=3, exited=True, reads=0.5)])}
     assert all(c.verdict is State.REGRESSION for c in bad.values())
     assert bad["acked_lost"].candidate == 3 and "3 acknowledged writes lost" in bad["acked_lost"].reason
     # a baseline that also fails its reads does not make the candidate's failure a regression
@@ -73,22 +82,36 @@ def test_with_checks_overrides_a_pass():
 
 def test_resource_metrics_over_the_measured_window():
     record = RoundRecord("r", 0, "chat", Design.DUET, (Side.BASELINE,), 0, 0, 2 * S, 9 * S)
-    frame = pd.DataFrame({"t_ns": [1 * S, 3 * S, 4 * S], "side": "baseline", "process": "target",
-                          "cpu_percent": [99.0, 10.0, 30.0], "rss_bytes": [10**9, 100, 300],
-                          "queue_depth": [500.0, 1.0, math.nan], "connections": 1.0, "mode": None})
+    frame = pd.DataFrame(
+        {
+            "t_ns": [1 * S, 3 * S, 4 * S],
+            "side": "baseline",
+            "process": "target",
+            "cpu_percent": [99.0, 10.0, 30.0],
+            "rss_bytes": [10**9, 100, 300],
+            "queue_depth": [500.0, 1.0, math.nan],
+            "connections": 1.0,
+            "mode": None,
+        }
+    )
     (m,) = resource_metrics(frame, record)
     assert m.values == {"rss_peak": 300.0, "cpu_mean": 20.0, "queue_peak": 1.0}
 
 
 def test_fault_plans_are_validated_at_plan_time():
-    ok = ScenarioConfig(name="s", warmup=1, duration=9, faults=({"at": 1, "for": 2, "link": "target",
-                                                                 "toxic": "latency", "latency": 100},),
-                        monkey={"seed": 3, "mean_interval": 2})
+    ok = ScenarioConfig(
+        name="s",
+        warmup=1,
+        duration=9,
+        faults=({"at": 1, "for": 2, "link": "target", "toxic": "latency", "latency": 100},),
+        monkey={"seed": 3, "mean_interval": 2},
+    )
     plan = plan_faults(ok)
     assert plan.faults[0].proxy == "target" and len(plan.faults) > 1
     assert plan_faults(ok).faults == plan.faults  # the monkey replays the same faults for the same seed
-    too_late = ScenarioConfig(name="s", warmup=1, duration=2, faults=({"at": 2, "for": 2, "link": "target",
-                                                                       "toxic": "latency"},))
+    too_late = ScenarioConfig(
+        name="s", warmup=1, duration=2, faults=({"at": 2, "for": 2, "link": "target", "toxic": "latency"},)
+    )
     with pytest.raises(ConfigError, match=r"scenarios.s.faults\[0\]: at \+ for = 4s ends after the round"):
         plan_faults(too_late)
     no_db = ScenarioConfig(name="s", chaos=({"at": 1, "action": "kill", "process": "primary"},))

@@ -55,9 +55,15 @@ def test_a_target_in_a_hostile_directory_starts_and_runs_nothing_else(tmp_path):
 
 
 def test_placeholders_are_quoted_word_by_word():
-    command = format_command("{python} -m x --port {port} --data {data_dir} {db_args}",
-                             {"python": "/opt/my python/bin/python", "port": 8080, "data_dir": Path("/d/$(id)"),
-                              "db_args": ("--db", "h:1", "--name", "a b")})
+    command = format_command(
+        "{python} -m x --port {port} --data {data_dir} {db_args}",
+        {
+            "python": "/opt/my python/bin/python",
+            "port": 8080,
+            "data_dir": Path("/d/$(id)"),
+            "db_args": ("--db", "h:1", "--name", "a b"),
+        },
+    )
     assert command == "'/opt/my python/bin/python' -m x --port 8080 --data '/d/$(id)' --db h:1 --name 'a b'"
     assert quote_value("plain") == "plain"
     with pytest.raises(KeyError):
@@ -67,25 +73,41 @@ def test_placeholders_are_quoted_word_by_word():
 # --- 6: secrets never reach the manifest or a report -----------------------------------
 
 
-@pytest.mark.parametrize("key, secret", [("API_TOKEN", True), ("AWS_SECRET_ACCESS_KEY", True),
-                                         ("DB_PASSWORD", True), ("sessionId", True), ("X_API_KEY", True),
-                                         ("GITHUB_AUTH", True), ("PRIVATE_PEM", True), ("COOKIE_JAR", True),
-                                         ("PATH", False), ("monkey", False), ("author", False), ("LOG_LEVEL", False)])
+@pytest.mark.parametrize(
+    "key, secret",
+    [
+        ("API_TOKEN", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("DB_PASSWORD", True),
+        ("sessionId", True),
+        ("X_API_KEY", True),
+        ("GITHUB_AUTH", True),
+        ("PRIVATE_PEM", True),
+        ("COOKIE_JAR", True),
+        ("PATH", False),
+        ("monkey", False),
+        ("author", False),
+        ("LOG_LEVEL", False),
+    ],
+)
 def test_secret_looking_keys(key, secret):
     assert is_secret_key(key) is secret
 
 
 def test_redact_masks_keys_and_url_passwords():
     data = {"env": {"API_TOKEN": "s3cr3t", "URL": "postgres://bob:hunter2@db/x", "MODE": "fast"}, "n": [1, {"KEY": 2}]}
-    assert redact(data) == {"env": {"API_TOKEN": REDACTED, "URL": f"postgres://bob:{REDACTED}@db/x", "MODE": "fast"},
-                            "n": [1, {"KEY": REDACTED}]}
+    assert redact(data) == {
+        "env": {"API_TOKEN": REDACTED, "URL": f"postgres://bob:{REDACTED}@db/x", "MODE": "fast"},
+        "n": [1, {"KEY": REDACTED}],
+    }
 
 
 def test_target_env_secrets_never_reach_the_store_or_any_report(tmp_path, monkeypatch):
     monkeypatch.setenv("PERFGATE_TEST_PROCESS_SECRET", "pr0cess-env-s3cr3t")
     (tmp_path / "perfgate.toml").write_text(
         '[target]\nenv = { API_TOKEN = "s3cr3t", DATABASE_URL = "postgres://u:pa55w0rd@db/x",'
-        ' SESSION_COOKIE = "c00kie", MODE = "fast" }\n')
+        ' SESSION_COOKIE = "c00kie", MODE = "fast" }\n'
+    )
     config = load_config(directory=tmp_path)
     assert config.target.env["API_TOKEN"] == "s3cr3t"  # the target itself still gets it
     base, cand = Revision("main", "a" * 40, "base"), Revision("HEAD", "b" * 40, "cand")
@@ -93,17 +115,29 @@ def test_target_env_secrets_never_reach_the_store_or_any_report(tmp_path, monkey
     store = LocalStore(tmp_path / ".perfgate")
     run_id = store.create_run(manifest)
     for index in range(3):
-        store.save_round(RoundRecord(run_id=run_id, index=index, scenario="chat", design=Design.DUET,
-                                     sides=(Side.BASELINE, Side.CANDIDATE), pair=index, started_ns=0,
-                                     measure_start_ns=0, ended_ns=2_000_000_000), samples(40, 1000.0))
+        store.save_round(
+            RoundRecord(
+                run_id=run_id,
+                index=index,
+                scenario="chat",
+                design=Design.DUET,
+                sides=(Side.BASELINE, Side.CANDIDATE),
+                pair=index,
+                started_ns=0,
+                measure_start_ns=0,
+                ended_ns=2_000_000_000,
+            ),
+            samples(40, 1000.0),
+        )
     store.save_verdict(run_id, verdict_to_dict(Verdict(State.PASS, "pass: fine", (), base, cand, run_id=run_id)))
     out = tmp_path / "out"
     paths = write_reports(store, run_id, out, markdown=out / "pr.md", junit=out / "junit.xml", json_path=out / "v.json")
     html = paths.html.read_text()
     assert "API_TOKEN" in html and REDACTED.replace("<", "&lt;").replace(">", "&gt;") in html  # shown, masked
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "perfgate.toml"]
-    assert {paths.html, paths.markdown, paths.junit, paths.json, store.run_dir(run_id) / "manifest.json"} <= \
-        set(written)
+    assert {paths.html, paths.markdown, paths.junit, paths.json, store.run_dir(run_id) / "manifest.json"} <= set(
+        written
+    )
     for path in written:
         data = path.read_bytes()
         for secret in (b"s3cr3t", b"pa55w0rd", b"c00kie", b"pr0cess-env"):

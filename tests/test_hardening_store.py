@@ -41,8 +41,9 @@ def assert_one_line_exit_3(result, *needles: str) -> None:
 # --- the one name rule ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["..", ".", "../x", "a/b", "a\\b", ".hidden", "", "a\x00b", "x" * 129, "a b",
-                                  "%2e%2e", 7, None])
+@pytest.mark.parametrize(
+    "name", ["..", ".", "../x", "a/b", "a\\b", ".hidden", "", "a\x00b", "x" * 129, "a b", "%2e%2e", 7, None]
+)
 def test_unsafe_names_are_refused(name):
     with pytest.raises(StoreError, match="invalid run id"):
         check_name(name, "run id", "somewhere")
@@ -80,8 +81,16 @@ def test_report_latest_refuses_a_traversing_run_key(bucket, tmp_path, aws_env):
     nest = tmp_path / "a" / "b" / "c"
     nest.mkdir(parents=True)
     before = files_under(tmp_path)
-    result = run_cli("report", "latest", "--store", f"s3://{bucket}/team", "--out", str(nest / "out"), cwd=nest,
-                     env={"PERFGATE_S3_CACHE": str(nest / "cache")})
+    result = run_cli(
+        "report",
+        "latest",
+        "--store",
+        f"s3://{bucket}/team",
+        "--out",
+        str(nest / "out"),
+        cwd=nest,
+        env={"PERFGATE_S3_CACHE": str(nest / "cache")},
+    )
     assert_one_line_exit_3(result, evil, "invalid run id")
     assert not list(tmp_path.rglob("*pwned*")) and not list(tmp_path.rglob("victim"))
     assert {p for p in files_under(tmp_path) - before if nest / "cache" not in p.parents} == set()
@@ -107,12 +116,15 @@ def test_a_traversing_round_key_is_refused(bucket, tmp_path):
     assert not list(tmp_path.rglob("victim*"))
 
 
-@pytest.mark.parametrize("entry, message", [
-    ("..%2F..%2F..%2Fevil.000.baseline.1", "invalid run id"),
-    ("run1.000.elsewhere.1", "invalid side"),
-    ("run1.-1.baseline.1", "invalid round index"),
-    ("run1.000.baseline", "not a round index entry"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("..%2F..%2F..%2Fevil.000.baseline.1", "invalid run id"),
+        ("run1.000.elsewhere.1", "invalid side"),
+        ("run1.-1.baseline.1", "invalid round index"),
+        ("run1.000.baseline", "not a round index entry"),
+    ],
+)
 def test_hostile_round_index_entries_are_refused(bucket, tmp_path, entry, message):
     prefix = f"case-{len(list(boto3.client('s3').list_objects_v2(Bucket=bucket).get('Contents', [])))}"
     writer = S3Store(bucket, prefix, cache_dir=tmp_path / "w")
@@ -136,13 +148,28 @@ def test_a_scenario_name_cannot_climb_out_of_the_round_index(bucket, tmp_path):
 
 def local_run(root: Path, rounds: int = 2, first: int = 0) -> tuple[LocalStore, str]:
     store = LocalStore(root)
-    run_id = store.create_run({"run_id": "20250101T000000-abc123", "baseline": {"sha": BASE.sha},
-                               "candidate": {"sha": CAND.sha}, "config_hash": "h", "fingerprint": "f",
-                               "scenarios": ["chat"]})
+    run_id = store.create_run(
+        {
+            "run_id": "20250101T000000-abc123",
+            "baseline": {"sha": BASE.sha},
+            "candidate": {"sha": CAND.sha},
+            "config_hash": "h",
+            "fingerprint": "f",
+            "scenarios": ["chat"],
+        }
+    )
     for index in range(first, first + rounds):
-        record = RoundRecord(run_id=run_id, index=index, scenario="chat", design=Design.DUET,
-                             sides=(Side.BASELINE, Side.CANDIDATE), pair=index - first, started_ns=0,
-                             measure_start_ns=0, ended_ns=2_000_000_000)
+        record = RoundRecord(
+            run_id=run_id,
+            index=index,
+            scenario="chat",
+            design=Design.DUET,
+            sides=(Side.BASELINE, Side.CANDIDATE),
+            pair=index - first,
+            started_ns=0,
+            measure_start_ns=0,
+            ended_ns=2_000_000_000,
+        )
         store.save_round(record, samples(40, 1000.0 + index))
     store.save_verdict(run_id, verdict_to_dict(Verdict(State.PASS, "pass: fine", (), BASE, CAND, run_id=run_id)))
     return store, run_id
@@ -153,16 +180,20 @@ def test_a_traversing_run_id_in_a_local_index_is_refused(tmp_path):
     with sqlite3.connect(store.root / "index.sqlite") as db:
         db.execute("INSERT INTO runs (run_id, created, state) VALUES ('../../../victim', 9e12, 'pass')")
     before = files_under(tmp_path)
-    result = run_cli("report", "latest", "--store", str(store.root), "--out", str(tmp_path / "w" / "out"),
-                     cwd=tmp_path / "w")
+    result = run_cli(
+        "report", "latest", "--store", str(store.root), "--out", str(tmp_path / "w" / "out"), cwd=tmp_path / "w"
+    )
     assert_one_line_exit_3(result, "invalid run id '../../../victim'")
     assert files_under(tmp_path) == before
 
 
 def test_round_counts_past_999_are_read_in_order(tmp_path):
     store, run_id = local_run(tmp_path / "s", rounds=3, first=998)
-    assert [p.name for p in sorted((store.run_dir(run_id) / "rounds").glob("*.json"))] == \
-        ["1000.json", "998.json", "999.json"]
+    assert [p.name for p in sorted((store.run_dir(run_id) / "rounds").glob("*.json"))] == [
+        "1000.json",
+        "998.json",
+        "999.json",
+    ]
     assert [r.index for r in store.rounds(run_id)] == [998, 999, 1000]
     assert store.samples(run_id, 1000)["latency_us"].min() == 2000.0
     paths = write_reports(store, run_id, tmp_path / "out", json_path=tmp_path / "out" / "v.json")
@@ -217,16 +248,20 @@ def _verdict_not_json(store: LocalStore, run_id: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("corrupt, message", [
-    (_corrupt_manifest_bytes, "not UTF-8"),
-    (_manifest_without_revisions, "the manifest has no baseline revision"),
-    (_manifest_a_list, "a JSON object was expected, not list"),
-    (_empty_round, "not a round record: missing key"),
-    (_round_of_another_run, "holds round 1 of run 'someone-else'"),
-    (_truncated_parquet, "unreadable"),
-    (_garbage_resources, "unreadable"),
-    (_verdict_not_json, "unreadable"),
-], ids=lambda x: getattr(x, "__name__", "")[:40])
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (_corrupt_manifest_bytes, "not UTF-8"),
+        (_manifest_without_revisions, "the manifest has no baseline revision"),
+        (_manifest_a_list, "a JSON object was expected, not list"),
+        (_empty_round, "not a round record: missing key"),
+        (_round_of_another_run, "holds round 1 of run 'someone-else'"),
+        (_truncated_parquet, "unreadable"),
+        (_garbage_resources, "unreadable"),
+        (_verdict_not_json, "unreadable"),
+    ],
+    ids=lambda x: getattr(x, "__name__", "")[:40],
+)
 def test_a_corrupt_store_file_is_one_line_naming_it(tmp_path, corrupt, message):
     store, run_id = local_run(tmp_path / "store")
     path = corrupt(store, run_id)
@@ -236,4 +271,3 @@ def test_a_corrupt_store_file_is_one_line_naming_it(tmp_path, corrupt, message):
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text, text
     result = run_cli("report", run_id, "--store", str(store.root), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert_one_line_exit_3(result, str(path), message)
-

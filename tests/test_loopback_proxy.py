@@ -44,8 +44,13 @@ def dead_proxy(monkeypatch):
 def test_probes_bypass_the_proxy(tmp_path, dead_proxy):
     script = tmp_path / "server.py"
     script.write_text(SERVER)
-    config = TargetConfig(command=f"exec {sys.executable} {script} {{port}}", ready_path="/", metrics_path="/",
-                          ready_timeout=5, stop_timeout=2)
+    config = TargetConfig(
+        command=f"exec {sys.executable} {script} {{port}}",
+        ready_path="/",
+        metrics_path="/",
+        ready_timeout=5,
+        stop_timeout=2,
+    )
     with Target(config, tmp_path, tmp_path / "data", Side.BASELINE) as target:  # waits until ready
         assert target.metrics() == {"connections": 3}
 

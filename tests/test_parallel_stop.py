@@ -36,15 +36,15 @@ def test_two_stubborn_targets_stop_in_about_one_stop_timeout(tmp_path):
     script = tmp_path / "stubborn.py"
     script.write_text(STUBBORN)
     stop_timeout = 2.0
-    target = TargetConfig(command=f"exec {sys.executable} {script} {{port}}", ready_path="/",
-                          ready_timeout=20, stop_timeout=stop_timeout)
+    target = TargetConfig(
+        command=f"exec {sys.executable} {script} {{port}}", ready_path="/", ready_timeout=20, stop_timeout=stop_timeout
+    )
     config = Config(path=tmp_path / "perfgate.toml", root=tmp_path, target=target)
     spec = RoundSpec(index=0, scenario="chat", sides=(Side.BASELINE, Side.CANDIDATE), pair=0)
     checkouts = {Side.BASELINE: tmp_path, Side.CANDIDATE: tmp_path}
     stack = ExitStack()
     with stack:
-        rigs = build_sides(stack, config, ScenarioConfig(name="chat"), FaultPlan(), spec, checkouts,
-                           tmp_path / "round")
+        rigs = build_sides(stack, config, ScenarioConfig(name="chat"), FaultPlan(), spec, checkouts, tmp_path / "round")
         for rig in rigs:
             rig.target.wait_ready()
         procs = [rig.target.proc for rig in rigs]
@@ -66,8 +66,12 @@ def test_the_workflow_runs_perfgate_as_the_step_process(tmp_path):
     stub.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexit 1\n")
     stub.chmod(0o755)
     step = _gate_step()
-    env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}", "PERFGATE_OUT": str(tmp_path / "out"),
-           "GITHUB_OUTPUT": str(tmp_path / "github_output")}
+    env = {
+        **os.environ,
+        "PATH": f"{stub.parent}:{os.environ['PATH']}",
+        "PERFGATE_OUT": str(tmp_path / "out"),
+        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
+    }
     shell = subprocess.Popen(["bash", "-e", "-c", step["run"]], env=env)
     assert shell.wait(30) == 1  # the gate's exit code is the step's
     assert int((tmp_path / "pid").read_text()) == shell.pid  # perfgate replaced bash: it gets the signal

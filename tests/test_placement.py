@@ -27,8 +27,9 @@ def test_shared_placement_gives_targets_and_generator_disjoint_cpus():
 def test_a_target_and_every_thread_it_starts_run_on_its_cpus(tmp_path):
     targets, _ = cpu_placement("shared")
     script = tmp_path / "threads.py"
-    script.write_text("import threading, time\nthreading.Thread(target=time.sleep, args=(30,)).start()\n"
-                      "time.sleep(30)\n")
+    script.write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(30,)).start()\ntime.sleep(30)\n"
+    )
     config = TargetConfig(command=f"exec {sys.executable} {script}")
     target = Target(config, tmp_path, tmp_path / "data", Side.BASELINE, cpus=targets)
     target.launch()

@@ -10,8 +10,7 @@ def test_records_exact_latency_side_warmup_and_errors():
     start = time.time()
     recorder = Recorder(measure_start_ns=int((start + 1) * 1e9))
     recorder.on_request("POST", "login", 12.3456, 10, None, {"side": "baseline"}, start_time=start)
-    recorder.on_request("WS", "deliver", 0.5, 64, RuntimeError("boom"), {"side": "candidate"},
-                        start_time=start + 2)
+    recorder.on_request("WS", "deliver", 0.5, 64, RuntimeError("boom"), {"side": "candidate"}, start_time=start + 2)
     recorder.on_request("GET", "history", 1.0, context={})  # no start_time: derived from now
     table = recorder.to_table()
     assert table.schema == SAMPLE_SCHEMA

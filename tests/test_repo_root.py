@@ -26,6 +26,8 @@ def test_checking_out_the_working_tree_of_a_bare_repository_is_one_line(tmp_path
     bare = tmp_path / "origin.git"
     _git(tmp_path, "init", "-q", "--bare", str(bare))
     repo = git.Repo(bare)
-    with (pytest.raises(RevisionError, match="a bare repository has no working tree"),
-          gitops.checkout(repo, Revision(gitops.WORKTREE, "0" * 40), tmp_path / "wt")):
+    with (
+        pytest.raises(RevisionError, match="a bare repository has no working tree"),
+        gitops.checkout(repo, Revision(gitops.WORKTREE, "0" * 40), tmp_path / "wt"),
+    ):
         pass  # pragma: no cover - never reached

@@ -87,8 +87,10 @@ def test_no_wait_fails_fast(tmp_path):
     lock = tmp_path / "measure.lock"
     holder = hold_lock(lock, 30)
     try:
-        with (pytest.raises(MeasureLockBusy, match=rf"pid {holder.pid}\) is measuring on this machine"),
-              measurement_lock(path=lock, wait=False)):
+        with (
+            pytest.raises(MeasureLockBusy, match=rf"pid {holder.pid}\) is measuring on this machine"),
+            measurement_lock(path=lock, wait=False),
+        ):
             pass
     finally:
         holder.kill()
@@ -101,8 +103,17 @@ def test_cli_no_wait_is_one_line_and_exit_3(tmp_path):
     lock = tmp_path / "measure.lock"
     holder = hold_lock(lock, 60)
     try:
-        result = run_cli("run", "--baseline", "HEAD~1", "--candidate", "HEAD", "--no-wait", cwd=repo,
-                         env={"PERFGATE_LOCK": str(lock)}, timeout=120)
+        result = run_cli(
+            "run",
+            "--baseline",
+            "HEAD~1",
+            "--candidate",
+            "HEAD",
+            "--no-wait",
+            cwd=repo,
+            env={"PERFGATE_LOCK": str(lock)},
+            timeout=120,
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -126,16 +137,26 @@ def test_report_latest_skips_runs_without_a_verdict(tmp_path):
     empty = tmp_path / "empty"
     failed_only = LocalStore(empty / ".perfgate")
     write_run(failed_only, config, baseline, candidate, state="interrupted")
-    result = run_cli("report", "latest", "--store", str(empty / ".perfgate"), "--out", str(tmp_path / "o2"),
-                     cwd=tmp_path)
+    result = run_cli(
+        "report", "latest", "--store", str(empty / ".perfgate"), "--out", str(tmp_path / "o2"), cwd=tmp_path
+    )
     assert result.returncode == 3
     assert "no run in the store has a verdict yet" in result.stderr.strip().splitlines()[-1]
 
 
 def slower_candidate(state, scenario, spec):
     """Rounds as a cluster backend hands them back (the gate's round runner): the candidate twice as slow."""
-    record = RoundRecord(run_id=state.run_id, index=spec.index, scenario=spec.scenario, design=Design.DUET,
-                         sides=spec.sides, pair=spec.pair, started_ns=0, measure_start_ns=1 * S, ended_ns=3 * S)
+    record = RoundRecord(
+        run_id=state.run_id,
+        index=spec.index,
+        scenario=spec.scenario,
+        design=Design.DUET,
+        sides=spec.sides,
+        pair=spec.pair,
+        started_ns=0,
+        measure_start_ns=1 * S,
+        ended_ns=3 * S,
+    )
     return record, samples(spec.index, ratio=2.0), RESOURCE_SCHEMA.empty_table()
 
 

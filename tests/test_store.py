@@ -9,16 +9,24 @@ from perfgate.store import LocalStore
 
 
 def samples(n: int, side: str) -> pa.Table:
-    return pa.table({
-        "t_ns": list(range(n)), "latency_us": [float(i) for i in range(n)], "name": ["login"] * n,
-        "type": ["POST"] * n, "ok": [True] * n, "bytes": [1] * n, "error": [None] * n,
-        "side": [side] * n, "warmup": [False] * n,
-    }, schema=SAMPLE_SCHEMA)
+    return pa.table(
+        {
+            "t_ns": list(range(n)),
+            "latency_us": [float(i) for i in range(n)],
+            "name": ["login"] * n,
+            "type": ["POST"] * n,
+            "ok": [True] * n,
+            "bytes": [1] * n,
+            "error": [None] * n,
+            "side": [side] * n,
+            "warmup": [False] * n,
+        },
+        schema=SAMPLE_SCHEMA,
+    )
 
 
 def record(run_id: str, index: int, valid: bool = True) -> RoundRecord:
-    return RoundRecord(run_id, index, "chat", Design.DUET, (Side.BASELINE, Side.CANDIDATE), index,
-                       1, 2, 3, valid=valid)
+    return RoundRecord(run_id, index, "chat", Design.DUET, (Side.BASELINE, Side.CANDIDATE), index, 1, 2, 3, valid=valid)
 
 
 MANIFEST = {"baseline": {"sha": "aaa"}, "candidate": {"sha": "bbb"}, "config_hash": "h", "fingerprint": "f"}

@@ -47,13 +47,15 @@ def test_start_ready_sample_and_reap(tmp_path, server_script):
 
 def test_a_target_that_exits_is_reported_with_its_last_words(tmp_path):
     cmd = f"{sys.executable} -c \"import sys; print('no database here'); sys.exit(4)\""
-    with (pytest.raises(TargetError, match="exited with code 4: no database here"),
-          Target(config(cmd), tmp_path, tmp_path / "d", Side.CANDIDATE)):
+    with (
+        pytest.raises(TargetError, match="exited with code 4: no database here"),
+        Target(config(cmd), tmp_path, tmp_path / "d", Side.CANDIDATE),
+    ):
         pass
 
 
 def test_a_target_that_never_gets_ready(tmp_path):
-    cmd = f"{sys.executable} -c \"import time; time.sleep(60)\""
+    cmd = f'{sys.executable} -c "import time; time.sleep(60)"'
     target = Target(config(cmd, ready_timeout=0.5), tmp_path, tmp_path / "d", Side.CANDIDATE)
     with pytest.raises(TargetError, match="not ready .* after 0.5s"), target:
         pass

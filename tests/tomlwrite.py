@@ -11,8 +11,9 @@ from typing import Any
 
 
 def string(text: str) -> str:
-    escaped = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else
-                      "\\" + c if c in '"\\' else c for c in text)
+    escaped = "".join(
+        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else "\\" + c if c in '"\\' else c for c in text
+    )
     return f'"{escaped}"'
 
 

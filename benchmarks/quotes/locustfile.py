@@ -1,6 +1,6 @@
 """Load for the quote service: mostly quotes (behind the slow feed), some pricing.
 
-    locust -f locustfile.py --host http://127.0.0.1:PORT --headless -u 10 -r 10 -t 10s
+locust -f locustfile.py --host http://127.0.0.1:PORT --headless -u 10 -r 10 -t 10s
 """
 
 from __future__ import annotations

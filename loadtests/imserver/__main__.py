@@ -39,18 +39,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     db = p.add_argument_group("database")
     db.add_argument("--storage", choices=("sqlite", "mariadb"), default="sqlite")
     db.add_argument("--db-primary", type=_address, metavar="HOST:PORT", help="takes the writes")
-    db.add_argument("--db-replica", type=_address, metavar="HOST:PORT",
-                    help="serves the reads (default: the primary)")
+    db.add_argument("--db-replica", type=_address, metavar="HOST:PORT", help="serves the reads (default: the primary)")
     db.add_argument("--db-user", default="im")
     db.add_argument("--db-password", default="im")
     db.add_argument("--db-name", default="im")
-    db.add_argument("--db-timeout", type=float, default=1.0, metavar="S",
-                    help="connect/read/write timeout of every database call")
-    db.add_argument("--db-check-interval", type=float, default=0.25, metavar="S",
-                    help="how often the primary's health is checked")
-    db.add_argument("--failover-bug", choices=("hang", "crash", "lose"),
-                    help="TEST FIXTURE: a deliberately broken failover (sends hang, the "
-                         "process exits, or sends are acknowledged but dropped)")
+    db.add_argument(
+        "--db-timeout", type=float, default=1.0, metavar="S", help="connect/read/write timeout of every database call"
+    )
+    db.add_argument(
+        "--db-check-interval", type=float, default=0.25, metavar="S", help="how often the primary's health is checked"
+    )
+    db.add_argument(
+        "--failover-bug",
+        choices=("hang", "crash", "lose"),
+        help="TEST FIXTURE: a deliberately broken failover (sends hang, the "
+        "process exits, or sends are acknowledged but dropped)",
+    )
     args = p.parse_args(argv)
     if args.storage == "mariadb" and args.db_primary is None:
         p.error("--storage mariadb needs --db-primary")
@@ -63,11 +67,18 @@ def make_storage(args: argparse.Namespace) -> Storage | None:
     """The chosen backend; None means the default SQLite file in the data directory."""
     if args.storage != "mariadb":
         return None
-    return MariaDbStorage(MariaDbConfig(
-        primary=args.db_primary, replica=args.db_replica, user=args.db_user,
-        password=args.db_password, database=args.db_name, timeout_s=args.db_timeout,
-        check_interval_s=args.db_check_interval, failover_bug=args.failover_bug,
-    ))
+    return MariaDbStorage(
+        MariaDbConfig(
+            primary=args.db_primary,
+            replica=args.db_replica,
+            user=args.db_user,
+            password=args.db_password,
+            database=args.db_name,
+            timeout_s=args.db_timeout,
+            check_interval_s=args.db_check_interval,
+            failover_bug=args.failover_bug,
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

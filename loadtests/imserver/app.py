@@ -75,9 +75,7 @@ class ImService:
         self.storage = storage or SqliteStorage(settings.data_dir / "im.sqlite3")
         self.sessions = Sessions()
         self.signer = TokenSigner(load_or_create_key(settings.data_dir / "token.key"))
-        self.gateway = (
-            GatewayLink(settings.gateway, settings.gateway_queue_limit) if settings.gateway else None
-        )
+        self.gateway = GatewayLink(settings.gateway, settings.gateway_queue_limit) if settings.gateway else None
         self.known_users: set[str] = set()
         self.logins = 0
         self.ready = False
@@ -110,13 +108,12 @@ class ImService:
         todo = [seeded_account(i) for i in range(self.settings.users)]
         todo = [(name, pw) for name, pw in todo if have.get(name) != log2n]
         loop = asyncio.get_running_loop()
-        hashes = await asyncio.gather(
-            *(loop.run_in_executor(None, hash_password, pw, log2n) for _, pw in todo)
-        )
+        hashes = await asyncio.gather(*(loop.run_in_executor(None, hash_password, pw, log2n) for _, pw in todo))
         await self.storage.create_users(zip((name for name, _ in todo), hashes, strict=True))
         self.known_users = set(have) | {name for name, _ in todo}
-        log.info("seeded %d of %d users (log2n=%d) in %.2fs",
-                 len(todo), self.settings.users, log2n, time.perf_counter() - t0)
+        log.info(
+            "seeded %d of %d users (log2n=%d) in %.2fs", len(todo), self.settings.users, log2n, time.perf_counter() - t0
+        )
 
     async def on_shutdown(self, app: web.Application) -> None:
         await self.sessions.close_all()
@@ -146,9 +143,7 @@ class ImService:
         if not isinstance(user, str) or not isinstance(password, str):
             raise _error(web.HTTPBadRequest, "user and password must be strings")
         stored = await self.storage.get_user(user)
-        ok = await asyncio.get_running_loop().run_in_executor(
-            None, verify_password, password, stored or self._decoy
-        )
+        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored or self._decoy)
         if not (ok and stored):
             raise _error(web.HTTPUnauthorized, "bad credentials")
         self.logins += 1
@@ -235,22 +230,24 @@ class ImService:
     async def metrics(self, request: web.Request) -> web.Response:
         gateway = self.gateway
         db = self.storage.status()
-        return web.json_response({
-            "connections": self.sessions.connections,
-            "users_online": len(self.sessions.online()),
-            "queue_depth": gateway.depth if gateway else 0,
-            "delivered": self.sessions.delivered,
-            "messages": self.storage.count_messages(),
-            "logins": self.logins,
-            "rss_bytes": self._process.memory_info().rss,
-            "mode": db.mode,
-            "mode_changes": db.mode_changes,
-            "last_mode_change_ns": db.last_mode_change_ns,
-            "db_errors": db.errors,
-            "gateway_forwarded": gateway.forwarded if gateway else 0,
-            "gateway_dropped": gateway.dropped if gateway else 0,
-            "uptime_s": round(time.monotonic() - self._started, 3),
-        })
+        return web.json_response(
+            {
+                "connections": self.sessions.connections,
+                "users_online": len(self.sessions.online()),
+                "queue_depth": gateway.depth if gateway else 0,
+                "delivered": self.sessions.delivered,
+                "messages": self.storage.count_messages(),
+                "logins": self.logins,
+                "rss_bytes": self._process.memory_info().rss,
+                "mode": db.mode,
+                "mode_changes": db.mode_changes,
+                "last_mode_change_ns": db.last_mode_change_ns,
+                "db_errors": db.errors,
+                "gateway_forwarded": gateway.forwarded if gateway else 0,
+                "gateway_dropped": gateway.dropped if gateway else 0,
+                "uptime_s": round(time.monotonic() - self._started, 3),
+            }
+        )
 
 
 @web.middleware

@@ -34,9 +34,7 @@ def _scrypt(password: str, salt: bytes, log2n: int) -> bytes:
     n = 1 << log2n
     # OpenSSL's default memory cap (32 MiB) is too small from log2n = 15 up.
     maxmem = 2 * 128 * SCRYPT_R * n + (1 << 20)
-    return hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=maxmem, dklen=32
-    )
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=maxmem, dklen=32)
 
 
 def hash_password(password: str, log2n: int = SCRYPT_LOG2N) -> PasswordHash:

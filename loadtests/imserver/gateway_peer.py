@@ -53,8 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay-ms", type=float, default=0.0, help="sleep per message")
     args = parser.parse_args(argv)
     web.run_app(
-        build_app(args.delay_ms), host=args.host, port=args.port,
-        print=None, access_log=None, shutdown_timeout=2.0,
+        build_app(args.delay_ms),
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=2.0,
     )
 
 

@@ -68,9 +68,7 @@ class Sessions:
     async def close_all(self) -> None:
         """Close every socket at once, so unresponsive clients cannot stall shutdown."""
         sockets = [ws for group in self._sockets.values() for ws in group]
-        await asyncio.gather(
-            *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in sockets)
-        )
+        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in sockets))
 
     async def _broadcast(self, source: str, frame: dict[str, object]) -> None:
         data = json.dumps(frame)

@@ -70,9 +70,7 @@ class Storage(Protocol):
     async def create_users(self, users: Iterable[tuple[str, PasswordHash]]) -> None: ...
     async def get_user(self, name: str) -> PasswordHash | None: ...
     async def user_work_factors(self) -> dict[str, int]: ...
-    async def save_message(
-        self, sender: str, recipient: str, body: str, client_sent_ns: int
-    ) -> Message: ...
+    async def save_message(self, sender: str, recipient: str, body: str, client_sent_ns: int) -> Message: ...
     async def history(self, a: str, b: str, limit: int) -> list[Message]: ...
     def count_messages(self) -> int: ...
     def status(self) -> StorageStatus: ...
@@ -143,9 +141,7 @@ class SqliteStorage:
 
     async def get_user(self, name: str) -> PasswordHash | None:
         def select(db: sqlite3.Connection) -> PasswordHash | None:
-            row = db.execute(
-                "SELECT salt, digest, log2n FROM users WHERE name = ?", (name,)
-            ).fetchone()
+            row = db.execute("SELECT salt, digest, log2n FROM users WHERE name = ?", (name,)).fetchone()
             return PasswordHash(row[0], row[1], row[2]) if row else None
 
         return await self._run(select)
@@ -156,9 +152,7 @@ class SqliteStorage:
 
         return await self._run(select)
 
-    async def save_message(
-        self, sender: str, recipient: str, body: str, client_sent_ns: int
-    ) -> Message:
+    async def save_message(self, sender: str, recipient: str, body: str, client_sent_ns: int) -> Message:
         stored_ns = time.time_ns()
         row = (conversation_key(sender, recipient), sender, recipient, body, client_sent_ns, stored_ns)
 

@@ -42,8 +42,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Errors that mean "the server is not there", not "the query is wrong".
-_UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError,
-                pymysql.err.InternalError, OSError)
+_UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError, pymysql.err.InternalError, OSError)
 
 FailoverBug = Literal["hang", "crash", "lose"]
 
@@ -89,16 +88,23 @@ class MariaDbConfig:
 
 def _connect(config: MariaDbConfig, address: tuple[str, int], timeout_s: float) -> Any:
     return pymysql.connect(
-        host=address[0], port=address[1], user=config.user, password=config.password,
-        database=config.database, autocommit=True, charset="utf8mb4",
-        connect_timeout=timeout_s, read_timeout=timeout_s, write_timeout=timeout_s)
+        host=address[0],
+        port=address[1],
+        user=config.user,
+        password=config.password,
+        database=config.database,
+        autocommit=True,
+        charset="utf8mb4",
+        connect_timeout=timeout_s,
+        read_timeout=timeout_s,
+        write_timeout=timeout_s,
+    )
 
 
 class _Endpoint:
     """One server: a thread pool whose threads each keep one connection to it."""
 
-    def __init__(self, name: str, address: tuple[str, int], config: MariaDbConfig,
-                 threads: int) -> None:
+    def __init__(self, name: str, address: tuple[str, int], config: MariaDbConfig, threads: int) -> None:
         self.name = name
         self.address = address
         self._config = config
@@ -135,6 +141,7 @@ class _Endpoint:
 
     async def run(self, fn: Callable[[Cursor], T], guard: Callable[[], None] | None = None) -> T:
         """Run ``fn`` on a cursor in a pool thread; connection trouble -> StorageUnavailable."""
+
         def call() -> T:
             if guard is not None:
                 guard()  # checked again in the thread: the call may have queued a while
@@ -165,8 +172,7 @@ class MariaDbStorage:
         self.config = config
         self._primary = _Endpoint("primary", config.primary, config, config.pool_size)
         self._health = _Endpoint("health", config.primary, config, 1)
-        self._replica = (_Endpoint("replica", config.replica, config, config.pool_size)
-                         if config.replica else None)
+        self._replica = _Endpoint("replica", config.replica, config, config.pool_size) if config.replica else None
         self._mode = READ_WRITE
         self._mode_changes = 0
         self._last_change_ns = 0
@@ -178,6 +184,7 @@ class MariaDbStorage:
 
     async def open(self) -> None:
         """Create the schema on the primary (which must be up) and start the health checker."""
+
         def setup(cur: Cursor) -> int:
             for statement in _SCHEMA:
                 cur.execute(statement)
@@ -219,6 +226,7 @@ class MariaDbStorage:
 
     async def _probe(self) -> str | None:
         """None if the primary takes writes, else why not."""
+
         def ask(cur: Cursor) -> int:
             cur.execute("SELECT @@global.read_only")
             return int(cur.fetchone()[0])
@@ -278,9 +286,10 @@ class MariaDbStorage:
         def select(cur: Cursor) -> list[Message]:
             cur.execute(
                 "SELECT id, sender, recipient, body, client_sent_ns, stored_ns FROM messages"
-                " WHERE conv = %s ORDER BY id DESC LIMIT %s", (conversation_key(a, b), limit))
-            return [Message(int(r[0]), r[1], r[2], r[3], int(r[4]), int(r[5]))
-                    for r in reversed(cur.fetchall())]
+                " WHERE conv = %s ORDER BY id DESC LIMIT %s",
+                (conversation_key(a, b), limit),
+            )
+            return [Message(int(r[0]), r[1], r[2], r[3], int(r[4]), int(r[5])) for r in reversed(cur.fetchall())]
 
         return await self._read(select)
 
@@ -304,7 +313,9 @@ class MariaDbStorage:
                 cur.executemany(
                     "INSERT INTO users (name, salt, digest, log2n) VALUES (%s, %s, %s, %s)"
                     " ON DUPLICATE KEY UPDATE salt = VALUES(salt), digest = VALUES(digest),"
-                    " log2n = VALUES(log2n)", rows)
+                    " log2n = VALUES(log2n)",
+                    rows,
+                )
             cur.execute("SELECT @@gtid_binlog_pos")
             return str(cur.fetchone()[0])
 
@@ -330,16 +341,16 @@ class MariaDbStorage:
         if not caught_up:
             log.warning("replica has not reached %s after %gs; logins may fall back", position, wait)
 
-    async def save_message(self, sender: str, recipient: str, body: str,
-                           client_sent_ns: int) -> Message:
+    async def save_message(self, sender: str, recipient: str, body: str, client_sent_ns: int) -> Message:
         stored_ns = time.time_ns()
-        row = (conversation_key(sender, recipient), sender, recipient, body, client_sent_ns,
-               stored_ns)
+        row = (conversation_key(sender, recipient), sender, recipient, body, client_sent_ns, stored_ns)
 
         def insert(cur: Cursor) -> int:
             cur.execute(
                 "INSERT INTO messages (conv, sender, recipient, body, client_sent_ns, stored_ns)"
-                " VALUES (%s, %s, %s, %s, %s, %s)", row)
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                row,
+            )
             return int(cur.lastrowid)
 
         if self.config.failover_bug == "hang":  # TEST FIXTURE: retries until the primary is back

@@ -18,13 +18,24 @@ from perfgate.cluster.base import (
     load_settings,
 )
 
-__all__ = ["Cluster", "ClusterHandle", "ClusterPlan", "InfraSettings", "Node", "PlanRow", "Reaped", "RunStatus",
-           "load_settings", "run_gate_on_cluster"]
+__all__ = [
+    "Cluster",
+    "ClusterHandle",
+    "ClusterPlan",
+    "InfraSettings",
+    "Node",
+    "PlanRow",
+    "Reaped",
+    "RunStatus",
+    "load_settings",
+    "run_gate_on_cluster",
+]
 
 
 if TYPE_CHECKING:
     from perfgate.cluster.remote import run_gate_on_cluster
 else:
+
     def run_gate_on_cluster(*args, **kwargs):
         """See :func:`perfgate.cluster.remote.run_gate_on_cluster`."""
         from perfgate.cluster.remote import run_gate_on_cluster as run

@@ -54,15 +54,22 @@ def post_object(form: dict[str, Any], key: str, body: bytes, attempts: int = 5) 
     """Upload ``body`` to ``key`` through a presigned POST ``form`` ({"url", "fields"}), which S3
     accepts only for keys under the run's own prefix. Retries 5xx answers and network errors."""
     boundary = secrets.token_hex(16)
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-             for name, value in {**form["fields"], "key": key}.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload"\r\n'
-                 f'Content-Type: application/octet-stream\r\n\r\n'.encode() + body + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in {**form["fields"], "key": key}.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="upload"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n".encode()
+        + body
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     data = b"".join(parts)
     for attempt in range(attempts):
-        request = urllib.request.Request(form["url"], data=data, method="POST",
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        request = urllib.request.Request(
+            form["url"], data=data, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 response.read()
@@ -73,7 +80,7 @@ def post_object(form: dict[str, Any], key: str, body: bytes, attempts: int = 5) 
         except (urllib.error.URLError, OSError):
             if attempt == attempts - 1:
                 raise
-        time.sleep(min(2.0 ** attempt, 10.0))
+        time.sleep(min(2.0**attempt, 10.0))
 
 
 class Agent:
@@ -124,8 +131,10 @@ class Agent:
     # --- the loop -------------------------------------------------------------
 
     def run(self) -> int:
-        self.put(f"nodes/{self.role}-{self.index}.json",
-                 {"instance_id": self.instance_id, "address": self.address, "state": "ready", "t": time.time()})
+        self.put(
+            f"nodes/{self.role}-{self.index}.json",
+            {"instance_id": self.instance_id, "address": self.address, "state": "ready", "t": time.time()},
+        )
         handler = {"target": self.target_round, "master": self.master_round, "worker": self.worker_round}[self.role]
         for n in range(100000):
             seq = f"{n:04d}"
@@ -161,8 +170,9 @@ class Agent:
             self.put(f"rounds/{seq}/targets-{self.index}.json", urls)
             end = time.time() + float(req["timeout_s"])
             while time.time() < end:  # until the master's result (or an abort), checking the targets live
-                key, _ = self.wait_for(f"rounds/{seq}/result.json", f"rounds/{seq}/abort.json",
-                                       until=min(end, time.time() + 2.0))
+                key, _ = self.wait_for(
+                    f"rounds/{seq}/result.json", f"rounds/{seq}/abort.json", until=min(end, time.time() + 2.0)
+                )
                 for target in targets:
                     target.check_alive()
                 if key:
@@ -190,11 +200,18 @@ class Agent:
         work = self.home / "rounds" / seq
         work.mkdir(parents=True, exist_ok=True)
         port = int(self.config["master_port"]) or free_port()
-        spec = {**req["load"], "locustfile": str(self.home / "src" / "candidate" / req["load"]["locustfile"]),
-                "targets": [{"side": side, "host": urls[side]} for side in req["sides"]],
-                "workers": int(self.config["workers"]), "master_host": self.address, "master_port": port,
-                "bind_host": self.bind_host, "expect_timeout": float(self.config.get("expect_timeout", 60.0)),
-                "out": str(work / "samples.parquet"), "status": str(work / "status.json")}
+        spec = {
+            **req["load"],
+            "locustfile": str(self.home / "src" / "candidate" / req["load"]["locustfile"]),
+            "targets": [{"side": side, "host": urls[side]} for side in req["sides"]],
+            "workers": int(self.config["workers"]),
+            "master_host": self.address,
+            "master_port": port,
+            "bind_host": self.bind_host,
+            "expect_timeout": float(self.config.get("expect_timeout", 60.0)),
+            "out": str(work / "samples.parquet"),
+            "status": str(work / "status.json"),
+        }
         (work / "spec.json").write_text(json.dumps(spec))
         proc = _spawn(["master", str(work / "spec.json")], work / "master.log")
         try:
@@ -204,21 +221,29 @@ class Agent:
             pass
         finally:
             kill_tree(proc, 5)
-        status = _read(work / "status.json") or {"ok": False, "error": f"Locust master exited with code "
-                                                                    f"{proc.returncode} and no result"}
+        status = _read(work / "status.json") or {
+            "ok": False,
+            "error": f"Locust master exited with code {proc.returncode} and no result",
+        }
         if status.get("ok"):
             self.upload(f"rounds/{seq}/samples.parquet", work / "samples.parquet")
         self.put(f"rounds/{seq}/result.json", status)
 
     def worker_round(self, seq: str, req: dict[str, Any]) -> None:
-        key, master = self.wait_for(f"rounds/{seq}/master.json", f"rounds/{seq}/abort.json",
-                                    until=time.time() + float(req["timeout_s"]))
+        key, master = self.wait_for(
+            f"rounds/{seq}/master.json", f"rounds/{seq}/abort.json", until=time.time() + float(req["timeout_s"])
+        )
         if not key.endswith("master.json"):
             return
         work = self.home / "rounds" / seq
         work.mkdir(parents=True, exist_ok=True)
-        spec = {**master["spec"], "locustfile": str(self.home / "src" / "candidate" / req["load"]["locustfile"]),
-                "master_host": master["address"], "master_port": master["port"], "status": str(work / "status.json")}
+        spec = {
+            **master["spec"],
+            "locustfile": str(self.home / "src" / "candidate" / req["load"]["locustfile"]),
+            "master_host": master["address"],
+            "master_port": master["port"],
+            "status": str(work / "status.json"),
+        }
         (work / "spec.json").write_text(json.dumps(spec))
         proc = _spawn(["worker", str(work / "spec.json"), str(self.index)], work / "worker.log")
         cpu: list[float] = []
@@ -243,8 +268,13 @@ class Agent:
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "perfgate.load.dist_worker", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def _read(path: Path) -> dict[str, Any] | None:

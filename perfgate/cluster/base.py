@@ -95,8 +95,11 @@ def load_settings(path: Path | None, overrides: dict[str, Any] | None = None) ->
         if key not in known:
             raise ConfigError(f"{path or 'infra settings'}: {key}: unknown key (known: {', '.join(sorted(known))})")
         default = getattr(settings, key)
-        if isinstance(default, bool) or not isinstance(value, type(default)) and not (
-                isinstance(default, float) and isinstance(value, int)):
+        if (
+            isinstance(default, bool)
+            or not isinstance(value, type(default))
+            and not (isinstance(default, float) and isinstance(value, int))
+        ):
             raise ConfigError(f"{path or 'infra settings'}: {key}: must be {type(default).__name__}, not {value!r}")
         settings = replace(settings, **{key: value})
     for key in ("targets", "workers", "max_instances"):
@@ -171,8 +174,9 @@ class Reaped:
     objects: int = 0
 
     def __add__(self, other: Reaped) -> Reaped:
-        return Reaped(self.instances + other.instances, self.security_groups + other.security_groups,
-                      self.objects + other.objects)
+        return Reaped(
+            self.instances + other.instances, self.security_groups + other.security_groups, self.objects + other.objects
+        )
 
 
 #: ``on_step(name)`` is called after each provisioning step (tests pause or fail there).
@@ -189,8 +193,15 @@ class Cluster(abc.ABC):
         """What ``up`` would launch, what it costs, and which limits apply; launches nothing."""
 
     @abc.abstractmethod
-    def up(self, settings: InfraSettings, bundle: dict[str, Path], *, run_id: str = "",
-           minutes: float | None = None, on_step: StepHook | None = None) -> ClusterHandle:
+    def up(
+        self,
+        settings: InfraSettings,
+        bundle: dict[str, Path],
+        *,
+        run_id: str = "",
+        minutes: float | None = None,
+        on_step: StepHook | None = None,
+    ) -> ClusterHandle:
         """Upload ``bundle`` (name -> file), then launch the nodes; all resources tagged on creation."""
 
     @abc.abstractmethod

@@ -46,8 +46,11 @@ def _source_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for name in WHEEL_SOURCES:
         path = root / name
-        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) \
-            if path.is_dir() else ([path] if path.is_file() else [])
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else ([path] if path.is_file() else [])
+        )
         for file in files:
             digest.update(str(file.relative_to(root)).encode())
             digest.update(file.read_bytes())
@@ -72,8 +75,12 @@ def build_wheel(cache_dir: Path) -> Path:
                 shutil.copy2(path, src / name)
         (src / "README.md").touch()
         out = Path(tmp) / "out"
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         wheels = sorted(out.glob("perfgate-*.whl"))
         if proc.returncode != 0 or not wheels:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -88,8 +95,9 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def make_bundle(repo: git.Repo, revisions: dict[str, Revision], config: dict[str, Any], workdir: Path,
-                cache_dir: Path) -> dict[str, Path]:
+def make_bundle(
+    repo: git.Repo, revisions: dict[str, Revision], config: dict[str, Any], workdir: Path, cache_dir: Path
+) -> dict[str, Path]:
     """name -> local file: ``wheel``, ``baseline``, ``candidate`` (tar) and ``config`` (JSON)."""
     workdir.mkdir(parents=True, exist_ok=True)
     bundle = {"wheel": build_wheel(cache_dir), "config": write_config(workdir / "config.json", config)}

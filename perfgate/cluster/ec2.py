@@ -117,13 +117,27 @@ class Ec2Cluster(Cluster):
         plan = cost.estimate(settings, run_id or new_cluster_run_id(), rounds_minutes)
         limit, note = cost.check_vcpu_quota(self.quotas, self.ec2, plan)
         limits = {**plan.limits, "vCPU quota": limit}
-        return ClusterPlan(plan.run_id, plan.rows, plan.usd_per_hour, plan.est_minutes, plan.usd_per_run, limits,
-                           tuple(n for n in (note,) if n))
+        return ClusterPlan(
+            plan.run_id,
+            plan.rows,
+            plan.usd_per_hour,
+            plan.est_minutes,
+            plan.usd_per_run,
+            limits,
+            tuple(n for n in (note,) if n),
+        )
 
     # --- up -----------------------------------------------------------------
 
-    def up(self, settings: InfraSettings, bundle: dict[str, Path], *, run_id: str = "",
-           minutes: float | None = None, on_step: StepHook | None = None) -> ClusterHandle:
+    def up(
+        self,
+        settings: InfraSettings,
+        bundle: dict[str, Path],
+        *,
+        run_id: str = "",
+        minutes: float | None = None,
+        on_step: StepHook | None = None,
+    ) -> ClusterHandle:
         missing = [n for n in BUNDLE_NAMES if n not in bundle]
         if missing:
             raise InfraError(f"bundle: missing {missing[0]!r}")
@@ -138,17 +152,23 @@ class Ec2Cluster(Cluster):
             try:
                 self.down(run_id)
             except InfraError as cleanup:
-                raise InfraError(f"up {run_id} failed ({_api_error('up', exc)}) and so did the rollback "
-                                 f"({cleanup}); run `perfgate infra gc`") from exc
+                raise InfraError(
+                    f"up {run_id} failed ({_api_error('up', exc)}) and so did the rollback "
+                    f"({cleanup}); run `perfgate infra gc`"
+                ) from exc
             if isinstance(exc, API_ERRORS):
                 raise _api_error("up", exc) from exc
             raise
 
-    def _up(self, settings: InfraSettings, bundle: dict[str, Path], run_id: str, minutes: float,
-            step: StepHook) -> ClusterHandle:
+    def _up(
+        self, settings: InfraSettings, bundle: dict[str, Path], run_id: str, minutes: float, step: StepHook
+    ) -> ClusterHandle:
         expires, prefix = expiry(minutes), self.run_prefix(run_id)
-        tags: list[TagTypeDef] = [{"Key": TAG_RUN, "Value": run_id}, {"Key": TAG_EXPIRES, "Value": expires},
-                {"Key": TAG_OWNER, "Value": settings.owner_tag}]
+        tags: list[TagTypeDef] = [
+            {"Key": TAG_RUN, "Value": run_id},
+            {"Key": TAG_EXPIRES, "Value": expires},
+            {"Key": TAG_OWNER, "Value": settings.owner_tag},
+        ]
         self._ensure_bucket(settings.bucket)
         step("bucket")
         lease = {"run_id": run_id, "expires": expires, "owner": settings.owner_tag, "created": iso(utcnow())}
@@ -164,10 +184,15 @@ class Ec2Cluster(Cluster):
         urls["upload"] = self._presign(key)
         step("bundle")
         vpc, subnet = self._network(settings)
-        groups = {role: self.ec2.create_security_group(
-            GroupName=f"{run_id}-{role}", Description=f"perfgate {run_id} {role}", VpcId=vpc,
-            TagSpecifications=[_tag_spec("security-group", tags + [{"Key": TAG_ROLE, "Value": role}])])["GroupId"]
-            for role in ROLES}
+        groups = {
+            role: self.ec2.create_security_group(
+                GroupName=f"{run_id}-{role}",
+                Description=f"perfgate {run_id} {role}",
+                VpcId=vpc,
+                TagSpecifications=[_tag_spec("security-group", tags + [{"Key": TAG_ROLE, "Value": role}])],
+            )["GroupId"]
+            for role in ROLES
+        }
         step("security-groups")
         self._rules(settings, groups)
         step("rules")
@@ -177,21 +202,25 @@ class Ec2Cluster(Cluster):
         self.ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig=WAIT)
         nodes = self._describe_nodes(run_id)
         step("running")
-        return ClusterHandle(run_id, settings.bucket, prefix, expires, tuple(nodes), tuple(groups.values()),
-                             {"groups": groups})
+        return ClusterHandle(
+            run_id, settings.bucket, prefix, expires, tuple(nodes), tuple(groups.values()), {"groups": groups}
+        )
 
     def _presign(self, key: str) -> str:
-        return self.s3.generate_presigned_url("get_object", Params={"Bucket": self.settings.bucket, "Key": key},
-                                              ExpiresIn=BUNDLE_URL_S)
+        return self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.settings.bucket, "Key": key}, ExpiresIn=BUNDLE_URL_S
+        )
 
     def upload_form(self, prefix: str, minutes: float) -> dict[str, Any]:
         """A presigned POST form (SigV4) that lets a node write objects under the run's own ``prefix/``
         and nowhere else, until the run's deadline. The nodes' instance role has no S3 write at all:
         this form is how they upload, so code running on a node cannot touch another run."""
         return self.s3.generate_presigned_post(
-            self.settings.bucket, f"{prefix}/${{filename}}",
+            self.settings.bucket,
+            f"{prefix}/${{filename}}",
             Conditions=[["starts-with", "$key", f"{prefix}/"], ["content-length-range", 0, UPLOAD_MAX_BYTES]],
-            ExpiresIn=int(minutes * 60) + 600)
+            ExpiresIn=int(minutes * 60) + 600,
+        )
 
     def _ensure_bucket(self, bucket: str) -> None:
         try:
@@ -199,8 +228,11 @@ class Ec2Cluster(Cluster):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
                 raise
-            kw: dict[str, Any] = {} if self.settings.region == "us-east-1" else {
-                "CreateBucketConfiguration": {"LocationConstraint": self.settings.region}}
+            kw: dict[str, Any] = (
+                {}
+                if self.settings.region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": self.settings.region}}
+            )
             self.s3.create_bucket(Bucket=bucket, **kw)
 
     def _network(self, settings: InfraSettings) -> tuple[str, str]:
@@ -219,18 +251,30 @@ class Ec2Cluster(Cluster):
         def pair(group: str, low: int, high: int) -> IpPermissionTypeDef:
             return {"IpProtocol": "tcp", "FromPort": low, "ToPort": high, "UserIdGroupPairs": [{"GroupId": group}]}
 
-        https: IpPermissionTypeDef = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                 "IpRanges": [{"CidrIp": settings.egress_cidr, "Description": "S3 and PyPI"}]}
+        https: IpPermissionTypeDef = {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "IpRanges": [{"CidrIp": settings.egress_cidr, "Description": "S3 and PyPI"}],
+        }
         master_port = settings.master_port
         self.ec2.authorize_security_group_ingress(
-            GroupId=groups["master"], IpPermissions=[pair(groups["worker"], master_port, master_port)])
+            GroupId=groups["master"], IpPermissions=[pair(groups["worker"], master_port, master_port)]
+        )
         self.ec2.authorize_security_group_ingress(
-            GroupId=groups["target"], IpPermissions=[pair(groups["worker"], *ports)])
+            GroupId=groups["target"], IpPermissions=[pair(groups["worker"], *ports)]
+        )
         everything: list[IpPermissionTypeDef] = [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
         for role, group in groups.items():
             self.ec2.revoke_security_group_egress(GroupId=group, IpPermissions=everything)
-            extra: list[IpPermissionTypeDef] = [] if role != "worker" else [
-                pair(groups["master"], settings.master_port, settings.master_port), pair(groups["target"], *ports)]
+            extra: list[IpPermissionTypeDef] = (
+                []
+                if role != "worker"
+                else [
+                    pair(groups["master"], settings.master_port, settings.master_port),
+                    pair(groups["target"], *ports),
+                ]
+            )
             self.ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[https, *extra])
 
     def _ami(self, instance_type: str) -> str:
@@ -245,24 +289,47 @@ class Ec2Cluster(Cluster):
         except ClientError as exc:
             raise InfraError(f"ami: cannot resolve Amazon Linux 2023 from SSM ({exc}); set ami") from exc
 
-    def _launch(self, settings: InfraSettings, run_id: str, tags: list[TagTypeDef], groups: dict[str, str], subnet: str,
-                urls: dict[str, str], wheel_name: str, minutes: float, prefix: str) -> list[Node]:
+    def _launch(
+        self,
+        settings: InfraSettings,
+        run_id: str,
+        tags: list[TagTypeDef],
+        groups: dict[str, str],
+        subnet: str,
+        urls: dict[str, str],
+        wheel_name: str,
+        minutes: float,
+        prefix: str,
+    ) -> list[Node]:
         nodes: list[Node] = []
         deadline = expiry(minutes)
         for role in ROLES:
             count, itype = settings.counts()[role], settings.instance_type(role)
-            user_data = render([RoleRange(role, 0, count)], run_id=run_id, bucket=settings.bucket,
-                               run_prefix=prefix, region=settings.region, urls=urls, wheel_name=wheel_name,
-                               deadman_s=int(minutes * 60), deadline=deadline)
+            user_data = render(
+                [RoleRange(role, 0, count)],
+                run_id=run_id,
+                bucket=settings.bucket,
+                run_prefix=prefix,
+                region=settings.region,
+                urls=urls,
+                wheel_name=wheel_name,
+                deadman_s=int(minutes * 60),
+                deadline=deadline,
+            )
             role_tags = tags + [{"Key": TAG_ROLE, "Value": role}, {"Key": "Name", "Value": f"{run_id}-{role}"}]
             kw: dict[str, Any] = {
-                "ImageId": self._ami(itype), "InstanceType": itype, "MinCount": count, "MaxCount": count,
-                "UserData": user_data, "SecurityGroupIds": [groups[role]],
+                "ImageId": self._ami(itype),
+                "InstanceType": itype,
+                "MinCount": count,
+                "MaxCount": count,
+                "UserData": user_data,
+                "SecurityGroupIds": [groups[role]],
                 "InstanceInitiatedShutdownBehavior": "terminate",
-                "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled",
-                                    "HttpPutResponseHopLimit": 1},
-                "TagSpecifications": [{"ResourceType": "instance", "Tags": role_tags},
-                                      {"ResourceType": "volume", "Tags": role_tags}],
+                "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+                "TagSpecifications": [
+                    {"ResourceType": "instance", "Tags": role_tags},
+                    {"ResourceType": "volume", "Tags": role_tags},
+                ],
             }
             if subnet:
                 kw["SubnetId"] = subnet
@@ -285,8 +352,15 @@ class Ec2Cluster(Cluster):
         nodes = []
         for inst in self._instances([{"Name": f"tag:{TAG_RUN}", "Values": [run_id]}]):
             tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
-            nodes.append(Node(inst["InstanceId"], tags.get(TAG_ROLE, ""), int(inst.get("AmiLaunchIndex", 0)),
-                              inst.get("PrivateIpAddress", ""), inst["State"]["Name"]))
+            nodes.append(
+                Node(
+                    inst["InstanceId"],
+                    tags.get(TAG_ROLE, ""),
+                    int(inst.get("AmiLaunchIndex", 0)),
+                    inst.get("PrivateIpAddress", ""),
+                    inst["State"]["Name"],
+                )
+            )
         return sorted(nodes, key=lambda n: (ROLES.index(n.role) if n.role in ROLES else 9, n.index))
 
     def nodes(self, run_id: str) -> list[Node]:
@@ -295,15 +369,18 @@ class Ec2Cluster(Cluster):
     def _groups(self, run_id: str | None = None) -> list[SecurityGroupTypeDef]:
         values = [run_id] if run_id else ["*"]
         pages = self.ec2.get_paginator("describe_security_groups").paginate(
-            Filters=[{"Name": f"tag:{TAG_RUN}", "Values": values}])
+            Filters=[{"Name": f"tag:{TAG_RUN}", "Values": values}]
+        )
         return [g for page in pages for g in page["SecurityGroups"]]
 
     def _run_prefixes(self) -> list[str]:
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.settings.bucket, Prefix=f"{self.settings.prefix}/runs/", Delimiter="/")
-            return [p["Prefix"].rstrip("/").rsplit("/", 1)[-1]
-                    for page in pages for p in page.get("CommonPrefixes", [])]
+                Bucket=self.settings.bucket, Prefix=f"{self.settings.prefix}/runs/", Delimiter="/"
+            )
+            return [
+                p["Prefix"].rstrip("/").rsplit("/", 1)[-1] for page in pages for p in page.get("CommonPrefixes", [])
+            ]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
                 return []
@@ -311,8 +388,9 @@ class Ec2Cluster(Cluster):
 
     def _objects(self, run_id: str) -> list[str]:
         try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket,
-                                                                     Prefix=self.run_prefix(run_id) + "/")
+            pages = self.s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.settings.bucket, Prefix=self.run_prefix(run_id) + "/"
+            )
             return [o["Key"] for page in pages for o in page.get("Contents", [])]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
@@ -339,19 +417,29 @@ class Ec2Cluster(Cluster):
             runs: dict[str, dict[str, Any]] = {}
             for inst in self._instances([{"Name": "tag-key", "Values": [TAG_RUN]}]):
                 tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
-                run = runs.setdefault(tags[TAG_RUN], {"owner": tags.get(TAG_OWNER, ""),
-                                                      "expires": tags.get(TAG_EXPIRES, ""), "states": Counter()})
+                run = runs.setdefault(
+                    tags[TAG_RUN],
+                    {"owner": tags.get(TAG_OWNER, ""), "expires": tags.get(TAG_EXPIRES, ""), "states": Counter()},
+                )
                 run["states"][inst["State"]["Name"]] += 1
-            groups = Counter(next(t["Value"] for t in g.get("Tags", []) if t["Key"] == TAG_RUN)
-                             for g in self._groups())
+            groups = Counter(next(t["Value"] for t in g.get("Tags", []) if t["Key"] == TAG_RUN) for g in self._groups())
             out = []
             leased = {r for r in self._run_prefixes() if self._lease(r)}
             for run_id in sorted(set(runs) | set(groups) | leased):
                 run = runs.get(run_id) or {"states": Counter(), **self._lease(run_id)}
                 keys = self._objects(run_id)
                 ready = sum(1 for k in keys if "/nodes/" in k)
-                out.append(RunStatus(run_id, run.get("owner", ""), run.get("expires", ""), dict(run["states"]),
-                                     groups.get(run_id, 0), len(keys), ready))
+                out.append(
+                    RunStatus(
+                        run_id,
+                        run.get("owner", ""),
+                        run.get("expires", ""),
+                        dict(run["states"]),
+                        groups.get(run_id, 0),
+                        len(keys),
+                        ready,
+                    )
+                )
             return out
         except API_ERRORS as exc:
             raise _api_error("status", exc) from exc
@@ -365,8 +453,11 @@ class Ec2Cluster(Cluster):
             raise _api_error(f"down {run_id}", exc) from exc
 
     def _down(self, run_id: str) -> Reaped:
-        live = [i["InstanceId"] for i in self._instances([{"Name": f"tag:{TAG_RUN}", "Values": [run_id]}])
-                if i["State"]["Name"] not in ("terminated", "shutting-down")]
+        live = [
+            i["InstanceId"]
+            for i in self._instances([{"Name": f"tag:{TAG_RUN}", "Values": [run_id]}])
+            if i["State"]["Name"] not in ("terminated", "shutting-down")
+        ]
         if live:
             self.ec2.terminate_instances(InstanceIds=live)
         every = [i["InstanceId"] for i in self._instances([{"Name": f"tag:{TAG_RUN}", "Values": [run_id]}])]
@@ -377,8 +468,9 @@ class Ec2Cluster(Cluster):
             if group.get("IpPermissions"):
                 self.ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
             if group.get("IpPermissionsEgress"):
-                self.ec2.revoke_security_group_egress(GroupId=group["GroupId"],
-                                                      IpPermissions=group["IpPermissionsEgress"])
+                self.ec2.revoke_security_group_egress(
+                    GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"]
+                )
         for group in groups:
             self._delete_group(group["GroupId"])
         # S3: only a prefix perfgate leased as this cluster's, and the lease last, so that a teardown
@@ -387,9 +479,10 @@ class Ec2Cluster(Cluster):
         lease = f"{self.run_prefix(run_id)}/lease.json"
         ordered = [k for k in keys if k != lease] + [k for k in keys if k == lease]
         for start in range(0, len(ordered), 1000):
-            self.s3.delete_objects(Bucket=self.settings.bucket,
-                                   Delete={"Objects": [{"Key": k} for k in ordered[start:start + 1000]],
-                                           "Quiet": True})
+            self.s3.delete_objects(
+                Bucket=self.settings.bucket,
+                Delete={"Objects": [{"Key": k} for k in ordered[start : start + 1000]], "Quiet": True},
+            )
         return Reaped(len(live), len(groups), len(keys))
 
     def _delete_group(self, group_id: str) -> None:

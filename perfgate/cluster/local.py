@@ -65,15 +65,34 @@ class LocalCluster(Cluster):
     def plan(self, settings: InfraSettings, rounds_minutes: float, run_id: str = "") -> ClusterPlan:
         cores = os.cpu_count() or 1
         rows = (PlanRow("master", "process", 1, 0, 0.0), PlanRow("worker", "process", settings.workers, 0, 0.0))
-        notes = () if settings.workers <= cores else (
-            f"{settings.workers} workers on {cores} cores: they will compete for CPU",)
-        return ClusterPlan(run_id or new_cluster_run_id(), rows, 0.0, rounds_minutes, 0.0,
-                           {"cores": f"{settings.workers} workers on {cores} cores"}, notes)
+        notes = (
+            ()
+            if settings.workers <= cores
+            else (f"{settings.workers} workers on {cores} cores: they will compete for CPU",)
+        )
+        return ClusterPlan(
+            run_id or new_cluster_run_id(),
+            rows,
+            0.0,
+            rounds_minutes,
+            0.0,
+            {"cores": f"{settings.workers} workers on {cores} cores"},
+            notes,
+        )
 
-    def up(self, settings: InfraSettings, bundle: dict[str, Path], *, run_id: str = "",
-           minutes: float | None = None, on_step: StepHook | None = None) -> ClusterHandle:
-        nodes = (Node("local", "master", 0, HOST, "running"),
-                 *(Node("local", "worker", i, HOST, "running") for i in range(settings.workers)))
+    def up(
+        self,
+        settings: InfraSettings,
+        bundle: dict[str, Path],
+        *,
+        run_id: str = "",
+        minutes: float | None = None,
+        on_step: StepHook | None = None,
+    ) -> ClusterHandle:
+        nodes = (
+            Node("local", "master", 0, HOST, "running"),
+            *(Node("local", "worker", i, HOST, "running") for i in range(settings.workers)),
+        )
         return ClusterHandle(run_id or new_cluster_run_id(), "", "", "", nodes)
 
     def status(self) -> list[RunStatus]:
@@ -171,10 +190,17 @@ class Hypervisor:
         self.tick()
 
     def _env(self, iid: str) -> dict[str, str]:
-        return {**os.environ, "PERFGATE_LOCAL": "1", "PERFGATE_HOME": str(self.root / iid),
-                "PERFGATE_IMDS": f"{self.imds.url}/{iid}", "PERFGATE_POWEROFF": "kill -TERM 0",
-                "PERFGATE_PYTHON": sys.executable, "PERFGATE_EXTRA_SITE": sysconfig.get_paths()["purelib"],
-                "PERFGATE_PIP_ARGS": "--no-deps --no-index", "PERFGATE_BIND_HOST": HOST}
+        return {
+            **os.environ,
+            "PERFGATE_LOCAL": "1",
+            "PERFGATE_HOME": str(self.root / iid),
+            "PERFGATE_IMDS": f"{self.imds.url}/{iid}",
+            "PERFGATE_POWEROFF": "kill -TERM 0",
+            "PERFGATE_PYTHON": sys.executable,
+            "PERFGATE_EXTRA_SITE": sysconfig.get_paths()["purelib"],
+            "PERFGATE_PIP_ARGS": "--no-deps --no-index",
+            "PERFGATE_BIND_HOST": HOST,
+        }
 
     def tick(self) -> None:
         with self.lock:
@@ -182,7 +208,8 @@ class Hypervisor:
         if not runs:
             return
         pages = self.ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": "tag:perfgate:run-id", "Values": runs}])
+            Filters=[{"Name": "tag:perfgate:run-id", "Values": runs}]
+        )
         for inst in (i for page in pages for r in page["Reservations"] for i in r["Instances"]):
             iid, state = inst["InstanceId"], inst["State"]["Name"]
             proc = self.procs.get(iid)
@@ -202,12 +229,21 @@ class Hypervisor:
         home = self.root / iid
         home.mkdir(parents=True, exist_ok=True)
         (home / "user-data.sh").write_text(script)
-        self.imds.nodes[iid] = {"instance-id": iid, "ami-launch-index": str(inst.get("AmiLaunchIndex", 0)),
-                                "local-ipv4": HOST}
+        self.imds.nodes[iid] = {
+            "instance-id": iid,
+            "ami-launch-index": str(inst.get("AmiLaunchIndex", 0)),
+            "local-ipv4": HOST,
+        }
         with open(home / "console.log", "wb") as log:
-            self.procs[iid] = subprocess.Popen(["bash", str(home / "user-data.sh")], cwd=home, env=self._env(iid),
-                                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                               start_new_session=True)
+            self.procs[iid] = subprocess.Popen(
+                ["bash", str(home / "user-data.sh")],
+                cwd=home,
+                env=self._env(iid),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def stop_run(self, run_id: str) -> None:
         with self.lock:
@@ -262,16 +298,25 @@ class LocalCloud(Ec2Cluster):
     def __init__(self, settings: InfraSettings, *, workdir: Path | None = None, endpoint_url: str | None = None):
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL", "")
         if urlparse(endpoint).hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise InfraError("AWS_ENDPOINT_URL: the local cloud runs only against a loopback endpoint (moto's "
-                             f"server), not {endpoint or 'the real AWS'}")
+            raise InfraError(
+                "AWS_ENDPOINT_URL: the local cloud runs only against a loopback endpoint (moto's "
+                f"server), not {endpoint or 'the real AWS'}"
+            )
         settings = replace(settings, master_port=free_port(), target_port=_free_span(PORT_SPAN))
         super().__init__(settings, endpoint_url=endpoint)
         self.endpoint = endpoint
         self.root = workdir or Path(os.environ.get("TMPDIR", "/tmp")) / f"perfgate-local-cloud-{os.getpid()}"
         self.hypervisor: Hypervisor | None = None
 
-    def up(self, settings: InfraSettings, bundle: dict[str, Path], *, run_id: str = "",
-           minutes: float | None = None, on_step: StepHook | None = None) -> ClusterHandle:
+    def up(
+        self,
+        settings: InfraSettings,
+        bundle: dict[str, Path],
+        *,
+        run_id: str = "",
+        minutes: float | None = None,
+        on_step: StepHook | None = None,
+    ) -> ClusterHandle:
         settings = replace(settings, master_port=self.settings.master_port, target_port=self.settings.target_port)
         handle = super().up(settings, bundle, run_id=run_id, minutes=minutes, on_step=on_step)
         if self.hypervisor is None:

@@ -53,8 +53,15 @@ def estimate_minutes(config: Config) -> float:
 class RemoteRounds:
     """The cluster's round runner: same signature and results as ``gate._run_round``."""
 
-    def __init__(self, cluster: Ec2Cluster, handle: ClusterHandle, settings: InfraSettings, config: Config,
-                 repo_root: Path, boot_timeout: float = BOOT_TIMEOUT_S):
+    def __init__(
+        self,
+        cluster: Ec2Cluster,
+        handle: ClusterHandle,
+        settings: InfraSettings,
+        config: Config,
+        repo_root: Path,
+        boot_timeout: float = BOOT_TIMEOUT_S,
+    ):
         self.cluster, self.handle, self.settings, self.config = cluster, handle, settings, config
         self.repo_root = repo_root
         self.boot_timeout = boot_timeout
@@ -96,8 +103,10 @@ class RemoteRounds:
         last_check = 0.0
         while len(self.keys("nodes/")) < wanted:
             if time.monotonic() > end:
-                raise InfraError(f"only {len(self.keys('nodes/'))} of {wanted} nodes were ready within "
-                                 f"{self.boot_timeout:g}s; see bootstrap.log on the nodes")
+                raise InfraError(
+                    f"only {len(self.keys('nodes/'))} of {wanted} nodes were ready within "
+                    f"{self.boot_timeout:g}s; see bootstrap.log on the nodes"
+                )
             if time.monotonic() - last_check > 5.0:
                 self.check_nodes()
                 last_check = time.monotonic()
@@ -112,11 +121,13 @@ class RemoteRounds:
         try:
             return str(path.resolve().relative_to(self.repo_root.resolve()))
         except ValueError as exc:
-            raise InfraError(f"{scenario.locustfile}: the locustfile must be inside the repository to run "
-                             f"on a cluster") from exc
+            raise InfraError(
+                f"{scenario.locustfile}: the locustfile must be inside the repository to run on a cluster"
+            ) from exc
 
-    def run_round(self, state: Any, scenario: ScenarioConfig, spec: RoundSpec
-                  ) -> tuple[RoundRecord, pa.Table, pa.Table]:
+    def run_round(
+        self, state: Any, scenario: ScenarioConfig, spec: RoundSpec
+    ) -> tuple[RoundRecord, pa.Table, pa.Table]:
         if not self.ready:
             self.wait_ready()
         seq = f"{self.seq:04d}"
@@ -124,11 +135,25 @@ class RemoteRounds:
         hosts = {side.value: i % self.settings.targets for i, side in enumerate(spec.sides)}
         first = self.settings.target_port + (2 * self.seq) % PORT_SPAN  # rotate: see PORT_SPAN
         ports = {side.value: first + i for i, side in enumerate(spec.sides)}
-        load = {"locustfile": self._locustfile(scenario), "user_classes": list(scenario.user_classes),
-                "users": scenario.users, "spawn_rate": scenario.spawn_rate, "warmup": scenario.warmup,
-                "duration": scenario.duration}
-        self.put(f"rounds/{seq}/request.json", {"index": spec.index, "sides": [s.value for s in spec.sides],
-                                                "hosts": hosts, "ports": ports, "load": load, "timeout_s": timeout})
+        load = {
+            "locustfile": self._locustfile(scenario),
+            "user_classes": list(scenario.user_classes),
+            "users": scenario.users,
+            "spawn_rate": scenario.spawn_rate,
+            "warmup": scenario.warmup,
+            "duration": scenario.duration,
+        }
+        self.put(
+            f"rounds/{seq}/request.json",
+            {
+                "index": spec.index,
+                "sides": [s.value for s in spec.sides],
+                "hosts": hosts,
+                "ports": ports,
+                "load": load,
+                "timeout_s": timeout,
+            },
+        )
         self.seq += 1
         try:
             found = self._await(seq, timeout + 30.0, len(set(hosts.values())))
@@ -158,8 +183,9 @@ class RemoteRounds:
                 last_check = time.monotonic()
             time.sleep(0.5)
 
-    def _collect(self, state: Any, scenario: ScenarioConfig, spec: RoundSpec, seq: str, found: set[str],
-                 ports: dict[str, int]) -> tuple[RoundRecord, pa.Table, pa.Table]:
+    def _collect(
+        self, state: Any, scenario: ScenarioConfig, spec: RoundSpec, seq: str, found: set[str], ports: dict[str, int]
+    ) -> tuple[RoundRecord, pa.Table, pa.Table]:
         status = self.get_json(f"rounds/{seq}/result.json")
         if not status.get("ok"):
             raise LoadError(f"cluster round {seq}: {status.get('error', 'the Locust master failed')}")
@@ -170,13 +196,28 @@ class RemoteRounds:
         cpu = max(self.get_json(k)["cpu"] for k in found if "/cpu-worker-" in k)
         reason = invalid_reason(cpu)  # the busiest worker's CPU; workers do not measure their loop lag
         record = RoundRecord(
-            run_id=state.run_id, index=spec.index, scenario=spec.scenario, design=state.config.rounds.design,
-            sides=spec.sides, pair=spec.pair, started_ns=status["started_ns"],
-            measure_start_ns=status["measure_start_ns"], ended_ns=status["ended_ns"], valid=not reason,
-            invalid_reason=reason, confirmation=spec.confirmation, generator_cpu=cpu,
-            extra={"user_errors": status["user_errors"], "first_user_error": status["first_user_error"],
-                   "ports": ports, "cluster_run": self.handle.run_id, "cluster_round": seq,
-                   "workers": self.settings.workers, "clock_offsets_ns": status.get("clock_offsets_ns", {})},
+            run_id=state.run_id,
+            index=spec.index,
+            scenario=spec.scenario,
+            design=state.config.rounds.design,
+            sides=spec.sides,
+            pair=spec.pair,
+            started_ns=status["started_ns"],
+            measure_start_ns=status["measure_start_ns"],
+            ended_ns=status["ended_ns"],
+            valid=not reason,
+            invalid_reason=reason,
+            confirmation=spec.confirmation,
+            generator_cpu=cpu,
+            extra={
+                "user_errors": status["user_errors"],
+                "first_user_error": status["first_user_error"],
+                "ports": ports,
+                "cluster_run": self.handle.run_id,
+                "cluster_round": seq,
+                "workers": self.settings.workers,
+                "clock_offsets_ns": status.get("clock_offsets_ns", {}),
+            },
         )
         return record, samples, resources
 
@@ -204,8 +245,12 @@ def teardown_on_signals() -> Iterator[None]:
 
 
 @contextmanager
-def cluster_session(cluster: Ec2Cluster, settings: InfraSettings, bundle: dict[str, Path], minutes: float,
-                    ) -> Iterator[ClusterHandle]:
+def cluster_session(
+    cluster: Ec2Cluster,
+    settings: InfraSettings,
+    bundle: dict[str, Path],
+    minutes: float,
+) -> Iterator[ClusterHandle]:
     """``up`` on entry, ``down`` on exit, whatever happens (and on SIGINT/SIGTERM)."""
     with teardown_on_signals():
         handle = cluster.up(settings, bundle, minutes=minutes)
@@ -225,9 +270,17 @@ def make_cluster(backend: str, settings: InfraSettings, workdir: Path | None = N
     raise InfraError(f"--infra: unknown backend {backend!r} (known: ec2, local-cloud)")
 
 
-def run_gate_on_cluster(config: Config, repo_dir: Path, options: GateOptions, settings: InfraSettings, *,
-                        backend: str = "ec2", progress: Progress | None = None, cache_dir: Path | None = None,
-                        boot_timeout: float = BOOT_TIMEOUT_S) -> GateResult:
+def run_gate_on_cluster(
+    config: Config,
+    repo_dir: Path,
+    options: GateOptions,
+    settings: InfraSettings,
+    *,
+    backend: str = "ec2",
+    progress: Progress | None = None,
+    cache_dir: Path | None = None,
+    boot_timeout: float = BOOT_TIMEOUT_S,
+) -> GateResult:
     """``perfgate run --infra BACKEND``: provision, run every round on the cluster, judge here, tear down.
 
     Returns the same :class:`perfgate.gate.GateResult` as :func:`perfgate.gate.run_gate`.
@@ -237,20 +290,34 @@ def run_gate_on_cluster(config: Config, repo_dir: Path, options: GateOptions, se
     config = gate.apply_options(config, options)
     repo = gitops.open_repo(repo_dir)
     root = gitops.repo_root(repo)
-    revisions = {"baseline": gitops.resolve(repo, options.baseline),
-                 "candidate": gitops.resolve(repo, options.candidate)}
+    revisions = {
+        "baseline": gitops.resolve(repo, options.baseline),
+        "candidate": gitops.resolve(repo, options.candidate),
+    }
     minutes = estimate_minutes(config) + 5.0
     if minutes > settings.max_duration_min:
-        raise InfraError(f"max_duration_min: this gate may take {minutes:.0f} min on the cluster, the cap is "
-                         f"{settings.max_duration_min:g} min (lower [rounds] max or raise the cap)")
-    payload = {"target": config.to_dict()["target"], "master_port": settings.master_port,
-               "workers": settings.workers, "targets": settings.targets, "expect_timeout": 120.0}
+        raise InfraError(
+            f"max_duration_min: this gate may take {minutes:.0f} min on the cluster, the cap is "
+            f"{settings.max_duration_min:g} min (lower [rounds] max or raise the cap)"
+        )
+    payload = {
+        "target": config.to_dict()["target"],
+        "master_port": settings.master_port,
+        "workers": settings.workers,
+        "targets": settings.targets,
+        "expect_timeout": 120.0,
+    }
     with tempfile.TemporaryDirectory(prefix="perfgate-cluster-") as tmp:
         cluster = make_cluster(backend, settings, Path(tmp) / "nodes")
         settings = getattr(cluster, "settings", settings)
         payload.update(master_port=settings.master_port)
-        bundle = make_bundle(repo, revisions, payload, Path(tmp) / "bundle",
-                             cache_dir or (config.root / config.store / "cache" / "wheels"))
+        bundle = make_bundle(
+            repo,
+            revisions,
+            payload,
+            Path(tmp) / "bundle",
+            cache_dir or (config.root / config.store / "cache" / "wheels"),
+        )
         with cluster_session(cluster, settings, bundle, minutes) as handle:
             if progress is not None:
                 progress.message(f"cluster {handle.run_id}: {len(handle.nodes)} instances up; waiting for nodes")

@@ -41,21 +41,45 @@ def _quote(value: Any) -> str:
     return quote_value(value if isinstance(value, (str, int, float)) else str(value))
 
 
-def render(roles: list[RoleRange], *, run_id: str, bucket: str, run_prefix: str, region: str,
-           urls: dict[str, str], wheel_name: str, deadman_s: int, deadline: str) -> str:
+def render(
+    roles: list[RoleRange],
+    *,
+    run_id: str,
+    bucket: str,
+    run_prefix: str,
+    region: str,
+    urls: dict[str, str],
+    wheel_name: str,
+    deadman_s: int,
+    deadline: str,
+) -> str:
     folder = template_dir()
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), undefined=jinja2.StrictUndefined,
-                             finalize=_quote, autoescape=False, keep_trailing_newline=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        finalize=_quote,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
     try:
         text = env.get_template(TEMPLATE).render(
-            roles=roles, run_id=run_id, bucket=bucket, run_prefix=run_prefix, region=region, urls=urls,
-            wheel_name=wheel_name, deadman_s=int(deadman_s), deadman_min=max(1, int(deadman_s) // 60 + 1),
-            deadline=deadline)
+            roles=roles,
+            run_id=run_id,
+            bucket=bucket,
+            run_prefix=run_prefix,
+            region=region,
+            urls=urls,
+            wheel_name=wheel_name,
+            deadman_s=int(deadman_s),
+            deadman_min=max(1, int(deadman_s) // 60 + 1),
+            deadline=deadline,
+        )
     except jinja2.TemplateNotFound as exc:
         raise InfraError(f"{folder / TEMPLATE}: cloud-init template not found") from exc
     except jinja2.TemplateError as exc:
         raise InfraError(f"{folder / TEMPLATE}: {exc}") from exc
     if len(text.encode()) > MAX_USER_DATA:
-        raise InfraError(f"{folder / TEMPLATE}: rendered user-data is {len(text.encode())} bytes, EC2 allows "
-                         f"{MAX_USER_DATA}")
+        raise InfraError(
+            f"{folder / TEMPLATE}: rendered user-data is {len(text.encode())} bytes, EC2 allows {MAX_USER_DATA}"
+        )
     return text

@@ -22,30 +22,44 @@ from perfgate.model import Design, MetricComparison, RoundRecord, RoundSpec, Sta
 if TYPE_CHECKING:
     from perfgate.report import ReportPaths
 
-STYLE = {State.REGRESSION: "bold red", State.INCONCLUSIVE: "yellow", State.PASS: "green",
-         State.IMPROVEMENT: "bold green"}
+STYLE = {
+    State.REGRESSION: "bold red",
+    State.INCONCLUSIVE: "yellow",
+    State.PASS: "green",
+    State.IMPROVEMENT: "bold green",
+}
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
     parser.add_argument("--design", choices=[d.value for d in Design], help="override [rounds] design")
     parser.add_argument("--rounds", type=int, help="planned pairs of rounds (override [rounds] count)")
-    parser.add_argument("--max-rounds", type=int,
-                        help="budget in pairs of rounds, confirmation pairs included (override [rounds] max)")
+    parser.add_argument(
+        "--max-rounds", type=int, help="budget in pairs of rounds, confirmation pairs included (override [rounds] max)"
+    )
     parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05 for 5%%")
     parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
     parser.add_argument("--seed", type=int, help="seed for the round order")
-    parser.add_argument("--no-reuse", action="store_true",
-                        help="measure every pair afresh, even if earlier runs of this comparison are stored")
+    parser.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="measure every pair afresh, even if earlier runs of this comparison are stored",
+    )
     parser.add_argument("--workers", type=int, help="Locust worker processes per round (0: in-process)")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="if another gate is measuring on this machine, fail at once (exit 3) instead of waiting")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if another gate is measuring on this machine, fail at once (exit 3) instead of waiting",
+    )
     parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir)")
     parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
     parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment")
     parser.add_argument("--junit", type=Path, help="write JUnit XML, one test case per metric")
-    parser.add_argument("--inconclusive", choices=["fail", "pass", "warn"],
-                        help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)")
+    parser.add_argument(
+        "--inconclusive",
+        choices=["fail", "pass", "warn"],
+        help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)",
+    )
 
 
 def check_gate_arguments(args: argparse.Namespace) -> None:
@@ -59,11 +73,21 @@ def check_gate_arguments(args: argparse.Namespace) -> None:
 def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gate.GateOptions:
     check_gate_arguments(args)
     return gate.GateOptions(
-        baseline=baseline, candidate=candidate,
-        design=Design(args.design) if args.design else None, rounds=args.rounds, max_rounds=args.max_rounds,
-        margin=args.margin, scenarios=tuple(args.scenario), seed=args.seed, out_dir=args.out,
-        markdown=args.markdown, junit=args.junit, json_path=args.json_path, workers=args.workers,
-        reuse=not args.no_reuse, wait=not args.no_wait,
+        baseline=baseline,
+        candidate=candidate,
+        design=Design(args.design) if args.design else None,
+        rounds=args.rounds,
+        max_rounds=args.max_rounds,
+        margin=args.margin,
+        scenarios=tuple(args.scenario),
+        seed=args.seed,
+        out_dir=args.out,
+        markdown=args.markdown,
+        junit=args.junit,
+        json_path=args.json_path,
+        workers=args.workers,
+        reuse=not args.no_reuse,
+        wait=not args.no_wait,
         command=shlex.join(["perfgate", *sys.argv[1:]]),
     )
 
@@ -87,13 +111,26 @@ def publish(result: gate.GateResult, config: Config, options: gate.GateOptions) 
 
     out_dir = options.out_dir or (config.root / config.report_dir)
     try:
-        reports = write_reports(open_store(config.store, config.root), result.run_id, out_dir,
-                                markdown=options.markdown, junit=options.junit, json_path=options.json_path)
+        reports = write_reports(
+            open_store(config.store, config.root),
+            result.run_id,
+            out_dir,
+            markdown=options.markdown,
+            junit=options.junit,
+            json_path=options.json_path,
+        )
     except Exception as exc:  # the verdict is stored; `perfgate report` can write them again
-        what = os_error_line(exc) if isinstance(exc, OSError) else \
-            str(exc) if isinstance(exc, PerfgateError) else f"{type(exc).__name__}: {exc}"
-        return Published(ReportPaths(), f"reports not written ({' '.join(what.split())}); "
-                                        f"retry with: perfgate report {result.run_id}")
+        what = (
+            os_error_line(exc)
+            if isinstance(exc, OSError)
+            else str(exc)
+            if isinstance(exc, PerfgateError)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        return Published(
+            ReportPaths(),
+            f"reports not written ({' '.join(what.split())}); retry with: perfgate report {result.run_id}",
+        )
     return Published(reports)
 
 
@@ -102,8 +139,14 @@ class RichProgress(gate.Progress):
 
     def __init__(self, console: Console):
         self.console = console
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=console, transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.task: TaskID | None = None  # set by planned(), which the gate calls before any round
 
     def __enter__(self) -> RichProgress:
@@ -170,13 +213,18 @@ def print_verdict(console: Console, verdict: Verdict, report: Path | None = None
     many_scenarios = len({m.scenario for m in verdict.metrics}) > 1
     table = Table(title=f"{verdict.baseline.short} → {verdict.candidate.short}", box=None, pad_edge=False)
     for column in ("name", "metric", "baseline", "candidate", "change [CI]", "verdict"):
-        table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left",
-                         overflow="fold")
+        table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left", overflow="fold")
     for m in verdict.metrics:
         name = f"{m.scenario}/{m.name}" if many_scenarios else m.name
         change = change_text(m)
-        table.add_row(name, m.metric, format_value(m.metric, m.baseline), format_value(m.metric, m.candidate),
-                      change, f"[{STYLE[m.verdict]}]{m.verdict.value}[/]")
+        table.add_row(
+            name,
+            m.metric,
+            format_value(m.metric, m.baseline),
+            format_value(m.metric, m.candidate),
+            change,
+            f"[{STYLE[m.verdict]}]{m.verdict.value}[/]",
+        )
     console.print(table)
     console.print(f"[{STYLE[verdict.state]}]{verdict.state.value.upper()}[/]: ", end="")
     console.print(verdict.reason, markup=False, highlight=False)

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with RichProgress(console) as progress:
         steps = backfill(config, root, args.range, options, progress=progress, on_step=show, limit=args.limit)
     measured = sum(s.status == "measured" for s in steps)
-    out.print(f"backfill: {len(steps)} commits, {measured} measured, {len(steps) - measured} already stored",
-              markup=False)
+    out.print(
+        f"backfill: {len(steps)} commits, {measured} measured, {len(steps) - measured} already stored", markup=False
+    )
     return 0

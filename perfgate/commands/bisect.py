@@ -34,8 +34,9 @@ from perfgate.store import LocalStore, open_store
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("good", metavar="GOOD", help="a revision without the regression")
     parser.add_argument("bad", metavar="BAD", help="a later revision with it")
-    parser.add_argument("--metric", help="judge steps on METRIC or NAME.METRIC only, e.g. login.p95 "
-                                         "(default: every judged metric)")
+    parser.add_argument(
+        "--metric", help="judge steps on METRIC or NAME.METRIC only, e.g. login.p95 (default: every judged metric)"
+    )
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
     add_gate_arguments(parser)
     parser.set_defaults(inconclusive=None)
@@ -51,8 +52,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     def show(step: Step) -> None:
         source = "from the store" if step.gates == 0 else f"{step.gates} gate{'s' if step.gates != 1 else ''}"
-        out.print(f"  {step.revision.sha[:10]} [{STYLE[step.state]}]{step.state.value}[/] "
-                  f"({step.pairs} pairs, {source}): ", end="")
+        out.print(
+            f"  {step.revision.sha[:10]} [{STYLE[step.state]}]{step.state.value}[/] ({step.pairs} pairs, {source}): ",
+            end="",
+        )
         out.print(step.reason, markup=False)
 
     out.print(f"bisecting {args.good}..{args.bad} on {watch.label()}", markup=False)
@@ -85,16 +88,26 @@ def print_result(out: Console, result: BisectResult) -> None:
     for column in ("commit", "subject", "verdict", "pairs", "gates", "evidence"):
         table.add_column(column, justify="right" if column in ("pairs", "gates") else "left")
     for step in result.steps:
-        table.add_row(step.revision.sha[:10], step.revision.subject[:40], step.state.value, str(step.pairs),
-                      str(step.gates), step.reason, style=STYLE[step.state])
+        table.add_row(
+            step.revision.sha[:10],
+            step.revision.subject[:40],
+            step.state.value,
+            str(step.pairs),
+            str(step.gates),
+            step.reason,
+            style=STYLE[step.state],
+        )
     out.print(table)
     out.print(result.message, markup=False, style="bold" if result.found else None)
     if result.found and result.last_good is not None:
         out.print(f"last good: {result.last_good.short} “{result.last_good.subject}”", markup=False)
     elif result.suspects:
         out.print("still suspect: " + ", ".join(r.short for r in result.suspects), markup=False)
-    out.print(f"{result.gates} gates run, {sum(s.gates == 0 for s in result.steps)} of {len(result.steps)} "
-              f"steps decided from the store, wall time {result.wall_s:.1f} s", markup=False)
+    out.print(
+        f"{result.gates} gates run, {sum(s.gates == 0 for s in result.steps)} of {len(result.steps)} "
+        f"steps decided from the store, wall time {result.wall_s:.1f} s",
+        markup=False,
+    )
 
 
 def _revision(rev: Revision | None) -> dict[str, str] | None:
@@ -107,16 +120,37 @@ def _finite(x: float) -> float | None:
 
 def write_json(result: BisectResult, path: Path) -> None:
     data = {
-        "good": _revision(result.good), "bad": _revision(result.bad), "metric": result.watch.label(),
-        "first_bad": _revision(result.first_bad), "last_good": _revision(result.last_good),
-        "suspects": [_revision(r) for r in result.suspects], "gates": result.gates,
-        "wall_s": round(result.wall_s, 2), "message": result.message,
-        "steps": [{"commit": _revision(s.revision), "verdict": s.state.value, "pairs": s.pairs, "gates": s.gates,
-                   "runs": list(s.run_ids), "reason": s.reason,
-                   "evidence": [{"name": m.name, "metric": m.metric, "ratio": _finite(m.ratio),
-                                 "ci_low": _finite(m.ci_low), "ci_high": _finite(m.ci_high),
-                                 "verdict": m.verdict.value} for m in s.evidence]}
-                  for s in result.steps],
+        "good": _revision(result.good),
+        "bad": _revision(result.bad),
+        "metric": result.watch.label(),
+        "first_bad": _revision(result.first_bad),
+        "last_good": _revision(result.last_good),
+        "suspects": [_revision(r) for r in result.suspects],
+        "gates": result.gates,
+        "wall_s": round(result.wall_s, 2),
+        "message": result.message,
+        "steps": [
+            {
+                "commit": _revision(s.revision),
+                "verdict": s.state.value,
+                "pairs": s.pairs,
+                "gates": s.gates,
+                "runs": list(s.run_ids),
+                "reason": s.reason,
+                "evidence": [
+                    {
+                        "name": m.name,
+                        "metric": m.metric,
+                        "ratio": _finite(m.ratio),
+                        "ci_low": _finite(m.ci_low),
+                        "ci_high": _finite(m.ci_high),
+                        "verdict": m.verdict.value,
+                    }
+                    for m in s.evidence
+                ],
+            }
+            for s in result.steps
+        ],
     }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -79,8 +79,9 @@ def _first_resolvable(repo: git.Repo, revs: list[str]) -> str | None:
     return None
 
 
-def ci_revisions(repo: git.Repo, *, base: str | None, head: str | None, target: str | None, remote: str,
-                 environ: dict[str, str]) -> CiRevisions:
+def ci_revisions(
+    repo: git.Repo, *, base: str | None, head: str | None, target: str | None, remote: str, environ: dict[str, str]
+) -> CiRevisions:
     """Pick the baseline and candidate from flags, else the GitHub Actions environment."""
     if head:
         candidate, how = gitops.resolve(repo, head).sha, f"candidate --head {head}"
@@ -90,23 +91,31 @@ def ci_revisions(repo: git.Repo, *, base: str | None, head: str | None, target: 
         tries = [event_head] if event_head else []
         tries += [f"{remote}/{head_ref}", head_ref] if head_ref else []
         found = _first_resolvable(repo, tries)
-        candidate, how = (found, "candidate = the pull request head") if found else \
-            (gitops.resolve(repo, "HEAD").sha, "candidate = HEAD")
+        candidate, how = (
+            (found, "candidate = the pull request head")
+            if found
+            else (gitops.resolve(repo, "HEAD").sha, "candidate = HEAD")
+        )
     if base:
         return CiRevisions(gitops.resolve(repo, base).sha, candidate, f"{how}; baseline --base {base}")
     target = target or environ.get("GITHUB_BASE_REF")
     if not target:
-        raise ConfigError("perfgate ci: no baseline: pass --base or --target-branch "
-                          "(or run on a pull_request event, which sets $GITHUB_BASE_REF)")
+        raise ConfigError(
+            "perfgate ci: no baseline: pass --base or --target-branch "
+            "(or run on a pull_request event, which sets $GITHUB_BASE_REF)"
+        )
     tip = _first_resolvable(repo, [f"{remote}/{target}", target])
     if tip is None:
-        raise RevisionError(f"target branch {target!r} not found (as {remote}/{target} or {target}); "
-                            "fetch it, e.g. actions/checkout with fetch-depth: 0")
+        raise RevisionError(
+            f"target branch {target!r} not found (as {remote}/{target} or {target}); "
+            "fetch it, e.g. actions/checkout with fetch-depth: 0"
+        )
     try:
         merge_base = repo.git.merge_base(candidate, tip).strip()
     except git.GitCommandError as exc:
-        raise RevisionError(f"no merge-base between the candidate and {target!r} (shallow clone? "
-                            "use fetch-depth: 0)") from exc
+        raise RevisionError(
+            f"no merge-base between the candidate and {target!r} (shallow clone? use fetch-depth: 0)"
+        ) from exc
     return CiRevisions(merge_base, candidate, f"{how}; baseline = merge-base with {target}")
 
 
@@ -125,15 +134,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     repo = gitops.open_repo(args.repo)
     root = gitops.repo_root(repo)
     config = load_config(args.config, directory=root)
-    revisions = ci_revisions(repo, base=args.base, head=args.head, target=args.target_branch, remote=args.remote,
-                             environ=environ)
+    revisions = ci_revisions(
+        repo, base=args.base, head=args.head, target=args.target_branch, remote=args.remote, environ=environ
+    )
     out_dir = (args.out or Path("perfgate-report")).resolve()
     args.out = out_dir
     args.markdown = args.markdown or out_dir / "summary.md"
     args.junit = args.junit or out_dir / "junit.xml"
     args.json_path = args.json_path or out_dir / "verdict.json"
-    console.print(f"perfgate ci: {revisions.how}: {revisions.baseline[:10]} → {revisions.candidate[:10]}",
-                  markup=False)
+    console.print(f"perfgate ci: {revisions.how}: {revisions.baseline[:10]} → {revisions.candidate[:10]}", markup=False)
     options = gate_options(args, revisions.baseline, revisions.candidate)
     with RichProgress(console) as progress:
         result = run_gate(config, root, options, progress)
@@ -143,8 +152,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         from perfgate.report import write_reports
         from perfgate.store import open_store
 
-        write_reports(open_store(config.store, config.root), result.run_id, out_dir, markdown=args.markdown,
-                      artifact_url=args.artifact_url)
+        write_reports(
+            open_store(config.store, config.root),
+            result.run_id,
+            out_dir,
+            markdown=args.markdown,
+            artifact_url=args.artifact_url,
+        )
     try:
         if published.reports.html is not None:
             shutil.copyfile(published.reports.html, out_dir / "report.html")
@@ -154,6 +168,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     for warning in warnings:
         console.print(f"perfgate: warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     code = exit_code(result.verdict.state, args.inconclusive or config.judge.inconclusive)
-    _github_outputs(environ, {"verdict": result.verdict.state.value, "exit-code": str(code),
-                              "run-id": result.run_id, "report": str(out_dir / "report.html")}, args.markdown)
+    _github_outputs(
+        environ,
+        {
+            "verdict": result.verdict.state.value,
+            "exit-code": str(code),
+            "run-id": result.run_id,
+            "report": str(out_dir / "report.html"),
+        },
+        args.markdown,
+    )
     return code

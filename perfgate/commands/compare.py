@@ -30,8 +30,12 @@ from perfgate.store.query import judge_evidence, stored_evidence
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_a", metavar="RUN", help="run id, unique prefix, or 'latest'")
     parser.add_argument("run_b", metavar="RUN_B", nargs="?", help="a second run to compare against RUN")
-    parser.add_argument("--side", choices=[s.value for s in Side], default=Side.CANDIDATE.value,
-                        help="with two runs: which side of each run to compare (default: candidate)")
+    parser.add_argument(
+        "--side",
+        choices=[s.value for s in Side],
+        default=Side.CANDIDATE.value,
+        help="with two runs: which side of each run to compare (default: candidate)",
+    )
     parser.add_argument("--store", type=Path, default=Path(".perfgate"), help="the store (default: .perfgate)")
     parser.add_argument("--config", type=Path, help="take [judge] settings from this config")
     parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05")
@@ -63,14 +67,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
         baseline, candidate = _revision(manifest_a, Side.BASELINE), _revision(manifest_a, Side.CANDIDATE)
         # The run's own sequential design: its confirmation looks spent part of the error rates.
         rounds = manifest_a.get("config", {}).get("rounds", {})
-        looks = {"planned_pairs": rounds["count"], "budget_pairs": rounds["max"]} \
-            if "count" in rounds and "max" in rounds else {}
+        looks = (
+            {"planned_pairs": rounds["count"], "budget_pairs": rounds["max"]}
+            if "count" in rounds and "max" in rounds
+            else {}
+        )
         verdict = judge_evidence(stored_evidence(store, run_a), config, baseline, candidate, run_id=run_a, **looks)
     else:  # one side of each of two runs: no outage pairs to check
         side = Side(args.side)
         run_b = store.resolve(args.run_b)
-        metrics = (_side_as(stored_evidence(store, run_a).metrics, side, Side.BASELINE)
-                   + _side_as(stored_evidence(store, run_b).metrics, side, Side.CANDIDATE))
+        metrics = _side_as(stored_evidence(store, run_a).metrics, side, Side.BASELINE) + _side_as(
+            stored_evidence(store, run_b).metrics, side, Side.CANDIDATE
+        )
         baseline, candidate = _revision(manifest_a, side), _revision(store.manifest(run_b), side)
         verdict = judge(metrics, config, baseline, candidate, run_id=run_a)
     if args.json_path:

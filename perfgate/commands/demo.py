@@ -57,8 +57,11 @@ def build_demo_repo(path: Path) -> git.Repo:
     block = int(match.group(1))
     auth.write_text(SCRYPT_BLOCK.sub(f"SCRYPT_R = {block * 5 // 4}", text, count=1))
     repo.git.add(A=True)
-    repo.index.commit(f"auth: raise scrypt's block size from {block} to {block * 5 // 4} to harden stored passwords",
-                      author=AUTHOR, committer=AUTHOR)
+    repo.index.commit(
+        f"auth: raise scrypt's block size from {block} to {block * 5 // 4} to harden stored passwords",
+        author=AUTHOR,
+        committer=AUTHOR,
+    )
     return repo
 
 
@@ -82,8 +85,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         args.junit = args.junit or here / "reports" / "demo-junit.xml"
         args.json_path = args.json_path or here / "reports" / "demo-verdict.json"
         options = gate_options(args, "HEAD~1", "HEAD")
-        console.print(f"demo repository: {repo_dir} (HEAD~1 → HEAD: scrypt block size 8 → 10, "
-                      "+25% CPU per login)", markup=False)
+        console.print(
+            f"demo repository: {repo_dir} (HEAD~1 → HEAD: scrypt block size 8 → 10, +25% CPU per login)", markup=False
+        )
         from perfgate.gate import run_gate
 
         with RichProgress(console) as progress:

@@ -35,27 +35,37 @@ def run(args: argparse.Namespace, console: Console) -> int:
     root = gitops.repo_root(gitops.open_repo(args.repo))
     config = load_config(args.config, directory=root)
     key = Key.of(config, args.fingerprint)
-    report = analyse(Measurements(open_store(config.store, config.root)), config, key=key, last=args.last,
-                     budget=args.budget)
+    report = analyse(
+        Measurements(open_store(config.store, config.root)), config, key=key, last=args.last, budget=args.budget
+    )
     out = Console(highlight=False)
     if not report.metrics:
-        out.print(f"no judged runs in the store for config {key.config_hash} on machine {key.fingerprint}",
-                  markup=False)
+        out.print(
+            f"no judged runs in the store for config {key.config_hash} on machine {key.fingerprint}", markup=False
+        )
         return 0
     out.print(_table(report))
     noisy = [m for m in report.metrics if m.gateable is False]
-    out.print(f"{report.runs} judged runs ({report.aa_runs} A/A); budget {report.budget} pairs; {report.margin_note}",
-              markup=False)
+    out.print(
+        f"{report.runs} judged runs ({report.aa_runs} A/A); budget {report.budget} pairs; {report.margin_note}",
+        markup=False,
+    )
     for m in noisy:
         need = f"needs about {m.rounds_needed} pairs" if m.rounds_needed else "needs more pairs than any budget"
-        out.print(f"too noisy to gate: {'/'.join(m.key)} (sigma {m.sigma:.3g}) {need}; raise [rounds] max or "
-                  "its margin in [judge.margins], or drop it from [judge] metrics", markup=False)
+        out.print(
+            f"too noisy to gate: {'/'.join(m.key)} (sigma {m.sigma:.3g}) {need}; raise [rounds] max or "
+            "its margin in [judge.margins], or drop it from [judge] metrics",
+            markup=False,
+        )
     if not noisy:
         out.print("every metric with a noise estimate is gateable at this budget", markup=False)
     suggested = {f"{m.key[1]}.{m.key[2]}": _round_up(m.margin_needed) for m in noisy if m.margin_needed is not None}
     if suggested:
-        out.print(f"\nmargins at which those pass 95% of unchanged gates within {report.budget} pairs (smaller "
-                  "regressions then go unseen), for perfgate.toml:\n[judge.margins]", markup=False)
+        out.print(
+            f"\nmargins at which those pass 95% of unchanged gates within {report.budget} pairs (smaller "
+            "regressions then go unseen), for perfgate.toml:\n[judge.margins]",
+            markup=False,
+        )
         for spec, margin in suggested.items():
             out.print(f"{json.dumps(spec)} = {margin:g}", markup=False)
     if args.json_path is not None:
@@ -74,16 +84,44 @@ def _pct(x: float) -> str:
 
 def _table(report: FlakyReport) -> Table:
     table = Table(title="metric flapping and noise", title_justify="left")
-    for column in ("scenario", "name", "metric", "verdicts", "flips", "repeat flips", "inconcl.", "round CV",
-                   "sigma", "noise from", "pairs needed", "gateable", "clustered", "flaps with"):
-        table.add_column(column, justify="right" if column in ("verdicts", "flips", "repeat flips", "inconcl.",
-                                                                "round CV", "sigma", "pairs needed") else "left")
+    for column in (
+        "scenario",
+        "name",
+        "metric",
+        "verdicts",
+        "flips",
+        "repeat flips",
+        "inconcl.",
+        "round CV",
+        "sigma",
+        "noise from",
+        "pairs needed",
+        "gateable",
+        "clustered",
+        "flaps with",
+    ):
+        table.add_column(
+            column,
+            justify="right"
+            if column in ("verdicts", "flips", "repeat flips", "inconcl.", "round CV", "sigma", "pairs needed")
+            else "left",
+        )
     for m in report.metrics:
-        table.add_row(*m.key, str(m.verdicts), _pct(m.flip_rate), _pct(m.repeat_flip_rate),
-                      _pct(m.inconclusive_rate), _pct(m.cv), "—" if not math.isfinite(m.sigma) else f"{m.sigma:.3g}",
-                      f"{m.noise_source} ({m.pairs})", str(m.rounds_needed or "—"), _gateable(m),
-                      "yes" if m.clustered else ("—" if not math.isfinite(m.runs_z) else "no"),
-                      f"group {m.group}" if m.group else "", style="yellow" if m.gateable is False else None)
+        table.add_row(
+            *m.key,
+            str(m.verdicts),
+            _pct(m.flip_rate),
+            _pct(m.repeat_flip_rate),
+            _pct(m.inconclusive_rate),
+            _pct(m.cv),
+            "—" if not math.isfinite(m.sigma) else f"{m.sigma:.3g}",
+            f"{m.noise_source} ({m.pairs})",
+            str(m.rounds_needed or "—"),
+            _gateable(m),
+            "yes" if m.clustered else ("—" if not math.isfinite(m.runs_z) else "no"),
+            f"group {m.group}" if m.group else "",
+            style="yellow" if m.gateable is False else None,
+        )
     return table
 
 

@@ -51,6 +51,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     repo = gitops.open_repo(args.repo)
     root = Path(repo.working_tree_dir or args.repo)
     reaped = reap(root, _store(args, root))
-    console.print(f"perfgate gc: {reaped.summary() or 'nothing left behind by killed gates'}", markup=False,
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"perfgate gc: {reaped.summary() or 'nothing left behind by killed gates'}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0

@@ -23,16 +23,30 @@ from perfgate.store import LocalStore, open_store
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("range", metavar="REV_RANGE", nargs="?", default="HEAD",
-                        help="commits to show: A..B, or one revision and its history (default: HEAD)")
+    parser.add_argument(
+        "range",
+        metavar="REV_RANGE",
+        nargs="?",
+        default="HEAD",
+        help="commits to show: A..B, or one revision and its history (default: HEAD)",
+    )
     parser.add_argument("--limit", type=int, default=100, help="at most this many commits, the newest (default 100)")
-    parser.add_argument("--metric", action="append", default=[], choices=METRICS,
-                        help="metric to show (repeatable; default: the config's judged metrics)")
+    parser.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        choices=METRICS,
+        help="metric to show (repeatable; default: the config's judged metrics)",
+    )
     parser.add_argument("--name", action="append", default=[], help="only this request name (repeatable)")
     parser.add_argument("--html", type=Path, help="trend page (default: <report dir>/history.html)")
     parser.add_argument("--fingerprint", help="machine fingerprint to show (default: this machine's)")
-    parser.add_argument("--penalty", type=float, default=PENALTY,
-                        help=f"cost of a change point in units of log(n): higher finds fewer (default {PENALTY:g})")
+    parser.add_argument(
+        "--penalty",
+        type=float,
+        default=PENALTY,
+        help=f"cost of a change point in units of log(n): higher finds fewer (default {PENALTY:g})",
+    )
     parser.add_argument("--all", action="store_true", help="print every series, not only those with a change")
     parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
@@ -49,15 +63,29 @@ def run(args: argparse.Namespace, console: Console) -> int:
     key = Key.of(config, args.fingerprint)
     store = open_store(config.store, config.root)
     measurements = Measurements(store)
-    series = build_history(measurements, commits, config, key=key, metrics=args.metric or None,
-                           names=tuple(args.name), penalty=args.penalty)
-    _check_names(args, series, lambda: build_history(measurements, commits, config, key=key,
-                                                     metrics=args.metric or None, penalty=args.penalty))
+    series = build_history(
+        measurements,
+        commits,
+        config,
+        key=key,
+        metrics=args.metric or None,
+        names=tuple(args.name),
+        penalty=args.penalty,
+    )
+    _check_names(
+        args,
+        series,
+        lambda: build_history(
+            measurements, commits, config, key=key, metrics=args.metric or None, penalty=args.penalty
+        ),
+    )
     out = Console(highlight=False)
     if not series:
-        out.print(f"no stored rounds for these {len(commits)} commits on this machine and config "
-                  f"(config {key.config_hash}, machine {key.fingerprint}); run `perfgate backfill {args.range}`",
-                  markup=False)
+        out.print(
+            f"no stored rounds for these {len(commits)} commits on this machine and config "
+            f"(config {key.config_hash}, machine {key.fingerprint}); run `perfgate backfill {args.range}`",
+            markup=False,
+        )
         return 0
     shown = [s for s in series if s.changes or args.all] or series[:1]
     for s in shown:
@@ -65,8 +93,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     _print_changes(out, series)
     page = args.html or (config.root / config.report_dir / "history.html")
     reports = _reports(store, series, config.root / config.report_dir)
-    html = render_trend(series, title=f"{root.name} {args.range}", commits=len(commits), key=key,
-                        confidence=config.judge.confidence, reports=reports, page=page)
+    html = render_trend(
+        series,
+        title=f"{root.name} {args.range}",
+        commits=len(commits),
+        key=key,
+        confidence=config.judge.confidence,
+        reports=reports,
+        page=page,
+    )
     try:
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(html, encoding="utf-8")
@@ -83,8 +118,9 @@ def _check_names(args: argparse.Namespace, series: list[Series], every: Callable
         return
     seen = {s.name for s in every()}
     if seen:  # no stored rounds at all: nothing to compare the names with
-        check_metric_names([f"{name}.{args.metric[0] if args.metric else 'p50'}" for name in args.name], seen,
-                           where="--name")
+        check_metric_names(
+            [f"{name}.{args.metric[0] if args.metric else 'p50'}" for name in args.name], seen, where="--name"
+        )
 
 
 def _table(s: Series, commits: int) -> Table:
@@ -94,9 +130,16 @@ def _table(s: Series, commits: int) -> Table:
         table.add_column(column, justify="right" if column in ("rounds", s.metric, "band") else "left")
     for p in s.points:
         mark = "◀ level shift" if p.position in changed else ""
-        table.add_row(p.revision.sha[:10], p.revision.subject[:48], str(len(p.values)), fmt_value(p.centre, s.metric),
-                      f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}", p.step or "—", mark,
-                      style="bold red" if mark else None)
+        table.add_row(
+            p.revision.sha[:10],
+            p.revision.subject[:48],
+            str(len(p.values)),
+            fmt_value(p.centre, s.metric),
+            f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}",
+            p.step or "—",
+            mark,
+            style="bold red" if mark else None,
+        )
     missing = commits - len(s.points)
     if missing:
         table.caption = f"{missing} of {commits} commits have no stored rounds"
@@ -110,9 +153,11 @@ def _print_changes(out: Console, series: list[Series]) -> None:
         return
     out.print("change points (first commit of the new level):", markup=False)
     for s, c in changes:
-        out.print(f"  {s.scenario}/{s.name} {s.metric}: {c.revision.sha[:10]} “{c.revision.subject}” "
-                  f"{fmt_value(c.before, s.metric)} → {fmt_value(c.after, s.metric)} ({fmt_change(c.ratio)})",
-                  markup=False)
+        out.print(
+            f"  {s.scenario}/{s.name} {s.metric}: {c.revision.sha[:10]} “{c.revision.subject}” "
+            f"{fmt_value(c.before, s.metric)} → {fmt_value(c.after, s.metric)} ({fmt_change(c.ratio)})",
+            markup=False,
+        )
 
 
 def _reports(store: LocalStore, series: list[Series], report_dir: Path) -> dict[str, Path]:

@@ -15,8 +15,11 @@ from perfgate.model import Verdict
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    install = actions.add_parser("install", help="install a hook (post-commit unless --pre-push)",
-                                 description="Install perfgate's hook; an existing hook is chained, not replaced.")
+    install = actions.add_parser(
+        "install",
+        help="install a hook (post-commit unless --pre-push)",
+        description="Install perfgate's hook; an existing hook is chained, not replaced.",
+    )
     install.add_argument("--post-commit", action="store_true", help="time each commit in the background")
     install.add_argument("--pre-push", action="store_true", help="gate pushes; a regression blocks the push")
     _settings_arguments(install)
@@ -39,12 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="quick", choices=sorted(hooks.PROFILES),
-                        help="pairs of rounds per hook gate: quick (3 planned pairs, budget 5) or default "
-                             "(the config's [rounds] count and max)")
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        choices=sorted(hooks.PROFILES),
+        help="pairs of rounds per hook gate: quick (3 planned pairs, budget 5) or default "
+        "(the config's [rounds] count and max)",
+    )
     parser.add_argument("--config", type=Path, help="perfgate.toml for the hook's gates (default: the repo's)")
-    parser.add_argument("--no-block", dest="block", action="store_false",
-                        help="pre-push: report a regression but let the push through")
+    parser.add_argument(
+        "--no-block", dest="block", action="store_false", help="pre-push: report a regression but let the push through"
+    )
 
 
 def _chosen(args: argparse.Namespace) -> tuple[str, ...]:
@@ -89,6 +97,7 @@ def _run_hook(args: argparse.Namespace, console: Console) -> int:
             raise ConfigError("hook run post-commit: --sha is required")
         return hooks.run_post_commit(args.repo, args.sha, settings)
     remote = args.remote
+
     def report(verdict: Verdict) -> None:
         print_verdict(console, verdict)
 

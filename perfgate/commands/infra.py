@@ -26,13 +26,21 @@ ACTIONS = ("plan", "up", "status", "down", "gc")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=ACTIONS, help="plan: show instances, cost and limits; up: launch; "
-                        "status: list runs; down RUN_ID: tear one down; gc: reap every expired run")
+    parser.add_argument(
+        "action",
+        choices=ACTIONS,
+        help="plan: show instances, cost and limits; up: launch; "
+        "status: list runs; down RUN_ID: tear one down; gc: reap every expired run",
+    )
     parser.add_argument("run_id", nargs="?", help="the cluster run id (for down)")
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
     parser.add_argument("--infra-config", type=Path, help=f"settings file (default: REPO/{INFRA_FILE})")
-    parser.add_argument("--backend", choices=("ec2", "local"), default="ec2",
-                        help="ec2 (default; moto too, through AWS_ENDPOINT_URL) or local (this machine)")
+    parser.add_argument(
+        "--backend",
+        choices=("ec2", "local"),
+        default="ec2",
+        help="ec2 (default; moto too, through AWS_ENDPOINT_URL) or local (this machine)",
+    )
     parser.add_argument("--region")
     parser.add_argument("--bucket")
     parser.add_argument("--workers", type=int)
@@ -47,8 +55,9 @@ def settings_from(args: argparse.Namespace) -> InfraSettings:
     path = args.infra_config or (args.repo / INFRA_FILE)
     if args.infra_config and not args.infra_config.is_file():
         raise ConfigError(f"--infra-config: {args.infra_config} not found")
-    return load_settings(path, {"region": args.region, "bucket": args.bucket, "workers": args.workers,
-                                "owner": args.owner})
+    return load_settings(
+        path, {"region": args.region, "bucket": args.bucket, "workers": args.workers, "owner": args.owner}
+    )
 
 
 def _cluster(backend: str, settings: InfraSettings) -> Any:
@@ -78,8 +87,10 @@ def print_plan(console: Console, plan: ClusterPlan) -> None:
     for row in plan.rows:
         table.add_row(row.role, row.instance_type, str(row.count), str(row.vcpus), f"{row.usd_per_hour:.4f}")
     console.print(table)
-    console.print(f"{plan.instances} instances: ${plan.usd_per_hour:.3f}/hour; about {plan.est_minutes:.0f} min "
-                  f"per run = ${plan.usd_per_run:.3f} per run (on-demand list prices, EBS and transfer excluded)")
+    console.print(
+        f"{plan.instances} instances: ${plan.usd_per_hour:.3f}/hour; about {plan.est_minutes:.0f} min "
+        f"per run = ${plan.usd_per_run:.3f} per run (on-demand list prices, EBS and transfer excluded)"
+    )
     for key, value in plan.limits.items():
         console.print(f"  limit {key}: {value}", markup=False)
     for note in plan.notes:
@@ -95,20 +106,29 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.action == "plan":
         print_plan(out, cluster.plan(settings, _rounds_minutes(args)))
     elif args.action == "up":
-        out.print(f"up {_up(args, cluster, settings).run_id}: nodes power off by themselves at the expiry; "
-                  f"`perfgate infra down RUN_ID` ends it sooner", markup=False)
+        out.print(
+            f"up {_up(args, cluster, settings).run_id}: nodes power off by themselves at the expiry; "
+            f"`perfgate infra down RUN_ID` ends it sooner",
+            markup=False,
+        )
     elif args.action == "status":
         _status(out, cluster)
     elif args.action == "down":
         if not args.run_id:
             raise ConfigError("infra down: give the RUN_ID (see `perfgate infra status`)")
         reaped = cluster.down(args.run_id)
-        out.print(f"down {args.run_id}: {reaped.instances} instances, {reaped.security_groups} security groups, "
-                  f"{reaped.objects} S3 objects removed", markup=False)
+        out.print(
+            f"down {args.run_id}: {reaped.instances} instances, {reaped.security_groups} security groups, "
+            f"{reaped.objects} S3 objects removed",
+            markup=False,
+        )
     else:
         reaped = cluster.gc()
-        out.print(f"gc: {reaped.instances} instances, {reaped.security_groups} security groups, "
-                  f"{reaped.objects} S3 objects of expired runs removed", markup=False)
+        out.print(
+            f"gc: {reaped.instances} instances, {reaped.security_groups} security groups, "
+            f"{reaped.objects} S3 objects of expired runs removed",
+            markup=False,
+        )
     return 0
 
 
@@ -119,8 +139,12 @@ def _up(args: argparse.Namespace, cluster: Any, settings: InfraSettings) -> Any:
 
     repo = gitops.open_repo(args.repo)
     revisions = {"baseline": gitops.resolve(repo, args.baseline), "candidate": gitops.resolve(repo, args.candidate)}
-    payload: dict[str, Any] = {"master_port": settings.master_port, "workers": settings.workers,
-                               "targets": settings.targets, "expect_timeout": 120.0}
+    payload: dict[str, Any] = {
+        "master_port": settings.master_port,
+        "workers": settings.workers,
+        "targets": settings.targets,
+        "expect_timeout": 120.0,
+    }
     try:
         payload["target"] = asdict(load_config(args.config, directory=args.repo).target)
     except PerfgateError as exc:
@@ -141,6 +165,7 @@ def _status(out: Console, cluster: Any) -> None:
         table.add_column(column, no_wrap=column in ("run id", "expires"))
     for run in runs:
         states = ", ".join(f"{n} {s}" for s, n in sorted(run.instances.items())) or "none"
-        table.add_row(run.run_id, run.owner, run.expires, states, str(run.security_groups), str(run.objects),
-                      str(run.ready_nodes))
+        table.add_row(
+            run.run_id, run.owner, run.expires, states, str(run.security_groups), str(run.objects), str(run.ready_nodes)
+        )
     out.print(table)

@@ -10,7 +10,7 @@ from rich.console import Console
 from perfgate.config import CONFIG_NAME
 from perfgate.errors import ConfigError
 
-TEMPLATE = '''\
+TEMPLATE = """\
 # perfgate configuration. Every key is optional; the values shown are the defaults.
 
 [target]
@@ -58,7 +58,7 @@ path = ".perfgate"
 
 [report]
 dir = "reports"
-'''
+"""
 
 
 def template() -> str:
@@ -66,9 +66,15 @@ def template() -> str:
     from perfgate.config import METRIC_MARGINS, JudgeConfig, RoundsConfig, ScenarioConfig, TargetConfig
 
     load, judge = ScenarioConfig(name="chat"), JudgeConfig()
-    return TEMPLATE.format(target=TargetConfig(), load=load, user_class=load.user_classes[0], rounds=RoundsConfig(),
-                           judge=judge, metrics=", ".join(f'"{m}"' for m in judge.metrics),
-                           cpu_margin=METRIC_MARGINS["cpu_per_request"])
+    return TEMPLATE.format(
+        target=TargetConfig(),
+        load=load,
+        user_class=load.user_classes[0],
+        rounds=RoundsConfig(),
+        judge=judge,
+        metrics=", ".join(f'"{m}"' for m in judge.metrics),
+        cpu_margin=METRIC_MARGINS["cpu_per_request"],
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,15 +13,17 @@ from perfgate.faults.api import load_populate_file, run_api
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    serve = sub.add_parser("serve", help="serve the API until interrupted (Ctrl-C)",
-                           description="Serve Toxiproxy's HTTP API (2.x) until SIGINT or SIGTERM.")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the API until interrupted (Ctrl-C)",
+        description="Serve Toxiproxy's HTTP API (2.x) until SIGINT or SIGTERM.",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address of the API (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8474, help="port of the API (default: 8474, Toxiproxy's)")
     serve.add_argument("--config", type=Path, help="JSON array of proxies to create first (Toxiproxy's -config)")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None,
-          console: Console | None = None) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None, console: Console | None = None) -> int:
     """Serve until interrupted; the callable form of ``perfgate proxy serve``."""
     proxies = load_populate_file(config) if config is not None else None
 

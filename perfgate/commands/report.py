@@ -15,10 +15,12 @@ from perfgate.store.query import latest_judged
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN",
-                        help="run id, unique prefix of one, or 'latest' (the latest run with a verdict)")
-    parser.add_argument("--store", type=str,
-                        help="the store (default: [store] path of the config here, else .perfgate)")
+    parser.add_argument(
+        "run", metavar="RUN", help="run id, unique prefix of one, or 'latest' (the latest run with a verdict)"
+    )
+    parser.add_argument(
+        "--store", type=str, help="the store (default: [store] path of the config here, else .perfgate)"
+    )
     parser.add_argument("--config", type=Path, help="config for the default store and report folder")
     parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir, else reports)")
     parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment")
@@ -42,30 +44,53 @@ def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
             else:
                 config = load_config(directory=Path.cwd())
         if store is None:
-            store = (config.store if is_remote(config.store) else config.root / config.store) if config \
+            store = (
+                (config.store if is_remote(config.store) else config.root / config.store)
+                if config
                 else Path(".perfgate")
+            )
         if out is None:
             out = (config.root / config.report_dir) if config else Path("reports")
     return store, out
 
 
-def report(run: str, store_dir: Path, out_dir: Path, *, markdown: Path | None = None, junit: Path | None = None,
-           json_path: Path | None = None, artifact_url: str | None = None) -> ReportPaths:
+def report(
+    run: str,
+    store_dir: Path,
+    out_dir: Path,
+    *,
+    markdown: Path | None = None,
+    junit: Path | None = None,
+    json_path: Path | None = None,
+    artifact_url: str | None = None,
+) -> ReportPaths:
     """Resolve ``run`` in the store at ``store_dir`` and write its reports."""
     if not is_remote(store_dir) and not Path(store_dir).is_dir():
         raise StoreError(f"{store_dir}: no perfgate store here (--store)")
     store = open_store(store_dir)
     run_id = latest_judged(store) if run == "latest" else store.resolve(run)  # a failed run has no report
-    return write_reports(store, run_id, out_dir, markdown=markdown, junit=junit, json_path=json_path,
-                         artifact_url=artifact_url)
+    return write_reports(
+        store, run_id, out_dir, markdown=markdown, junit=junit, json_path=json_path, artifact_url=artifact_url
+    )
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     store_dir, out_dir = _defaults(args)
-    paths = report(args.run, store_dir, out_dir, markdown=args.markdown, junit=args.junit,
-                   json_path=args.json_path, artifact_url=args.artifact_url)
-    for label, path in (("report", paths.html), ("markdown", paths.markdown), ("junit", paths.junit),
-                        ("json", paths.json)):
+    paths = report(
+        args.run,
+        store_dir,
+        out_dir,
+        markdown=args.markdown,
+        junit=args.junit,
+        json_path=args.json_path,
+        artifact_url=args.artifact_url,
+    )
+    for label, path in (
+        ("report", paths.html),
+        ("markdown", paths.markdown),
+        ("junit", paths.junit),
+        ("json", paths.json),
+    ):
         if path is not None:
             console.print(f"{label}: {path}", markup=False, highlight=False)
     return 0

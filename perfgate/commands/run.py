@@ -16,11 +16,15 @@ from perfgate.gate import GateResult, run_gate
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", default="HEAD~1", help="baseline revision (default: HEAD~1)")
-    parser.add_argument("--candidate", default=gitops.WORKTREE,
-                        help="candidate revision (default: the working tree, uncommitted changes included)")
+    parser.add_argument(
+        "--candidate",
+        default=gitops.WORKTREE,
+        help="candidate revision (default: the working tree, uncommitted changes included)",
+    )
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
-    parser.add_argument("--infra", choices=["ec2", "local-cloud"],
-                        help="run the rounds on a provisioned cluster (see infra/README.md)")
+    parser.add_argument(
+        "--infra", choices=["ec2", "local-cloud"], help="run the rounds on a provisioned cluster (see infra/README.md)"
+    )
     parser.add_argument("--infra-config", type=Path, help="cluster settings (default: perfgate-infra.toml)")
     add_gate_arguments(parser)
 
@@ -45,6 +49,7 @@ def finish(result: GateResult, published: Published, args: argparse.Namespace, p
     """Print the verdict (and a warning if its reports could not be written); the verdict's exit code."""
     print_verdict(Console(highlight=False), result.verdict, published.reports.html)
     if published.error:
-        Console(stderr=True, highlight=False).print(f"perfgate: warning: {published.error}", style="yellow",
-                                                    markup=False, soft_wrap=True)
+        Console(stderr=True, highlight=False).print(
+            f"perfgate: warning: {published.error}", style="yellow", markup=False, soft_wrap=True
+        )
     return exit_code(result.verdict.state, args.inconclusive or policy)

@@ -71,8 +71,7 @@ def find_binaries() -> Binaries | None:
 def _require_binaries() -> Binaries:
     found = find_binaries()
     if found is None:
-        raise MariaDbError("[mariadb] mariadbd or mariadb-install-db not found: "
-                           "install Debian's mariadb-server")
+        raise MariaDbError("[mariadb] mariadbd or mariadb-install-db not found: install Debian's mariadb-server")
     return found
 
 
@@ -87,8 +86,16 @@ def _log_tail(path: Path, lines: int = 8) -> str:
 class MariaDbServer:
     """One ``mariadbd`` process with its own data directory, port and log."""
 
-    def __init__(self, name: str, binary: Path, datadir: Path, rundir: Path,
-                 server_id: int, args: list[str], ready_timeout_s: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        binary: Path,
+        datadir: Path,
+        rundir: Path,
+        server_id: int,
+        args: list[str],
+        ready_timeout_s: float,
+    ) -> None:
         self.name = name
         self.binary = binary
         self.datadir = datadir
@@ -115,12 +122,21 @@ class MariaDbServer:
 
     def command(self) -> list[str]:
         cmd = [
-            str(self.binary), "--no-defaults",
-            f"--datadir={self.datadir}", f"--port={self.port}", f"--bind-address={HOST}",
-            f"--socket={self.socket}", f"--pid-file={self.datadir / 'mariadbd.pid'}", f"--tmpdir={self.tmpdir}",
-            f"--log-error={self.log}", f"--server-id={self.server_id}",
-            "--skip-name-resolve", "--performance-schema=OFF", "--max-connections=300",
-            "--innodb-log-file-size=8M", "--key-buffer-size=1M",
+            str(self.binary),
+            "--no-defaults",
+            f"--datadir={self.datadir}",
+            f"--port={self.port}",
+            f"--bind-address={HOST}",
+            f"--socket={self.socket}",
+            f"--pid-file={self.datadir / 'mariadbd.pid'}",
+            f"--tmpdir={self.tmpdir}",
+            f"--log-error={self.log}",
+            f"--server-id={self.server_id}",
+            "--skip-name-resolve",
+            "--performance-schema=OFF",
+            "--max-connections=300",
+            "--innodb-log-file-size=8M",
+            "--key-buffer-size=1M",
             *self.args,
         ]
         if os.geteuid() == 0:
@@ -147,34 +163,42 @@ class MariaDbServer:
         while True:
             if self.proc is None or self.proc.poll() is not None:
                 code = self.proc.returncode if self.proc else None
-                raise MariaDbError(f"[mariadb] {self.name} exited ({code}) while starting: "
-                                   f"{_log_tail(self.log)}")
+                raise MariaDbError(f"[mariadb] {self.name} exited ({code}) while starting: {_log_tail(self.log)}")
             try:
                 self.connect(timeout_s=1.0).close()
                 return
             except pymysql.MySQLError:
                 pass
             if time.monotonic() > deadline:
-                raise MariaDbError(f"[mariadb] {self.name} not ready on port {self.port} within "
-                                   f"{self.ready_timeout_s:g}s: {_log_tail(self.log)}")
+                raise MariaDbError(
+                    f"[mariadb] {self.name} not ready on port {self.port} within "
+                    f"{self.ready_timeout_s:g}s: {_log_tail(self.log)}"
+                )
             time.sleep(0.1)
 
-    def connect(self, user: str = ADMIN_USER, password: str = "", database: str | None = None,
-                timeout_s: float = 5.0) -> pymysql.connections.Connection[pymysql.cursors.DictCursor]:
+    def connect(
+        self, user: str = ADMIN_USER, password: str = "", database: str | None = None, timeout_s: float = 5.0
+    ) -> pymysql.connections.Connection[pymysql.cursors.DictCursor]:
         """A new client connection over loopback TCP (autocommit, bounded timeouts)."""
-        return pymysql.connect(host=HOST, port=self.port, user=user, password=password,
-                               database=database, autocommit=True, connect_timeout=timeout_s,
-                               read_timeout=timeout_s, write_timeout=timeout_s,
-                               cursorclass=pymysql.cursors.DictCursor)
+        return pymysql.connect(
+            host=HOST,
+            port=self.port,
+            user=user,
+            password=password,
+            database=database,
+            autocommit=True,
+            connect_timeout=timeout_s,
+            read_timeout=timeout_s,
+            write_timeout=timeout_s,
+            cursorclass=pymysql.cursors.DictCursor,
+        )
 
-    def query(self, sql: str, args: tuple[object, ...] | None = None,
-              timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    def query(self, sql: str, args: tuple[object, ...] | None = None, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         """Run one statement as the admin user; rows as dicts."""
         try:
             conn = self.connect(timeout_s=timeout_s)
         except pymysql.MySQLError as exc:
-            raise MariaDbError(f"[mariadb] cannot connect to {self.name} on port {self.port}: "
-                               f"{exc}") from exc
+            raise MariaDbError(f"[mariadb] cannot connect to {self.name} on port {self.port}: {exc}") from exc
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, args)
@@ -244,18 +268,28 @@ class MariaDbPair:
         _install(binaries.install_db, template, self._rundir)
         s = self.settings
         common = [f"--innodb-buffer-pool-size={s.buffer_pool}", *s.extra_args]
-        primary_args = ["--log-bin=primary-bin", "--binlog-format=ROW", "--sync-binlog=1",
-                        "--innodb-flush-log-at-trx-commit=1", *common]
-        replica_args = ["--read-only=1", "--relay-log=replica-relay-bin",
-                        f"--slave-net-timeout={s.slave_net_timeout_s}", *common]
+        primary_args = [
+            "--log-bin=primary-bin",
+            "--binlog-format=ROW",
+            "--sync-binlog=1",
+            "--innodb-flush-log-at-trx-commit=1",
+            *common,
+        ]
+        replica_args = [
+            "--read-only=1",
+            "--relay-log=replica-relay-bin",
+            f"--slave-net-timeout={s.slave_net_timeout_s}",
+            *common,
+        ]
         servers = []
         for name, server_id, args in (("primary", 1, primary_args), ("replica", 2, replica_args)):
             datadir = self.workdir / name
             if datadir.exists():
                 shutil.rmtree(datadir)
             shutil.copytree(template, datadir)
-            servers.append(MariaDbServer(name, binaries.mariadbd, datadir, self._rundir,
-                                         server_id, args, s.ready_timeout_s))
+            servers.append(
+                MariaDbServer(name, binaries.mariadbd, datadir, self._rundir, server_id, args, s.ready_timeout_s)
+            )
         self.primary, self.replica = servers
         try:
             self.primary.start()
@@ -278,7 +312,8 @@ class MariaDbPair:
         self.replica.query(
             "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER=%s,"
             " MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
-            (HOST, self.primary.port, REPL_USER, REPL_PASSWORD))
+            (HOST, self.primary.port, REPL_USER, REPL_PASSWORD),
+        )
         self.replica.query("START SLAVE")
         self.wait_replica_caught_up()
 
@@ -322,9 +357,20 @@ class MariaDbPair:
         proxy's listening address that forwards to ``self.primary.address``.
         """
         s = self.settings
-        return ["--storage", "mariadb", "--db-primary", primary_address or self.primary.address,
-                "--db-replica", self.replica.address, "--db-user", s.user,
-                "--db-password", s.password, "--db-name", s.database]
+        return [
+            "--storage",
+            "mariadb",
+            "--db-primary",
+            primary_address or self.primary.address,
+            "--db-replica",
+            self.replica.address,
+            "--db-user",
+            s.user,
+            "--db-password",
+            s.password,
+            "--db-name",
+            s.database,
+        ]
 
     def replica_status(self) -> dict[str, Any]:
         """``SHOW SLAVE STATUS`` of the replica (Slave_IO_Running, Last_IO_Error, ...)."""
@@ -334,29 +380,35 @@ class MariaDbPair:
     def wait_replica_caught_up(self, timeout_s: float = 30.0) -> None:
         """Wait until the replica has applied everything the primary has in its binlog."""
         pos = self.primary.query("SELECT @@gtid_binlog_pos AS pos")[0]["pos"]
-        rows = self.replica.query("SELECT MASTER_GTID_WAIT(%s, %s) AS r", (pos, timeout_s),
-                                  timeout_s=timeout_s + 5)
+        rows = self.replica.query("SELECT MASTER_GTID_WAIT(%s, %s) AS r", (pos, timeout_s), timeout_s=timeout_s + 5)
         if rows[0]["r"] != 0:
             status = self.replica_status()
             raise MariaDbError(
                 f"[mariadb] replica did not reach {pos!r} within {timeout_s:g}s "
                 f"(io={status.get('Slave_IO_Running')}, sql={status.get('Slave_SQL_Running')}, "
-                f"error={status.get('Last_IO_Error') or status.get('Last_SQL_Error')!r})")
+                f"error={status.get('Last_IO_Error') or status.get('Last_SQL_Error')!r})"
+            )
 
 
 def _install(install_db: Path, datadir: Path, tmpdir: Path) -> None:
     """Create a fresh data directory with the system tables (root without a password)."""
     if datadir.exists():
         shutil.rmtree(datadir)
-    cmd = [str(install_db), "--no-defaults", f"--datadir={datadir}",
-           "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
-           "--innodb-log-file-size=8M", f"--tmpdir={tmpdir}",
-           "--innodb-flush-method=nosync"]  # a template, copied before use: no fsync needed
+    cmd = [
+        str(install_db),
+        "--no-defaults",
+        f"--datadir={datadir}",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+        "--skip-name-resolve",
+        "--innodb-log-file-size=8M",
+        f"--tmpdir={tmpdir}",
+        "--innodb-flush-method=nosync",
+    ]  # a template, copied before use: no fsync needed
     if os.geteuid() == 0:
         cmd.append("--user=root")
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise MariaDbError(f"[mariadb] mariadb-install-db failed: {exc}") from exc
     if done.returncode != 0:

@@ -100,13 +100,21 @@ def read_ack_log(path: Path, host: str | None = None) -> list[AckKey]:
     return keys
 
 
-def query_stored_keys(port: int, user: str, password: str, database: str,
-                      host: str = "127.0.0.1", timeout_s: float = 10.0) -> list[AckKey]:
+def query_stored_keys(
+    port: int, user: str, password: str, database: str, host: str = "127.0.0.1", timeout_s: float = 10.0
+) -> list[AckKey]:
     """Every stored message's key, one per row (so duplicates show), from a MariaDB server."""
     try:
-        conn = pymysql.connect(host=host, port=port, user=user, password=password,
-                               database=database, connect_timeout=timeout_s,
-                               read_timeout=timeout_s * 3, write_timeout=timeout_s)
+        conn = pymysql.connect(
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            database=database,
+            connect_timeout=timeout_s,
+            read_timeout=timeout_s * 3,
+            write_timeout=timeout_s,
+        )
     except pymysql.MySQLError as exc:
         raise TargetError(f"[reconcile] cannot connect to {host}:{port}: {exc}") from exc
     try:

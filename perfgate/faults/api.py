@@ -96,8 +96,9 @@ def _address(body: dict[str, Any], key: str, default: str) -> str:
     """A ``host:port`` field: ASCII, printable, port in ASCII digits (``"127.0.0.1:١٢٣"`` is not port 123)."""
     value: str = _field(body, key, str, default)
     if value and not (value.isascii() and value.isprintable() and " " not in value):
-        raise FaultRequestError(f"{key} address {value!r} must be host:port",
-                                error=f"bad request body: {key} must be host:port")
+        raise FaultRequestError(
+            f"{key} address {value!r} must be host:port", error=f"bad request body: {key} must be host:port"
+        )
     if value:
         split_hostport(value, key)
     return value
@@ -111,10 +112,17 @@ def _populate_items(body: list[Any]) -> list[dict[str, Any]]:
             raise FaultRequestError(f"proxy {i} must be an object", error="bad request body: expected an object")
         for key in ("name", "upstream"):
             if not _field(item, key, str, ""):
-                raise FaultRequestError(f"proxy {i}: missing required key {key!r}",
-                                        error=f"missing required field: {key} at proxy {i}")
-        items.append({**item, "listen": _address(item, "listen", ""), "upstream": _address(item, "upstream", ""),
-                      "enabled": _field(item, "enabled", bool, True)})
+                raise FaultRequestError(
+                    f"proxy {i}: missing required key {key!r}", error=f"missing required field: {key} at proxy {i}"
+                )
+        items.append(
+            {
+                **item,
+                "listen": _address(item, "listen", ""),
+                "upstream": _address(item, "upstream", ""),
+                "enabled": _field(item, "enabled", bool, True),
+            }
+        )
     return items
 
 
@@ -135,8 +143,9 @@ async def proxy_create(request: web.Request) -> web.Response:
     if not upstream:
         return _error(400, "missing required field: upstream")
     upstream = _address(body, "upstream", "")
-    proxy = await _srv(request).create(name, _address(body, "listen", ""), upstream,
-                                       enabled=_field(body, "enabled", bool, True))
+    proxy = await _srv(request).create(
+        name, _address(body, "listen", ""), upstream, enabled=_field(body, "enabled", bool, True)
+    )
     return web.json_response(proxy.to_json(), status=201)
 
 
@@ -206,8 +215,7 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def version(request: web.Request) -> web.Response:
-    return web.Response(text=json.dumps({"version": VERSION}) + "\n",
-                        content_type="application/json", charset="utf-8")
+    return web.Response(text=json.dumps({"version": VERSION}) + "\n", content_type="application/json", charset="utf-8")
 
 
 def build_app(srv: ProxyServer) -> web.Application:
@@ -262,8 +270,9 @@ def load_populate_file(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
-async def serve(host: str, port: int, config: list[dict[str, Any]] | None = None,
-                on_ready: Callable[[int], None] | None = None) -> None:
+async def serve(
+    host: str, port: int, config: list[dict[str, Any]] | None = None, on_ready: Callable[[int], None] | None = None
+) -> None:
     """Serve the API until SIGINT or SIGTERM, then close every proxy."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -284,8 +293,12 @@ async def serve(host: str, port: int, config: list[dict[str, Any]] | None = None
             await runner.cleanup()
 
 
-def run_api(host: str = "127.0.0.1", port: int = 8474, config: list[dict[str, Any]] | None = None,
-            on_ready: Callable[[int], None] | None = None) -> None:
+def run_api(
+    host: str = "127.0.0.1",
+    port: int = 8474,
+    config: list[dict[str, Any]] | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
     """Blocking: a fresh event loop (uvloop when installed) serving the API."""
     loop = new_event_loop()
     try:

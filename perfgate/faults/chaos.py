@@ -100,8 +100,10 @@ def _check_sequence(specs: list[ChaosSpec], where: str) -> None:
             paused_until[spec.process] = spec.at + spec.duration if spec.duration else math.inf
         elif spec.action is Action.RESUME:
             if paused_until.get(spec.process) != math.inf:
-                raise ConfigError(f"{where}[{i}].action: resume at {spec.at:g}s, but {spec.process!r} "
-                                  "is not paused then (by a pause without `for`)")
+                raise ConfigError(
+                    f"{where}[{i}].action: resume at {spec.at:g}s, but {spec.process!r} "
+                    "is not paused then (by a pause without `for`)"
+                )
             paused_until.pop(spec.process)
         else:
             paused_until.pop(spec.process, None)
@@ -195,8 +197,15 @@ class ChaosRunner:
     process answers its probe again. Everything is bounded by ``stop()``.
     """
 
-    def __init__(self, specs: Iterable[ChaosSpec], processes: Iterable[ManagedProcess], *,
-                 probe_interval: float = 0.05, probe_timeout: float = 0.5, restart_timeout: float = 60.0):
+    def __init__(
+        self,
+        specs: Iterable[ChaosSpec],
+        processes: Iterable[ManagedProcess],
+        *,
+        probe_interval: float = 0.05,
+        probe_timeout: float = 0.5,
+        restart_timeout: float = 60.0,
+    ):
         self.specs = tuple(specs)
         self.processes = {p.name: p for p in processes}
         for i, spec in enumerate(self.specs):
@@ -306,15 +315,22 @@ class ChaosRunner:
             record = self._records[i]
             if "real_ns" not in record:
                 continue
-            seg_end = min([self._records[j]["real_ns"] for j, s in enumerate(self.specs)
-                           if s.process == spec.process and self._records[j].get("real_ns", 0) > record["real_ns"]]
-                          or [self.stopped_ns or time.time_ns()])
+            seg_end = min(
+                [
+                    self._records[j]["real_ns"]
+                    for j, s in enumerate(self.specs)
+                    if s.process == spec.process and self._records[j].get("real_ns", 0) > record["real_ns"]
+                ]
+                or [self.stopped_ns or time.time_ns()]
+            )
             results = self.probers[spec.process].results()
             detail = figures(spec, record, [r for r in results if record["real_ns"] < r.end_ns <= seg_end])
-            end = max(v for v in (record["real_ns"], detail["recovered_ns"], detail["error_end_ns"],
-                                  record.get("done_ns")) if v is not None)
-            out.append(Window(kind="chaos", label=spec.label, start_ns=record["real_ns"], end_ns=end,
-                              detail=detail))
+            end = max(
+                v
+                for v in (record["real_ns"], detail["recovered_ns"], detail["error_end_ns"], record.get("done_ns"))
+                if v is not None
+            )
+            out.append(Window(kind="chaos", label=spec.label, start_ns=record["real_ns"], end_ns=end, detail=detail))
         return tuple(out)
 
 
@@ -333,15 +349,22 @@ def figures(spec: ChaosSpec, record: dict[str, Any], results: list[ProbeResult])
         return (b - a) / 1e6 if a is not None and b is not None else None
 
     return {
-        "action": spec.action.value, "process": spec.process, "at_s": spec.at, "for_s": spec.duration,
-        "planned_ns": record["planned_ns"], "real_ns": real, "late_ms": ms(record["planned_ns"], real),
+        "action": spec.action.value,
+        "process": spec.process,
+        "at_s": spec.at,
+        "for_s": spec.duration,
+        "planned_ns": record["planned_ns"],
+        "real_ns": real,
+        "late_ms": ms(record["planned_ns"], real),
         "restore_planned_ns": record.get("restore_planned_ns", record["planned_ns"] if restore else None),
-        "restore_ns": restore, "restore_done_ns": record.get("done_ns") if restore is not None else None,
+        "restore_ns": restore,
+        "restore_done_ns": record.get("done_ns") if restore is not None else None,
         "detect_ms": ms(real, fails[0].end_ns) if fails else None,
         "error_start_ns": fails[0].end_ns if fails else None,
         "error_end_ns": fails[-1].end_ns if fails else None,
         "error_window_ms": ms(fails[0].end_ns, fails[-1].end_ns) if fails else None,
-        "failed_probes": len(fails), "probes": len(results),
+        "failed_probes": len(fails),
+        "probes": len(results),
         "recovered_ns": recovered,
         "recover_ms": ms(restore, recovered) if restore is not None else None,
         "outage_ms": ms(fails[0].end_ns, recovered) if fails else None,

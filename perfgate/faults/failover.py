@@ -24,9 +24,17 @@ def _first(rows: pd.DataFrame, after_ns: int, mode: str) -> int | None:
     return int(hit["t_ns"].iloc[0]) if len(hit) else None
 
 
-def failover_figures(samples: pd.DataFrame, resources: pd.DataFrame, side: str, start_ns: int, end_ns: int,
-                     *, target_exited: bool = False, acked_lost: int | None = None,
-                     acknowledged: int | None = None) -> dict[str, Any]:
+def failover_figures(
+    samples: pd.DataFrame,
+    resources: pd.DataFrame,
+    side: str,
+    start_ns: int,
+    end_ns: int,
+    *,
+    target_exited: bool = False,
+    acked_lost: int | None = None,
+    acknowledged: int | None = None,
+) -> dict[str, Any]:
     """Detect, write-error window, reads during the outage, errors by class, recovery."""
     mine = samples[(samples["side"] == side) & ~samples["warmup"].astype(bool)]
     modes = resources[(resources["side"] == side) & (resources["process"] == "target")].sort_values("t_ns")
@@ -36,8 +44,10 @@ def failover_figures(samples: pd.DataFrame, resources: pd.DataFrame, side: str, 
     reads = outage[outage["name"].isin(READ_NAMES)]
     failed_writes = mine[mine["name"].isin(WRITE_NAMES) & ~mine["ok"].astype(bool) & (mine["t_ns"] >= start_ns)]
     writes = outage[outage["name"].isin(WRITE_NAMES)]
-    errors = Counter(str(e).split(":")[0] + (f" ({n})" if (n := _status(e)) else "")
-                     for e in mine.loc[~mine["ok"].astype(bool) & (mine["t_ns"] >= start_ns), "error"])
+    errors = Counter(
+        str(e).split(":")[0] + (f" ({n})" if (n := _status(e)) else "")
+        for e in mine.loc[~mine["ok"].astype(bool) & (mine["t_ns"] >= start_ns), "error"]
+    )
     return {
         "side": side,
         "outage_s": (end_ns - start_ns) / 1e9,
@@ -45,8 +55,9 @@ def failover_figures(samples: pd.DataFrame, resources: pd.DataFrame, side: str, 
         "recover_s": None if back_at is None else (back_at - end_ns) / 1e9,
         "read_only_at_ns": read_only_at,
         "read_write_at_ns": back_at,
-        "write_error_window_s": (float(failed_writes["t_ns"].max() - failed_writes["t_ns"].min()) / 1e9
-                                 if len(failed_writes) else 0.0),
+        "write_error_window_s": (
+            float(failed_writes["t_ns"].max() - failed_writes["t_ns"].min()) / 1e9 if len(failed_writes) else 0.0
+        ),
         "slowest_send_ms": float(writes["latency_us"].max() / 1000) if len(writes) else None,
         "reads": int(len(reads)),
         "reads_ok_rate": float(reads["ok"].mean()) if len(reads) else None,
@@ -69,8 +80,11 @@ def failover_window(figures: dict[str, Any], start_ns: int, end_ns: int) -> Wind
     """A window spanning the service's read-only period (or the outage, if it never noticed)."""
     begin = figures["read_only_at_ns"] or start_ns
     finish = figures["read_write_at_ns"] or end_ns
-    parts = [f"{figures['side']}: detect {_s(figures['detect_s'])}", f"recover {_s(figures['recover_s'])}",
-             f"writes failed for {figures['write_error_window_s']:.1f}s"]
+    parts = [
+        f"{figures['side']}: detect {_s(figures['detect_s'])}",
+        f"recover {_s(figures['recover_s'])}",
+        f"writes failed for {figures['write_error_window_s']:.1f}s",
+    ]
     if figures["reads_ok_rate"] is not None:
         parts.append(f"reads/logins ok {figures['reads_ok_rate'] * 100:.1f}%")
     if figures["acked_lost"] is not None:

@@ -35,10 +35,10 @@ def split_hostport(addr: str, key: str = "listen") -> tuple[str, int]:
     """``"127.0.0.1:80"``, ``"[::1]:80"``, ``":80"`` → (host, port); errors name ``key``."""
     host, sep, port = addr.rpartition(":")
     if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:  # not "١٢٣"
-        raise FaultRequestError(f"{key} address {addr!r} must be host:port",
-                                error=f"bad request body: {key} must be host:port")
+        raise FaultRequestError(
+            f"{key} address {addr!r} must be host:port", error=f"bad request body: {key} must be host:port"
+        )
     return host.strip("[]"), int(port)
-
 
 
 class _Entry:

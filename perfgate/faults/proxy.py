@@ -29,8 +29,9 @@ class Proxy:
         if not name:
             raise FaultRequestError("proxy name is empty (key 'name')", error="missing required field: name")
         if not upstream:
-            raise FaultRequestError(f"proxy {name!r}: upstream is empty (key 'upstream')",
-                                    error="missing required field: upstream")
+            raise FaultRequestError(
+                f"proxy {name!r}: upstream is empty (key 'upstream')", error="missing required field: upstream"
+            )
         split_hostport(upstream, "upstream")
         self.name = name
         self.listen = listen or "127.0.0.1:0"
@@ -110,14 +111,14 @@ class Proxy:
         for t in self.toxics:
             if t.name == name:
                 return t
-        raise FaultRequestError(f"proxy {self.name!r}: no toxic named {name!r}", status=404,
-                                error="toxic not found")
+        raise FaultRequestError(f"proxy {self.name!r}: no toxic named {name!r}", status=404, error="toxic not found")
 
     def add_toxic(self, toxic: Toxic) -> Toxic:
         """Append ``toxic`` to its stream's chain; live connections get it at once."""
         if any(t.name == toxic.name for t in self.toxics):
-            raise FaultRequestError(f"proxy {self.name!r}: toxic {toxic.name!r} already exists", status=409,
-                                    error="toxic already exists")
+            raise FaultRequestError(
+                f"proxy {self.name!r}: toxic {toxic.name!r} already exists", status=409, error="toxic already exists"
+            )
         self.chains[toxic.stream].append(toxic)
         for conn in list(self.conns):
             link = conn.links.get(toxic.stream)

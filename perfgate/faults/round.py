@@ -53,16 +53,22 @@ def plan_faults(scenario: ScenarioConfig) -> FaultPlan:
     known = LINKS if scenario.database else LINKS[:1]
     for i, spec in enumerate(faults):
         if spec.proxy not in known:
-            raise ConfigError(f"{where}.faults[{i}].link: unknown link {spec.proxy!r} (known: {', '.join(known)}"
-                              + ("" if scenario.database else "; 'primary' needs database = \"mariadb\"") + ")")
+            raise ConfigError(
+                f"{where}.faults[{i}].link: unknown link {spec.proxy!r} (known: {', '.join(known)}"
+                + ("" if scenario.database else "; 'primary' needs database = \"mariadb\"")
+                + ")"
+            )
         if spec.at_s + spec.duration_s > round_s:
-            raise ConfigError(f"{where}.faults[{i}]: at + for = {spec.at_s + spec.duration_s:g}s ends after "
-                              f"the round ({round_s:g}s of warm-up and duration)")
+            raise ConfigError(
+                f"{where}.faults[{i}]: at + for = {spec.at_s + spec.duration_s:g}s ends after "
+                f"the round ({round_s:g}s of warm-up and duration)"
+            )
     chaos = parse_chaos(scenario.chaos, where=f"{where}.chaos")
     for i, action in enumerate(chaos):
         if action.process not in known:
-            raise ConfigError(f"{where}.chaos[{i}].process: unknown process {action.process!r} "
-                              f"(known: {', '.join(known)})")
+            raise ConfigError(
+                f"{where}.chaos[{i}].process: unknown process {action.process!r} (known: {', '.join(known)})"
+            )
         if action.at > round_s:
             raise ConfigError(f"{where}.chaos[{i}].at: {action.at:g}s is after the round ends ({round_s:g}s)")
     return FaultPlan(tuple(faults), chaos, int(monkey.get("seed", 0)))

@@ -90,7 +90,7 @@ def parse_seconds(value: object, key: str, where: str = "fault") -> float:
     elif isinstance(value, str) and (m := re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", value)):
         seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
     else:
-        raise FaultError(f"{where}: {key!r} must be a duration such as 5, \"250ms\" or \"2s\", got {value!r}")
+        raise FaultError(f'{where}: {key!r} must be a duration such as 5, "250ms" or "2s", got {value!r}')
     if not seconds >= 0 or seconds == float("inf"):
         raise FaultError(f"{where}: {key!r} must be >= 0, got {value!r}")
     return seconds
@@ -125,8 +125,7 @@ def parse_fault(entry: Mapping[str, Any], where: str = "fault") -> FaultSpec:
         )
     except FaultRequestError as exc:
         raise FaultError(f"{where}: {exc}") from None
-    return FaultSpec(at, duration, link, made.type, made.stream, made.toxicity, made.attributes,
-                     made.toxicity_mode)
+    return FaultSpec(at, duration, link, made.type, made.stream, made.toxicity, made.attributes, made.toxicity_mode)
 
 
 def parse_faults(entries: Iterable[Mapping[str, Any]], where: str = "faults") -> list[FaultSpec]:
@@ -176,8 +175,16 @@ async def _one(srv: ProxyServer, spec: FaultSpec, name: str, t0: float, t0_ns: i
     if spec.toxic == DOWN:
         await proxy.stop()
     else:
-        proxy.add_toxic(make_toxic(spec.toxic, name=name, stream=spec.stream, toxicity=spec.toxicity,
-                                   toxicity_mode=spec.toxicity_mode, attributes=spec.attributes))
+        proxy.add_toxic(
+            make_toxic(
+                spec.toxic,
+                name=name,
+                stream=spec.stream,
+                toxicity=spec.toxicity,
+                toxicity_mode=spec.toxicity_mode,
+                attributes=spec.attributes,
+            )
+        )
     start_ns = time.time_ns()
     try:
         await _sleep_until(t0 + spec.at_s + spec.duration_s)
@@ -218,8 +225,10 @@ class MonkeyMix:
         for key in ("stall_ms", "latency_ms", "spike_ms", "reset_window_ms"):
             bounds = getattr(self, key)
             if len(bounds) != 2 or not all(finite_number(b) for b in bounds) or not 0 <= bounds[0] <= bounds[1]:
-                raise FaultError(f"monkey mix: {key!r} must be a range [low, high] of finite numbers with "
-                                 f"0 <= low <= high, got {list(bounds)!r}")
+                raise FaultError(
+                    f"monkey mix: {key!r} must be a range [low, high] of finite numbers with "
+                    f"0 <= low <= high, got {list(bounds)!r}"
+                )
         if self.stream not in STREAMS:
             raise FaultError(f"monkey mix: 'stream' must be 'upstream' or 'downstream', got {self.stream!r}")
 

@@ -56,8 +56,9 @@ class ProxyServer:
     def __getitem__(self, name: str) -> Proxy:
         return self.get(name)
 
-    async def create(self, name: str, listen: str = "127.0.0.1:0", upstream: str = "", *,
-                     enabled: bool = True) -> Proxy:
+    async def create(
+        self, name: str, listen: str = "127.0.0.1:0", upstream: str = "", *, enabled: bool = True
+    ) -> Proxy:
         """Create a proxy and (unless ``enabled`` is False) start listening."""
         proxy = Proxy(name, listen, upstream, rng=self.rng)
         if name in self._proxies:
@@ -67,8 +68,9 @@ class ProxyServer:
         self._proxies[name] = proxy
         return proxy
 
-    async def update(self, name: str, *, listen: str | None = None, upstream: str | None = None,
-                     enabled: bool | None = None) -> Proxy:
+    async def update(
+        self, name: str, *, listen: str | None = None, upstream: str | None = None, enabled: bool | None = None
+    ) -> Proxy:
         """Toxiproxy's update: a new listen or upstream restarts the proxy, dropping connections."""
         proxy = self.get(name)
         listen = proxy.listen if listen is None else listen
@@ -96,24 +98,33 @@ class ProxyServer:
     async def populate(self, items: object) -> list[Proxy]:
         """Toxiproxy's ``/populate``: create or replace; a proxy whose listen and upstream match is kept."""
         if not isinstance(items, list):
-            raise FaultRequestError("populate expects a JSON array of proxies",
-                                    error="bad request body: expected an array of proxies")
+            raise FaultRequestError(
+                "populate expects a JSON array of proxies", error="bad request body: expected an array of proxies"
+            )
         specs: list[tuple[str, str, str, bool]] = []
         for i, item in enumerate(items, 1):
             if not isinstance(item, dict):
                 raise FaultRequestError(f"proxy {i} must be an object", error="bad request body: expected an object")
             for key in ("name", "upstream"):
                 if not item.get(key):
-                    raise FaultRequestError(f"proxy {i}: missing required key {key!r}",
-                                            error=f"missing required field: {key} at proxy {i}")
+                    raise FaultRequestError(
+                        f"proxy {i}: missing required key {key!r}", error=f"missing required field: {key} at proxy {i}"
+                    )
             enabled = item.get("enabled")
-            specs.append((item["name"], item.get("listen") or "127.0.0.1:0", item["upstream"],
-                          True if enabled is None else bool(enabled)))
+            specs.append(
+                (
+                    item["name"],
+                    item.get("listen") or "127.0.0.1:0",
+                    item["upstream"],
+                    True if enabled is None else bool(enabled),
+                )
+            )
         names = [s[0] for s in specs]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:
-            raise FaultRequestError(f"duplicate proxy name {dup!r} in populate", status=500,
-                                    error=f'duplicate proxy name "{dup}"')
+            raise FaultRequestError(
+                f"duplicate proxy name {dup!r} in populate", status=500, error=f'duplicate proxy name "{dup}"'
+            )
         result = []
         for name, listen, upstream, enabled in specs:
             old = self._proxies.get(name)
@@ -209,8 +220,7 @@ class ProxyThread:
             raise FaultError("the proxy thread is not started (call ProxyThread.start())")
         return self.server
 
-    def create(self, name: str, listen: str = "127.0.0.1:0", upstream: str = "", *,
-               enabled: bool = True) -> Proxy:
+    def create(self, name: str, listen: str = "127.0.0.1:0", upstream: str = "", *, enabled: bool = True) -> Proxy:
         """Create a proxy; read its fields (``listen_port``), change it through this handle."""
         return self.call(self._srv().create(name, listen, upstream, enabled=enabled))
 
@@ -235,8 +245,7 @@ class ProxyThread:
     def reset(self) -> None:
         self.call(self._srv().reset())
 
-    def start_schedule(self, specs: Iterable[FaultSpec | Mapping[str, Any]]) -> concurrent.futures.Future[
-            list[Window]]:
+    def start_schedule(self, specs: Iterable[FaultSpec | Mapping[str, Any]]) -> concurrent.futures.Future[list[Window]]:
         """Start a fault schedule now; the future gives its windows (cancel it to stop early)."""
         from perfgate.faults.schedule import run_schedule
 

@@ -60,8 +60,15 @@ def storm_windows(samples: pd.DataFrame) -> tuple[Window, ...]:
             "p50_ms": _ms(rows["latency_us"], 50),
             "p99_ms": _ms(rows["latency_us"], 99),
         }
-        windows.append(Window(kind="storm", label=f"login storm ({side_name})" if side else "login storm",
-                              start_ns=start, end_ns=end, detail=detail))
+        windows.append(
+            Window(
+                kind="storm",
+                label=f"login storm ({side_name})" if side else "login storm",
+                start_ns=start,
+                end_ns=end,
+                detail=detail,
+            )
+        )
     return tuple(sorted(windows, key=lambda w: w.start_ns))
 
 
@@ -95,14 +102,25 @@ def _phase(rows: pd.DataFrame, start: int | None, end: int | None, deliver_name:
     deliver = rows.loc[rows["name"] == deliver_name, "latency_us"]
     errors = int((~rows["ok"].astype(bool)).sum())
     return PhaseStats(
-        start_ns=start, end_ns=end, deliveries=len(deliver),
-        deliver_p50_ms=_ms(deliver, 50), deliver_p99_ms=_ms(deliver, 99),
-        requests=len(rows), errors=errors, error_rate=errors / len(rows) if len(rows) else None,
+        start_ns=start,
+        end_ns=end,
+        deliveries=len(deliver),
+        deliver_p50_ms=_ms(deliver, 50),
+        deliver_p99_ms=_ms(deliver, 99),
+        requests=len(rows),
+        errors=errors,
+        error_rate=errors / len(rows) if len(rows) else None,
     )
 
 
-def storm_impact(samples: pd.DataFrame, window_start_ns: int, window_end_ns: int, *,
-                 side: str | None = None, deliver_name: str = "deliver") -> StormImpact:
+def storm_impact(
+    samples: pd.DataFrame,
+    window_start_ns: int,
+    window_end_ns: int,
+    *,
+    side: str | None = None,
+    deliver_name: str = "deliver",
+) -> StormImpact:
     """Steady users' deliver latency and errors before, during and after a window.
 
     Steady rows are those whose name does not start with ``storm_``; a row belongs to
@@ -119,7 +137,8 @@ def storm_impact(samples: pd.DataFrame, window_start_ns: int, window_end_ns: int
     last = int(t.max()) if len(t) else None
     return StormImpact(
         before=_phase(rows[t < window_start_ns], first, window_start_ns, deliver_name),
-        during=_phase(rows[(t >= window_start_ns) & (t <= window_end_ns)], window_start_ns, window_end_ns,
-                      deliver_name),
+        during=_phase(
+            rows[(t >= window_start_ns) & (t <= window_end_ns)], window_start_ns, window_end_ns, deliver_name
+        ),
         after=_phase(rows[t > window_end_ns], window_end_ns, last, deliver_name),
     )

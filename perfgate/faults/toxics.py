@@ -313,8 +313,13 @@ INT64_MAX = 2**63 - 1
 
 
 def _int_attr(toxic_type: str, key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not math.isfinite(value)) or value != int(value) or value > INT64_MAX:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+        or value != int(value)
+        or value > INT64_MAX
+    ):
         raise FaultRequestError(
             f"{toxic_type} toxic: attribute {key!r} must be an integer, got {value!r}",
             error=f"bad request body: attribute {key} must be an integer",
@@ -350,9 +355,7 @@ def make_toxic(
     cls = TOXIC_TYPES.get(type) if isinstance(type, str) else None
     if cls is None:
         known = ", ".join(sorted(TOXIC_TYPES))
-        raise FaultRequestError(
-            f"invalid toxic type {type!r} (key 'type'); known: {known}", error="invalid toxic type"
-        )
+        raise FaultRequestError(f"invalid toxic type {type!r} (key 'type'); known: {known}", error="invalid toxic type")
     if isinstance(toxicity, bool) or not isinstance(toxicity, (int, float)) or not 0.0 <= toxicity <= 1.0:
         raise FaultRequestError(
             f"toxicity must be a number from 0 to 1 (key 'toxicity'), got {toxicity!r}",
@@ -364,8 +367,9 @@ def make_toxic(
             error="bad request body: toxicity_mode must be connection or chunk",
         )
     if not isinstance(name, str):
-        raise FaultRequestError(f"toxic name must be a string (key 'name'), got {name!r}",
-                                error="bad request body: name must be a string")
+        raise FaultRequestError(
+            f"toxic name must be a string (key 'name'), got {name!r}", error="bad request body: name must be a string"
+        )
     allowed = cls.attribute_names()
     attrs: dict[str, int] = {}
     for key, value in (attributes or {}).items():
@@ -391,8 +395,9 @@ def toxic_from_json(body: object) -> Toxic:
         raise FaultRequestError("toxic must be a JSON object", error="bad request body: expected an object")
     attributes = body.get("attributes") or {}
     if not isinstance(attributes, dict):
-        raise FaultRequestError("toxic 'attributes' must be an object",
-                                error="bad request body: attributes must be an object")
+        raise FaultRequestError(
+            "toxic 'attributes' must be an object", error="bad request body: attributes must be an object"
+        )
     return make_toxic(
         body.get("type", ""),
         name=body.get("name") or "",
@@ -407,13 +412,13 @@ def toxic_from_json(body: object) -> Toxic:
 def updated_toxic(toxic: Toxic, body: object) -> Toxic:
     """Apply Toxiproxy's toxic update: ``attributes`` merged, ``toxicity`` kept unless given."""
     if not isinstance(body, dict):
-        raise FaultRequestError("toxic update must be a JSON object",
-                                error="bad request body: expected an object")
+        raise FaultRequestError("toxic update must be a JSON object", error="bad request body: expected an object")
     attributes = dict(toxic.attributes)
     new_attrs = body.get("attributes") or {}
     if not isinstance(new_attrs, dict):
-        raise FaultRequestError("toxic 'attributes' must be an object",
-                                error="bad request body: attributes must be an object")
+        raise FaultRequestError(
+            "toxic 'attributes' must be an object", error="bad request body: attributes must be an object"
+        )
     attributes.update(new_attrs)
     return make_toxic(
         toxic.type,

@@ -66,46 +66,88 @@ def _series_view(s: Series, commits: int, links: dict[str, str]) -> dict[str, An
     dots: list[dict[str, float]] = []
     for p in s.points:
         href = links.get(p.run_id or "")
-        tooltip = (f"{p.revision.sha[:10]} {p.revision.subject}\n{s.metric} {fmt_value(p.centre, s.metric)} "
-                   f"[{fmt_value(p.low, s.metric)}, {fmt_value(p.high, s.metric)}] over {len(p.values)} rounds"
-                   + (f"\ngate verdict vs {p.step_baseline[:10]}: {p.step}" if p.step else ""))
-        points.append({"x": x(p.position), "y": y(p.centre), "href": href, "tooltip": tooltip,
-                       "short": p.revision.sha[:10], "subject": p.revision.subject, "rounds": len(p.values),
-                       "value": fmt_value(p.centre, s.metric),
-                       "band": f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}",
-                       "step": p.step, "step_baseline": p.step_baseline[:10], "run_id": p.run_id,
-                       "change": p.position in changed})
+        tooltip = (
+            f"{p.revision.sha[:10]} {p.revision.subject}\n{s.metric} {fmt_value(p.centre, s.metric)} "
+            f"[{fmt_value(p.low, s.metric)}, {fmt_value(p.high, s.metric)}] over {len(p.values)} rounds"
+            + (f"\ngate verdict vs {p.step_baseline[:10]}: {p.step}" if p.step else "")
+        )
+        points.append(
+            {
+                "x": x(p.position),
+                "y": y(p.centre),
+                "href": href,
+                "tooltip": tooltip,
+                "short": p.revision.sha[:10],
+                "subject": p.revision.subject,
+                "rounds": len(p.values),
+                "value": fmt_value(p.centre, s.metric),
+                "band": f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}",
+                "step": p.step,
+                "step_baseline": p.step_baseline[:10],
+                "run_id": p.run_id,
+                "change": p.position in changed,
+            }
+        )
         dots.extend({"x": x(p.position), "y": y(v)} for v in p.values)
-    band = [f"{x(p.position)},{y(p.high)}" for p in s.points] + \
-        [f"{x(p.position)},{y(p.low)}" for p in reversed(s.points)]
+    band = [f"{x(p.position)},{y(p.high)}" for p in s.points] + [
+        f"{x(p.position)},{y(p.low)}" for p in reversed(s.points)
+    ]
     every = max(1, math.ceil(commits / 16))
-    xlabels = [{"x": x(p.position), "label": p.revision.sha[:7]} for p in s.points
-               if p.position % every == 0 or p.position in changed]
+    xlabels = [
+        {"x": x(p.position), "label": p.revision.sha[:7]}
+        for p in s.points
+        if p.position % every == 0 or p.position in changed
+    ]
     return {
-        "scenario": s.scenario, "name": s.name, "metric": s.metric,
+        "scenario": s.scenario,
+        "name": s.name,
+        "metric": s.metric,
         "anchor": re.sub(r"[^A-Za-z0-9_-]+", "-", f"{s.scenario}-{s.name}-{s.metric}"),
-        "width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP, "bottom": bottom,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "top": TOP,
+        "bottom": bottom,
         "yticks": [{"y": y(t), "label": fmt_value(t, s.metric)} for t in _ticks(low, high)],
-        "band": " ".join(band), "line": " ".join(f"{pt['x']},{pt['y']}" for pt in points),
-        "points": points, "dots": dots, "xlabels": xlabels, "changes": s.changes,
+        "band": " ".join(band),
+        "line": " ".join(f"{pt['x']},{pt['y']}" for pt in points),
+        "points": points,
+        "dots": dots,
+        "xlabels": xlabels,
+        "changes": s.changes,
         "cps": [{"x": round(x(c.position) - step / 2, 1), "label": fmt_change(c.ratio)} for c in s.changes],
     }
 
 
-def render_trend(series: list[Series], *, title: str, commits: int, key: Key, confidence: float,
-                 reports: dict[str, Path], page: Path) -> str:
+def render_trend(
+    series: list[Series], *, title: str, commits: int, key: Key, confidence: float, reports: dict[str, Path], page: Path
+) -> str:
     """The page's HTML; ``reports`` maps run ids to their HTML report files."""
     links = {run_id: Path(os.path.relpath(path, page.parent)).as_posix() for run_id, path in reports.items()}
-    changes = [{"scenario": s.scenario, "name": s.name, "metric": s.metric, "short": c.revision.sha[:10],
-                "subject": c.revision.subject, "before": fmt_value(c.before, s.metric),
-                "after": fmt_value(c.after, s.metric), "change": fmt_change(c.ratio)}
-               for s in series for c in s.changes]
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+    changes = [
+        {
+            "scenario": s.scenario,
+            "name": s.name,
+            "metric": s.metric,
+            "short": c.revision.sha[:10],
+            "subject": c.revision.subject,
+            "before": fmt_value(c.before, s.metric),
+            "after": fmt_value(c.after, s.metric),
+            "change": fmt_change(c.ratio),
+        }
+        for s in series
+        for c in s.changes
+    ]
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     source = resources.files(__package__).joinpath("trend.html.j2").read_text(encoding="utf-8")
     template = env.from_string(source)
     return template.render(
-        title=title, commits=commits, key=key, confidence=f"{confidence:.0%}", changes=changes,
+        title=title,
+        commits=commits,
+        key=key,
+        confidence=f"{confidence:.0%}",
+        changes=changes,
         series=[_series_view(s, commits, links) for s in sorted(series, key=lambda s: not s.changes)],
         generated=datetime.now(UTC).isoformat(timespec="seconds"),
     )

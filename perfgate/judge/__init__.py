@@ -7,21 +7,21 @@ from perfgate.judge.changepoint import change_points
 from perfgate.judge.compare import ERROR_RATE_FLOOR, MIN_PAIRS, holm_levels, judge
 from perfgate.judge.invariants import failover_checks, with_checks
 from perfgate.judge.rounds import (
-                                   ALL_NAMES,
-                                   RESOURCE_METRICS,
-                                   ROUND_METRICS,
-                                   TARGET_NAME,
-                                   resource_metrics,
-                                   round_metrics,
+    ALL_NAMES,
+    RESOURCE_METRICS,
+    ROUND_METRICS,
+    TARGET_NAME,
+    resource_metrics,
+    round_metrics,
 )
 from perfgate.judge.sequential import (
-                                   LOOKS,
-                                   look_index,
-                                   look_levels,
-                                   look_schedule,
-                                   needs_confirmation,
-                                   next_look_pairs,
-                                   pairs_to_buy,
+    LOOKS,
+    look_index,
+    look_levels,
+    look_schedule,
+    needs_confirmation,
+    next_look_pairs,
+    pairs_to_buy,
 )
 
 __all__ = [

@@ -94,10 +94,20 @@ class Evidence:
         return self.estimate + t * self.se if upper else self.estimate - t * self.se
 
 
-def judge(metrics: Sequence[RoundMetrics], config: JudgeConfig, baseline: Revision, candidate: Revision,
-          *, run_id: str = "", invalid_rounds: int = 0, confirmation_rounds: int = 0,
-          planned_pairs: int | None = None, budget_pairs: int | None = None, looks: int = LOOKS,
-          error_floor: float = ERROR_RATE_FLOOR) -> Verdict:
+def judge(
+    metrics: Sequence[RoundMetrics],
+    config: JudgeConfig,
+    baseline: Revision,
+    candidate: Revision,
+    *,
+    run_id: str = "",
+    invalid_rounds: int = 0,
+    confirmation_rounds: int = 0,
+    planned_pairs: int | None = None,
+    budget_pairs: int | None = None,
+    looks: int = LOOKS,
+    error_floor: float = ERROR_RATE_FLOOR,
+) -> Verdict:
     """The verdict over every scenario x name x metric in ``config.metrics``.
 
     ``planned_pairs``/``budget_pairs`` (``rounds.count``/``rounds.max``) switch on
@@ -111,17 +121,30 @@ def judge(metrics: Sequence[RoundMetrics], config: JudgeConfig, baseline: Revisi
     evidence = []
     for (scenario, name, metric), rows in series.items():
         look = look_index(pairs_per_scenario[scenario], schedule) if schedule else 1
-        ev = error_evidence(scenario, name, rows, config, error_floor) if metric == "error_rate" else \
-            ratio_evidence(scenario, name, metric, rows, config)
+        ev = (
+            error_evidence(scenario, name, rows, config, error_floor)
+            if metric == "error_rate"
+            else ratio_evidence(scenario, name, metric, rows, config)
+        )
         evidence.append(replace(ev, look=look))
     results = with_cpu_context(decide(evidence, alpha, schedule))
     rounds = len({(m.scenario, m.round_index) for m in metrics})
     if schedule:
         looked = sorted({ev.look for ev in evidence})
-        notes.append(f"sequential design: looks at {', '.join(map(str, schedule))} pairs; judged at look "
-                     f"{'/'.join(map(str, looked))} of {len(schedule)}")
-    return verdict_of(results, baseline, candidate, run_id=run_id, rounds=rounds, invalid_rounds=invalid_rounds,
-                      confirmation_rounds=confirmation_rounds, notes=tuple(notes))
+        notes.append(
+            f"sequential design: looks at {', '.join(map(str, schedule))} pairs; judged at look "
+            f"{'/'.join(map(str, looked))} of {len(schedule)}"
+        )
+    return verdict_of(
+        results,
+        baseline,
+        candidate,
+        run_id=run_id,
+        rounds=rounds,
+        invalid_rounds=invalid_rounds,
+        confirmation_rounds=confirmation_rounds,
+        notes=tuple(notes),
+    )
 
 
 # --- pairing -----------------------------------------------------------------
@@ -140,8 +163,9 @@ def tail_samples_needed(metric: str) -> float:
     return TAIL_SAMPLES / (1.0 - quantile) if quantile is not None else 0.0
 
 
-def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
-            ) -> tuple[dict[tuple[str, str, str], list[Pair]], dict[str, int], list[str]]:
+def collect(
+    metrics: Sequence[RoundMetrics], config: JudgeConfig
+) -> tuple[dict[tuple[str, str, str], list[Pair]], dict[str, int], list[str]]:
     """Group round metrics into baseline/candidate pairs per scenario x name x metric."""
     pairs, scenario_pairs = _pair_up(metrics, config.min_count)
     counts: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -153,8 +177,10 @@ def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
     series: dict[tuple[str, str, str], list[Pair]] = {}
     for (scenario, name), per_round in sorted(counts.items()):
         if float(np.median(per_round)) < config.min_count:
-            notes.append(f"{scenario}/{name}: not judged, median {np.median(per_round):g} requests per round "
-                         f"(min_count {config.min_count})")
+            notes.append(
+                f"{scenario}/{name}: not judged, median {np.median(per_round):g} requests per round "
+                f"(min_count {config.min_count})"
+            )
             continue
         thin = []
         for metric in config.metrics:
@@ -165,13 +191,16 @@ def collect(metrics: Sequence[RoundMetrics], config: JudgeConfig
                 continue
             series[(scenario, name, metric)] = pairs.get((scenario, name), [])
         if thin:
-            notes.append(f"{scenario}/{name}: {', '.join(thin)} not judged with a median "
-                         f"{np.median(per_round):g} requests per round; run longer rounds or more users")
+            notes.append(
+                f"{scenario}/{name}: {', '.join(thin)} not judged with a median "
+                f"{np.median(per_round):g} requests per round; run longer rounds or more users"
+            )
     return series, {s: len(p) for s, p in scenario_pairs.items()}, notes
 
 
-def _pair_up(metrics: Sequence[RoundMetrics], min_count: int
-             ) -> tuple[dict[tuple[str, str], list[Pair]], dict[str, set[int]]]:
+def _pair_up(
+    metrics: Sequence[RoundMetrics], min_count: int
+) -> tuple[dict[tuple[str, str], list[Pair]], dict[str, set[int]]]:
     """(baseline, candidate) pairs per scenario x name with ``min_count`` requests a side, and
     every complete pair id per scenario. A re-run of a round replaces the earlier one."""
     by_pair: dict[tuple[str, str, int], dict[Side, RoundMetrics]] = defaultdict(dict)
@@ -230,10 +259,21 @@ def ratio_evidence(scenario: str, name: str, metric: str, rows: list[Pair], conf
     else:
         regression_at, improvement_at = (-math.log1p(-margin) if margin < 1 else math.inf), -math.log1p(margin)
     return Evidence(
-        scenario=scenario, name=name, metric=metric, worse=worse, estimate=estimate, se=se, rounds=_rounds(rows),
-        baseline=_geomean(b), candidate=_geomean(c), ratio=math.exp(sign * estimate), margin=margin,
-        regression_at=regression_at, improvement_at=improvement_at,
-        p_regression=_p_above(estimate, se, regression_at, worse.size), testable=worse.size >= 2,
+        scenario=scenario,
+        name=name,
+        metric=metric,
+        worse=worse,
+        estimate=estimate,
+        se=se,
+        rounds=_rounds(rows),
+        baseline=_geomean(b),
+        candidate=_geomean(c),
+        ratio=math.exp(sign * estimate),
+        margin=margin,
+        regression_at=regression_at,
+        improvement_at=improvement_at,
+        p_regression=_p_above(estimate, se, regression_at, worse.size),
+        testable=worse.size >= 2,
     )
 
 
@@ -291,10 +331,22 @@ def error_evidence(scenario: str, name: str, rows: list[Pair], config: JudgeConf
     p_t = _p_above(estimate, se, tolerance, worse.size)
     ratio = pooled_c / pooled_b if pooled_b > 0 else (1.0 if pooled_c == 0 else math.inf)
     return Evidence(
-        scenario=scenario, name=name, metric="error_rate", worse=worse, estimate=estimate, se=se,
-        rounds=_rounds(rows), baseline=pooled_b, candidate=pooled_c, ratio=ratio, margin=tolerance,
-        regression_at=tolerance, improvement_at=-tolerance, p_regression=max(p_t, fisher),
-        testable=worse.size >= 2 and e_c.sum() > 0, fisher_p=fisher,
+        scenario=scenario,
+        name=name,
+        metric="error_rate",
+        worse=worse,
+        estimate=estimate,
+        se=se,
+        rounds=_rounds(rows),
+        baseline=pooled_b,
+        candidate=pooled_c,
+        ratio=ratio,
+        margin=tolerance,
+        regression_at=tolerance,
+        improvement_at=-tolerance,
+        p_regression=max(p_t, fisher),
+        testable=worse.size >= 2 and e_c.sum() > 0,
+        fisher_p=fisher,
         error_free=int(n_c.sum()) if e_c.sum() == 0 else 0,
     )
 
@@ -359,9 +411,20 @@ def _comparison(ev: Evidence, state: State, lower: float, upper: float, p_value:
     else:
         ci_low, ci_high = _exp(lower), _exp(upper)
     comparison = MetricComparison(
-        scenario=ev.scenario, name=ev.name, metric=ev.metric, baseline=ev.baseline, candidate=ev.candidate,
-        ratio=ev.ratio if ev.pairs else math.nan, ci_low=ci_low, ci_high=ci_high, p_value=p_value,
-        verdict=state, reason="", margin=ev.margin, rounds=ev.rounds, higher_is_better=ev.metric in HIGHER_IS_BETTER,
+        scenario=ev.scenario,
+        name=ev.name,
+        metric=ev.metric,
+        baseline=ev.baseline,
+        candidate=ev.candidate,
+        ratio=ev.ratio if ev.pairs else math.nan,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        p_value=p_value,
+        verdict=state,
+        reason="",
+        margin=ev.margin,
+        rounds=ev.rounds,
+        higher_is_better=ev.metric in HIGHER_IS_BETTER,
     )
     return replace(comparison, reason=metric_reason(comparison, ev.pairs, ev.fisher_p))
 
@@ -374,8 +437,11 @@ def with_cpu_context(results: list[MetricComparison]) -> list[MetricComparison]:
     out = []
     for m in results:
         if m.metric == "cpu_per_request" and m.verdict is State.REGRESSION:
-            deltas = [f"{o.name} {_ms(o.candidate - o.baseline)}" for o in results
-                      if o.scenario == m.scenario and o.metric == "p50" and math.isfinite(o.candidate - o.baseline)]
+            deltas = [
+                f"{o.name} {_ms(o.candidate - o.baseline)}"
+                for o in results
+                if o.scenario == m.scenario and o.metric == "p50" and math.isfinite(o.candidate - o.baseline)
+            ]
             if deltas:
                 m = replace(m, reason=f"{m.reason} (scenario {m.scenario}; p50 beside it: {', '.join(deltas)})")
         out.append(m)
@@ -412,8 +478,10 @@ def metric_reason(m: MetricComparison, pairs: int, fisher_p: float = math.nan) -
     if pairs < MIN_PAIRS:
         return f"inconclusive: {label}: only {pairs} round pair{'s' * (pairs != 1)} (need {MIN_PAIRS}), never a pass"
     if m.metric == "error_rate":
-        what = (f"{label} {m.baseline:.2%} \u2192 {m.candidate:.2%} ({_pp(m.candidate - m.baseline)} "
-                f"[{_pp(m.ci_low)}, {_pp(m.ci_high)}]")
+        what = (
+            f"{label} {m.baseline:.2%} \u2192 {m.candidate:.2%} ({_pp(m.candidate - m.baseline)} "
+            f"[{_pp(m.ci_low)}, {_pp(m.ci_high)}]"
+        )
         extra = f", Fisher p={fisher_p:.2g})" if math.isfinite(fisher_p) and fisher_p < 1 else ")"
         tolerance = f"the {m.margin * 100:.2f} pp tolerance"
         return {
@@ -429,12 +497,13 @@ def metric_reason(m: MetricComparison, pairs: int, fisher_p: float = math.nan) -
         State.IMPROVEMENT: f"improvement: {what}",
         State.PASS: f"pass: {what} within the {margin}",
         State.INCONCLUSIVE: f"inconclusive: {label} {_pct(m.ratio)}, CI [{_pct(m.ci_low)}, {_pct(m.ci_high)}] "
-                            f"straddles the {margin} {after}",
+        f"straddles the {margin} {after}",
     }[m.verdict]
 
 
-def verdict_of(comparisons: Sequence[MetricComparison], baseline: Revision, candidate: Revision,
-               **fields: Any) -> Verdict:
+def verdict_of(
+    comparisons: Sequence[MetricComparison], baseline: Revision, candidate: Revision, **fields: Any
+) -> Verdict:
     """Gate state from metric states: any regression, else any inconclusive, else pass."""
     ranked = sorted(comparisons, key=lambda m: (_ORDER[m.verdict], -_excess(m)))
     states = {m.verdict for m in ranked}
@@ -444,8 +513,14 @@ def verdict_of(comparisons: Sequence[MetricComparison], baseline: Revision, cand
         state = State.INCONCLUSIVE
     else:
         state = State.PASS
-    return Verdict(state=state, reason=verdict_reason(state, ranked), metrics=tuple(ranked),
-                   baseline=baseline, candidate=candidate, **fields)
+    return Verdict(
+        state=state,
+        reason=verdict_reason(state, ranked),
+        metrics=tuple(ranked),
+        baseline=baseline,
+        candidate=candidate,
+        **fields,
+    )
 
 
 def _excess(m: MetricComparison) -> float:
@@ -464,9 +539,11 @@ def verdict_reason(state: State, ranked: Sequence[MetricComparison]) -> str:
     if not ranked:
         return "inconclusive: no metric had enough requests to judge"
     scenarios = {m.scenario for m in ranked}
+
     def named(m: MetricComparison) -> str:
         text = m.reason.split(": ", 1)[1]
         return f"{m.scenario}/{text}" if len(scenarios) > 1 else text
+
     worst = [m for m in ranked if m.verdict is state] if state is not State.PASS else ranked[:1]
     head = named(worst[0])
     more = f" (and {len(worst) - 1} more)" if len(worst) > 1 else ""

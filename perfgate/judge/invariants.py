@@ -31,34 +31,85 @@ def failover_checks(figures: Sequence[dict[str, Any]]) -> list[MetricComparison]
     """
     out = []
     for scenario in sorted({f["scenario"] for f in figures}):
-        sides = {side: [f for f in figures if f["scenario"] == scenario and f["side"] == side]
-                 for side in ("baseline", "candidate")}
+        sides = {
+            side: [f for f in figures if f["scenario"] == scenario and f["side"] == side]
+            for side in ("baseline", "candidate")
+        }
         if not sides["baseline"] or not sides["candidate"]:
             continue
         base, cand = sides["baseline"], sides["candidate"]
         lost_b, lost_c = _worst(base, "acked_lost", sum), _worst(cand, "acked_lost", sum)
-        out.append(_check(scenario, "acked_lost", lost_b, lost_c, bad=lost_c > 0,
-                          what=f"{lost_c:.0f} acknowledged writes lost", ok="no acknowledged write lost"))
+        out.append(
+            _check(
+                scenario,
+                "acked_lost",
+                lost_b,
+                lost_c,
+                bad=lost_c > 0,
+                what=f"{lost_c:.0f} acknowledged writes lost",
+                ok="no acknowledged write lost",
+            )
+        )
         down_b = float(any(f["target_exited"] for f in base))
         down_c = float(any(f["target_exited"] for f in cand))
-        out.append(_check(scenario, "went_down", down_b, down_c, bad=down_c > down_b,
-                          what="the service went down instead of read-only", ok="the service stayed up"))
+        out.append(
+            _check(
+                scenario,
+                "went_down",
+                down_b,
+                down_c,
+                bad=down_c > down_b,
+                what="the service went down instead of read-only",
+                ok="the service stayed up",
+            )
+        )
         ok_b, ok_c = _worst(base, "reads_ok_rate", min), _worst(cand, "reads_ok_rate", min)
         bad = (ok_c < READS_OK_GOAL or math.isnan(ok_c)) and not (ok_b < READS_OK_GOAL)
-        out.append(_check(scenario, "outage_reads_ok", ok_b, ok_c, bad=bad, higher_is_better=True,
-                          what=f"reads and logins {ok_c * 100:.1f}% ok during the outage (goal 99.9%)",
-                          ok="reads and logins kept working"))
+        out.append(
+            _check(
+                scenario,
+                "outage_reads_ok",
+                ok_b,
+                ok_c,
+                bad=bad,
+                higher_is_better=True,
+                what=f"reads and logins {ok_c * 100:.1f}% ok during the outage (goal 99.9%)",
+                ok="reads and logins kept working",
+            )
+        )
     return out
 
 
-def _check(scenario: str, metric: str, baseline: float, candidate: float, *, bad: bool, what: str, ok: str,
-           higher_is_better: bool = False) -> MetricComparison:
+def _check(
+    scenario: str,
+    metric: str,
+    baseline: float,
+    candidate: float,
+    *,
+    bad: bool,
+    what: str,
+    ok: str,
+    higher_is_better: bool = False,
+) -> MetricComparison:
     state = State.REGRESSION if bad else State.PASS
     ratio = candidate / baseline if baseline else (1.0 if candidate == baseline else math.inf)
     reason = f"regression: {what}" if bad else f"pass: {ok}"
-    return MetricComparison(scenario=scenario, name=NAME, metric=metric, baseline=baseline, candidate=candidate,
-                            ratio=ratio, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, verdict=state,
-                            reason=reason, margin=0.0, rounds=0, higher_is_better=higher_is_better)
+    return MetricComparison(
+        scenario=scenario,
+        name=NAME,
+        metric=metric,
+        baseline=baseline,
+        candidate=candidate,
+        ratio=ratio,
+        ci_low=math.nan,
+        ci_high=math.nan,
+        p_value=math.nan,
+        verdict=state,
+        reason=reason,
+        margin=0.0,
+        rounds=0,
+        higher_is_better=higher_is_better,
+    )
 
 
 def with_checks(verdict: Verdict, checks: Sequence[MetricComparison]) -> Verdict:

@@ -46,13 +46,17 @@ def latency_values(latency_us: np.ndarray, estimator: str = DEFAULT_ESTIMATOR) -
     if latency_us.size == 0:
         return {**{k: float("nan") for k in QUANTILES}, "mean": float("nan")}
     levels = list(QUANTILES.values())
-    qs = harrell_davis(latency_us, levels) if estimator == "hd" and latency_us.size > 1 else \
-        np.quantile(latency_us, levels)
+    qs = (
+        harrell_davis(latency_us, levels)
+        if estimator == "hd" and latency_us.size > 1
+        else np.quantile(latency_us, levels)
+    )
     return {**dict(zip(QUANTILES, map(float, qs))), "mean": float(latency_us.mean())}
 
 
-def round_metrics(samples: pd.DataFrame, record: RoundRecord, *, aggregate: bool = False,
-                  estimator: str = DEFAULT_ESTIMATOR) -> list[RoundMetrics]:
+def round_metrics(
+    samples: pd.DataFrame, record: RoundRecord, *, aggregate: bool = False, estimator: str = DEFAULT_ESTIMATOR
+) -> list[RoundMetrics]:
     """Metrics of one round, one item per (side, name) present after warm-up.
 
     ``throughput`` is ok requests per second over the measured window
@@ -89,8 +93,9 @@ def round_metrics(samples: pd.DataFrame, record: RoundRecord, *, aggregate: bool
     return out
 
 
-def _one(record: RoundRecord, side: str, name: str, ok: np.ndarray, latency: np.ndarray,
-         window_s: float, estimator: str) -> RoundMetrics:
+def _one(
+    record: RoundRecord, side: str, name: str, ok: np.ndarray, latency: np.ndarray, window_s: float, estimator: str
+) -> RoundMetrics:
     good = latency[ok & np.isfinite(latency)]
     total = int(ok.size)
     errors = int(total - np.count_nonzero(ok))
@@ -109,8 +114,9 @@ def _one(record: RoundRecord, side: str, name: str, ok: np.ndarray, latency: np.
     )
 
 
-def resource_metrics(resources: pd.DataFrame, record: RoundRecord,
-                     samples: pd.DataFrame | None = None) -> list[RoundMetrics]:
+def resource_metrics(
+    resources: pd.DataFrame, record: RoundRecord, samples: pd.DataFrame | None = None
+) -> list[RoundMetrics]:
     """The target's resources per side over the measured window.
 
     Peak RSS, peak queue depth and mean CPU catch what latency alone hides, such as
@@ -124,15 +130,29 @@ def resource_metrics(resources: pd.DataFrame, record: RoundRecord,
     out = []
     for side, group in rows.groupby("side", sort=True):
         queue = group["queue_depth"].dropna()
-        values = {"rss_peak": float(group["rss_bytes"].max()), "cpu_mean": float(group["cpu_percent"].mean()),
-                  "queue_peak": float(queue.max()) if len(queue) else float("nan")}
+        values = {
+            "rss_peak": float(group["rss_bytes"].max()),
+            "cpu_mean": float(group["cpu_percent"].mean()),
+            "queue_peak": float(queue.max()) if len(queue) else float("nan"),
+        }
         count = len(group)
         if samples is not None and "cpu_time_s" in group:
             sent = samples["t_ns"][(samples["side"] == side) & ~samples["warmup"].astype(bool)]
             values["cpu_per_request"], count = cpu_per_request(
-                group["t_ns"].to_numpy(np.int64), group["cpu_time_s"].to_numpy(np.float64), sent.to_numpy(np.int64))
-        out.append(RoundMetrics(round_index=record.index, pair=record.pair, scenario=record.scenario,
-                                side=Side(str(side)), name=TARGET_NAME, values=values, count=count, errors=0))
+                group["t_ns"].to_numpy(np.int64), group["cpu_time_s"].to_numpy(np.float64), sent.to_numpy(np.int64)
+            )
+        out.append(
+            RoundMetrics(
+                round_index=record.index,
+                pair=record.pair,
+                scenario=record.scenario,
+                side=Side(str(side)),
+                name=TARGET_NAME,
+                values=values,
+                count=count,
+                errors=0,
+            )
+        )
     return out
 
 

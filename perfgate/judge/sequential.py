@@ -92,8 +92,15 @@ def next_look_pairs(pairs_done: int, planned_pairs: int, budget_pairs: int, *, l
     return 0
 
 
-def pairs_to_buy(pairs_done: Mapping[str, int], undecided: Collection[str], planned_pairs: int, budget_pairs: int,
-                 *, red: bool = False, looks: int = LOOKS) -> dict[str, int]:
+def pairs_to_buy(
+    pairs_done: Mapping[str, int],
+    undecided: Collection[str],
+    planned_pairs: int,
+    budget_pairs: int,
+    *,
+    red: bool = False,
+    looks: int = LOOKS,
+) -> dict[str, int]:
     """The sequential design in one place: the pairs each scenario measures before its next look.
 
     A scenario below the planned pairs is brought up to them (the first look). After a look,

@@ -120,8 +120,9 @@ def _latent(rng: np.random.Generator, shape: tuple[int, ...], phi: float) -> np.
     return lfilter([math.sqrt(1 - phi * phi)], [1.0, -phi], innovations, axis=-1, zi=phi * start)[0]
 
 
-def simulate_latencies(rng: np.random.Generator, model: NoiseModel, shift: Shift, pairs: int
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def simulate_latencies(
+    rng: np.random.Generator, model: NoiseModel, shift: Shift, pairs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Latencies (pairs, 2 sides, samples), endpoint index per sample, and the per-side log level.
 
     Side 0 is the baseline, side 1 the candidate.
@@ -132,8 +133,9 @@ def simulate_latencies(rng: np.random.Generator, model: NoiseModel, shift: Shift
     counts = np.round(np.array([e.share for e in model.endpoints]) / sum(e.share for e in model.endpoints) * n)
     counts[-1] = n - counts[:-1].sum()
     labels = np.repeat(np.arange(len(model.endpoints)), counts.astype(int))
-    endpoint = np.take_along_axis(np.broadcast_to(labels, (pairs, 2, n)),
-                                  np.argsort(rng.random((pairs, 2, n)), axis=-1), axis=-1)
+    endpoint = np.take_along_axis(
+        np.broadcast_to(labels, (pairs, 2, n)), np.argsort(rng.random((pairs, 2, n)), axis=-1), axis=-1
+    )
     level = _round_levels(rng, model, pairs)  # (pairs, 2)
     tail = model.tail_sd * rng.standard_normal((pairs, 2))
     log_x = log_quantile(u, model) + level[..., None] + tail[..., None] * np.clip((u - 0.5) / 0.49, 0, 1)
@@ -176,12 +178,13 @@ def _hiccups(rng: np.random.Generator, model: NoiseModel, pairs: int) -> np.ndar
             else:
                 sides = [r]
             start = int(rng.integers(0, n - width + 1))
-            out[p, sides, start:start + width] += math.log(rng.uniform(*model.hiccup_factor))
+            out[p, sides, start : start + width] += math.log(rng.uniform(*model.hiccup_factor))
     return out
 
 
-def simulate_gate(rng: np.random.Generator, model: NoiseModel, shift: Shift = Shift(), *, pairs: int = 12,
-                  scenario: str = "sim") -> tuple[list[RoundMetrics], np.ndarray, np.ndarray]:
+def simulate_gate(
+    rng: np.random.Generator, model: NoiseModel, shift: Shift = Shift(), *, pairs: int = 12, scenario: str = "sim"
+) -> tuple[list[RoundMetrics], np.ndarray, np.ndarray]:
     """Round metrics of one simulated gate, plus the raw latencies and endpoint labels.
 
     Equivalent to :func:`perfgate.judge.rounds.round_metrics` on the samples
@@ -202,15 +205,16 @@ def simulate_gate(rng: np.random.Generator, model: NoiseModel, shift: Shift = Sh
         log_tp = -model.elasticity * (level + np.array([0.0, mean_shift if shifted else 0.0]))
         jitter = model.throughput_sd * rng.standard_normal((pairs, 2))
         throughput = per / model.duration_s * np.exp(log_tp + jitter)
-        error_p = model.error_rate * np.exp(model.error_sd * rng.standard_normal((pairs, 2)) - model.error_sd ** 2 / 2)
+        error_p = model.error_rate * np.exp(model.error_sd * rng.standard_normal((pairs, 2)) - model.error_sd**2 / 2)
         if shift.metric == "error_rate" and shift.endpoint == ep.name:
             error_p[:, 1] += shift.size
         errors = rng.binomial(per, np.clip(error_p, 0, 1))
         for p in range(pairs):
             for s, side in enumerate((Side.BASELINE, Side.CANDIDATE)):
                 v = {k: float(quantiles[i, p, s]) for i, k in enumerate(QUANTILES)}
-                v.update(mean=float(means[p, s]), throughput=float(throughput[p, s]),
-                         error_rate=float(errors[p, s] / per))
+                v.update(
+                    mean=float(means[p, s]), throughput=float(throughput[p, s]), error_rate=float(errors[p, s] / per)
+                )
                 index = p if model.design is Design.DUET else 2 * p + s
                 out.append(RoundMetrics(index, p, scenario, side, ep.name, v, per, int(errors[p, s])))
     return out, latency, endpoint
@@ -230,8 +234,9 @@ def ratio_noise(rng: np.random.Generator, model: NoiseModel, pairs: int = 400) -
     return out
 
 
-def calibrate(model: NoiseModel, targets: dict[str, float] | None = None, *, seed: int = 0,
-              pairs: int = 400) -> NoiseModel:
+def calibrate(
+    model: NoiseModel, targets: dict[str, float] | None = None, *, seed: int = 0, pairs: int = 400
+) -> NoiseModel:
     """Set ``level_sd`` (from the p50) and ``tail_sd`` (from the p99) to match the measured ratio noise.
 
     Sampling noise, drift, hiccups and machine noise (for interleaved rounds)
@@ -253,8 +258,9 @@ class GateOutcome:
     looks: int
 
 
-def run_gate(metrics: Sequence[RoundMetrics], config: JudgeConfig, *, planned: int = 6, budget: int = 12,
-             looks: int = LOOKS) -> GateOutcome:
+def run_gate(
+    metrics: Sequence[RoundMetrics], config: JudgeConfig, *, planned: int = 6, budget: int = 12, looks: int = LOOKS
+) -> GateOutcome:
     """Replay the gate's sequential design (:func:`pairs_to_buy`) over pre-measured pairs:
     judge the planned pairs, then buy confirmation pairs look by look (one scenario per gate here)."""
     rev = Revision("sim", "0" * 40)
@@ -265,8 +271,14 @@ def run_gate(metrics: Sequence[RoundMetrics], config: JudgeConfig, *, planned: i
         used = [m for m in metrics if m.pair < pairs]
         verdict = judge(used, config, rev, rev, planned_pairs=planned, budget_pairs=budget, looks=looks)
         undecided = {m.scenario for m in verdict.metrics if m.verdict is State.INCONCLUSIVE}
-        buy = pairs_to_buy(dict.fromkeys(scenarios, pairs), undecided, planned, budget,
-                           red=verdict.state is State.REGRESSION, looks=looks)
+        buy = pairs_to_buy(
+            dict.fromkeys(scenarios, pairs),
+            undecided,
+            planned,
+            budget,
+            red=verdict.state is State.REGRESSION,
+            looks=looks,
+        )
         if not buy or pairs >= available:
             return GateOutcome(verdict, pairs, look)
         pairs, look = min(pairs + max(buy.values()), available), look + 1
@@ -275,9 +287,17 @@ def run_gate(metrics: Sequence[RoundMetrics], config: JudgeConfig, *, planned: i
 # --- samples as the recorder writes them (for replaying through a real store) ---
 
 
-def round_frames(rng: np.random.Generator, model: NoiseModel, shift: Shift = Shift(), *, pairs: int = 6,
-                 run_id: str = "sim", scenario: str = "sim", start_ns: int = 1_700_000_000 * 10**9,
-                 warmup_s: float = 1.0) -> list[tuple[RoundRecord, pd.DataFrame]]:
+def round_frames(
+    rng: np.random.Generator,
+    model: NoiseModel,
+    shift: Shift = Shift(),
+    *,
+    pairs: int = 6,
+    run_id: str = "sim",
+    scenario: str = "sim",
+    start_ns: int = 1_700_000_000 * 10**9,
+    warmup_s: float = 1.0,
+) -> list[tuple[RoundRecord, pd.DataFrame]]:
     """Whole rounds (record + SAMPLE_SCHEMA frame), with warm-up rows flagged, one round per pair (duet)
     or two (interleaved)."""
     latency, endpoint, _ = simulate_latencies(rng, model, shift, pairs)
@@ -296,23 +316,36 @@ def round_frames(rng: np.random.Generator, model: NoiseModel, shift: Shift = Shi
                 n = model.samples
                 n_warm = n // 10
                 ok = rng.random(n + n_warm) >= model.error_rate
-                frames.append(pd.DataFrame({
-                    "t_ns": np.concatenate([begin + np.linspace(0, warm_ns, n_warm, endpoint=False),
-                                            begin + warm_ns + np.linspace(0, window_ns, n, endpoint=False)]
-                                           ).astype(np.int64),
-                    "latency_us": np.concatenate([latency[p, s, :n_warm] * 3, latency[p, s]]),
-                    "name": np.concatenate([names[endpoint[p, s, :n_warm]], names[endpoint[p, s]]]),
-                    "type": "GET",
-                    "ok": ok,
-                    "bytes": np.full(n + n_warm, 100, dtype=np.int64),
-                    "error": np.array([None if good else "HTTPError" for good in ok], dtype=object),
-                    "side": sides[s].value,
-                    "warmup": np.arange(n + n_warm) < n_warm,
-                }))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "t_ns": np.concatenate(
+                                [
+                                    begin + np.linspace(0, warm_ns, n_warm, endpoint=False),
+                                    begin + warm_ns + np.linspace(0, window_ns, n, endpoint=False),
+                                ]
+                            ).astype(np.int64),
+                            "latency_us": np.concatenate([latency[p, s, :n_warm] * 3, latency[p, s]]),
+                            "name": np.concatenate([names[endpoint[p, s, :n_warm]], names[endpoint[p, s]]]),
+                            "type": "GET",
+                            "ok": ok,
+                            "bytes": np.full(n + n_warm, 100, dtype=np.int64),
+                            "error": np.array([None if good else "HTTPError" for good in ok], dtype=object),
+                            "side": sides[s].value,
+                            "warmup": np.arange(n + n_warm) < n_warm,
+                        }
+                    )
+                )
             record = RoundRecord(
-                run_id=run_id, index=index, scenario=scenario, design=model.design,
-                sides=tuple(sides[s] for s in in_round), pair=p, started_ns=begin,
-                measure_start_ns=begin + warm_ns, ended_ns=begin + warm_ns + window_ns,
+                run_id=run_id,
+                index=index,
+                scenario=scenario,
+                design=model.design,
+                sides=tuple(sides[s] for s in in_round),
+                pair=p,
+                started_ns=begin,
+                measure_start_ns=begin + warm_ns,
+                ended_ns=begin + warm_ns + window_ns,
             )
             out.append((record, pd.concat(frames, ignore_index=True)))
     return out

@@ -82,12 +82,18 @@ def run_worker(spec: dict[str, Any], index: int) -> dict[str, Any]:
     def payload(final: bool) -> dict[str, Any]:
         recorder, current[0] = current[0], Recorder()
         table = recorder.to_table().drop_columns(["warmup"])
-        new_errors = errors[sent["errors"]:]
+        new_errors = errors[sent["errors"] :]
         sent["rows"] += table.num_rows
         sent["errors"] = len(errors)
-        return {"index": index, "sent_ns": time.time_ns(), "rows": table.num_rows, "arrow": _encode(table),
-                "user_errors": len(new_errors), "first_error": new_errors[0][:300] if new_errors else "",
-                "final": final}
+        return {
+            "index": index,
+            "sent_ns": time.time_ns(),
+            "rows": table.num_rows,
+            "arrow": _encode(table),
+            "user_errors": len(new_errors),
+            "first_error": new_errors[0][:300] if new_errors else "",
+            "final": final,
+        }
 
     env.events.report_to_master.add_listener(lambda client_id, data: data.update(perfgate=payload(False)))
     env.events.test_stop.add_listener(lambda environment, **kw: runner.send_message(FINAL_MESSAGE, payload(True)))
@@ -146,8 +152,9 @@ def _check_workers(runner: Any, expected: int, known: set[str]) -> None:
     gone = known - set(runner.clients.keys())
     if missing or gone:
         who = (missing or sorted(gone))[0]
-        raise WorkerLost(f"Locust worker {who} stopped answering mid-round "
-                         f"({runner.worker_count} of {expected} workers left)")
+        raise WorkerLost(
+            f"Locust worker {who} stopped answering mid-round ({runner.worker_count} of {expected} workers left)"
+        )
 
 
 def run_master(spec: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +174,10 @@ def run_master(spec: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + float(spec.get("expect_timeout", 60.0))
         while runner.worker_count < expected:
             if time.monotonic() > deadline:
-                raise WorkerLost(f"only {runner.worker_count} of {expected} Locust workers connected within "
-                                 f"{spec.get('expect_timeout', 60.0):g}s (expect_timeout)")
+                raise WorkerLost(
+                    f"only {runner.worker_count} of {expected} Locust workers connected within "
+                    f"{spec.get('expect_timeout', 60.0):g}s (expect_timeout)"
+                )
             gevent.sleep(0.1)
         known = set(runner.clients.keys())
         started_ns = time.time_ns()
@@ -186,8 +195,10 @@ def run_master(spec: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + FINAL_WAIT_S
         while len(collector.finals) < expected:
             if time.monotonic() > deadline:
-                raise WorkerLost(f"{expected - len(collector.finals)} Locust worker(s) never sent their final "
-                                 f"samples within {FINAL_WAIT_S:g}s of the stop")
+                raise WorkerLost(
+                    f"{expected - len(collector.finals)} Locust worker(s) never sent their final "
+                    f"samples within {FINAL_WAIT_S:g}s of the stop"
+                )
             gevent.sleep(0.05)
     finally:
         runner.quit()
@@ -225,8 +236,15 @@ def main(argv: list[str] | None = None) -> int:
         _write_status(status_path, {"ok": False, "kind": "workers", "error": str(exc)})
         return 3
     except Exception as exc:  # report anything from Locust or the locustfile, then fail the round
-        _write_status(status_path, {"ok": False, "kind": "crash", "error": f"{type(exc).__name__}: {exc}",
-                                    "traceback": traceback.format_exc()})
+        _write_status(
+            status_path,
+            {
+                "ok": False,
+                "kind": "crash",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            },
+        )
         return 1
     _write_status(status_path, status)
     return 0

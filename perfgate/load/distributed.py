@@ -36,8 +36,15 @@ def _write_spec(spec: LoadSpec, workdir: Path, workers: int, port: int, expect_t
     data = asdict(spec)
     data["user_classes"] = list(spec.user_classes)
     data["targets"] = [{"side": t.side.value, "host": t.host} for t in spec.targets]
-    data.update(out=str(workdir / "samples.parquet"), status=str(workdir / "status.json"), workers=workers,
-                master_host=HOST, bind_host=HOST, master_port=port, expect_timeout=expect_timeout)
+    data.update(
+        out=str(workdir / "samples.parquet"),
+        status=str(workdir / "status.json"),
+        workers=workers,
+        master_host=HOST,
+        bind_host=HOST,
+        master_port=port,
+        expect_timeout=expect_timeout,
+    )
     path = workdir / "dist-spec.json"
     path.write_text(json.dumps(data))
     return path
@@ -45,8 +52,13 @@ def _write_spec(spec: LoadSpec, workdir: Path, workers: int, port: int, expect_t
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "wb") as log:
-        return spawn([sys.executable, "-m", "perfgate.load.dist_worker", *args], stdout=log, env=load_env(),
-                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return spawn(
+            [sys.executable, "-m", "perfgate.load.dist_worker", *args],
+            stdout=log,
+            env=load_env(),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def _tail(path: Path) -> str:
@@ -90,9 +102,14 @@ class _CpuMeter:
         return max((sum(s) / len(s) for s in self.samples if s), default=0.0)
 
 
-def run_load_distributed(spec: LoadSpec, workdir: Path, workers: int, *,
-                         watch: Callable[[], None] | None = None,
-                         expect_timeout: float = EXPECT_TIMEOUT_S) -> LoadResult:
+def run_load_distributed(
+    spec: LoadSpec,
+    workdir: Path,
+    workers: int,
+    *,
+    watch: Callable[[], None] | None = None,
+    expect_timeout: float = EXPECT_TIMEOUT_S,
+) -> LoadResult:
     """Run one round's load on a Locust master plus ``workers`` worker processes.
 
     ``watch`` is called about every 100 ms (it may raise to abort the round).
@@ -113,8 +130,14 @@ def run_load_distributed(spec: LoadSpec, workdir: Path, workers: int, *,
     return _result(spec, workdir, master, generator_cpu)
 
 
-def _supervise(spec: LoadSpec, workdir: Path, master: subprocess.Popen[bytes],
-               procs: list[subprocess.Popen[bytes]], watch: Callable[[], None] | None, expect_timeout: float) -> float:
+def _supervise(
+    spec: LoadSpec,
+    workdir: Path,
+    master: subprocess.Popen[bytes],
+    procs: list[subprocess.Popen[bytes]],
+    watch: Callable[[], None] | None,
+    expect_timeout: float,
+) -> float:
     """Wait for the master; fail fast on a dead worker. Returns the busiest worker's mean CPU %."""
     start = time.monotonic()
     deadline = start + expect_timeout + spec.warmup + spec.duration + GRACE_S
@@ -133,8 +156,10 @@ def _supervise(spec: LoadSpec, workdir: Path, master: subprocess.Popen[bytes],
                 if worker_status.get("kind") == "locustfile":
                     raise LoadError(f"{spec.locustfile}: {worker_status['error']}")
                 what = worker_status.get("error") or _tail(workdir / f"worker{i}.log")
-                raise LoadError(f"Locust worker {i + 1} of {len(procs)} died mid-round (exit code {code})"
-                                + (f": {what}" if what else ""))
+                raise LoadError(
+                    f"Locust worker {i + 1} of {len(procs)} died mid-round (exit code {code})"
+                    + (f": {what}" if what else "")
+                )
             first_quit = first_quit or now
             if now - first_quit > QUIT_SLACK_S:
                 raise LoadError(f"Locust worker {i + 1} of {len(procs)} quit but the master did not finish")
@@ -150,8 +175,9 @@ def _result(spec: LoadSpec, workdir: Path, master: subprocess.Popen[bytes], gene
     status = _read_status(workdir / "status.json")
     if status is None:
         what = _tail(workdir / "master.log")
-        raise LoadError(f"Locust master exited with code {master.returncode} and no result"
-                        + (f": {what}" if what else ""))
+        raise LoadError(
+            f"Locust master exited with code {master.returncode} and no result" + (f": {what}" if what else "")
+        )
     if not status.get("ok"):
         if status.get("kind") == "locustfile":
             raise LoadError(f"{spec.locustfile}: {status['error']}")

@@ -31,9 +31,17 @@ class Recorder:
     def __len__(self) -> int:
         return len(self._t_ns)
 
-    def on_request(self, request_type: str, name: str, response_time: float, response_length: int = 0,
-                   exception: BaseException | None = None, context: dict[str, Any] | None = None,
-                   start_time: float | None = None, **_: Any) -> None:
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
         latency_us = float(response_time or 0.0) * 1000.0
         # custom events may omit start_time: derive it from the latency
         t_ns = time.time_ns() - int(latency_us * 1000) if start_time is None else int(start_time * 1e9)

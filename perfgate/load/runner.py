@@ -89,8 +89,13 @@ def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
 
 def _launch(spec_path: Path, workdir: Path) -> subprocess.Popen[bytes]:
     with open(workdir / "load.log", "wb") as log:
-        return spawn([sys.executable, "-m", "perfgate.load.worker", str(spec_path)], env=load_env(),
-                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return spawn(
+            [sys.executable, "-m", "perfgate.load.worker", str(spec_path)],
+            env=load_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def load_env() -> dict[str, str]:

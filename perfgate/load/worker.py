@@ -62,10 +62,19 @@ def _side_class(cls: type[User], side: str, host: str, count: int) -> type[User]
             self.perfgate_waits = random.getstate()
             random.setstate(shared)
 
-    return type(f"{cls.__name__}_{side}", (cls,), {
-        "host": host, "context": context, "fixed_count": count, "abstract": False,
-        "__module__": cls.__module__, "__init__": __init__, "wait_time": wait_time,
-    })
+    return type(
+        f"{cls.__name__}_{side}",
+        (cls,),
+        {
+            "host": host,
+            "context": context,
+            "fixed_count": count,
+            "abstract": False,
+            "__module__": cls.__module__,
+            "__init__": __init__,
+            "wait_time": wait_time,
+        },
+    )
 
 
 def pair_task_streams() -> None:
@@ -203,7 +212,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     pq.write_table(table, spec["out"])
-    measured = cpu[int(spec["warmup"]):] or cpu
+    measured = cpu[int(spec["warmup"]) :] or cpu
     measured_lag = [lag for t, lag in lags if t >= measure_start_ns]
     return {
         "ok": True,
@@ -230,8 +239,15 @@ def main() -> int:
         _write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
         return 2
     except Exception as exc:  # report anything from the locustfile, then fail the round
-        _write_status(status_path, {"ok": False, "kind": "crash", "error": f"{type(exc).__name__}: {exc}",
-                                    "traceback": traceback.format_exc()})
+        _write_status(
+            status_path,
+            {
+                "ok": False,
+                "kind": "crash",
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            },
+        )
         return 1
     _write_status(status_path, status)
     return 0

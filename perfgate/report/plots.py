@@ -52,8 +52,13 @@ if TYPE_CHECKING:
 BASELINE_COLOR = "#0072B2"  # Okabe-Ito blue
 CANDIDATE_COLOR = "#D55E00"  # Okabe-Ito vermillion
 SIDE_COLORS = {"baseline": BASELINE_COLOR, "candidate": CANDIDATE_COLOR}
-WINDOW_COLORS = {"fault": "#E69F00", "storm": "#CC79A7", "chaos": "#7F7F7F", "warmup": "#BBBBBB",
-                 "failover": "#D55E00"}  # failover: the service's read-only period
+WINDOW_COLORS = {
+    "fault": "#E69F00",
+    "storm": "#CC79A7",
+    "chaos": "#7F7F7F",
+    "warmup": "#BBBBBB",
+    "failover": "#D55E00",
+}  # failover: the service's read-only period
 INVALID_COLOR = "#C00000"
 CONFIRM_COLOR = "#6A3D9A"
 MAX_BINS = 400  # per scenario time axis
@@ -81,7 +86,7 @@ _RC: dict[RcKeyType, Any] = {
     "path.simplify": True,
 }
 _counter = itertools.count()
-_SVG_ROOT = re.compile(r'<svg\b[^>]*>')
+_SVG_ROOT = re.compile(r"<svg\b[^>]*>")
 
 
 _P = ParamSpec("_P")
@@ -90,6 +95,7 @@ _R = TypeVar("_R")
 
 def _styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Build the figure under perfgate's matplotlib style (artists read rcParams when made)."""
+
     @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with matplotlib.rc_context(_RC):
@@ -98,8 +104,9 @@ def _styled(func: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
-def _figure(width: float, height: float,
-            layout: Literal["constrained", "compressed", "tight"] | None = "constrained") -> Figure:
+def _figure(
+    width: float, height: float, layout: Literal["constrained", "compressed", "tight"] | None = "constrained"
+) -> Figure:
     return Figure(figsize=(width, height), layout=layout)
 
 
@@ -119,26 +126,27 @@ def to_svg(fig: Figure, label: str) -> str:
         metadata = {"Date": None, "Creator": None, "Format": None, "Type": None}
         FigureCanvasSVG(fig).print_svg(buf, metadata=metadata)  # type: ignore[no-untyped-call]  # unannotated
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     head = _SVG_ROOT.match(text)
     assert head is not None, "matplotlib's SVG starts with an <svg> element"
     root = head.group(0)
     box = re.search(r'viewBox="([^"]*)"', root)
     assert box is not None, "matplotlib's <svg> element has a viewBox"
     viewbox = box.group(1)
-    new_root = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-                f'viewBox="{viewbox}" class="plot" role="img" aria-label="{_attr(label)}">')
+    new_root = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'viewBox="{viewbox}" class="plot" role="img" aria-label="{_attr(label)}">'
+    )
     # Ids must be unique in the page: prefix each (groups "figure_1", "line2d_3"... repeat across
     # figures) and every reference to one.
-    body = re.sub(r'\bid="([^"]+)"', rf'id="{salt}-\1"', text[len(root):])
+    body = re.sub(r'\bid="([^"]+)"', rf'id="{salt}-\1"', text[len(root) :])
     body = re.sub(r'(xlink:href|href)="#([^"]+)"', rf'\1="#{salt}-\2"', body)
-    body = re.sub(r'url\(#([^)]+)\)', rf'url(#{salt}-\1)', body)
+    body = re.sub(r"url\(#([^)]+)\)", rf"url(#{salt}-\1)", body)
     return new_root + body
 
 
 def _attr(value: str) -> str:
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 def legend_label(name: str, limit: int = MAX_LABEL) -> str:
@@ -179,8 +187,9 @@ def pair_changes(values: pd.DataFrame, difference: bool = False) -> pd.DataFrame
         change = table["candidate"] - table["baseline"]
     else:
         change = (table["candidate"] / table["baseline"]).replace([np.inf, -np.inf], np.nan)
-    out = pd.DataFrame({"pair": table.index, "round": last_round.reindex(table.index).to_numpy(),
-                        "change": change.to_numpy()})
+    out = pd.DataFrame(
+        {"pair": table.index, "round": last_round.reindex(table.index).to_numpy(), "change": change.to_numpy()}
+    )
     return out.dropna()
 
 
@@ -201,8 +210,7 @@ def quantile_overlay(samples: pd.DataFrame, names: Sequence[str | None], title: 
     rows_n = math.ceil(len(panels) / cols)
     fig = _figure(3.3 * cols + 0.4, 2.5 * rows_n + 0.3)
     axes = fig.subplots(rows_n, cols, squeeze=False).ravel()
-    ticks = [(math.log10(2), "50%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"),
-             (4.0, "99.99%"), (5.0, "99.999%")]
+    ticks = [(math.log10(2), "50%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"), (4.0, "99.99%"), (5.0, "99.999%")]
     by_name = dict(tuple(samples.groupby("name", sort=False)))
     for ax, name in zip(axes, panels, strict=False):  # more axes than panels: extras hidden
         frame = samples if name is None else by_name.get(name, samples.iloc[0:0])
@@ -212,9 +220,8 @@ def quantile_overlay(samples: pd.DataFrame, names: Sequence[str | None], title: 
             if lat.size < 2:
                 continue
             u = np.linspace(0.0, math.log10(lat.size), QUANTILE_POINTS)
-            q = np.clip(1.0 - 10.0 ** -u, 0.0, 1.0)
-            ax.plot(u, np.quantile(lat, q) / 1000.0, color=color,
-                    label=f"{side} (n={lat.size:,})")
+            q = np.clip(1.0 - 10.0**-u, 0.0, 1.0)
+            ax.plot(u, np.quantile(lat, q) / 1000.0, color=color, label=f"{side} (n={lat.size:,})")
             top = max(top, u[-1])
         _log_y(ax)
         ax.set_xticks([p for p, _ in ticks if p <= top + 1e-9], [lbl for p, lbl in ticks if p <= top + 1e-9])
@@ -223,15 +230,14 @@ def quantile_overlay(samples: pd.DataFrame, names: Sequence[str | None], title: 
         ax.set_xlabel("percentile")
         ax.set_ylabel("latency (ms)")
         ax.legend(loc="upper left")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(title, x=0.01, ha="left", fontsize=9, color="#555555")
     return to_svg(fig, title)
 
 
 @_styled
-def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale: float,
-                 unit: str) -> str:
+def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale: float, unit: str) -> str:
     """Per-round values of one metric per side, and the per-pair ratio with the margin."""
     # Fixed margins: constrained layout costs ~0.2 s a figure and this one is simple.
     fig = _figure(9.6, 2.6, layout=None)
@@ -245,18 +251,26 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
         part = scaled[scaled["side"] == side]
         normal = part[~part["confirmation"].astype(bool)]
         confirm = part[part["confirmation"].astype(bool)]
-        ax.scatter(normal["round"], normal["value"], color=SIDE_COLORS[side], marker=marker, s=22,
-                   label=side, zorder=3)
+        ax.scatter(normal["round"], normal["value"], color=SIDE_COLORS[side], marker=marker, s=22, label=side, zorder=3)
         if not confirm.empty:
-            ax.scatter(confirm["round"], confirm["value"], facecolors="none", marker=marker, s=30,
-                       edgecolors=SIDE_COLORS[side], linewidths=1.4, zorder=3)
+            ax.scatter(
+                confirm["round"],
+                confirm["value"],
+                facecolors="none",
+                marker=marker,
+                s=30,
+                edgecolors=SIDE_COLORS[side],
+                linewidths=1.4,
+                zorder=3,
+            )
     confirm_rounds = sorted(set(values.loc[values["confirmation"].astype(bool), "round"]))
     for r in confirm_rounds:
         ax.axvspan(r - 0.45, r + 0.45, color=CONFIRM_COLOR, alpha=0.08, linewidth=0)
     invalid = scaled[~scaled["valid"].astype(bool)]
     if not invalid.empty:
-        ax.scatter(invalid["round"], invalid["value"], marker="x", color=INVALID_COLOR, s=40,
-                   zorder=4, label="invalid round")
+        ax.scatter(
+            invalid["round"], invalid["value"], marker="x", color=INVALID_COLOR, s=40, zorder=4, label="invalid round"
+        )
     handles, labels = ax.get_legend_handles_labels()
     if confirm_rounds:
         handles.append(Patch(color=CONFIRM_COLOR, alpha=0.25))
@@ -274,20 +288,40 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
     center = 0.0 if difference else 1.0
     changes = pair_changes(values, difference)
     margin = comparison.margin * scale
-    rax.axhspan(center - margin, center + margin, color="#2ca02c", alpha=0.10, linewidth=0,
-                label=f"±{margin:.2f} pp tolerance" if difference else f"±{comparison.margin:.0%} margin")
+    rax.axhspan(
+        center - margin,
+        center + margin,
+        color="#2ca02c",
+        alpha=0.10,
+        linewidth=0,
+        label=f"±{margin:.2f} pp tolerance" if difference else f"±{comparison.margin:.0%} margin",
+    )
     rax.axhline(center, color="#777777", linewidth=0.8)
     if not changes.empty:
-        rax.plot(changes["round"], changes["change"] * scale, marker="o", color="#333333", markersize=4,
-                 linewidth=0.9, label="candidate − baseline" if difference else "candidate / baseline")
+        rax.plot(
+            changes["round"],
+            changes["change"] * scale,
+            marker="o",
+            color="#333333",
+            markersize=4,
+            linewidth=0.9,
+            label="candidate − baseline" if difference else "candidate / baseline",
+        )
     ticks: list[float] = [int(r) for r in changes["round"]]
     labels = [str(r) for r in ticks]
     point = (comparison.candidate - comparison.baseline) * scale if difference else comparison.ratio
     low, high = comparison.ci_low * scale, comparison.ci_high * scale
     if all(math.isfinite(x) for x in (low, high, point)):
         right = (max(ticks) if ticks else 0) + 1.2
-        rax.errorbar([right], [point], yerr=[[max(point - low, 0)], [max(high - point, 0)]],
-                     fmt="D", color=CANDIDATE_COLOR, capsize=4, label="verdict: change and CI")
+        rax.errorbar(
+            [right],
+            [point],
+            yerr=[[max(point - low, 0)], [max(high - point, 0)]],
+            fmt="D",
+            color=CANDIDATE_COLOR,
+            capsize=4,
+            label="verdict: change and CI",
+        )
         ticks.append(right)
         labels.append("verdict")
     rax.set_xticks(ticks, labels)
@@ -314,12 +348,14 @@ def _binned(frame: pd.DataFrame, record: RoundRecord, bin_ns: int, t0: int) -> p
     b = (frame["t_ns"].to_numpy() - record.started_ns) // bin_ns
     grouped = frame.assign(bin=b).groupby("bin")
     lat = grouped["latency_us"]
-    out = pd.DataFrame({
-        "p50": lat.quantile(0.5) / 1000.0,
-        "p95": lat.quantile(0.95) / 1000.0,
-        "count": lat.size(),
-        "errors": grouped["ok"].apply(lambda s: int((~s.astype(bool)).sum())),
-    })
+    out = pd.DataFrame(
+        {
+            "p50": lat.quantile(0.5) / 1000.0,
+            "p95": lat.quantile(0.95) / 1000.0,
+            "count": lat.size(),
+            "errors": grouped["ok"].apply(lambda s: int((~s.astype(bool)).sum())),
+        }
+    )
     out["x"] = (record.started_ns + (out.index.to_numpy() + 0.5) * bin_ns - t0) / 1e9
     out["rps"] = out["count"] / (bin_ns / 1e9)
     out["error_pct"] = 100.0 * out["errors"] / out["count"]
@@ -339,8 +375,7 @@ def _binned_resources(frame: pd.DataFrame, record: RoundRecord, bin_ns: int, t0:
 
 
 @_styled
-def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[RoundRecord],
-             title: str) -> str | None:
+def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[RoundRecord], title: str) -> str | None:
     """Latency, throughput, errors and the target's resources over time, shared x axis.
 
     Fault, storm and chaos windows are shaded on every row; warm-ups are grey;
@@ -358,14 +393,16 @@ def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[Ro
     for side, data in joined.items():
         color = SIDE_COLORS.get(side, "#333333")
         lat_ax.plot(data["x"], data["p95"], color=color, label=f"{side} p95")
-        lat_ax.plot(data["x"], data["p50"], color=color, linestyle="--", linewidth=0.9,
-                    label=f"{side} p50")
+        lat_ax.plot(data["x"], data["p50"], color=color, linestyle="--", linewidth=0.9, label=f"{side} p50")
         rps_ax.plot(data["x"], data["rps"], color=color, label=side)
         err_ax.plot(data["x"], data["error_pct"], color=color, label=side)
     dependency_styles: dict[str, object] = {}
     for (side, process), data in sorted(res_joined.items()):
-        style = "-" if process == "target" else dependency_styles.setdefault(
-            process, (":", "-.", (0, (1, 3)))[len(dependency_styles) % 3])
+        style = (
+            "-"
+            if process == "target"
+            else dependency_styles.setdefault(process, (":", "-.", (0, (1, 3)))[len(dependency_styles) % 3])
+        )
         label = legend_label(f"{side} {process}")
         color = SIDE_COLORS.get(side, "#333333")
         cpu_ax.plot(data["x"], data["cpu_percent"], color=color, linestyle=style, label=label)
@@ -373,15 +410,20 @@ def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[Ro
         if data["queue_depth"].notna().any():
             q_ax.plot(data["x"], data["queue_depth"], color=color, linestyle=style, label=label)
     _log_y(lat_ax)
-    labels = [(lat_ax, "latency (ms)"), (rps_ax, "throughput (req/s)"), (err_ax, "errors (%)"),
-              (cpu_ax, "target CPU (%)"), (rss_ax, "target RSS (MiB)"), (q_ax, "queue depth")]
+    labels = [
+        (lat_ax, "latency (ms)"),
+        (rps_ax, "throughput (req/s)"),
+        (err_ax, "errors (%)"),
+        (cpu_ax, "target CPU (%)"),
+        (rss_ax, "target RSS (MiB)"),
+        (q_ax, "queue depth"),
+    ]
     for ax, text in labels:
         ax.set_ylabel(text)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
         elif ax is not lat_ax:
-            ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center",
-                    color="#999999")
+            ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center", color="#999999")
     err_ax.set_ylim(bottom=0)
     q_ax.set_xlabel(f"seconds since the first round started (bins of {bin_ns / 1e9:g} s)")
     kinds = _shade_rounds(axes, rounds, t0)
@@ -394,8 +436,9 @@ def timeline(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[Ro
     return to_svg(fig, title)
 
 
-def _timeline_series(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[RoundRecord], bin_ns: int,
-                     t0: int) -> tuple[dict[str, pd.DataFrame], dict[tuple[str, str], pd.DataFrame]]:
+def _timeline_series(
+    samples: pd.DataFrame, resources: pd.DataFrame, rounds: Sequence[RoundRecord], bin_ns: int, t0: int
+) -> tuple[dict[str, pd.DataFrame], dict[tuple[str, str], pd.DataFrame]]:
     """The binned samples per side, and the binned resources per (side, process), over all rounds."""
     s_groups = {k: g for k, g in samples.groupby(["round", "side"], sort=False)}
     r_groups = {k: g for k, g in resources.groupby(["round", "side", "process"], sort=False)}
@@ -409,7 +452,8 @@ def _timeline_series(samples: pd.DataFrame, resources: pd.DataFrame, rounds: Seq
         for (idx, side_name, process), frame in r_groups.items():
             if idx == record.index:
                 res_series.setdefault((str(side_name), str(process)), []).append(
-                    _binned_resources(frame, record, bin_ns, t0))
+                    _binned_resources(frame, record, bin_ns, t0)
+                )
     joined = {k: pd.concat(v, ignore_index=True) for k, v in series.items() if v}
     res_joined = {k: pd.concat(v, ignore_index=True) for k, v in res_series.items() if v}
     return joined, res_joined
@@ -422,23 +466,45 @@ def _shade_rounds(axes: Sequence[Axes], rounds: Sequence[RoundRecord], t0: int) 
         return (ns - t0) / 1e9
 
     for record in rounds:
-        spans = ([("warmup", record.started_ns, record.measure_start_ns)]
-                 if record.measure_start_ns > record.started_ns else [])
+        spans = (
+            [("warmup", record.started_ns, record.measure_start_ns)]
+            if record.measure_start_ns > record.started_ns
+            else []
+        )
         spans += [(w.kind, w.start_ns, w.end_ns) for w in record.windows]
         for kind, start, end in spans:
             if kind not in kinds:
                 kinds.append(kind)
             for ax in axes:
-                ax.axvspan(sec(start), sec(max(end, start)), color=WINDOW_COLORS.get(kind, "#999999"),
-                           alpha=0.18 if kind == "warmup" else 0.28, linewidth=0, zorder=0)
+                ax.axvspan(
+                    sec(start),
+                    sec(max(end, start)),
+                    color=WINDOW_COLORS.get(kind, "#999999"),
+                    alpha=0.18 if kind == "warmup" else 0.28,
+                    linewidth=0,
+                    zorder=0,
+                )
         for ax in axes:
             ax.axvline(sec(record.started_ns), color="#cccccc", linewidth=0.6, zorder=0)
             if not record.valid:
-                ax.axvspan(sec(record.started_ns), sec(record.ended_ns), facecolor="none",
-                           edgecolor=INVALID_COLOR, hatch="///", linewidth=0, alpha=0.5, zorder=0)
+                ax.axvspan(
+                    sec(record.started_ns),
+                    sec(record.ended_ns),
+                    facecolor="none",
+                    edgecolor=INVALID_COLOR,
+                    hatch="///",
+                    linewidth=0,
+                    alpha=0.5,
+                    zorder=0,
+                )
         tag = f"r{record.index}" + ("·c" if record.confirmation else "") + ("·✗" if not record.valid else "")
-        axes[0].annotate(tag, (sec(record.started_ns), 1.0), xycoords=("data", "axes fraction"),
-                         xytext=(2, 2), textcoords="offset points", fontsize=6.5,
-                         color=INVALID_COLOR if not record.valid else (
-                             CONFIRM_COLOR if record.confirmation else "#666666"))
+        axes[0].annotate(
+            tag,
+            (sec(record.started_ns), 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, 2),
+            textcoords="offset points",
+            fontsize=6.5,
+            color=INVALID_COLOR if not record.valid else (CONFIRM_COLOR if record.confirmation else "#666666"),
+        )
     return kinds

@@ -87,8 +87,7 @@ def load_run(store: LocalStore, run_id: str) -> RunData:
     manifest = store.manifest(run_id)
     stored = store.verdict(run_id)
     if stored is None:
-        raise StoreError(f"run {run_id!r} has no verdict yet (still running, interrupted or failed): "
-                         "nothing to report")
+        raise StoreError(f"run {run_id!r} has no verdict yet (still running, interrupted or failed): nothing to report")
     try:
         verdict = verdict_from_dict(stored)
     except (KeyError, TypeError, ValueError) as exc:
@@ -96,8 +95,14 @@ def load_run(store: LocalStore, run_id: str) -> RunData:
     rounds = tuple(sorted(store.rounds(run_id), key=lambda r: r.index))
     samples = [store.samples(run_id, r.index).assign(round=r.index) for r in rounds]
     resources = [store.resources(run_id, r.index).assign(round=r.index) for r in rounds]
-    return RunData(run_id=run_id, manifest=manifest, verdict=verdict, rounds=rounds,
-                   samples=_concat(samples, SAMPLE_COLUMNS), resources=_concat(resources, RESOURCE_COLUMNS))
+    return RunData(
+        run_id=run_id,
+        manifest=manifest,
+        verdict=verdict,
+        rounds=rounds,
+        samples=_concat(samples, SAMPLE_COLUMNS),
+        resources=_concat(resources, RESOURCE_COLUMNS),
+    )
 
 
 def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
@@ -125,21 +130,37 @@ def _row(m: MetricComparison) -> dict[str, Any]:
         return repr(float(x)) if x is not None and math.isfinite(x) else ""
 
     return {
-        "name": m.name, "metric": m.metric, "verdict": m.verdict.value, "reason": m.reason,
-        "baseline": fmt_value(m.baseline, m.metric), "candidate": fmt_value(m.candidate, m.metric),
-        "change": fmt_change(m), "ci": fmt_ci(m), "p": fmt_p(m.p_value),
-        "margin": fmt_margin(m), "rounds": m.rounds,
+        "name": m.name,
+        "metric": m.metric,
+        "verdict": m.verdict.value,
+        "reason": m.reason,
+        "baseline": fmt_value(m.baseline, m.metric),
+        "candidate": fmt_value(m.candidate, m.metric),
+        "change": fmt_change(m),
+        "ci": fmt_ci(m),
+        "p": fmt_p(m.p_value),
+        "margin": fmt_margin(m),
+        "rounds": m.rounds,
         "rank": {"regression": 0, "inconclusive": 1, "improvement": 2, "pass": 3}[m.verdict.value],
-        "k_baseline": num(m.baseline), "k_candidate": num(m.candidate), "k_ratio": num(change_key(m)),
-        "k_ci": num(m.ci_high * 100 if is_difference(m) else (m.ci_high - 1) * 100), "k_p": num(m.p_value),
+        "k_baseline": num(m.baseline),
+        "k_candidate": num(m.candidate),
+        "k_ratio": num(change_key(m)),
+        "k_ci": num(m.ci_high * 100 if is_difference(m) else (m.ci_high - 1) * 100),
+        "k_p": num(m.p_value),
         "better": "higher" if m.higher_is_better else "lower",
     }
 
 
 def _headline(m: MetricComparison) -> dict[str, str]:
-    return {"verdict": m.verdict.value, "scenario": m.scenario, "name": m.name, "metric": m.metric,
-            "change": fmt_change(m), "ci": fmt_ci(m),
-            "moves": f"{fmt_value(m.baseline, m.metric)} → {fmt_value(m.candidate, m.metric)}"}
+    return {
+        "verdict": m.verdict.value,
+        "scenario": m.scenario,
+        "name": m.name,
+        "metric": m.metric,
+        "change": fmt_change(m),
+        "ci": fmt_ci(m),
+        "moves": f"{fmt_value(m.baseline, m.metric)} → {fmt_value(m.candidate, m.metric)}",
+    }
 
 
 def _round_plot(table: pd.DataFrame, name: str, m: MetricComparison, scale: float, unit: str) -> str:
@@ -156,8 +177,9 @@ def _safe_plot(errors: list[str], what: str, make: Callable[[], str | None]) -> 
     return Markup(svg) if svg else None  # matplotlib escaped every text inside
 
 
-def round_table(samples: pd.DataFrame, rounds: list[RoundRecord],
-                resources: pd.DataFrame | None = None) -> pd.DataFrame:
+def round_table(
+    samples: pd.DataFrame, rounds: list[RoundRecord], resources: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The judge's round-level values (:func:`perfgate.judge.rounds.round_metrics`), one row
     per (round, side, request name, plus the ``(all)`` aggregate), so the per-round plots
     show exactly the numbers the verdict was computed from."""
@@ -171,15 +193,27 @@ def round_table(samples: pd.DataFrame, rounds: list[RoundRecord],
         if resources is not None and not resources.empty:
             judged += resource_metrics(resources[resources["round"] == record.index], record, frame)
         for m in judged:
-            rows.append({"round": record.index, "pair": record.pair, "side": m.side.value, "name": m.name,
-                         "valid": record.valid, "confirmation": record.confirmation, **m.values})
+            rows.append(
+                {
+                    "round": record.index,
+                    "pair": record.pair,
+                    "side": m.side.value,
+                    "name": m.name,
+                    "valid": record.valid,
+                    "confirmation": record.confirmation,
+                    **m.values,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _scenario_names(data: RunData) -> list[str]:
     names: list[str] = []
-    for source in (data.manifest.get("scenarios") or [], [m.scenario for m in data.verdict.metrics],
-                   [r.scenario for r in data.rounds]):
+    for source in (
+        data.manifest.get("scenarios") or [],
+        [m.scenario for m in data.verdict.metrics],
+        [r.scenario for r in data.rounds],
+    ):
         for name in source:
             if name not in names:
                 names.append(name)
@@ -193,8 +227,7 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
     valid_ids = {r.index for r in rounds if r.valid}
     samples = data.samples[data.samples["round"].isin(round_ids)]
     resources = data.resources[data.resources["round"].isin(round_ids)]
-    measured = samples[samples["round"].isin(valid_ids) & ~samples["warmup"].astype(bool)
-                       & samples["ok"].astype(bool)]
+    measured = samples[samples["round"].isin(valid_ids) & ~samples["warmup"].astype(bool) & samples["ok"].astype(bool)]
     sample_names = set(samples["name"].unique()) if not samples.empty else set()
     hot = flagged(metrics)
 
@@ -204,9 +237,16 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
             panels.append(m.name)
         if len(panels) >= MAX_QUANTILE_PANELS:
             break
-    quantiles = _safe_plot(plot_errors, f"{scenario}: latency distribution", lambda: plots.quantile_overlay(
-        measured, panels, "Latency of successful requests by percentile, pooled over valid rounds (descriptive; "
-                          "the verdict uses round-level values)"))
+    quantiles = _safe_plot(
+        plot_errors,
+        f"{scenario}: latency distribution",
+        lambda: plots.quantile_overlay(
+            measured,
+            panels,
+            "Latency of successful requests by percentile, pooled over valid rounds (descriptive; "
+            "the verdict uses round-level values)",
+        ),
+    )
 
     chosen = hot[:MAX_ROUND_PLOTS] or metrics[:1]
     table = round_table(samples, rounds, resources) if chosen else pd.DataFrame()
@@ -214,11 +254,17 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
     for m in chosen:
         name = m.name if m.name in sample_names else ALL_NAMES  # an aggregate row pools all names
         scale, unit = metric_unit(m.metric)
-        svg = _safe_plot(plot_errors, f"{scenario}: {m.name} {m.metric} per round",
-                         functools.partial(_round_plot, table, name, m, scale, unit))
+        svg = _safe_plot(
+            plot_errors,
+            f"{scenario}: {m.name} {m.metric} per round",
+            functools.partial(_round_plot, table, name, m, scale, unit),
+        )
         round_plots.append({"metric": _headline(m), "svg": svg, "context_only": not hot})
-    over_time = _safe_plot(plot_errors, f"{scenario}: over time", lambda: plots.timeline(
-        samples, resources, rounds, f"Scenario {plots.legend_label(scenario)} over time"))
+    over_time = _safe_plot(
+        plot_errors,
+        f"{scenario}: over time",
+        lambda: plots.timeline(samples, resources, rounds, f"Scenario {plots.legend_label(scenario)} over time"),
+    )
     c = counts(metrics)
     return {
         "name": scenario,
@@ -239,24 +285,40 @@ def _round_rows(data: RunData) -> list[dict[str, Any]]:
     rows = []
     for r in data.rounds:
         per_side = data.samples[data.samples["round"] == r.index]
-        rows.append({
-            "index": r.index, "scenario": r.scenario, "design": r.design.value,
-            "sides": " + ".join(s.value for s in r.sides), "pair": r.pair,
-            "start": f"{(r.started_ns - t0) / 1e9:.1f}",
-            "duration": f"{(r.ended_ns - r.started_ns) / 1e9:.1f}",
-            "warmup": f"{(r.measure_start_ns - r.started_ns) / 1e9:.1f}",
-            "valid": r.valid, "invalid_reason": r.invalid_reason, "confirmation": r.confirmation,
-            "generator_cpu": f"{r.generator_cpu:.0f}%",
-            "requests": int(len(per_side)),
-            "windows": [f"{w.kind}: {w.label} ({(w.start_ns - t0) / 1e9:.1f}–{(w.end_ns - t0) / 1e9:.1f} s)"
-                        for w in r.windows],
-        })
+        rows.append(
+            {
+                "index": r.index,
+                "scenario": r.scenario,
+                "design": r.design.value,
+                "sides": " + ".join(s.value for s in r.sides),
+                "pair": r.pair,
+                "start": f"{(r.started_ns - t0) / 1e9:.1f}",
+                "duration": f"{(r.ended_ns - r.started_ns) / 1e9:.1f}",
+                "warmup": f"{(r.measure_start_ns - r.started_ns) / 1e9:.1f}",
+                "valid": r.valid,
+                "invalid_reason": r.invalid_reason,
+                "confirmation": r.confirmation,
+                "generator_cpu": f"{r.generator_cpu:.0f}%",
+                "requests": int(len(per_side)),
+                "windows": [
+                    f"{w.kind}: {w.label} ({(w.start_ns - t0) / 1e9:.1f}–{(w.end_ns - t0) / 1e9:.1f} s)"
+                    for w in r.windows
+                ],
+            }
+        )
     return rows
 
 
 def _revision(rev: Any) -> dict[str, Any]:
-    return {"label": rev.label, "sha": rev.sha, "short": rev.short, "subject": rev.subject,
-            "author": rev.author, "date": rev.date, "dirty": rev.dirty}
+    return {
+        "label": rev.label,
+        "sha": rev.sha,
+        "short": rev.short,
+        "subject": rev.subject,
+        "author": rev.author,
+        "date": rev.date,
+        "dirty": rev.dirty,
+    }
 
 
 def _machine_value(key: str, value: Any) -> Any:
@@ -307,8 +369,10 @@ def render_html(data: RunData) -> str:
         "perfgate_version": __version__,
         "style": Markup(style),  # our own file, not outside data
         "script": Markup(script),
-        "csp": (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                f"script-src {script_hash}; base-uri 'none'; form-action 'none'"),
+        "csp": (
+            f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+            f"script-src {script_hash}; base-uri 'none'; form-action 'none'"
+        ),
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -339,9 +403,16 @@ def _duration_s(rounds: tuple[RoundRecord, ...]) -> float:
     return (max(r.ended_ns for r in rounds) - min(r.started_ns for r in rounds)) / 1e9
 
 
-def write_reports(store: LocalStore, run_id: str, out_dir: Path, *, markdown: Path | None = None,
-                  junit: Path | None = None, json_path: Path | None = None,
-                  artifact_url: str | None = None) -> ReportPaths:
+def write_reports(
+    store: LocalStore,
+    run_id: str,
+    out_dir: Path,
+    *,
+    markdown: Path | None = None,
+    junit: Path | None = None,
+    json_path: Path | None = None,
+    artifact_url: str | None = None,
+) -> ReportPaths:
     """Render the HTML report of a stored run into ``out_dir/<run_id>.html``, and the
     markdown, JUnit and JSON outputs where asked. Reads only from ``store``."""
     data = load_run(store, run_id)
@@ -351,15 +422,24 @@ def write_reports(store: LocalStore, run_id: str, out_dir: Path, *, markdown: Pa
         link = artifact_url or str(html_path)
         _write(Path(markdown), markdown_summary(data.verdict, data.manifest, link).encode("utf-8"))
     if junit is not None:
-        _write(Path(junit), junit_xml(data.verdict, report_path=str(html_path),
-                                      duration_s=_duration_s(data.rounds),
-                                      timestamp=str(data.manifest.get("created", ""))))
+        _write(
+            Path(junit),
+            junit_xml(
+                data.verdict,
+                report_path=str(html_path),
+                duration_s=_duration_s(data.rounds),
+                timestamp=str(data.manifest.get("created", "")),
+            ),
+        )
     if json_path is not None:
         payload = verdict_to_dict(data.verdict, report_path=str(html_path))
         _write(Path(json_path), (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
-    return ReportPaths(html=html_path, markdown=Path(markdown) if markdown else None,
-                       junit=Path(junit) if junit else None,
-                       json=Path(json_path) if json_path else None)
+    return ReportPaths(
+        html=html_path,
+        markdown=Path(markdown) if markdown else None,
+        junit=Path(junit) if junit else None,
+        json=Path(json_path) if json_path else None,
+    )
 
 
 __all__ = ["ReportPaths", "RunData", "load_run", "render_html", "write_reports"]

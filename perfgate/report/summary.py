@@ -133,6 +133,7 @@ def fmt_p(p: float) -> str:
 
 def order_metrics(metrics: Iterable[MetricComparison]) -> list[MetricComparison]:
     """Regressions first, then inconclusive, improvements, passes; larger effects first."""
+
     def key(m: MetricComparison) -> tuple[int, float, str, str, str]:
         return (_RANK.get(m.verdict, 9), -effect_size(m), m.scenario, m.name, m.metric)
 
@@ -157,6 +158,7 @@ def one_line(text: Any, limit: int) -> str:
 
 # --- markdown -----------------------------------------------------------------------
 
+
 def md(text: Any, limit: int = 120) -> str:
     """Plain text that GitHub markdown shows verbatim, on one line, in a table cell."""
     line = one_line(text, limit)
@@ -174,8 +176,14 @@ def _revision_md(rev: Any) -> str:
     return f"{md(rev.label, 60)} `{sha}`{dirty}{subject}"
 
 
-def markdown_summary(verdict: Verdict, manifest: dict[str, Any], report_link: str, *,
-                     limit: int = MARKDOWN_LIMIT, max_rows: int = MARKDOWN_MAX_ROWS) -> str:
+def markdown_summary(
+    verdict: Verdict,
+    manifest: dict[str, Any],
+    report_link: str,
+    *,
+    limit: int = MARKDOWN_LIMIT,
+    max_rows: int = MARKDOWN_MAX_ROWS,
+) -> str:
     """A pull-request comment: verdict, flagged metrics with CIs, link to the report.
 
     However many metrics there are, the result stays under ``limit`` characters;
@@ -198,22 +206,31 @@ def markdown_summary(verdict: Verdict, manifest: dict[str, Any], report_link: st
     for note in list(verdict.notes)[:5]:
         head.append(f"- ⚠️ {md(note, 300)}")
     link = report_link if re.match(r"https?://\S+$", report_link) and len(report_link) <= 2000 else None
-    tail = ["", f"📄 Full report: [{md(report_link, 200)}]({link})" if link
-            else f"📄 Full report: `{one_line(report_link, 300).replace('`', '')}`"]
+    tail = [
+        "",
+        f"📄 Full report: [{md(report_link, 200)}]({link})"
+        if link
+        else f"📄 Full report: `{one_line(report_link, 300).replace('`', '')}`",
+    ]
     rows = flagged(verdict.metrics)
     table: list[str] = []
     if rows:
         level = f"{confidence:.0%}" if isinstance(confidence, (int, float)) else "95%"
-        table = ["", f"| | scenario | request | metric | baseline | candidate | change ({level} CI) | p |",
-                 "|---|---|---|---|---|---|---|---|"]
+        table = [
+            "",
+            f"| | scenario | request | metric | baseline | candidate | change ({level} CI) | p |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     budget = limit - sum(len(x) + 1 for x in head + table + tail) - 200
     shown = 0
     for m in rows:
         if shown >= max_rows:
             break
-        row = (f"| {ICONS[m.verdict]} | {md(m.scenario, 40)} | {md(m.name, 80)} | {md(m.metric, 20)} | "
-               f"{fmt_value(m.baseline, m.metric)} | {fmt_value(m.candidate, m.metric)} | "
-               f"{fmt_change(m)} ({fmt_ci(m)}) | {fmt_p(m.p_value)} |")
+        row = (
+            f"| {ICONS[m.verdict]} | {md(m.scenario, 40)} | {md(m.name, 80)} | {md(m.metric, 20)} | "
+            f"{fmt_value(m.baseline, m.metric)} | {fmt_value(m.candidate, m.metric)} | "
+            f"{fmt_change(m)} ({fmt_ci(m)}) | {fmt_p(m.p_value)} |"
+        )
         if len(row) + 1 > budget:
             break
         table.append(row)
@@ -222,8 +239,9 @@ def markdown_summary(verdict: Verdict, manifest: dict[str, Any], report_link: st
     omitted = len(rows) - shown
     if omitted:
         table.append("")
-        table.append(f"_…and {omitted} more flagged metric{'s' if omitted != 1 else ''} not shown; "
-                     "see the full report._")
+        table.append(
+            f"_…and {omitted} more flagged metric{'s' if omitted != 1 else ''} not shown; see the full report._"
+        )
     if not rows:
         table = ["", "No metric regressed or was left inconclusive."]
     text = "\n".join(head + table + tail) + "\n"
@@ -241,14 +259,17 @@ def xml_text(value: Any, limit: int = 2000) -> str:
 
 
 def _describe(m: MetricComparison) -> str:
-    return (f"{m.metric} of {m.name}: baseline {fmt_value(m.baseline, m.metric)}, candidate "
-            f"{fmt_value(m.candidate, m.metric)}, change {fmt_change(m)} "
-            f"(CI {fmt_ci(m)}), p={fmt_p(m.p_value)}, margin {fmt_margin(m)}, "
-            f"{m.rounds} rounds. {m.reason}")
+    return (
+        f"{m.metric} of {m.name}: baseline {fmt_value(m.baseline, m.metric)}, candidate "
+        f"{fmt_value(m.candidate, m.metric)}, change {fmt_change(m)} "
+        f"(CI {fmt_ci(m)}), p={fmt_p(m.p_value)}, margin {fmt_margin(m)}, "
+        f"{m.rounds} rounds. {m.reason}"
+    )
 
 
-def junit_xml(verdict: Verdict, *, report_path: str | None = None, duration_s: float = 0.0,
-              timestamp: str = "") -> bytes:
+def junit_xml(
+    verdict: Verdict, *, report_path: str | None = None, duration_s: float = 0.0, timestamp: str = ""
+) -> bytes:
     """JUnit XML with one test case per judged metric, grouped by scenario."""
     root = ET.Element("testsuites", name="perfgate")
     by_scenario: dict[str, list[MetricComparison]] = {}
@@ -258,28 +279,42 @@ def junit_xml(verdict: Verdict, *, report_path: str | None = None, duration_s: f
     for scenario, metrics in by_scenario.items() or [("(none)", [])]:
         suite = ET.SubElement(root, "testsuite", name=xml_text(f"perfgate.{scenario}", 300))
         props = ET.SubElement(suite, "properties")
-        for key, value in (("run_id", verdict.run_id), ("verdict", verdict.state.value),
-                           ("baseline", f"{verdict.baseline.label} {verdict.baseline.sha}"),
-                           ("candidate", f"{verdict.candidate.label} {verdict.candidate.sha}"),
-                           ("report", report_path or "")):
+        for key, value in (
+            ("run_id", verdict.run_id),
+            ("verdict", verdict.state.value),
+            ("baseline", f"{verdict.baseline.label} {verdict.baseline.sha}"),
+            ("candidate", f"{verdict.candidate.label} {verdict.candidate.sha}"),
+            ("report", report_path or ""),
+        ):
             ET.SubElement(props, "property", name=key, value=xml_text(value, 500))
         failures = skipped = 0
         cases = metrics or []
         for m in cases:
-            case = ET.SubElement(suite, "testcase", classname=xml_text(f"perfgate.{m.scenario}", 300),
-                                 name=xml_text(f"{m.name} [{m.metric}]", 500), time="0")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=xml_text(f"perfgate.{m.scenario}", 300),
+                name=xml_text(f"{m.name} [{m.metric}]", 500),
+                time="0",
+            )
             text = xml_text(_describe(m))
             if m.verdict == State.REGRESSION:
                 failures += 1
-                node = ET.SubElement(case, "failure", type="regression",
-                                     message=xml_text(f"regression: {fmt_change(m)} "
-                                                      f"(CI {fmt_ci(m)}) {m.reason}", 500))
+                node = ET.SubElement(
+                    case,
+                    "failure",
+                    type="regression",
+                    message=xml_text(f"regression: {fmt_change(m)} (CI {fmt_ci(m)}) {m.reason}", 500),
+                )
                 node.text = text
             elif m.verdict == State.INCONCLUSIVE:
                 skipped += 1
-                node = ET.SubElement(case, "skipped", type="inconclusive",
-                                     message=xml_text(f"inconclusive: {fmt_change(m)} "
-                                                      f"(CI {fmt_ci(m)}) {m.reason}", 500))
+                node = ET.SubElement(
+                    case,
+                    "skipped",
+                    type="inconclusive",
+                    message=xml_text(f"inconclusive: {fmt_change(m)} (CI {fmt_ci(m)}) {m.reason}", 500),
+                )
                 node.text = text
             else:
                 ET.SubElement(case, "system-out").text = text

@@ -112,9 +112,16 @@ class LocalStore:
         _atomic_write(self.run_dir(run_id) / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         self._execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, time.time(), manifest.get("baseline", {}).get("sha", ""),
-             manifest.get("candidate", {}).get("sha", ""), manifest.get("config_hash", ""),
-             manifest.get("fingerprint", ""), manifest.get("kind", "run"), "running"),
+            (
+                run_id,
+                time.time(),
+                manifest.get("baseline", {}).get("sha", ""),
+                manifest.get("candidate", {}).get("sha", ""),
+                manifest.get("config_hash", ""),
+                manifest.get("fingerprint", ""),
+                manifest.get("kind", "run"),
+                "running",
+            ),
         )
         return run_id
 
@@ -130,9 +137,16 @@ class LocalStore:
         for side in record.sides:
             self._execute(
                 "INSERT OR REPLACE INTO round_sides VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.run_id, record.index, side.value, manifest.get(side.value, {}).get("sha", ""),
-                 record.scenario, manifest.get("config_hash", ""), manifest.get("fingerprint", ""),
-                 int(record.valid)),
+                (
+                    record.run_id,
+                    record.index,
+                    side.value,
+                    manifest.get(side.value, {}).get("sha", ""),
+                    record.scenario,
+                    manifest.get("config_hash", ""),
+                    manifest.get("fingerprint", ""),
+                    int(record.valid),
+                ),
             )
 
     def save_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:
@@ -181,8 +195,7 @@ class LocalStore:
         folder = self.run_dir(run_id) / "rounds"
         if not self.run_dir(run_id).is_dir():
             raise StoreError(f"run {run_id!r}: not in the store {self.root}")
-        found = sorted((parsed[0], p) for p in folder.glob("*.json")
-                       if (parsed := round_file(p.name)) is not None)
+        found = sorted((parsed[0], p) for p in folder.glob("*.json") if (parsed := round_file(p.name)) is not None)
         return [self._read_round(path, run_id, index) for index, path in found]
 
     def _read_round(self, path: Path, run_id: str, index: int) -> RoundRecord:
@@ -194,8 +207,9 @@ class LocalStore:
             what = f"missing key {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())
             raise StoreError(f"{path}: not a round record: {what}") from exc
         if record.run_id != run_id or record.index != index:
-            raise StoreError(f"{path}: holds round {record.index} of run {record.run_id!r}, "
-                             f"not round {index} of {run_id!r}")
+            raise StoreError(
+                f"{path}: holds round {record.index} of run {record.run_id!r}, not round {index} of {run_id!r}"
+            )
         return record
 
     def samples(self, run_id: str, index: int) -> pd.DataFrame:

@@ -23,8 +23,10 @@ _ROUND_FILE = re.compile(r"([0-9]{3,9})(\.json|\.samples\.parquet|\.resources\.p
 def check_name(value: object, what: str, where: str) -> str:
     """``value`` if it is a safe store name, else a StoreError naming ``where`` (a key or file)."""
     if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise StoreError(f"{where}: invalid {what} {str(value)[:80]!r} (allowed: letters, digits, '_', '.', '-'; "
-                         "not starting with '.')")
+        raise StoreError(
+            f"{where}: invalid {what} {str(value)[:80]!r} (allowed: letters, digits, '_', '.', '-'; "
+            "not starting with '.')"
+        )
     return value
 
 

@@ -45,8 +45,9 @@ class ResultStore(Protocol):
     def rounds(self, run_id: str) -> list[RoundRecord]: ...
     def samples(self, run_id: str, index: int) -> pd.DataFrame: ...
     def resources(self, run_id: str, index: int) -> pd.DataFrame: ...
-    def find_rounds(self, sha: str, scenario: str, config_hash: str,
-                    fingerprint: str) -> list[tuple[str, int, str]]: ...
+    def find_rounds(
+        self, sha: str, scenario: str, config_hash: str, fingerprint: str
+    ) -> list[tuple[str, int, str]]: ...
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ def round_evidence(record: RoundRecord, samples: pd.DataFrame, resources: pd.Dat
 def stored_round_evidence(store: ResultStore, record: RoundRecord) -> Evidence:
     if not record.valid:
         return Evidence()
-    return round_evidence(record, store.samples(record.run_id, record.index),
-                          store.resources(record.run_id, record.index))
+    return round_evidence(
+        record, store.samples(record.run_id, record.index), store.resources(record.run_id, record.index)
+    )
 
 
 def stored_evidence(store: ResultStore, run_id: str) -> Evidence:
@@ -102,8 +104,9 @@ def stored_evidence(store: ResultStore, run_id: str) -> Evidence:
     return evidence
 
 
-def judge_evidence(evidence: Evidence, config: JudgeConfig, baseline: Revision, candidate: Revision,
-                   **kwargs: Any) -> Verdict:
+def judge_evidence(
+    evidence: Evidence, config: JudgeConfig, baseline: Revision, candidate: Revision, **kwargs: Any
+) -> Verdict:
     """The verdict over ``evidence``: the judge, then the hard checks (a failed one is a regression)."""
     verdict = judge(evidence.metrics, config, baseline, candidate, **kwargs)
     return with_checks(verdict, failover_checks(evidence.failover))
@@ -115,8 +118,9 @@ def latest_judged(store: ResultStore) -> str:
         if row.get("state") in FINAL_STATES:
             run_id: str = row["run_id"]
             return run_id
-    raise StoreError("no run in the store has a verdict yet (every stored run failed, was interrupted "
-                     "or is still running)")
+    raise StoreError(
+        "no run in the store has a verdict yet (every stored run failed, was interrupted or is still running)"
+    )
 
 
 def count_pairs(metrics: Sequence[RoundMetrics], scenarios: Iterable[str]) -> int:
@@ -180,8 +184,9 @@ class Measurements:
         """The evidence of one stored round (empty for an invalid or missing one)."""
         if (run_id, index) not in self._evidence:
             record = self.record(run_id, index)
-            self._evidence[(run_id, index)] = Evidence() if record is None else \
-                stored_round_evidence(self.store, record)
+            self._evidence[(run_id, index)] = (
+                Evidence() if record is None else stored_round_evidence(self.store, record)
+            )
         return self._evidence[(run_id, index)]
 
     def round_metrics(self, run_id: str, index: int) -> list[RoundMetrics]:
@@ -195,7 +200,11 @@ class Measurements:
         found = []
         for row in self.runs():
             if (row["baseline"], row["candidate"], row["config_hash"], row["fingerprint"]) != (
-                    baseline_sha, candidate_sha, key.config_hash, key.fingerprint):
+                baseline_sha,
+                candidate_sha,
+                key.config_hash,
+                key.fingerprint,
+            ):
                 continue
             if row.get("state") not in FINAL_STATES:
                 continue  # errored, interrupted or still running: not a valid measurement to pool
@@ -203,8 +212,7 @@ class Measurements:
                 manifest = self.manifest(row["run_id"])
             except StoreError:
                 continue
-            if manifest.get("design") != design or dirty(manifest, Side.BASELINE) or \
-                    dirty(manifest, Side.CANDIDATE):
+            if manifest.get("design") != design or dirty(manifest, Side.BASELINE) or dirty(manifest, Side.CANDIDATE):
                 continue
             found.append(row["run_id"])
         return found
@@ -220,17 +228,25 @@ class Measurements:
                 if record.scenario not in wanted:
                     continue
                 found = self.evidence(run_id, record.index)
-                pooled.metrics.extend(replace(m, pair=k * OFFSET + m.pair, round_index=k * OFFSET + m.round_index)
-                                      for m in found.metrics)
+                pooled.metrics.extend(
+                    replace(m, pair=k * OFFSET + m.pair, round_index=k * OFFSET + m.round_index) for m in found.metrics
+                )
                 pooled.failover.extend(found.failover)
         return pooled
 
-    def pooled_metrics(self, run_ids: Sequence[str], scenarios: Iterable[str], *, start: int = 0
-                       ) -> list[RoundMetrics]:
+    def pooled_metrics(self, run_ids: Sequence[str], scenarios: Iterable[str], *, start: int = 0) -> list[RoundMetrics]:
         return self.pooled_evidence(run_ids, scenarios, start=start).metrics
 
-    def pooled_verdict(self, config: Config, baseline: Revision, candidate: Revision, *, key: Key | None = None,
-                       judge_config: JudgeConfig | None = None, budget_pairs: int | None = None) -> Pooled:
+    def pooled_verdict(
+        self,
+        config: Config,
+        baseline: Revision,
+        candidate: Revision,
+        *,
+        key: Key | None = None,
+        judge_config: JudgeConfig | None = None,
+        budget_pairs: int | None = None,
+    ) -> Pooled:
         """Re-judge every stored pair of ``baseline`` → ``candidate`` with the current judge config,
         hard checks included.
 
@@ -249,11 +265,20 @@ class Measurements:
             return Pooled(None, 0, tuple(run_ids))
         planned = config.rounds.count
         budget = max(budget_pairs or config.rounds.max, planned, pairs)
-        verdict = judge_evidence(evidence, judge_config or config.judge, baseline, candidate,
-                                 run_id=run_ids[-1], planned_pairs=planned, budget_pairs=budget)
+        verdict = judge_evidence(
+            evidence,
+            judge_config or config.judge,
+            baseline,
+            candidate,
+            run_id=run_ids[-1],
+            planned_pairs=planned,
+            budget_pairs=budget,
+        )
         if len(run_ids) > 1:
-            verdict = replace(verdict, notes=(*verdict.notes, f"pooled {pairs} pairs from {len(run_ids)} stored runs: "
-                                                              + ", ".join(run_ids)))
+            verdict = replace(
+                verdict,
+                notes=(*verdict.notes, f"pooled {pairs} pairs from {len(run_ids)} stored runs: " + ", ".join(run_ids)),
+            )
         return Pooled(verdict, pairs, tuple(run_ids))
 
     # --- per commit ------------------------------------------------------------------
@@ -276,8 +301,12 @@ class Measurements:
         preferring a run whose baseline is ``previous`` (the step from the previous commit)."""
         found: list[tuple[str, str, str]] = []
         for row in reversed(self.runs()):
-            if row["candidate"] == sha and row["config_hash"] == key.config_hash and \
-                    row["fingerprint"] == key.fingerprint and row["state"] in FINAL_STATES:
+            if (
+                row["candidate"] == sha
+                and row["config_hash"] == key.config_hash
+                and row["fingerprint"] == key.fingerprint
+                and row["state"] in FINAL_STATES
+            ):
                 try:
                     if not dirty(self.manifest(row["run_id"]), Side.CANDIDATE):
                         found.append((row["run_id"], row["state"], row["baseline"]))

@@ -43,7 +43,7 @@ def parse_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` → ("bucket", "some/prefix")."""
     if not url.startswith("s3://"):
         raise StoreError(f"{url}: not an s3:// URL")
-    bucket, _, prefix = url[len("s3://"):].partition("/")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
         raise StoreError(f"{url}: no bucket in the S3 URL (s3://BUCKET/PREFIX)")
     return bucket, prefix.strip("/")
@@ -56,8 +56,15 @@ class _MissingRun(StoreError):
 class S3Store:
     """Runs in an S3 bucket, with a local cache; safe for several writers at once."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, cache_dir: Path | str, client: Any = None,
-                 endpoint_url: str | None = None):
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        cache_dir: Path | str,
+        client: Any = None,
+        endpoint_url: str | None = None,
+    ):
         import boto3
         from botocore.config import Config as BotoConfig
 
@@ -66,8 +73,10 @@ class S3Store:
         self.cache = LocalStore(cache_dir)
         self.root = self.cache.root
         self.client = client or boto3.client(
-            "s3", endpoint_url=endpoint_url,
-            config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60))
+            "s3",
+            endpoint_url=endpoint_url,
+            config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+        )
         self._call("head_bucket", Bucket=bucket)
 
     @classmethod
@@ -176,11 +185,18 @@ class S3Store:
     def create_run(self, manifest: dict[str, Any]) -> str:
         run_id = self.cache.create_run(manifest)
         self._upload(run_id, "manifest.json")
-        self._put_row({"run_id": run_id, "created": time.time(),
-                       "baseline": manifest.get("baseline", {}).get("sha", ""),
-                       "candidate": manifest.get("candidate", {}).get("sha", ""),
-                       "config_hash": manifest.get("config_hash", ""), "fingerprint": manifest.get("fingerprint", ""),
-                       "kind": manifest.get("kind", "run"), "state": "running"})
+        self._put_row(
+            {
+                "run_id": run_id,
+                "created": time.time(),
+                "baseline": manifest.get("baseline", {}).get("sha", ""),
+                "candidate": manifest.get("candidate", {}).get("sha", ""),
+                "config_hash": manifest.get("config_hash", ""),
+                "fingerprint": manifest.get("fingerprint", ""),
+                "kind": manifest.get("kind", "run"),
+                "state": "running",
+            }
+        )
         return run_id
 
     def save_round(self, record: RoundRecord, samples: pa.Table, resources: pa.Table | None = None) -> None:
@@ -192,8 +208,13 @@ class S3Store:
         for side in record.sides:
             sha = manifest.get(side.value, {}).get("sha", "")
             name = f"{record.run_id}.{round_stem(record.index)}.{side.value}.{int(record.valid)}"
-            self._put(self._index_prefix(sha, record.scenario, manifest.get("config_hash", ""),
-                                         manifest.get("fingerprint", "")) + name, b"")
+            self._put(
+                self._index_prefix(
+                    sha, record.scenario, manifest.get("config_hash", ""), manifest.get("fingerprint", "")
+                )
+                + name,
+                b"",
+            )
 
     def save_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:
         self.cache.save_verdict(run_id, verdict)
@@ -224,7 +245,7 @@ class S3Store:
         if not keys and not self.cache.run_dir(run_id).is_dir():
             self._row(run_id)  # raises for a run the store does not have
         for key in keys:
-            name = key[len(folder):]
+            name = key[len(folder) :]
             parsed = round_file(name)
             if parsed is None:
                 raise StoreError(f"s3://{self.bucket}/{key}: not a round file name")
@@ -245,7 +266,7 @@ class S3Store:
         folder = self._key("index", "runs") + "/"
         rows = []
         for key in self._list(folder):
-            run_id = check_name(key[len(folder):].removesuffix(".json"), "run id", f"s3://{self.bucket}/{key}")
+            run_id = check_name(key[len(folder) :].removesuffix(".json"), "run id", f"s3://{self.bucket}/{key}")
             try:
                 row = self._row(run_id)
             except _MissingRun:
@@ -266,8 +287,10 @@ class S3Store:
         raise StoreError(f"run {run!r}: ambiguous in {self.url} ({', '.join(matches[:3])}, ...)")
 
     def _index_prefix(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> str:
-        ids = [check_name(x, what, self.url) if x else "-"
-               for x, what in ((sha, "sha"), (config_hash, "config hash"), (fingerprint, "fingerprint"))]
+        ids = [
+            check_name(x, what, self.url) if x else "-"
+            for x, what in ((sha, "sha"), (config_hash, "config hash"), (fingerprint, "fingerprint"))
+        ]
         return self._key("index", "rounds", ids[0], key_part(scenario), ids[1], ids[2]) + "/"
 
     def find_rounds(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> list[tuple[str, int, str]]:
@@ -275,7 +298,7 @@ class S3Store:
         prefix = self._index_prefix(sha, scenario, config_hash, fingerprint)
         found = []
         for key in self._list(prefix):
-            found.extend(_index_entry(key[len(prefix):], f"s3://{self.bucket}/{key}"))
+            found.extend(_index_entry(key[len(prefix) :], f"s3://{self.bucket}/{key}"))
         return sorted(found)
 
 

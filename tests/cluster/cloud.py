@@ -38,8 +38,12 @@ def count_left(url: str, bucket: str = "pg-test") -> dict[str, int]:
     """What perfgate left in the account: live instances, its security groups, S3 objects."""
     ec2 = boto3.client("ec2", endpoint_url=url)
     s3 = boto3.client("s3", endpoint_url=url)
-    live = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-            if i["State"]["Name"] not in ("terminated",)]
+    live = [
+        i
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] not in ("terminated",)
+    ]
     groups = [g for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"] != "default"]
     try:
         objects = s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0)

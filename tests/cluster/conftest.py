@@ -27,8 +27,12 @@ REPO = HERE.parent.parent
 def tiny_target() -> Iterator[str]:
     """``tinyserver.py`` on a free port; yields its URL and always stops it."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(HERE / "tinyserver.py"), str(port)], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "tinyserver.py"), str(port)],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -44,8 +48,12 @@ def tiny_target() -> Iterator[str]:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
@@ -76,8 +84,12 @@ def settings() -> InfraSettings:
 
 @pytest.fixture
 def bundle(tmp_path: Path) -> dict[str, Path]:
-    files = {"wheel": "perfgate-0.1.0-py3-none-any.whl", "baseline": "baseline.tar",
-             "candidate": "candidate.tar", "config": "config.json"}
+    files = {
+        "wheel": "perfgate-0.1.0-py3-none-any.whl",
+        "baseline": "baseline.tar",
+        "candidate": "candidate.tar",
+        "config": "config.json",
+    }
     out = {}
     for name, filename in files.items():
         (tmp_path / filename).write_bytes(b"x" * 100)

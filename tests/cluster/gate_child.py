@@ -26,8 +26,15 @@ if __name__ == "__main__":
     repo, out = Path(sys.argv[1]), Path(sys.argv[2])
     settings = InfraSettings(bucket="pg-test", workers=2, owner="ci@test", max_duration_min=60)
     try:
-        run_gate_on_cluster(load_config(directory=repo), repo, GateOptions("HEAD~1", "HEAD", out_dir=out),
-                            settings, backend="local-cloud", cache_dir=out / "wheels", boot_timeout=240)
+        run_gate_on_cluster(
+            load_config(directory=repo),
+            repo,
+            GateOptions("HEAD~1", "HEAD", out_dir=out),
+            settings,
+            backend="local-cloud",
+            cache_dir=out / "wheels",
+            boot_timeout=240,
+        )
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         sys.exit(130)

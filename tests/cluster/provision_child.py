@@ -18,9 +18,15 @@ def pause(name: str) -> None:
 
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
-    bundle = {name: next(folder.glob(pattern)) for name, pattern in
-              {"wheel": "*.whl", "baseline": "baseline.tar", "candidate": "candidate.tar",
-               "config": "config.json"}.items()}
+    bundle = {
+        name: next(folder.glob(pattern))
+        for name, pattern in {
+            "wheel": "*.whl",
+            "baseline": "baseline.tar",
+            "candidate": "candidate.tar",
+            "config": "config.json",
+        }.items()
+    }
     settings = InfraSettings(bucket="pg-test", workers=3, owner="ci@test")
     handle = Ec2Cluster(settings).up(settings, bundle, minutes=30, on_step=pause)
     print(f"up {handle.run_id}", flush=True)

@@ -20,8 +20,9 @@ HERE = Path(__file__).parent
 
 
 def _spec(url: str, users: int = 4, warmup: float = 1.0, duration: float = 3.0) -> LoadSpec:
-    return LoadSpec(str(HERE / "tinyload.py"), ("TinyUser",), users, 20.0, warmup, duration,
-                    (LoadTarget(Side.BASELINE, url),))
+    return LoadSpec(
+        str(HERE / "tinyload.py"), ("TinyUser",), users, 20.0, warmup, duration, (LoadTarget(Side.BASELINE, url),)
+    )
 
 
 def _workers() -> list[psutil.Process]:
@@ -48,8 +49,15 @@ def test_every_worker_ships_its_samples(tiny_target: str, tmp_path: Path) -> Non
 
 @pytest.mark.e2e  # real Locust load on a master and two workers
 def test_two_sides_split_across_workers(tiny_target: str, tmp_path: Path) -> None:
-    spec = LoadSpec(str(HERE / "tinyload.py"), ("TinyUser",), 2, 20.0, 0.5, 2.0,
-                    (LoadTarget(Side.BASELINE, tiny_target), LoadTarget(Side.CANDIDATE, tiny_target)))
+    spec = LoadSpec(
+        str(HERE / "tinyload.py"),
+        ("TinyUser",),
+        2,
+        20.0,
+        0.5,
+        2.0,
+        (LoadTarget(Side.BASELINE, tiny_target), LoadTarget(Side.CANDIDATE, tiny_target)),
+    )
     result = run_load_distributed(spec, tmp_path, 2)
     sides = result.samples.to_pandas()["side"].value_counts()
     assert sides["baseline"] > 0 and sides["candidate"] > 0

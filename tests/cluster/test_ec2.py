@@ -30,15 +30,18 @@ def test_up_then_down_leaves_nothing(moto_url: str, settings: InfraSettings, bun
         assert tags[TAG_RUN] == handle.run_id and tags[TAG_OWNER] == "ci@test"
         assert tags[TAG_EXPIRES] == handle.expires
         assert inst["MetadataOptions"]["HttpTokens"] == "required"
-        attr = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"],
-                                               Attribute="instanceInitiatedShutdownBehavior")
+        attr = ec2.describe_instance_attribute(
+            InstanceId=inst["InstanceId"], Attribute="instanceInitiatedShutdownBehavior"
+        )
         assert attr["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
         data = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
         script = base64.b64decode(data["UserData"]["Value"]).decode()
         assert script.startswith("#!/bin/bash") and "dead-man" in script and "169.254.169.254" in script
         assert f"ROLE={tags[TAG_ROLE]};" in script
-    groups = {g["GroupName"].rsplit("-", 1)[-1]: g for g in ec2.describe_security_groups(
-        GroupIds=list(handle.security_groups))["SecurityGroups"]}
+    groups = {
+        g["GroupName"].rsplit("-", 1)[-1]: g
+        for g in ec2.describe_security_groups(GroupIds=list(handle.security_groups))["SecurityGroups"]
+    }
     for group in groups.values():  # nothing open to the world but HTTPS out
         for perm in group["IpPermissions"]:
             assert not perm.get("IpRanges")

@@ -36,8 +36,9 @@ def inject(cluster: Ec2Cluster, operation: str, nth: int) -> None:
     def fail(**kwargs) -> None:
         seen["n"] += 1
         if seen["n"] == nth:
-            raise ClientError({"Error": {"Code": "InjectedFault", "Message": f"{operation} #{nth}"}},
-                              operation.split(".")[1])
+            raise ClientError(
+                {"Error": {"Code": "InjectedFault", "Message": f"{operation} #{nth}"}}, operation.split(".")[1]
+            )
 
     service, op = operation.split(".")
     for client in (cluster.ec2, cluster.s3):
@@ -47,8 +48,7 @@ def inject(cluster: Ec2Cluster, operation: str, nth: int) -> None:
 
 @pytest.mark.e2e  # cluster bring-up on moto's EC2 and S3, step by step
 @pytest.mark.parametrize("step", list(FAULTS))
-def test_api_error_at_each_step(step: str, moto_url: str, settings: InfraSettings,
-                                bundle: dict[str, Path]) -> None:
+def test_api_error_at_each_step(step: str, moto_url: str, settings: InfraSettings, bundle: dict[str, Path]) -> None:
     cluster = Ec2Cluster(settings)
     inject(cluster, *FAULTS[step])
     done: list[str] = []
@@ -62,10 +62,15 @@ def test_api_error_at_each_step(step: str, moto_url: str, settings: InfraSetting
 
 @pytest.mark.e2e  # cluster bring-up on moto's EC2 and S3, step by step
 @pytest.mark.parametrize("step", STEPS)
-def test_killed_between_steps_then_gc(step: str, moto_url: str, settings: InfraSettings,
-                                      bundle: dict[str, Path]) -> None:
-    proc = subprocess.Popen([sys.executable, str(HERE / "provision_child.py"), str(bundle["wheel"].parent)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def test_killed_between_steps_then_gc(
+    step: str, moto_url: str, settings: InfraSettings, bundle: dict[str, Path]
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "provision_child.py"), str(bundle["wheel"].parent)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         for expected in STEPS:
             line = proc.stdout.readline().strip()

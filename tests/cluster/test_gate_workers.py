@@ -27,9 +27,23 @@ pytestmark = pytest.mark.e2e  # real Locust load over two workers, and a real ga
 
 def test_im_chat_users_over_two_workers(tmp_path: Path) -> None:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "loadtests.imserver", "--port", str(port), "--data",
-                               str(tmp_path / "data"), "--users", "40"], cwd=REPO, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.imserver",
+            "--port",
+            str(port),
+            "--data",
+            str(tmp_path / "data"),
+            "--users",
+            "40",
+        ],
+        cwd=REPO,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         import urllib.request
 
@@ -39,8 +53,15 @@ def test_im_chat_users_over_two_workers(tmp_path: Path) -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        spec = LoadSpec(str(REPO / "loadtests/im.py"), ("ChatUser",), 6, 20.0, 1.0, 4.0,
-                        (LoadTarget(Side.BASELINE, f"http://127.0.0.1:{port}"),))
+        spec = LoadSpec(
+            str(REPO / "loadtests/im.py"),
+            ("ChatUser",),
+            6,
+            20.0,
+            1.0,
+            4.0,
+            (LoadTarget(Side.BASELINE, f"http://127.0.0.1:{port}"),),
+        )
         result = run_load_distributed(spec, tmp_path / "load", 2)
     finally:
         kill_tree(server, 5)
@@ -58,13 +79,13 @@ def test_real_gate_with_two_workers(tmp_path: Path) -> None:
     for name in ("loadtests",):
         subprocess.run(["cp", "-r", str(REPO / name), str(repo / name)], check=True)
     (repo / "perfgate.toml").write_text(
-        '[load]\nusers = 6\nwarmup = 1\nduration = 3\nworkers = 2\n[rounds]\ncount = 2\nmax = 2\n'
-        '[judge]\nmin_count = 5\n')
+        "[load]\nusers = 6\nwarmup = 1\nduration = 3\nworkers = 2\n[rounds]\ncount = 2\nmax = 2\n"
+        "[judge]\nmin_count = 5\n"
+    )
     for msg in ("one", "two"):
         (repo / "note.txt").write_text(msg)
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "."], cwd=repo, check=True)
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", msg], cwd=repo,
-                       check=True)
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", msg], cwd=repo, check=True)
     seen: set[int] = set()
     stop = threading.Event()
 
@@ -80,8 +101,11 @@ def test_real_gate_with_two_workers(tmp_path: Path) -> None:
     thread = threading.Thread(target=spy, daemon=True)
     thread.start()
     try:
-        result = gate.run_gate(load_config(directory=repo), repo,
-                               gate.GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=tmp_path / "r"))
+        result = gate.run_gate(
+            load_config(directory=repo),
+            repo,
+            gate.GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=tmp_path / "r"),
+        )
     finally:
         stop.set()
         thread.join(5)

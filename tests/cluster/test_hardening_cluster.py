@@ -41,9 +41,9 @@ def keys(bucket: str, prefix: str = "") -> set[str]:
 
 
 @pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
-def test_gc_spares_a_results_store_under_the_same_bucket_and_prefix(moto_url: str, settings: InfraSettings,
-                                                                     bundle: dict[str, Path],
-                                                                     tmp_path: Path) -> None:
+def test_gc_spares_a_results_store_under_the_same_bucket_and_prefix(
+    moto_url: str, settings: InfraSettings, bundle: dict[str, Path], tmp_path: Path
+) -> None:
     """Before, gc took every ``<prefix>/runs/*`` without a lease for expired, and deleted it."""
     cluster = Ec2Cluster(settings)
     handle = cluster.up(settings, bundle, minutes=30)
@@ -55,11 +55,20 @@ def test_gc_spares_a_results_store_under_the_same_bucket_and_prefix(moto_url: st
     # and an instance that carries perfgate's run tag but no expiry
     s3 = boto3.client("s3")
     s3.put_object(Bucket=settings.bucket, Key=f"{settings.prefix}/runs/pg-20200101000000-abcdef/keep.txt", Body=b"1")
-    s3.put_object(Bucket=settings.bucket, Key=f"{settings.prefix}/runs/pg-20200101000000-123456/lease.json",
-                  Body=json.dumps({"run_id": "someone-else", "expires": "2000-01-01T00:00:00Z"}).encode())
+    s3.put_object(
+        Bucket=settings.bucket,
+        Key=f"{settings.prefix}/runs/pg-20200101000000-123456/lease.json",
+        Body=json.dumps({"run_id": "someone-else", "expires": "2000-01-01T00:00:00Z"}).encode(),
+    )
     ec2 = boto3.client("ec2")
-    foreign = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=[
-        {"ResourceType": "instance", "Tags": [{"Key": TAG_RUN, "Value": "pg-20200101000000-fedcba"}]}])
+    foreign = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": TAG_RUN, "Value": "pg-20200101000000-fedcba"}]}
+        ],
+    )
     foreign_id = foreign["Instances"][0]["InstanceId"]
     before = keys(settings.bucket)
 
@@ -74,16 +83,23 @@ def test_gc_spares_a_results_store_under_the_same_bucket_and_prefix(moto_url: st
     assert state == "running"
 
 
-def test_down_of_a_results_run_id_deletes_no_objects(moto_url: str, settings: InfraSettings,
-                                                     tmp_path: Path) -> None:
+def test_down_of_a_results_run_id_deletes_no_objects(moto_url: str, settings: InfraSettings, tmp_path: Path) -> None:
     boto3.client("s3").create_bucket(Bucket=settings.bucket)
     store = S3Store(settings.bucket, settings.prefix, cache_dir=tmp_path / "w")
     run_id = write_run(store, rounds=1)
     before = keys(settings.bucket)
     ec2 = boto3.client("ec2")
-    ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, TagSpecifications=[
-        {"ResourceType": "instance", "Tags": [{"Key": TAG_RUN, "Value": run_id},
-                                              {"Key": TAG_EXPIRES, "Value": "2000-01-01T00:00:00Z"}]}])
+    ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": TAG_RUN, "Value": run_id}, {"Key": TAG_EXPIRES, "Value": "2000-01-01T00:00:00Z"}],
+            }
+        ],
+    )
     Ec2Cluster(settings).gc(now=utcnow() + timedelta(hours=2))
     assert Ec2Cluster(settings).down(run_id).objects == 0
     assert keys(settings.bucket) == before
@@ -93,8 +109,7 @@ def test_down_of_a_results_run_id_deletes_no_objects(moto_url: str, settings: In
 
 
 @pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
-def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSettings,
-                                               bundle: dict[str, Path]) -> None:
+def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSettings, bundle: dict[str, Path]) -> None:
     cluster = Ec2Cluster(settings)
     started = datetime.now(UTC).replace(microsecond=0)
     handle = cluster.up(settings, bundle, minutes=60)
@@ -118,12 +133,25 @@ def test_bundle_urls_are_sigv4_and_expire_soon(moto_url: str, settings: InfraSet
 
 NODE_POLICY = Path(__file__).resolve().parents[2] / "infra" / "iam" / "perfgate-node-policy.json"
 #: what the on-node agent reads with its role (perfgate/cluster/agent.py)
-AGENT_READS = ("done.json", "rounds/0003/request.json", "rounds/0003/abort.json", "rounds/0003/master.json",
-               "rounds/0003/result.json", "rounds/0003/targets-1.json")
+AGENT_READS = (
+    "done.json",
+    "rounds/0003/request.json",
+    "rounds/0003/abort.json",
+    "rounds/0003/master.json",
+    "rounds/0003/result.json",
+    "rounds/0003/targets-1.json",
+)
 #: what it must not read or write with its role: bundles (source, wheel, config with env), results, leases
-NOT_FOR_NODES = ("bundle/perfgate-0.1.0-py3-none-any.whl", "bundle/candidate.tar", "bundle/config.json",
-                 "bundle/upload.json", "rounds/0003/samples.parquet", "rounds/0003/resources-0.parquet",
-                 "lease.json", "nodes/target-0.json")
+NOT_FOR_NODES = (
+    "bundle/perfgate-0.1.0-py3-none-any.whl",
+    "bundle/candidate.tar",
+    "bundle/config.json",
+    "bundle/upload.json",
+    "rounds/0003/samples.parquet",
+    "rounds/0003/resources-0.parquet",
+    "lease.json",
+    "nodes/target-0.json",
+)
 
 
 def _s3_pattern_matches(pattern: str, key: str) -> bool:
@@ -149,8 +177,9 @@ def test_the_node_role_cannot_write_s3_nor_read_other_runs_bundles_or_results() 
 
 
 @pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)
-def test_nodes_upload_through_a_form_scoped_to_their_run(moto_url: str, settings: InfraSettings,
-                                                         bundle: dict[str, Path]) -> None:
+def test_nodes_upload_through_a_form_scoped_to_their_run(
+    moto_url: str, settings: InfraSettings, bundle: dict[str, Path]
+) -> None:
     from perfgate.cluster.agent import post_object
 
     handle = Ec2Cluster(settings).up(settings, bundle, minutes=30)
@@ -159,12 +188,16 @@ def test_nodes_upload_through_a_form_scoped_to_their_run(moto_url: str, settings
     form = json.loads(urllib.request.urlopen(url, timeout=10).read())
     policy = json.loads(base64.b64decode(form["fields"]["policy"]))
     assert ["starts-with", "$key", handle.run_prefix + "/"] in policy["conditions"]
-    assert not any(c[0] == "starts-with" and not c[2].startswith(handle.run_prefix + "/")
-                   for c in policy["conditions"] if isinstance(c, list) and c[1] == "$key")
+    assert not any(
+        c[0] == "starts-with" and not c[2].startswith(handle.run_prefix + "/")
+        for c in policy["conditions"]
+        if isinstance(c, list) and c[1] == "$key"
+    )
     assert form["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
     expiration = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert expiration <= datetime.strptime(handle.expires, "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=UTC) + timedelta(minutes=11)
+    assert expiration <= datetime.strptime(handle.expires, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(
+        minutes=11
+    )
     post_object(form, f"{handle.run_prefix}/rounds/0000/result.json", b'{"ok": true}')
     body = boto3.client("s3").get_object(Bucket=settings.bucket, Key=f"{handle.run_prefix}/rounds/0000/result.json")
     assert json.loads(body["Body"].read()) == {"ok": True}

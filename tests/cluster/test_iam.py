@@ -13,8 +13,12 @@ from perfgate.cluster.ec2 import Ec2Cluster
 
 POLICY = Path(__file__).resolve().parents[2] / "infra" / "iam" / "perfgate-policy.json"
 #: boto3 operation -> IAM action, where the names differ
-ACTION = {"s3.HeadBucket": "s3:ListBucket", "s3.ListObjectsV2": "s3:ListBucket",
-          "s3.DeleteObjects": "s3:DeleteObject", "service-quotas.GetServiceQuota": "servicequotas:GetServiceQuota"}
+ACTION = {
+    "s3.HeadBucket": "s3:ListBucket",
+    "s3.ListObjectsV2": "s3:ListBucket",
+    "s3.DeleteObjects": "s3:DeleteObject",
+    "service-quotas.GetServiceQuota": "servicequotas:GetServiceQuota",
+}
 
 
 @pytest.mark.e2e  # a whole cluster brought up on moto's EC2 and S3 (5 instances, groups, bundle)

@@ -22,8 +22,10 @@ def test_plan_prints_cost_and_limits(moto_url: str, repo: Path, capsys: pytest.C
 @pytest.mark.e2e  # perfgate infra up brings a whole cluster up on moto
 def test_up_status_down_gc(moto_url: str, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (repo / "perfgate-infra.toml").write_text('bucket = "pg-test"\nworkers = 2\n')
-    assert main(["infra", "up", "--repo", str(repo), "--minutes", "20", "--baseline", "HEAD~1",
-                 "--candidate", "HEAD"]) == 0
+    assert (
+        main(["infra", "up", "--repo", str(repo), "--minutes", "20", "--baseline", "HEAD~1", "--candidate", "HEAD"])
+        == 0
+    )
     run_id = capsys.readouterr().out.split()[1].rstrip(":")
     assert count_left(moto_url)["instances"] == 4
     assert main(["infra", "status", "--repo", str(repo)]) == 0
@@ -40,7 +42,7 @@ def test_errors_are_one_line(moto_url: str, repo: Path, capsys: pytest.CaptureFi
     assert main(["infra", "up", "--repo", str(repo), "--minutes", "20"]) == 3
     err = capsys.readouterr().err.strip()
     assert "max_instances" in err and "\n" not in err and "Traceback" not in err
-    (repo / "perfgate-infra.toml").write_text('bogus = 1\n')
+    (repo / "perfgate-infra.toml").write_text("bogus = 1\n")
     assert main(["infra", "plan", "--repo", str(repo)]) == 3
     assert "bogus: unknown key" in capsys.readouterr().err
     assert main(["infra", "down", "--repo", str(repo)]) == 3

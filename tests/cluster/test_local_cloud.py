@@ -35,8 +35,9 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
     settings = InfraSettings(bucket="pg-test", workers=2, owner="ci@test", max_duration_min=60)
     config = load_config(directory=repo)
     options = GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=tmp_path / "reports")
-    result = run_gate_on_cluster(config, repo, options, settings, backend="local-cloud",
-                                 cache_dir=tmp_path / "wheels", boot_timeout=240)
+    result = run_gate_on_cluster(
+        config, repo, options, settings, backend="local-cloud", cache_dir=tmp_path / "wheels", boot_timeout=240
+    )
     assert result.verdict.state in (State.PASS, State.INCONCLUSIVE, State.REGRESSION)
     assert result.verdict.rounds == 2 and result.verdict.metrics
     store = open_store(config.store, config.root)
@@ -56,8 +57,12 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_mid_run_tears_everything_down(sig: int, moto_url: str, repo: Path, tmp_path: Path) -> None:
     (repo / "perfgate.toml").write_text(CONFIG.replace("duration = 3", "duration = 60"))
-    proc = subprocess.Popen([sys.executable, str(HERE / "gate_child.py"), str(repo), str(tmp_path / "out")],
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "gate_child.py"), str(repo), str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("ready "), line
@@ -76,5 +81,6 @@ def test_signal_mid_run_tears_everything_down(sig: int, moto_url: str, repo: Pat
 
 def node_processes(moto_url: str) -> list[psutil.Process]:
     """Local-cloud node processes of this test's cloud (another xdist worker may be running its own)."""
-    return live_processes(("user-data.sh", "perfgate.cluster.agent", "dist_worker", "tinyserver.py"),
-                          "AWS_ENDPOINT_URL", moto_url)
+    return live_processes(
+        ("user-data.sh", "perfgate.cluster.agent", "dist_worker", "tinyserver.py"), "AWS_ENDPOINT_URL", moto_url
+    )

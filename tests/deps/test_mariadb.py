@@ -30,17 +30,26 @@ def app_query(pair: MariaDbPair, which: str, sql: str) -> list[dict[str, object]
 def test_pair_runs_on_loopback_with_own_data_dirs(mariadb: MariaDbPair, tmp_path: Path) -> None:
     assert mariadb.primary.port != mariadb.replica.port
     assert mariadb.primary.running and mariadb.replica.running
-    assert {p.pid for p in mariadb_processes(tmp_path / "db")} == {
-        mariadb.primary.pid, mariadb.replica.pid}
+    assert {p.pid for p in mariadb_processes(tmp_path / "db")} == {mariadb.primary.pid, mariadb.replica.pid}
     assert mariadb.primary.datadir != mariadb.replica.datadir
     for server in (mariadb.primary, mariadb.replica):
         row = server.query("SELECT @@bind_address AS b, @@port AS p, @@datadir AS d")[0]
         assert row["b"] == "127.0.0.1" and row["p"] == server.port
         assert Path(str(row["d"])).resolve() == server.datadir.resolve()
     assert mariadb.imserver_args() == [
-        "--storage", "mariadb", "--db-primary", f"127.0.0.1:{mariadb.primary.port}",
-        "--db-replica", f"127.0.0.1:{mariadb.replica.port}", "--db-user", "im",
-        "--db-password", "im", "--db-name", "im"]
+        "--storage",
+        "mariadb",
+        "--db-primary",
+        f"127.0.0.1:{mariadb.primary.port}",
+        "--db-replica",
+        f"127.0.0.1:{mariadb.replica.port}",
+        "--db-user",
+        "im",
+        "--db-password",
+        "im",
+        "--db-name",
+        "im",
+    ]
 
 
 @pytest.mark.e2e  # real mariadbd
@@ -49,7 +58,9 @@ def test_replication_carries_writes_and_replica_is_read_only(mariadb: MariaDbPai
     app_query(mariadb, "primary", "INSERT INTO t VALUES (1, 'one'), (2, 'two')")
     mariadb.wait_replica_caught_up()
     assert app_query(mariadb, "replica", "SELECT id, v FROM t ORDER BY id") == [
-        {"id": 1, "v": "one"}, {"id": 2, "v": "two"}]
+        {"id": 1, "v": "one"},
+        {"id": 2, "v": "two"},
+    ]
     status = mariadb.replica_status()
     assert status["Slave_IO_Running"] == "Yes" and status["Slave_SQL_Running"] == "Yes"
     assert status["Using_Gtid"] == "Slave_Pos"
@@ -115,8 +126,7 @@ def test_failed_start_raises_one_line_error_and_leaves_nothing(tmp_path: Path) -
     assert mariadb_processes(tmp_path / "db") == []
 
 
-def test_missing_binaries_is_a_target_error(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_binaries_is_a_target_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mariadb_module, "find_binaries", lambda: None)
     with pytest.raises(MariaDbError, match="install Debian's mariadb-server"):
         MariaDbPair(tmp_path / "db").start()

@@ -59,17 +59,19 @@ def test_planted_lost_write_in_a_real_database(mariadb: MariaDbPair) -> None:
     s = mariadb.settings
     conn = mariadb.primary.connect(user=s.user, password=s.password, database=s.database)
     with conn.cursor() as cur:
-        cur.execute("CREATE TABLE messages (id INT AUTO_INCREMENT PRIMARY KEY,"
-                    " sender VARCHAR(64), client_sent_ns BIGINT)")
-        cur.executemany("INSERT INTO messages (sender, client_sent_ns) VALUES (%s, %s)",
-                        [(k.sender, k.client_sent_ns) for k in (A1, A2, A3)])
+        cur.execute(
+            "CREATE TABLE messages (id INT AUTO_INCREMENT PRIMARY KEY, sender VARCHAR(64), client_sent_ns BIGINT)"
+        )
+        cur.executemany(
+            "INSERT INTO messages (sender, client_sent_ns) VALUES (%s, %s)",
+            [(k.sender, k.client_sent_ns) for k in (A1, A2, A3)],
+        )
     acked = [A1, A2, A3]
     stored = query_stored_keys(mariadb.primary.port, s.user, s.password, s.database)
     assert reconcile(acked, stored).ok
 
     with conn.cursor() as cur:  # plant the loss: an acknowledged row disappears
-        cur.execute("DELETE FROM messages WHERE sender = %s AND client_sent_ns = %s",
-                    (A2.sender, A2.client_sent_ns))
+        cur.execute("DELETE FROM messages WHERE sender = %s AND client_sent_ns = %s", (A2.sender, A2.client_sent_ns))
     conn.close()
     stored = query_stored_keys(mariadb.primary.port, s.user, s.password, s.database)
     result = reconcile(acked, stored)

@@ -70,8 +70,19 @@ def gate(repo, tmp_path, flags: str, *rounds: str) -> tuple[int, dict]:
     repo.git.add(A=True)
     repo.index.commit(f"storage: {flags or 'refactor (no change)'}", author=AUTHOR, committer=AUTHOR)
     out = tmp_path / "verdict.json"
-    result = run_cli("run", "--config", "failover.toml", "--baseline", main, "--candidate", "HEAD",
-                     "--json", str(out), *rounds, cwd=repo_dir)
+    result = run_cli(
+        "run",
+        "--config",
+        "failover.toml",
+        "--baseline",
+        main,
+        "--candidate",
+        "HEAD",
+        "--json",
+        str(out),
+        *rounds,
+        cwd=repo_dir,
+    )
     repo.git.checkout(main)
     assert result.returncode in (0, 1, 2), result.stdout + result.stderr
     return result.returncode, json.loads(out.read_text())
@@ -89,7 +100,10 @@ def test_correct_degradation_passes_and_is_measured(failover_repo, tmp_path):
     code, verdict = gate(failover_repo, tmp_path, "--db-check-interval 0.25")
     assert verdict["verdict"] != "regression", verdict["reason"]
     assert {k: m["verdict"] for k, m in checks(verdict).items()} == {
-        "acked_lost": "pass", "went_down": "pass", "outage_reads_ok": "pass"}
+        "acked_lost": "pass",
+        "went_down": "pass",
+        "outage_reads_ok": "pass",
+    }
     store = LocalStore(f"{failover_repo.working_tree_dir}/.perfgate")
     record = store.rounds(verdict["run_id"])[0]
     for side in ("baseline", "candidate"):

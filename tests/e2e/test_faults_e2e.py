@@ -66,8 +66,18 @@ def test_faults_storm_and_chaos_compose(tmp_path):
     build_demo_repo(repo_dir)
     (repo_dir / "faults.toml").write_text(CONFIG)
     out = tmp_path / "verdict.json"
-    result = run_cli("run", "--config", "faults.toml", "--baseline", "HEAD~1", "--candidate", "HEAD",
-                     "--json", str(out), cwd=repo_dir)
+    result = run_cli(
+        "run",
+        "--config",
+        "faults.toml",
+        "--baseline",
+        "HEAD~1",
+        "--candidate",
+        "HEAD",
+        "--json",
+        str(out),
+        cwd=repo_dir,
+    )
     assert result.returncode in (0, 1, 2), result.stdout + result.stderr
     verdict = json.loads(out.read_text())
     store = LocalStore(repo_dir / ".perfgate")
@@ -79,7 +89,8 @@ def test_faults_storm_and_chaos_compose(tmp_path):
     for record in storm_rounds:
         faults = [w for w in record.windows if w.kind == "fault"]
         assert sorted(w.label for w in faults if w.detail["side"] == "baseline") == sorted(
-            w.label for w in faults if w.detail["side"] == "candidate")
+            w.label for w in faults if w.detail["side"] == "candidate"
+        )
         assert len(faults) == 4  # two toxics on each side's proxy
         for window in faults:
             onset_s = (window.start_ns - window.detail["planned_start_ns"]) / 1e9

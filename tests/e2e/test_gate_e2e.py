@@ -45,11 +45,17 @@ max = 2
 IMSERVER = "{python} -m loadtests.imserver --port {port} --data {data_dir} --users 40"
 
 
-def short_config(repo_dir: Path, *, command: str = IMSERVER, port: int = 0, locustfile: str = "loadtests/im.py",
-                 design: str = "duet", text: str = SHORT) -> Path:
+def short_config(
+    repo_dir: Path,
+    *,
+    command: str = IMSERVER,
+    port: int = 0,
+    locustfile: str = "loadtests/im.py",
+    design: str = "duet",
+    text: str = SHORT,
+) -> Path:
     path = repo_dir / "short.toml"
-    path.write_text(text.format(command=command.replace('"', '\\"'), port=port, locustfile=locustfile,
-                                design=design))
+    path.write_text(text.format(command=command.replace('"', '\\"'), port=port, locustfile=locustfile, design=design))
     return path
 
 
@@ -129,8 +135,9 @@ def test_identical_code_is_not_a_regression(tmp_path):
     repo.index.commit("docs: describe the service", author=AUTHOR, committer=AUTHOR)
     config = short_config(repo_dir, text=AA)
     out = tmp_path / "verdict.json"
-    result = run_cli("run", "--config", str(config), "--baseline", "HEAD~1", "--candidate", "HEAD",
-                     "--json", str(out), cwd=repo_dir)
+    result = run_cli(
+        "run", "--config", str(config), "--baseline", "HEAD~1", "--candidate", "HEAD", "--json", str(out), cwd=repo_dir
+    )
     assert result.returncode in (0, 2), result.stdout + result.stderr
     verdict = json.loads(out.read_text())
     assert verdict["verdict"] != "regression"
@@ -140,8 +147,9 @@ def test_identical_code_is_not_a_regression(tmp_path):
 def test_interleaved_design_runs_one_side_per_round(demo_repo, tmp_path):
     config = short_config(demo_repo, design="interleaved")
     out = tmp_path / "v.json"
-    result = run_cli("run", "--config", str(config), "--baseline", "HEAD~1", "--candidate", "HEAD",
-                     "--json", str(out), cwd=demo_repo)
+    result = run_cli(
+        "run", "--config", str(config), "--baseline", "HEAD~1", "--candidate", "HEAD", "--json", str(out), cwd=demo_repo
+    )
     assert result.returncode in (0, 1, 2), result.stderr
     run_id = json.loads(out.read_text())["run_id"]
     rounds = LocalStore(demo_repo / ".perfgate").rounds(run_id)
@@ -156,9 +164,11 @@ def test_target_that_fails_to_start(demo_repo):
 
 
 def test_target_that_dies_mid_round(demo_repo):
-    dying = ("{python} -c \"import subprocess, sys, time; "
-             "p = subprocess.Popen([sys.executable, '-m', 'loadtests.imserver', '--port', '{port}', "
-             "'--data', '{data_dir}']); time.sleep(4); p.kill(); sys.exit(9)\"")
+    dying = (
+        '{python} -c "import subprocess, sys, time; '
+        "p = subprocess.Popen([sys.executable, '-m', 'loadtests.imserver', '--port', '{port}', "
+        "'--data', '{data_dir}']); time.sleep(4); p.kill(); sys.exit(9)\""
+    )
     config = short_config(demo_repo, command=dying)
     one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "exited with code 9")
     assert_nothing_left(demo_repo)
@@ -200,9 +210,14 @@ def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_pat
     store = LocalStore(demo_repo / ".perfgate")
     before = {r["run_id"]: store.rounds(r["run_id"]) for r in store.list_runs()}
     config = short_config(demo_repo)
-    proc = subprocess.Popen([sys.executable, "-m", "perfgate.cli", "run", "--config", str(config)],
-                            cwd=demo_repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfgate.cli", "run", "--config", str(config)],
+        cwd=demo_repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
     deadline = time.monotonic() + 120
     while not in_round():  # the locustfile check also starts a worker, but before the run exists
         assert time.monotonic() < deadline and proc.poll() is None, "no round started"

@@ -65,8 +65,18 @@ def test_unbounded_gateway_queue_is_a_regression(tmp_path):
     repo.index.commit("gateway: drop the queue limit", author=AUTHOR, committer=AUTHOR)
 
     out = tmp_path / "verdict.json"
-    result = run_cli("run", "--config", "gateway.toml", "--baseline", "HEAD~1", "--candidate", "HEAD",
-                     "--json", str(out), cwd=repo_dir)
+    result = run_cli(
+        "run",
+        "--config",
+        "gateway.toml",
+        "--baseline",
+        "HEAD~1",
+        "--candidate",
+        "HEAD",
+        "--json",
+        str(out),
+        cwd=repo_dir,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     verdict = json.loads(out.read_text())
     queue = [m for m in verdict["metrics"] if m["metric"] == "queue_peak"]

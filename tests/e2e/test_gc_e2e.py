@@ -46,9 +46,13 @@ max = 2
 
 
 def start_gate(repo: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "perfgate.cli", "run", "--baseline", "HEAD~1", "--candidate",
-                             "HEAD", "--no-reuse"], cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "perfgate.cli", "run", "--baseline", "HEAD~1", "--candidate", "HEAD", "--no-reuse"],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def scratch_of(pid: int) -> Path | None:
@@ -97,8 +101,15 @@ def kill_at(repo: Path, point: str) -> tuple[int, Path, str]:
         round0 = scratch / "round-000"
         stored0 = repo / ".perfgate" / "runs" / run_id / "rounds" / "000.json"
         if point == "booting":  # both targets launched, load not started
-            wait_for("the targets to launch", lambda: (round0 / "candidate" / "target.log").exists()
-                     and (round0 / "baseline" / "target.log").exists() and not (round0 / "load").exists(), gate)
+            wait_for(
+                "the targets to launch",
+                lambda: (
+                    (round0 / "candidate" / "target.log").exists()
+                    and (round0 / "baseline" / "target.log").exists()
+                    and not (round0 / "load").exists()
+                ),
+                gate,
+            )
         elif point == "round":  # the load is running
             wait_for("the load to start", lambda: (round0 / "load" / "started").exists(), gate)
         else:  # "between": round 0 stored, round 1 not started

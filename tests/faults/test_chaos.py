@@ -38,9 +38,11 @@ class HttpServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
-             "--directory", str(self.root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1", "--directory", str(self.root)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         probe = http_probe(self.url, 0.5)
         deadline = time.monotonic() + 20
         while not probe():
@@ -128,8 +130,9 @@ def test_restart_of_a_named_dependency(server: HttpServer, tmp_path: Path) -> No
     other = HttpServer(tmp_path)
     other.start()
     try:
-        (window,) = run([{"at": 0.1, "action": "restart", "process": "cache"}],
-                        [server.managed(), other.managed("cache")])
+        (window,) = run(
+            [{"at": 0.1, "action": "restart", "process": "cache"}], [server.managed(), other.managed("cache")]
+        )
         assert other.restarts == 1 and server.restarts == 0
         assert window.label == "restart cache"
         assert window.detail["recover_ms"] is not None
@@ -166,8 +169,7 @@ def test_failed_action_is_recorded(server: HttpServer) -> None:
 
 
 def test_chaos_on_a_real_target(tmp_path: Path) -> None:
-    config = TargetConfig(command="{python} -m http.server {port} --bind {host}", ready_path="/",
-                          ready_timeout=20)
+    config = TargetConfig(command="{python} -m http.server {port} --bind {host}", ready_path="/", ready_timeout=20)
     target = Target(config, tmp_path, tmp_path / "data", Side.BASELINE)
     with target:
         (window,) = run([{"at": 0.2, "action": "kill", "for": 0.3}], [target_process(target)], settle=8)
@@ -186,19 +188,22 @@ def test_parse_defaults() -> None:
     assert spec == ChaosSpec(at=2.0, action=Action.PAUSE, process="target", duration=1.5)
 
 
-@pytest.mark.parametrize(("item", "message"), [
-    ({"action": "kill"}, r"chaos\[0\]\.at: is required"),
-    ({"at": 1}, r"chaos\[0\]\.action: is required"),
-    ({"at": -1, "action": "kill"}, r"chaos\[0\]\.at: must be >= 0"),
-    ({"at": "soon", "action": "kill"}, r"chaos\[0\]\.at: must be a number"),
-    ({"at": True, "action": "kill"}, r"chaos\[0\]\.at: must be a number"),
-    ({"at": 1, "action": "explode"}, r"chaos\[0\]\.action: must be one of kill, pause, resume, restart"),
-    ({"at": 1, "action": "kill", "process": ""}, r"chaos\[0\]\.process: must be a non-empty string"),
-    ({"at": 1, "action": "resume", "for": 2}, r"chaos\[0\]\.for: only pause and kill"),
-    ({"at": 1, "action": "pause", "for": 0}, r"chaos\[0\]\.for: must be > 0"),
-    ({"at": 1, "action": "kill", "when": 3}, r"chaos\[0\]\.when: unknown key"),
-    ("kill", r"chaos\[0\]: must be a table"),
-])
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"action": "kill"}, r"chaos\[0\]\.at: is required"),
+        ({"at": 1}, r"chaos\[0\]\.action: is required"),
+        ({"at": -1, "action": "kill"}, r"chaos\[0\]\.at: must be >= 0"),
+        ({"at": "soon", "action": "kill"}, r"chaos\[0\]\.at: must be a number"),
+        ({"at": True, "action": "kill"}, r"chaos\[0\]\.at: must be a number"),
+        ({"at": 1, "action": "explode"}, r"chaos\[0\]\.action: must be one of kill, pause, resume, restart"),
+        ({"at": 1, "action": "kill", "process": ""}, r"chaos\[0\]\.process: must be a non-empty string"),
+        ({"at": 1, "action": "resume", "for": 2}, r"chaos\[0\]\.for: only pause and kill"),
+        ({"at": 1, "action": "pause", "for": 0}, r"chaos\[0\]\.for: must be > 0"),
+        ({"at": 1, "action": "kill", "when": 3}, r"chaos\[0\]\.when: unknown key"),
+        ("kill", r"chaos\[0\]: must be a table"),
+    ],
+)
 def test_validation_names_the_key(item: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_chaos([item])
@@ -212,6 +217,7 @@ def test_validation_of_the_sequence() -> None:
         parse_chaos([{"at": 1, "action": "pause", "for": 5}, {"at": 2, "action": "pause"}])
     with pytest.raises(ConfigError, match=r"chaos\[1\]\.action: resume at 2s"):
         parse_chaos([{"at": 1, "action": "pause", "for": 5}, {"at": 2, "action": "resume"}])
-    ok = parse_chaos([{"at": 3, "action": "resume"}, {"at": 1, "action": "pause"},
-                      {"at": 4, "action": "pause", "for": 1}])
+    ok = parse_chaos(
+        [{"at": 3, "action": "resume"}, {"at": 1, "action": "pause"}, {"at": 4, "action": "pause", "for": 1}]
+    )
     assert [s.action for s in ok] == [Action.RESUME, Action.PAUSE, Action.PAUSE]

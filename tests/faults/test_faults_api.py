@@ -28,11 +28,16 @@ class Api:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
 
-    def __call__(self, method: str, path: str, body: Any = None, agent: str = "toxiproxy-cli/2.6.0 linux/amd64"
-                 ) -> tuple[int, Any]:
+    def __call__(
+        self, method: str, path: str, body: Any = None, agent: str = "toxiproxy-cli/2.6.0 linux/amd64"
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "User-Agent": agent})
+        req = urllib.request.Request(
+            self.base + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "User-Agent": agent},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 status, raw = resp.status, resp.read()
@@ -66,9 +71,13 @@ def test_proxy_lifecycle(api: Api, echo: TcpServer) -> None:
     assert api("GET", "/proxies") == (200, {"echo": proxy})
     assert api("GET", "/proxies/echo") == (200, proxy)
     assert api("POST", "/proxies", {"name": "echo", "upstream": echo.addr}) == (
-        409, {"error": "proxy already exists", "status": 409})
+        409,
+        {"error": "proxy already exists", "status": 409},
+    )
     assert api("POST", "/proxies", {"upstream": echo.addr}) == (
-        400, {"error": "missing required field: name", "status": 400})
+        400,
+        {"error": "missing required field: name", "status": 400},
+    )
     assert api("POST", "/proxies", {"name": "x"}) == (400, {"error": "missing required field: upstream", "status": 400})
     status, down = api("POST", "/proxies/echo", {"enabled": False})
     assert status == 200 and down["enabled"] is False and down["listen"] == proxy["listen"]
@@ -88,19 +97,33 @@ def test_toxic_lifecycle(api: Api, echo: TcpServer) -> None:
     port = int(proxy["listen"].rsplit(":", 1)[1])
     status, toxic = api("POST", "/proxies/echo/toxics", {"type": "latency", "attributes": {"latency": 200}})
     assert status == 200
-    assert toxic == {"attributes": {"latency": 200, "jitter": 0}, "name": "latency_downstream",
-                     "type": "latency", "stream": "downstream", "toxicity": 1.0}
+    assert toxic == {
+        "attributes": {"latency": 200, "jitter": 0},
+        "name": "latency_downstream",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1.0,
+    }
     with connect(port) as s:
         assert timed_echo(s)[1] >= 0.19
     assert api("POST", "/proxies/echo/toxics", {"type": "latency"}) == (
-        409, {"error": "toxic already exists", "status": 409})
+        409,
+        {"error": "toxic already exists", "status": 409},
+    )
     assert api("POST", "/proxies/echo/toxics", {"type": "lag"}) == (400, {"error": "invalid toxic type", "status": 400})
     assert api("POST", "/proxies/echo/toxics", {"type": "latency", "stream": "sideways"}) == (
-        400, {"error": "stream was invalid, can be either upstream or downstream", "status": 400})
+        400,
+        {"error": "stream was invalid, can be either upstream or downstream", "status": 400},
+    )
     assert api("POST", "/proxies/nope/toxics", {"type": "latency"}) == (
-        404, {"error": "proxy not found", "status": 404})
-    status, up = api("POST", "/proxies/echo/toxics", {"name": "cut", "type": "limit_data", "stream": "upstream",
-                                                      "toxicity": 0.5, "attributes": {"bytes": 10}})
+        404,
+        {"error": "proxy not found", "status": 404},
+    )
+    status, up = api(
+        "POST",
+        "/proxies/echo/toxics",
+        {"name": "cut", "type": "limit_data", "stream": "upstream", "toxicity": 0.5, "attributes": {"bytes": 10}},
+    )
     assert status == 200 and up["toxicity"] == 0.5
     assert api("GET", "/proxies/echo/toxics") == (200, [up, toxic])  # upstream first, as Toxiproxy
     assert api("GET", "/proxies/echo/toxics/cut") == (200, up)
@@ -110,8 +133,12 @@ def test_toxic_lifecycle(api: Api, echo: TcpServer) -> None:
     assert api("DELETE", "/proxies/echo/toxics/cut") == (204, None)
     assert api("GET", "/proxies/echo/toxics/cut") == (404, {"error": "toxic not found", "status": 404})
     assert api("DELETE", "/proxies/echo/toxics/cut") == (404, {"error": "toxic not found", "status": 404})
-    assert api("POST", "/proxies/echo/toxics", {"type": "stall", "toxicity_mode": "chunk",
-                                                "attributes": {"duration": 50}})[1]["toxicity_mode"] == "chunk"
+    assert (
+        api(
+            "POST", "/proxies/echo/toxics", {"type": "stall", "toxicity_mode": "chunk", "attributes": {"duration": 50}}
+        )[1]["toxicity_mode"]
+        == "chunk"
+    )
 
 
 def test_reset_enables_all_and_removes_toxics(api: Api, echo: TcpServer) -> None:
@@ -126,21 +153,35 @@ def test_reset_enables_all_and_removes_toxics(api: Api, echo: TcpServer) -> None
 
 def test_populate_from_a_toxiproxy_config_file(api: Api, echo: TcpServer, tmp_path: Path) -> None:
     config = tmp_path / "toxiproxy.json"
-    config.write_text(json.dumps([
-        {"name": "web_dev_frontend_1", "listen": "127.0.0.1:0", "upstream": echo.addr, "enabled": True},
-        {"name": "web_dev_mysql_1", "listen": "127.0.0.1:0", "upstream": echo.addr},
-    ]))
+    config.write_text(
+        json.dumps(
+            [
+                {"name": "web_dev_frontend_1", "listen": "127.0.0.1:0", "upstream": echo.addr, "enabled": True},
+                {"name": "web_dev_mysql_1", "listen": "127.0.0.1:0", "upstream": echo.addr},
+            ]
+        )
+    )
     status, body = api("POST", "/populate", json.loads(config.read_text()))
     assert status == 201 and [p["name"] for p in body["proxies"]] == ["web_dev_frontend_1", "web_dev_mysql_1"]
     front = body["proxies"][0]
     api("POST", "/proxies/web_dev_frontend_1/toxics", {"type": "latency", "attributes": {"latency": 1}})
     # the same listen and upstream again: untouched, toxics kept
-    status, again = api("POST", "/populate", [{"name": "web_dev_frontend_1", "listen": front["listen"],
-                                              "upstream": echo.addr}])
+    status, again = api(
+        "POST", "/populate", [{"name": "web_dev_frontend_1", "listen": front["listen"], "upstream": echo.addr}]
+    )
     assert status == 201 and again["proxies"][0]["toxics"] and again["proxies"][0]["listen"] == front["listen"]
     # a different upstream: replaced, toxics gone
-    status, replaced = api("POST", "/populate", [{"name": "web_dev_frontend_1", "listen": "127.0.0.1:0",
-                                                 "upstream": echo.addr.replace("127.0.0.1", "localhost")}])
+    status, replaced = api(
+        "POST",
+        "/populate",
+        [
+            {
+                "name": "web_dev_frontend_1",
+                "listen": "127.0.0.1:0",
+                "upstream": echo.addr.replace("127.0.0.1", "localhost"),
+            }
+        ],
+    )
     assert status == 201 and replaced["proxies"][0]["toxics"] == []
     status, bad = api("POST", "/populate", [{"name": "x", "listen": "127.0.0.1:0"}])
     assert status == 400 and bad["error"].startswith("missing required field: upstream") and bad["proxies"] is None
@@ -181,9 +222,12 @@ def test_the_toxiproxy_python_client_works(api: Api, echo: TcpServer) -> None:
 def test_serve_command_runs_until_interrupted(echo: TcpServer, tmp_path: Path) -> None:
     config = tmp_path / "populate.json"
     config.write_text(json.dumps([{"name": "echo", "listen": "127.0.0.1:0", "upstream": echo.addr}]))
-    proc = subprocess.Popen([sys.executable, "-m", "perfgate.cli", "proxy", "serve", "--port", "0",
-                             "--config", str(config)], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfgate.cli", "proxy", "serve", "--port", "0", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     try:
         line = proc.stderr.readline()  # type: ignore[union-attr]
         match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
@@ -202,7 +246,11 @@ def test_serve_command_runs_until_interrupted(echo: TcpServer, tmp_path: Path) -
 def test_serve_command_reports_a_bad_config(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    done = subprocess.run([sys.executable, "-m", "perfgate.cli", "proxy", "serve", "--config", str(bad)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "perfgate.cli", "proxy", "serve", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 3
     assert "--config" in done.stderr and "Traceback" not in done.stderr

@@ -25,10 +25,12 @@ from tests.faults.helpers_faults import TcpServer, connect, timed_echo
 
 def test_schedule_applies_and_records_windows(pt: ProxyThread, echo: TcpServer) -> None:
     p = pt.create("svc", upstream=echo.addr)
-    specs = parse_faults([
-        {"at": "200ms", "for": 0.6, "link": "svc", "toxic": "latency", "latency": 150},
-        {"at": 0.0, "for": "100ms", "link": "svc", "toxic": "stall", "stream": "upstream"},
-    ])
+    specs = parse_faults(
+        [
+            {"at": "200ms", "for": 0.6, "link": "svc", "toxic": "latency", "latency": 150},
+            {"at": 0.0, "for": "100ms", "link": "svc", "toxic": "stall", "stream": "upstream"},
+        ]
+    )
     samples: list[tuple[int, float]] = []
     stop = threading.Event()
 
@@ -84,7 +86,8 @@ def test_cancelling_a_schedule_removes_its_toxics(echo: TcpServer) -> None:
         async with ProxyServer() as srv:
             p = await srv.create("svc", upstream=echo.addr)
             task = asyncio.create_task(
-                run_schedule(srv, [{"at": 0, "for": 30, "link": "svc", "toxic": "latency", "latency": 10}]))
+                run_schedule(srv, [{"at": 0, "for": 30, "link": "svc", "toxic": "latency", "latency": 10}])
+            )
             await asyncio.sleep(0.1)
             assert len(p.toxics) == 1
             task.cancel()
@@ -105,17 +108,20 @@ def test_unknown_link_is_rejected_before_starting(echo: TcpServer) -> None:
         asyncio.run(main())
 
 
-@pytest.mark.parametrize("entry,key", [
-    ({"for": 1, "link": "a", "toxic": "stall"}, "'at'"),
-    ({"at": "soon", "for": 1, "link": "a", "toxic": "stall"}, "'at'"),
-    ({"at": 1, "for": 0, "link": "a", "toxic": "stall"}, "'for'"),
-    ({"at": 1, "for": 1, "link": "", "toxic": "stall"}, "'link'"),
-    ({"at": 1, "for": 1, "link": "a", "toxic": "lag"}, "'type'"),
-    ({"at": 1, "for": 1, "link": "a", "toxic": "latency", "latncy": 3}, "'latncy'"),
-    ({"at": 1, "for": 1, "link": "a", "toxic": "latency", "stream": "up"}, "'stream'"),
-    ({"at": 1, "for": 1, "link": "a", "toxic": "latency", "toxicity": 2}, "'toxicity'"),
-    ({"at": 1, "for": 1, "link": "a", "toxic": "down", "latency": 3}, "'latency'"),
-])
+@pytest.mark.parametrize(
+    "entry,key",
+    [
+        ({"for": 1, "link": "a", "toxic": "stall"}, "'at'"),
+        ({"at": "soon", "for": 1, "link": "a", "toxic": "stall"}, "'at'"),
+        ({"at": 1, "for": 0, "link": "a", "toxic": "stall"}, "'for'"),
+        ({"at": 1, "for": 1, "link": "", "toxic": "stall"}, "'link'"),
+        ({"at": 1, "for": 1, "link": "a", "toxic": "lag"}, "'type'"),
+        ({"at": 1, "for": 1, "link": "a", "toxic": "latency", "latncy": 3}, "'latncy'"),
+        ({"at": 1, "for": 1, "link": "a", "toxic": "latency", "stream": "up"}, "'stream'"),
+        ({"at": 1, "for": 1, "link": "a", "toxic": "latency", "toxicity": 2}, "'toxicity'"),
+        ({"at": 1, "for": 1, "link": "a", "toxic": "down", "latency": 3}, "'latency'"),
+    ],
+)
 def test_fault_entry_errors_name_the_key(entry: dict, key: str) -> None:
     with pytest.raises(FaultError, match=key):
         parse_faults([{"at": 0, "for": 1, "link": "a", "toxic": "stall"}, entry])
@@ -124,8 +130,17 @@ def test_fault_entry_errors_name_the_key(entry: dict, key: str) -> None:
 
 
 def test_fault_spec_round_trips() -> None:
-    spec = parse_fault({"at": "1.5s", "for": "250ms", "link": "db", "toxic": "latency", "latency": 80,
-                        "toxicity": 0.5, "toxicity_mode": "chunk"})
+    spec = parse_fault(
+        {
+            "at": "1.5s",
+            "for": "250ms",
+            "link": "db",
+            "toxic": "latency",
+            "latency": 80,
+            "toxicity": 0.5,
+            "toxicity_mode": "chunk",
+        }
+    )
     assert spec == FaultSpec(1.5, 0.25, "db", "latency", "downstream", 0.5, {"latency": 80, "jitter": 0}, "chunk")
     assert parse_fault(spec.to_dict()) == spec
 

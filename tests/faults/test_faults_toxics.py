@@ -204,8 +204,15 @@ def test_stall_without_duration_lasts_until_removed(pt: ProxyThread, echo: TcpSe
         assert recv_exactly(s, 4) == b"ping"
 
 
-@pytest.mark.parametrize("toxic,attrs", [("timeout", {"timeout": 0}), ("limit_data", {"bytes": 0}),
-                                         ("reset_peer", {"timeout": 0}), ("stall", {"duration": 0})])
+@pytest.mark.parametrize(
+    "toxic,attrs",
+    [
+        ("timeout", {"timeout": 0}),
+        ("limit_data", {"bytes": 0}),
+        ("reset_peer", {"timeout": 0}),
+        ("stall", {"duration": 0}),
+    ],
+)
 def test_toxicity_zero_has_no_effect(pt: ProxyThread, echo: TcpServer, toxic: str, attrs: dict) -> None:
     p = pt.create("echo", upstream=echo.addr)
     pt.add_toxic("echo", toxic, toxicity=0.0, attributes=attrs)

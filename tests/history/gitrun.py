@@ -6,8 +6,12 @@ import os
 import subprocess
 from pathlib import Path
 
-AUTHOR_ENV = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "T",
-              "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+AUTHOR_ENV = {
+    "GIT_AUTHOR_NAME": "T",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "T",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
 
 
 def git_run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -39,14 +39,16 @@ min_count = 3
 """
 
 
-def build_im_repo(path: Path, commits: int = 8, regress_at: int = 4, bump: int = 2,
-                  config: str = TINY) -> list[str]:
+def build_im_repo(path: Path, commits: int = 8, regress_at: int = 4, bump: int = 2, config: str = TINY) -> list[str]:
     """``commits`` commits of the IM service; commit ``regress_at`` (0-based) raises the scrypt
     work factor by ``bump`` (2**bump times the login cost); the others touch a notes file.
     Returns the shas, oldest first."""
     path.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(Path(str(resources.files("loadtests"))), path / "loadtests",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        Path(str(resources.files("loadtests"))),
+        path / "loadtests",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     (path / "perfgate.toml").write_text(config)
     (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n")
     repo = git.Repo.init(path)

@@ -48,9 +48,12 @@ def test_bisect_finds_the_regression_and_a_second_bisect_measures_nothing(tmp_pa
 def test_bisect_input_errors(tmp_path):
     repo_dir = tmp_path / "im"
     build_im_repo(repo_dir, commits=3, regress_at=2)
-    for args, needle in ((("HEAD", "HEAD~2"), "not an ancestor"), (("HEAD~2", "HEAD", "--metric", "login.p97"),
-                                                                   "--metric"),
-                         (("HEAD", "HEAD"), "same commit"), (("nope", "HEAD"), "unknown revision")):
+    for args, needle in (
+        (("HEAD", "HEAD~2"), "not an ancestor"),
+        (("HEAD~2", "HEAD", "--metric", "login.p97"), "--metric"),
+        (("HEAD", "HEAD"), "same commit"),
+        (("nope", "HEAD"), "unknown revision"),
+    ):
         result = run_cli("bisect", *args, cwd=repo_dir)
         assert result.returncode == 3, result.stdout + result.stderr
         last = result.stderr.strip().splitlines()[-1]

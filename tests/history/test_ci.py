@@ -57,8 +57,9 @@ def test_baseline_is_the_merge_base_with_the_target_branch(pr_repo):
 def test_the_event_payload_names_the_head(pr_repo, tmp_path):
     repo, shas = pr_repo
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"head": {"sha": shas["c2"], "ref": "feature"},
-                                                  "base": {"ref": "main"}}}))
+    event.write_text(
+        json.dumps({"pull_request": {"head": {"sha": shas["c2"], "ref": "feature"}, "base": {"ref": "main"}}})
+    )
     env = {"GITHUB_BASE_REF": "main", "GITHUB_HEAD_REF": "feature", "GITHUB_EVENT_PATH": str(event)}
     picked = ci_revisions(repo, base=None, head=None, target=None, remote="origin", environ=env)
     assert (picked.baseline, picked.candidate) == (shas["c1"], shas["c2"])
@@ -82,11 +83,17 @@ def test_missing_baseline_information_is_an_error(pr_repo, tmp_path):
     bad_event = tmp_path / "event.json"
     bad_event.write_text("{not json")
     with pytest.raises(ConfigError, match="GITHUB_EVENT_PATH"):
-        ci_revisions(repo, base=None, head=None, target="main", remote="origin",
-                     environ={"GITHUB_EVENT_PATH": str(bad_event)})
+        ci_revisions(
+            repo, base=None, head=None, target="main", remote="origin", environ={"GITHUB_EVENT_PATH": str(bad_event)}
+        )
     work = Path(repo.working_tree_dir)
-    result = run_cli("ci", "--out", str(tmp_path / "out"), cwd=work,
-                     env={"GITHUB_BASE_REF": "", "GITHUB_HEAD_REF": "", "GITHUB_EVENT_PATH": ""})
+    result = run_cli(
+        "ci",
+        "--out",
+        str(tmp_path / "out"),
+        cwd=work,
+        env={"GITHUB_BASE_REF": "", "GITHUB_HEAD_REF": "", "GITHUB_EVENT_PATH": ""},
+    )
     assert result.returncode == 3, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("perfgate: error:") and "no baseline" in last and "Traceback" not in result.stderr
@@ -129,11 +136,17 @@ def test_ci_gates_a_pull_request_and_writes_the_four_outputs(tmp_path):
     git_run(work, "push", "-q", "origin", f"{main}:refs/heads/main", f"{feature}:refs/heads/feature")
     git_run(work, "fetch", "-q", "origin")
     event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": feature, "ref": "feature"},
-                                                  "base": {"ref": "main"}}}))
+    event.write_text(
+        json.dumps({"pull_request": {"number": 7, "head": {"sha": feature, "ref": "feature"}, "base": {"ref": "main"}}})
+    )
     outputs, summary = tmp_path / "github_output", tmp_path / "step_summary"
-    env = {"GITHUB_BASE_REF": "main", "GITHUB_HEAD_REF": "feature", "GITHUB_EVENT_PATH": str(event),
-           "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
+    env = {
+        "GITHUB_BASE_REF": "main",
+        "GITHUB_HEAD_REF": "feature",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
     out = tmp_path / "perfgate-report"
     result = run_cli("ci", "--out", str(out), cwd=work, env=env)
     assert result.returncode == 1, result.stdout + result.stderr

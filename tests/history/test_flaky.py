@@ -49,8 +49,12 @@ def test_margin_needed_inverts_rounds_needed(metric):
 
 
 def test_flap_groups():
-    failures = {("s", "a", "p99"): {"r1", "r2", "r3"}, ("s", "b", "p99"): {"r1", "r2", "r3", "r4"},
-                ("s", "c", "p50"): {"r7", "r8"}, ("s", "d", "p50"): {"r9"}}
+    failures = {
+        ("s", "a", "p99"): {"r1", "r2", "r3"},
+        ("s", "b", "p99"): {"r1", "r2", "r3", "r4"},
+        ("s", "c", "p50"): {"r7", "r8"},
+        ("s", "d", "p50"): {"r9"},
+    }
     groups = flap_groups(failures)
     assert groups[("s", "a", "p99")] == groups[("s", "b", "p99")]
     assert ("s", "c", "p50") not in groups and ("s", "d", "p50") not in groups

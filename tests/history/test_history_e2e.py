@@ -23,8 +23,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyp
 
 
 def backfill(repo: Path, rev_range: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "perfgate.cli", "backfill", rev_range], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "perfgate.cli", "backfill", rev_range],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def interrupt(proc: subprocess.Popen) -> tuple[str, str]:
@@ -44,8 +49,9 @@ def test_backfill_history_and_flaky(tmp_path):
 
     # 1. interrupted in its second gate: exit 130, nothing left running, the first commit stays stored
     first = backfill(repo_dir, "HEAD~4..HEAD")
-    wait_for(lambda: len(store.list_runs()) >= 2 and len(store.rounds(store.list_runs()[1]["run_id"])) >= 1,
-             timeout=600)
+    wait_for(
+        lambda: len(store.list_runs()) >= 2 and len(store.rounds(store.list_runs()[1]["run_id"])) >= 1, timeout=600
+    )
     out, err = interrupt(first)
     assert first.returncode == 130, out + err
     assert f"{shas[1][:10]} docs: note 1:" in out
@@ -68,9 +74,12 @@ def test_backfill_history_and_flaky(tmp_path):
     assert all(r["state"] in ("pass", "regression", "inconclusive", "interrupted") for r in runs)
     for row in runs:  # the SQLite index and the files agree after concurrent writers
         rounds = store.rounds(row["run_id"])
-        indexed = {(run, idx) for sha in (row["baseline"], row["candidate"])
-                   for run, idx, _ in store.find_rounds(sha, "chat", row["config_hash"], row["fingerprint"])
-                   if run == row["run_id"]}
+        indexed = {
+            (run, idx)
+            for sha in (row["baseline"], row["candidate"])
+            for run, idx, _ in store.find_rounds(sha, "chat", row["config_hash"], row["fingerprint"])
+            if run == row["run_id"]
+        }
         assert indexed == {(row["run_id"], r.index) for r in rounds if r.valid}
 
     # 3. a third backfill measures nothing
@@ -79,8 +88,9 @@ def test_backfill_history_and_flaky(tmp_path):
 
     # history names the commit where login's level shifted
     page = tmp_path / "trend" / "history.html"
-    result = run_cli("history", "HEAD~4..HEAD", "--metric", "p50", "--html", str(page), cwd=repo_dir,
-                     env={"COLUMNS": "200"})
+    result = run_cli(
+        "history", "HEAD~4..HEAD", "--metric", "p50", "--html", str(page), cwd=repo_dir, env={"COLUMNS": "200"}
+    )
     assert result.returncode == 0, result.stderr
     changes = re.findall(r"chat/(\S+) p50: ([0-9a-f]{10}) ", result.stdout)
     assert ("login", shas[2][:10]) in changes, result.stdout

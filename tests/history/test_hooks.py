@@ -28,7 +28,7 @@ def repo(tmp_path) -> Path:
 
 def user_hook(repo: Path, name: str, marker: Path, exit_code: int = 0) -> Path:
     path = repo / ".git" / "hooks" / name
-    path.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\ncat >> {marker}\nexit {exit_code}\n")
+    path.write_text(f'#!/bin/sh\necho "$0 $*" >> {marker}\ncat >> {marker}\nexit {exit_code}\n')
     path.chmod(0o755)
     return path
 
@@ -103,8 +103,10 @@ def test_the_hook_script_runs_this_python_with_the_settings(repo, tmp_path):
 
 
 def test_bad_arguments_are_one_line_errors(repo, tmp_path):
-    for args, needle in ((["--profile", "turbo"], "invalid choice"),
-                         (["--config", str(tmp_path / "missing.toml")], "file not found")):
+    for args, needle in (
+        (["--profile", "turbo"], "invalid choice"),
+        (["--config", str(tmp_path / "missing.toml")], "file not found"),
+    ):
         result = run_cli("hook", "install", "--repo", str(repo), *args, cwd=repo)
         assert result.returncode == 3, result.stderr
         assert result.stderr.strip().splitlines()[-1].startswith("perfgate: error:") and needle in result.stderr

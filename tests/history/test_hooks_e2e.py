@@ -45,8 +45,10 @@ def test_post_commit_times_the_commit_and_pre_push_blocks_the_regression(tmp_pat
     assert psutil.pid_exists(pid)
     assert repo.head.commit.hexsha == sha and not repo.is_dirty()
 
-    wait_for(lambda: re.search(rf"post-commit {sha[:10]} (pass|regression|inconclusive|error)", log.read_text())
-             is not None, timeout=600)
+    wait_for(
+        lambda: re.search(rf"post-commit {sha[:10]} (pass|regression|inconclusive|error)", log.read_text()) is not None,
+        timeout=600,
+    )
     assert f"post-commit {sha[:10]} regression" in log.read_text(), log.read_text()
     store = LocalStore(repo_dir / ".perfgate")
     runs = [r for r in store.list_runs() if r["candidate"] == sha]

@@ -59,9 +59,17 @@ def test_a_run_in_progress_is_seen_then_finished(bucket, tmp_path):
     assert reader.list_runs()[0]["state"] == "running"
     assert reader.verdict(run_id) is None
     assert len(reader.rounds(run_id)) == 1
-    record = RoundRecord(run_id=run_id, index=1, scenario="chat", design=Design.DUET,
-                         sides=(Side.BASELINE, Side.CANDIDATE), pair=1, started_ns=0, measure_start_ns=0,
-                         ended_ns=1)
+    record = RoundRecord(
+        run_id=run_id,
+        index=1,
+        scenario="chat",
+        design=Design.DUET,
+        sides=(Side.BASELINE, Side.CANDIDATE),
+        pair=1,
+        started_ns=0,
+        measure_start_ns=0,
+        ended_ns=1,
+    )
     writer.save_round(record, samples(10, 5.0))
     writer.mark_run(run_id, "interrupted")
     assert len(reader.rounds(run_id)) == 2  # new rounds are fetched, cached ones kept
@@ -78,8 +86,16 @@ def test_two_processes_write_at_once(bucket, tmp_path, aws_env):
         print(",".join(write_run(store, rounds=6) for _ in range(3)))
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the child imports tests.minimal_runs
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"cache{k}")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=env) for k in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / f"cache{k}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for k in range(2)
+    ]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     written = {run for out, _ in outputs for run in out.strip().split(",")}

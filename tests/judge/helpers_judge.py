@@ -9,9 +9,19 @@ from perfgate.model import Revision, RoundMetrics, Side
 REV = Revision("HEAD", "0" * 40)
 
 
-def pairs(ratios, *, name: str = "login", scenario: str = "chat", noise=None, base: float = 1000.0,
-          metrics=("p50", "p95", "p99"), throughput_ratios=None, count: int = 1000,
-          errors=(0, 0), start_pair: int = 0) -> list[RoundMetrics]:
+def pairs(
+    ratios,
+    *,
+    name: str = "login",
+    scenario: str = "chat",
+    noise=None,
+    base: float = 1000.0,
+    metrics=("p50", "p95", "p99"),
+    throughput_ratios=None,
+    count: int = 1000,
+    errors=(0, 0),
+    start_pair: int = 0,
+) -> list[RoundMetrics]:
     """Duet rounds whose candidate/baseline ratio of every latency metric is ``ratios[k]``."""
     out = []
     noise = np.zeros(len(ratios)) if noise is None else np.asarray(noise)

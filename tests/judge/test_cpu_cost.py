@@ -31,18 +31,34 @@ def test_cpu_per_request_needs_two_readings_and_a_request():
 
 
 def test_resource_metrics_judge_each_side_on_its_own_requests():
-    record = RoundRecord(run_id="r", index=0, scenario="chat", design=Design.DUET,
-                         sides=(Side.BASELINE, Side.CANDIDATE), pair=0, started_ns=0, measure_start_ns=1_000,
-                         ended_ns=10_000)
-    resources = pd.DataFrame({
-        "t_ns": [500, 1_000, 9_000, 1_000, 9_000], "side": ["baseline", "baseline", "baseline", "candidate",
-                                                            "candidate"],
-        "process": ["target"] * 5, "cpu_percent": [50.0] * 5, "rss_bytes": [1] * 5,
-        "connections": [None] * 5, "queue_depth": [None] * 5, "mode": [None] * 5,
-        "cpu_time_s": [0.0, 1.0, 2.0, 5.0, 8.0]})
+    record = RoundRecord(
+        run_id="r",
+        index=0,
+        scenario="chat",
+        design=Design.DUET,
+        sides=(Side.BASELINE, Side.CANDIDATE),
+        pair=0,
+        started_ns=0,
+        measure_start_ns=1_000,
+        ended_ns=10_000,
+    )
+    resources = pd.DataFrame(
+        {
+            "t_ns": [500, 1_000, 9_000, 1_000, 9_000],
+            "side": ["baseline", "baseline", "baseline", "candidate", "candidate"],
+            "process": ["target"] * 5,
+            "cpu_percent": [50.0] * 5,
+            "rss_bytes": [1] * 5,
+            "connections": [None] * 5,
+            "queue_depth": [None] * 5,
+            "mode": [None] * 5,
+            "cpu_time_s": [0.0, 1.0, 2.0, 5.0, 8.0],
+        }
+    )
     sent = list(range(1_000, 9_000, 80))  # 100 requests per side inside the window
-    samples = pd.DataFrame({"t_ns": sent * 2, "side": ["baseline"] * 100 + ["candidate"] * 100,
-                            "warmup": [False] * 200})
+    samples = pd.DataFrame(
+        {"t_ns": sent * 2, "side": ["baseline"] * 100 + ["candidate"] * 100, "warmup": [False] * 200}
+    )
     by_side = {m.side: m for m in resource_metrics(resources, record, samples)}
     assert {m.name for m in by_side.values()} == {TARGET_NAME}
     assert by_side[Side.BASELINE].values["cpu_per_request"] == 1.0 * 1e6 / 100
@@ -51,8 +67,10 @@ def test_resource_metrics_judge_each_side_on_its_own_requests():
 
 
 def test_cpu_clock_follows_a_real_busy_process_and_ignores_what_it_used_before():
-    burn = ("import sys, time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
-            "print('done', flush=True)\ntime.sleep(30)")
+    burn = (
+        "import sys, time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+        "print('done', flush=True)\ntime.sleep(30)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
     try:
         clock, family = _CpuClock(), [psutil.Process(proc.pid)]

@@ -203,8 +203,11 @@ def test_tail_quantiles_need_enough_requests_per_round():
     assert tail_samples_needed("throughput") == 0
     rev = Revision("HEAD", "a" * 40)
     values = {"p50": 1000.0, "p99": 5000.0, "throughput": 10.0, "error_rate": 0.0}
-    metrics = [RoundMetrics(p, p, "chat", side, "send", dict(values), 300, 0)
-               for p in range(6) for side in (Side.BASELINE, Side.CANDIDATE)]
+    metrics = [
+        RoundMetrics(p, p, "chat", side, "send", dict(values), 300, 0)
+        for p in range(6)
+        for side in (Side.BASELINE, Side.CANDIDATE)
+    ]
     verdict = judge(metrics, JudgeConfig(metrics=("p50", "p99")), rev, rev)
     assert [m.metric for m in verdict.metrics] == ["p50"]
     assert any("p99 (needs 1000) not judged" in note for note in verdict.notes)

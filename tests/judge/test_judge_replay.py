@@ -25,9 +25,18 @@ def test_replay_reports_stored_aa_runs(tmp_path):
     other = {"sha": "b" * 40, "label": "main"}
     store.create_run({"run_id": "ab", "baseline": sha, "candidate": other})
     out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "verdict_quality.py"), "--replay", str(tmp_path / ".perfgate"),
-         "--resample", "20"],
-        capture_output=True, text=True, timeout=300, check=True,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "verdict_quality.py"),
+            "--replay",
+            str(tmp_path / ".perfgate"),
+            "--resample",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     ).stdout
     assert "2 A/A runs" in out
     assert "aa0: " in out and "aa1: " in out and "ab:" not in out

@@ -7,8 +7,17 @@ from perfgate.model import Design, RoundRecord, Side
 
 
 def record(**kw):
-    fields = dict(run_id="r", index=3, scenario="chat", design=Design.DUET, sides=(Side.BASELINE, Side.CANDIDATE),
-                  pair=1, started_ns=0, measure_start_ns=2 * 10**9, ended_ns=12 * 10**9)
+    fields = dict(
+        run_id="r",
+        index=3,
+        scenario="chat",
+        design=Design.DUET,
+        sides=(Side.BASELINE, Side.CANDIDATE),
+        pair=1,
+        started_ns=0,
+        measure_start_ns=2 * 10**9,
+        ended_ns=12 * 10**9,
+    )
     fields.update(kw)
     return RoundRecord(**fields)
 
@@ -44,9 +53,11 @@ def test_known_values():
 
 
 def test_aggregate_and_all_failed_names():
-    rows = [[0, 10.0, "a", "GET", True, 0, None, "baseline", False],
-            [0, 30.0, "b", "GET", True, 0, None, "baseline", False],
-            [0, 1.0, "c", "GET", False, 0, "x", "baseline", False]]
+    rows = [
+        [0, 10.0, "a", "GET", True, 0, None, "baseline", False],
+        [0, 30.0, "b", "GET", True, 0, None, "baseline", False],
+        [0, 1.0, "c", "GET", False, 0, "x", "baseline", False],
+    ]
     out = {m.name: m for m in round_metrics(frame(rows), record(), aggregate=True)}
     assert out[ALL_NAMES].count == 3 and out[ALL_NAMES].values["p50"] == pytest.approx(20.0)
     assert np.isnan(out["c"].values["p50"]) and out["c"].values["error_rate"] == 1.0

@@ -33,8 +33,14 @@ def test_needs_confirmation():
     assert needs_confirmation(unsure, {"chat": 12}, 12) == set()
     clean = judge(pairs([1.0] * 6), cfg, REV, REV, planned_pairs=6, budget_pairs=12)
     assert needs_confirmation(clean, {"chat": 6}, 12) == set()
-    red = judge(pairs([1.5] * 6) + pairs(noisy_ratios(6, 0.04, 0.05, seed=4), scenario="other"),
-                cfg, REV, REV, planned_pairs=6, budget_pairs=12)
+    red = judge(
+        pairs([1.5] * 6) + pairs(noisy_ratios(6, 0.04, 0.05, seed=4), scenario="other"),
+        cfg,
+        REV,
+        REV,
+        planned_pairs=6,
+        budget_pairs=12,
+    )
     assert red.state is State.REGRESSION
     assert needs_confirmation(red, {"chat": 6, "other": 6}, 12) == set()
 

@@ -15,11 +15,19 @@ SMALL = NoiseModel(samples=600)
 def test_bulk_metrics_equal_round_metrics():
     metrics, latency, endpoint = simulate_gate(np.random.default_rng(3), SMALL, pairs=2)
     names = np.array([e.name for e in SMALL.endpoints])
-    rows = pd.DataFrame({
-        "t_ns": 0, "latency_us": np.r_[latency[1, 0], latency[1, 1]],
-        "name": np.r_[names[endpoint[1, 0]], names[endpoint[1, 1]]], "type": "GET", "ok": True, "bytes": 0,
-        "error": None, "side": ["baseline"] * 600 + ["candidate"] * 600, "warmup": False,
-    })
+    rows = pd.DataFrame(
+        {
+            "t_ns": 0,
+            "latency_us": np.r_[latency[1, 0], latency[1, 1]],
+            "name": np.r_[names[endpoint[1, 0]], names[endpoint[1, 1]]],
+            "type": "GET",
+            "ok": True,
+            "bytes": 0,
+            "error": None,
+            "side": ["baseline"] * 600 + ["candidate"] * 600,
+            "warmup": False,
+        }
+    )
     rec = RoundRecord("r", 1, "sim", Design.DUET, (Side.BASELINE, Side.CANDIDATE), 1, 0, 0, 10**10)
     direct = {(m.side, m.name): m.values for m in round_metrics(rows, rec)}
     bulk = {(m.side, m.name): m.values for m in metrics if m.pair == 1}
@@ -34,10 +42,12 @@ def test_seeded_and_shift_moves_the_quantile():
     assert a == b
     quiet = replace(SMALL, samples=4000, hiccup_rate=0.0, machine_sd=0.0, drift_sd=0.0)
     metrics, _, _ = simulate_gate(np.random.default_rng(2), quiet, Shift("p95", 0.5), pairs=4)
+
     def ratio(q):
         c = [m.values[q] for m in metrics if m.name == "login" and m.side is Side.CANDIDATE]
         b = [m.values[q] for m in metrics if m.name == "login" and m.side is Side.BASELINE]
         return float(np.exp(np.mean(np.log(np.array(c) / np.array(b)))))
+
     assert ratio("p95") == pytest.approx(1.5, rel=0.1)
     assert ratio("p50") == pytest.approx(1.0, abs=0.05)
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-LOCUSTFILE = textwrap.dedent('''
+LOCUSTFILE = textwrap.dedent("""
     from locust import User, task, between
 
     class Mixed(User):
@@ -20,9 +20,9 @@ LOCUSTFILE = textwrap.dedent('''
 
         @task(1)
         def login(self): pass
-''')
+""")
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import json, sys
     from locust.env import Environment
     from locust.user.task import DefaultTaskSet
@@ -40,14 +40,15 @@ PROBE = textwrap.dedent('''
             streams[f"{cls.__name__}/{k}"] = [tasks.get_next_task().__name__ for _ in range(200)]
             streams[f"{cls.__name__}/{k}/waits"] = [user.wait_time() for _ in range(50)]
     print(json.dumps(streams))
-''')
+""")
 
 
 def test_kth_users_of_both_sides_draw_the_same_tasks_and_waits_and_different_users_differ(tmp_path):
     locustfile = tmp_path / "mixed.py"
     locustfile.write_text(LOCUSTFILE)
-    out = subprocess.run([sys.executable, "-c", PROBE, str(locustfile)], capture_output=True, text=True,
-                         check=True, timeout=60)  # Locust patches the process with gevent: a process of its own
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(locustfile)], capture_output=True, text=True, check=True, timeout=60
+    )  # Locust patches the process with gevent: a process of its own
     import json
 
     streams = json.loads(out.stdout.strip().splitlines()[-1])

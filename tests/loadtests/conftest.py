@@ -26,8 +26,18 @@ def start_server(tmp_path: Path) -> Iterator[Starter]:
         port = free_port()
         data = data or tmp_path / f"data-{port}"
         log = tmp_path / f"imserver-{port}.log"
-        cmd = [sys.executable, "-m", "loadtests.imserver", "--port", str(port),
-               "--data", str(data), "--users", str(users), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadtests.imserver",
+            "--port",
+            str(port),
+            "--data",
+            str(data),
+            "--users",
+            str(users),
+            *extra,
+        ]
         with log.open("ab") as out:
             popen = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         server = ImServer(popen, f"http://127.0.0.1:{port}", log, data)
@@ -48,8 +58,15 @@ def start_peer(tmp_path: Path) -> Iterator[PeerStarter]:
     def start(delay_ms: float) -> Proc:
         port = free_port()
         log = tmp_path / f"peer-{port}.log"
-        cmd = [sys.executable, "-m", "loadtests.imserver.gateway_peer",
-               "--port", str(port), "--delay-ms", str(delay_ms)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadtests.imserver.gateway_peer",
+            "--port",
+            str(port),
+            "--delay-ms",
+            str(delay_ms),
+        ]
         with log.open("ab") as out:
             popen = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         peer = Proc(popen, f"http://127.0.0.1:{port}", log)

@@ -24,8 +24,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http(method: str, url: str, body: Any = None, token: str | None = None,
-         timeout: float = 10.0) -> tuple[int, Any]:
+def http(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 10.0) -> tuple[int, Any]:
     """One JSON request; returns (status, decoded body) for every status code."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
@@ -76,8 +75,7 @@ class ImServer(Proc):
     data: Path
 
     def login(self, n: int) -> str:
-        status, body = http("POST", f"{self.url}/login",
-                            {"user": f"user{n:04d}", "password": f"pass{n:04d}"})
+        status, body = http("POST", f"{self.url}/login", {"user": f"user{n:04d}", "password": f"pass{n:04d}"})
         assert status == 200, body
         return str(body["token"])
 
@@ -101,4 +99,3 @@ def poll(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return check()
-

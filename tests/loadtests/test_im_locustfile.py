@@ -60,10 +60,30 @@ def test_headless_cli_run(start_server: Starter, tmp_path: Path) -> None:
     server = start_server(users=200)
     prefix = tmp_path / "im"
     proc = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests/im.py"), "--headless",
-         "-u", "6", "-r", "6", "-t", "6s", "--host", server.url, "--csv", str(prefix),
-         "--only-summary"],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=LOCUST_TIMEOUT_S,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(REPO / "loadtests/im.py"),
+            "--headless",
+            "-u",
+            "6",
+            "-r",
+            "6",
+            "-t",
+            "6s",
+            "--host",
+            server.url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=LOCUST_TIMEOUT_S,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(f"{prefix}_stats.csv", newline="") as f:
@@ -82,7 +102,11 @@ def run_side_a(tmp_path: Path, url: str, ext_share: float = 0.0, **env: str) -> 
     script.write_text(LIBRARY_RUN)
     proc = subprocess.run(
         [sys.executable, str(script), str(REPO / "loadtests/im.py"), url, "4", str(ext_share)],
-        cwd=tmp_path, env=_env(**env), capture_output=True, text=True, timeout=LOCUST_TIMEOUT_S,
+        cwd=tmp_path,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=LOCUST_TIMEOUT_S,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return list(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -99,9 +123,7 @@ def test_subclass_context_tags_every_event(start_server: Starter, tmp_path: Path
     assert poll(lambda: server.metrics()["connections"] == 0)
 
 
-def test_ext_share_piles_up_the_gateway_queue(
-    start_server: Starter, start_peer: PeerStarter, tmp_path: Path
-) -> None:
+def test_ext_share_piles_up_the_gateway_queue(start_server: Starter, start_peer: PeerStarter, tmp_path: Path) -> None:
     peer = start_peer(10_000)
     server = start_server("--gateway", peer.url.removeprefix("http://"))
     events = run_side_a(tmp_path, server.url, ext_share=0.5)

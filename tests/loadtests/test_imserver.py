@@ -28,8 +28,7 @@ def recv_until(ws: websocket.WebSocket, kind: str, limit: int = 50) -> dict[str,
 
 
 def send(server: ImServer, token: str, to: str, body: str = "hi", sent_ns: int = 1) -> tuple[int, Any]:
-    return http("POST", f"{server.url}/messages",
-                {"to": to, "body": body, "client_sent_ns": sent_ns}, token=token)
+    return http("POST", f"{server.url}/messages", {"to": to, "body": body, "client_sent_ns": sent_ns}, token=token)
 
 
 def test_scrypt_work_factor_is_one_editable_line() -> None:
@@ -84,8 +83,14 @@ def test_message_is_delivered_with_client_timestamp(start_server: Starter) -> No
         status, body = send(server, alice, "user0002", "hello bob", 123456789)
         assert status == 200 and body["status"] == "delivered"
         msg = recv_until(bob, "message")
-        assert msg == {"type": "message", "id": body["id"], "from": "user0001", "to": "user0002",
-                       "body": "hello bob", "client_sent_ns": 123456789}
+        assert msg == {
+            "type": "message",
+            "id": body["id"],
+            "from": "user0001",
+            "to": "user0002",
+            "body": "hello bob",
+            "client_sent_ns": 123456789,
+        }
     finally:
         bob.close()
     assert poll(lambda: server.metrics()["connections"] == 0)
@@ -99,8 +104,12 @@ def test_send_rejects_bad_requests(start_server: Starter) -> None:
     assert send(server, "user0001.1.bad", "user0002")[0] == 401
     assert send(server, token, "nobody")[0] == 404
     assert http("POST", f"{server.url}/messages", {"to": "user0002"}, token=token)[0] == 400
-    assert http("POST", f"{server.url}/messages", {"to": "user0002", "body": "x",
-                                                  "client_sent_ns": "soon"}, token=token)[0] == 400
+    assert (
+        http("POST", f"{server.url}/messages", {"to": "user0002", "body": "x", "client_sent_ns": "soon"}, token=token)[
+            0
+        ]
+        == 400
+    )
     assert send(server, token, "ext:x")[0] == 503  # no gateway configured
 
 

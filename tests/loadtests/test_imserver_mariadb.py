@@ -22,11 +22,17 @@ from tests.loadtests.imharness import REPO, ImServer, Starter, http, poll
 READ_ONLY = (503, {"error": "read-only: primary unavailable"})
 
 
-def send(server: ImServer, token: str, to: str = "user0002", body: str = "hi",
-         sent_ns: int = 1, timeout: float = 10.0) -> tuple[int, Any]:
+def send(
+    server: ImServer, token: str, to: str = "user0002", body: str = "hi", sent_ns: int = 1, timeout: float = 10.0
+) -> tuple[int, Any]:
     """POST /messages; a hang shows as a timeout error, never as a slow pass."""
-    return http("POST", f"{server.url}/messages",
-                {"to": to, "body": body, "client_sent_ns": sent_ns}, token=token, timeout=timeout)
+    return http(
+        "POST",
+        f"{server.url}/messages",
+        {"to": to, "body": body, "client_sent_ns": sent_ns},
+        token=token,
+        timeout=timeout,
+    )
 
 
 def history(server: ImServer, token: str, other: str) -> tuple[int, Any]:
@@ -48,8 +54,7 @@ def test_writes_go_to_primary_and_replicate(start_server: Starter, mariadb: Mari
     assert send(server, alice, "user0002", "hello", 42)[0] == 200
     mariadb.wait_replica_caught_up()
     rows = mariadb.replica.query("SELECT sender, recipient, body, client_sent_ns FROM im.messages")
-    assert rows == [{"sender": "user0001", "recipient": "user0002", "body": "hello",
-                     "client_sent_ns": 42}]
+    assert rows == [{"sender": "user0001", "recipient": "user0002", "body": "hello", "client_sent_ns": 42}]
     status, body = history(server, bob, "user0001")
     assert status == 200 and [m["body"] for m in body["messages"]] == ["hello"]
     metrics = server.metrics()
@@ -58,9 +63,7 @@ def test_writes_go_to_primary_and_replicate(start_server: Starter, mariadb: Mari
 
 
 @pytest.mark.e2e  # real mariadbd under the IM service
-def test_killed_primary_degrades_to_read_only_and_recovers(
-    start_server: Starter, mariadb: MariaDbPair
-) -> None:
+def test_killed_primary_degrades_to_read_only_and_recovers(start_server: Starter, mariadb: MariaDbPair) -> None:
     server = start_on(start_server, mariadb)
     alice, bob = server.login(1), server.login(2)
     assert send(server, alice, "user0002", "before", 1)[0] == 200
@@ -80,8 +83,7 @@ def test_killed_primary_degrades_to_read_only_and_recovers(
             server.login(n)
         status, body = history(server, bob, "user0001")
         assert status == 200 and [m["body"] for m in body["messages"]] == ["before"]
-        assert ws.connected and "user0002" in http(
-            "GET", f"{server.url}/users/online", token=alice)[1]["online"]
+        assert ws.connected and "user0002" in http("GET", f"{server.url}/users/online", token=alice)[1]["online"]
 
         mariadb.restart_primary()
         assert poll(lambda: mode(server) == "read-write", timeout_s=20)
@@ -113,8 +115,7 @@ def test_hung_primary_degrades_to_read_only(start_server: Starter, mariadb: Mari
 
 
 @pytest.mark.e2e  # real mariadbd under the IM service
-def test_write_during_detection_window_fails_fast(start_server: Starter,
-                                                  mariadb: MariaDbPair) -> None:
+def test_write_during_detection_window_fails_fast(start_server: Starter, mariadb: MariaDbPair) -> None:
     # A slow health checker: the failed write itself must switch the mode.
     server = start_on(start_server, mariadb, "--db-check-interval", "30")
     alice = server.login(1)
@@ -124,9 +125,7 @@ def test_write_during_detection_window_fails_fast(start_server: Starter,
 
 
 @pytest.mark.e2e  # real mariadbd under the IM service
-def test_broken_variant_hang_blocks_sends_during_the_outage(
-    start_server: Starter, mariadb: MariaDbPair
-) -> None:
+def test_broken_variant_hang_blocks_sends_during_the_outage(start_server: Starter, mariadb: MariaDbPair) -> None:
     server = start_on(start_server, mariadb, "--failover-bug", "hang")
     alice = server.login(1)
     mariadb.kill_primary()
@@ -142,9 +141,7 @@ def test_broken_variant_hang_blocks_sends_during_the_outage(
 
 
 @pytest.mark.e2e  # real mariadbd under the IM service
-def test_broken_variant_crash_exits_when_the_primary_disappears(
-    start_server: Starter, mariadb: MariaDbPair
-) -> None:
+def test_broken_variant_crash_exits_when_the_primary_disappears(start_server: Starter, mariadb: MariaDbPair) -> None:
     server = start_on(start_server, mariadb, "--failover-bug", "crash")
     server.login(1)
     mariadb.kill_primary()
@@ -160,11 +157,28 @@ def test_load_ack_log_reconciles_and_catches_a_planted_loss(
     server = start_on(start_server, mariadb, users=50)
     acks = tmp_path / "acks.tsv"
     proc = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests/im.py"), "--headless",
-         "-u", "4", "-r", "4", "-t", "4s", "--host", server.url, "--only-summary"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=90,
-        env={**os.environ, "PYTHONPATH": str(REPO), "PERFGATE_ACK_LOG": str(acks),
-             "PERFGATE_IM_USERS": "50"},
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(REPO / "loadtests/im.py"),
+            "--headless",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "4s",
+            "--host",
+            server.url,
+            "--only-summary",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, "PYTHONPATH": str(REPO), "PERFGATE_ACK_LOG": str(acks), "PERFGATE_IM_USERS": "50"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     acked = read_ack_log(acks, host=server.url)
@@ -175,16 +189,15 @@ def test_load_ack_log_reconciles_and_catches_a_planted_loss(
     assert result.ok and result.found == result.acknowledged == len(acked)
 
     victim = acked[len(acked) // 2]
-    mariadb.primary.query("DELETE FROM im.messages WHERE sender = %s AND client_sent_ns = %s",
-                          (victim.sender, victim.client_sent_ns))
+    mariadb.primary.query(
+        "DELETE FROM im.messages WHERE sender = %s AND client_sent_ns = %s", (victim.sender, victim.client_sent_ns)
+    )
     stored = query_stored_keys(mariadb.primary.port, s.user, s.password, s.database)
     assert reconcile(acked, stored).lost == [victim]
 
 
 @pytest.mark.e2e  # real mariadbd under the IM service
-def test_broken_variant_lose_is_caught_by_reconciliation(
-    start_server: Starter, mariadb: MariaDbPair
-) -> None:
+def test_broken_variant_lose_is_caught_by_reconciliation(start_server: Starter, mariadb: MariaDbPair) -> None:
     server = start_on(start_server, mariadb, "--failover-bug", "lose")
     alice = server.login(1)
     acked = []
@@ -198,22 +211,38 @@ def test_broken_variant_lose_is_caught_by_reconciliation(
     mariadb.restart_primary()
     assert poll(lambda: mode(server) == "read-write", timeout_s=20)
     s = mariadb.settings
-    result = reconcile(acked, query_stored_keys(mariadb.primary.port, s.user, s.password,
-                                                s.database))
+    result = reconcile(acked, query_stored_keys(mariadb.primary.port, s.user, s.password, s.database))
     assert result.found == 1 and [k.client_sent_ns for k in result.lost] == [2, 3, 4]
 
 
 def test_storage_flags() -> None:
     base = ["--port", "1", "--data", "d"]
     assert make_storage(parse_args(base)) is None  # SQLite in the data dir, as before
-    storage = make_storage(parse_args([
-        *base, "--storage", "mariadb", "--db-primary", "127.0.0.1:3307",
-        "--db-replica", "127.0.0.1:3308", "--db-timeout", "0.5", "--failover-bug", "hang"]))
+    storage = make_storage(
+        parse_args(
+            [
+                *base,
+                "--storage",
+                "mariadb",
+                "--db-primary",
+                "127.0.0.1:3307",
+                "--db-replica",
+                "127.0.0.1:3308",
+                "--db-timeout",
+                "0.5",
+                "--failover-bug",
+                "hang",
+            ]
+        )
+    )
     assert isinstance(storage, MariaDbStorage)
     config = storage.config
     assert (config.primary, config.replica) == (("127.0.0.1", 3307), ("127.0.0.1", 3308))
     assert (config.timeout_s, config.failover_bug, config.user) == (0.5, "hang", "im")
-    for bad in (["--storage", "mariadb"], ["--db-primary", "127.0.0.1:1"],
-                ["--storage", "mariadb", "--db-primary", "nohostport"]):
+    for bad in (
+        ["--storage", "mariadb"],
+        ["--db-primary", "127.0.0.1:1"],
+        ["--storage", "mariadb", "--db-primary", "nohostport"],
+    ):
         with pytest.raises(SystemExit):
             parse_args([*base, *bad])

@@ -59,16 +59,36 @@ def manifest_for(spec: SynthSpec) -> dict:
     return {
         "run_id": spec.run_id,
         "created": "2025-01-01T00:00:00+00:00",
-        "baseline": {"label": "main", "sha": "a" * 40, "subject": "Previous release", "author": "Grace Hopper",
-                     "date": "2024-12-31T10:00:00+00:00", "dirty": False},
-        "candidate": {"label": "HEAD" + spec.extra, "sha": "b" * 40, "subject": spec.subject, "author": spec.author,
-                      "date": "2025-01-01T09:00:00+00:00", "dirty": False},
-        "config": {"path": "perfgate.toml", "judge": {"margin": 0.05, "confidence": 0.95},
-                   "rounds": {"design": "duet", "count": spec.planned_pairs}},
+        "baseline": {
+            "label": "main",
+            "sha": "a" * 40,
+            "subject": "Previous release",
+            "author": "Grace Hopper",
+            "date": "2024-12-31T10:00:00+00:00",
+            "dirty": False,
+        },
+        "candidate": {
+            "label": "HEAD" + spec.extra,
+            "sha": "b" * 40,
+            "subject": spec.subject,
+            "author": spec.author,
+            "date": "2025-01-01T09:00:00+00:00",
+            "dirty": False,
+        },
+        "config": {
+            "path": "perfgate.toml",
+            "judge": {"margin": 0.05, "confidence": 0.95},
+            "rounds": {"design": "duet", "count": spec.planned_pairs},
+        },
         "config_hash": "0123456789abcdef",
         "fingerprint": "fp-linux-2cpu",
-        "machine": {"hostname": "ci-runner" + spec.extra, "cpu_count": 2, "cpu_model": "Synthetic CPU",
-                    "memory_bytes": 24 * 2**30, "platform": "Linux-6.1-x86_64"},
+        "machine": {
+            "hostname": "ci-runner" + spec.extra,
+            "cpu_count": 2,
+            "cpu_model": "Synthetic CPU",
+            "memory_bytes": 24 * 2**30,
+            "platform": "Linux-6.1-x86_64",
+        },
         "versions": {"perfgate": "0.1.0", "locust": "2.47.0", "python": "3.11.2"},
         "command": "perfgate run --baseline main --candidate HEAD --json out.json" + spec.extra,
         "design": spec.design.value,
@@ -127,8 +147,7 @@ def _round_tables(spec: SynthSpec, record: RoundRecord, rng: np.random.Generator
     return samples, resources
 
 
-def _comparison(spec: SynthSpec, scenario: str, name: str, metric: str,
-                rng: np.random.Generator) -> MetricComparison:
+def _comparison(spec: SynthSpec, scenario: str, name: str, metric: str, rng: np.random.Generator) -> MetricComparison:
     mult = spec.regressed.get(name, 1.0)
     base = 1500.0 * (1 + spec.names.index(name))
     z = {"p50": 0.0, "p95": 1.645, "p99": 2.326}
@@ -162,12 +181,28 @@ def _comparison(spec: SynthSpec, scenario: str, name: str, metric: str,
         half = 0.0046 if name == spec.names[-1] else 0.002
         low, high = diff - half, diff + half
         state = State.INCONCLUSIVE if high > margin else State.PASS
-    reason = {State.REGRESSION: "CI above the margin", State.PASS: "CI within the margin",
-              State.IMPROVEMENT: "CI below the margin: faster", State.INCONCLUSIVE: "CI straddles the margin"}[state]
-    return MetricComparison(scenario=scenario, name=name, metric=metric, baseline=b, candidate=candidate,
-                            ratio=ratio, ci_low=low, ci_high=high, p_value=float(rng.uniform(0.0001, 0.5)),
-                            verdict=state, reason=reason, margin=margin,
-                            rounds=spec.planned_pairs + spec.confirmation_pairs, higher_is_better=higher)
+    reason = {
+        State.REGRESSION: "CI above the margin",
+        State.PASS: "CI within the margin",
+        State.IMPROVEMENT: "CI below the margin: faster",
+        State.INCONCLUSIVE: "CI straddles the margin",
+    }[state]
+    return MetricComparison(
+        scenario=scenario,
+        name=name,
+        metric=metric,
+        baseline=b,
+        candidate=candidate,
+        ratio=ratio,
+        ci_low=low,
+        ci_high=high,
+        p_value=float(rng.uniform(0.0001, 0.5)),
+        verdict=state,
+        reason=reason,
+        margin=margin,
+        rounds=spec.planned_pairs + spec.confirmation_pairs,
+        higher_is_better=higher,
+    )
 
 
 def _plan(spec: SynthSpec) -> list[tuple[str, tuple[Side, ...], int, bool]]:
@@ -200,33 +235,69 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
         if i == 1:
             windows = (Window("fault", "latency 50ms on gateway" + spec.extra, start + int(5e9), start + int(8e9)),)
         if i == 4:
-            windows = (Window("storm", "reconnect storm", start + int(6e9), start + int(7e9)),
-                       Window("chaos", "pause target 0.5s", start + int(9e9), start + int(9.5e9)))
+            windows = (
+                Window("storm", "reconnect storm", start + int(6e9), start + int(7e9)),
+                Window("chaos", "pause target 0.5s", start + int(9e9), start + int(9.5e9)),
+            )
         empty = i == spec.empty_round
         valid = i != spec.invalid_round and not empty
         invalid += not valid
-        reason = "" if valid else ("target failed its readiness probe" if empty
-                                   else "load generator CPU 96% (above 90%)") + spec.extra
+        reason = (
+            ""
+            if valid
+            else ("target failed its readiness probe" if empty else "load generator CPU 96% (above 90%)") + spec.extra
+        )
         record = RoundRecord(
-            run_id=run_id, index=i, scenario=scenario, design=spec.design, sides=sides, pair=pair,
-            started_ns=start, measure_start_ns=start + int(spec.warmup_s * 1e9), ended_ns=end, valid=valid,
-            invalid_reason=reason, confirmation=confirmation, generator_cpu=96.0 if not valid else 55.0,
-            windows=windows)
+            run_id=run_id,
+            index=i,
+            scenario=scenario,
+            design=spec.design,
+            sides=sides,
+            pair=pair,
+            started_ns=start,
+            measure_start_ns=start + int(spec.warmup_s * 1e9),
+            ended_ns=end,
+            valid=valid,
+            invalid_reason=reason,
+            confirmation=confirmation,
+            generator_cpu=96.0 if not valid else 55.0,
+            windows=windows,
+        )
         samples, resources = _round_tables(spec, record, rng)
         if empty:
             samples = SAMPLE_SCHEMA.empty_table()
         store.save_round(record, samples, resources if spec.resources and not empty else None)
-    metrics = tuple(_comparison(spec, sc, n, m, rng) for sc in spec.scenarios or (spec.scenario,)
-                    for n in spec.names for m in spec.metrics)
-    state = (State.REGRESSION if any(m.verdict == State.REGRESSION for m in metrics)
-             else State.INCONCLUSIVE if any(m.verdict == State.INCONCLUSIVE for m in metrics) else State.PASS)
+    metrics = tuple(
+        _comparison(spec, sc, n, m, rng)
+        for sc in spec.scenarios or (spec.scenario,)
+        for n in spec.names
+        for m in spec.metrics
+    )
+    state = (
+        State.REGRESSION
+        if any(m.verdict == State.REGRESSION for m in metrics)
+        else State.INCONCLUSIVE
+        if any(m.verdict == State.INCONCLUSIVE for m in metrics)
+        else State.PASS
+    )
     worst = max((m for m in metrics if m.verdict == State.REGRESSION), key=lambda m: m.ratio, default=None)
-    reason = (f"{worst.name} {worst.metric} is {(worst.ratio - 1):+.0%} slower (CI above the 5% margin)"
-              if state == State.REGRESSION else "no metric moved beyond the 5% margin")
+    reason = (
+        f"{worst.name} {worst.metric} is {(worst.ratio - 1):+.0%} slower (CI above the 5% margin)"
+        if state == State.REGRESSION
+        else "no metric moved beyond the 5% margin"
+    )
     m = manifest_for(spec)
-    verdict = Verdict(state=state, reason=reason, metrics=metrics, baseline=Revision(**m["baseline"]),
-                      candidate=Revision(**m["candidate"]), run_id=run_id, rounds=len(plan),
-                      invalid_rounds=invalid, confirmation_rounds=sum(c for *_, c in plan),
-                      notes=("1 round was invalid (load generator saturated) and was re-run" + spec.extra,))
+    verdict = Verdict(
+        state=state,
+        reason=reason,
+        metrics=metrics,
+        baseline=Revision(**m["baseline"]),
+        candidate=Revision(**m["candidate"]),
+        run_id=run_id,
+        rounds=len(plan),
+        invalid_rounds=invalid,
+        confirmation_rounds=sum(c for *_, c in plan),
+        notes=("1 round was invalid (load generator saturated) and was re-run" + spec.extra,),
+    )
     store.save_verdict(run_id, codec.verdict_to_dict(verdict))
     return store, run_id, verdict

@@ -17,8 +17,16 @@ from tests.report.report_synth import HOSTILE, SynthSpec, build_run
 pytestmark = pytest.mark.e2e  # real Chromium
 
 CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
 
 
@@ -46,8 +54,10 @@ def _open(browser, html: Path):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     problems: list[str] = []
     requests: list[str] = []
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-            if msg.type in ("error", "warning") else None)
+    page.on(
+        "console",
+        lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning") else None,
+    )
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("request", lambda request: requests.append(request.url))
     page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}") or dialog.dismiss())
@@ -58,7 +68,8 @@ def _open(browser, html: Path):
 def _column(page, table: str, column: int) -> list[str]:
     return page.eval_on_selector_all(
         f"#{table} tbody tr:not([hidden])",
-        f"rows => rows.map(r => r.cells[{column}].getAttribute('data-sort') ?? r.cells[{column}].textContent)")
+        f"rows => rows.map(r => r.cells[{column}].getAttribute('data-sort') ?? r.cells[{column}].textContent)",
+    )
 
 
 def test_report_renders_sorts_and_filters(browser, tmp_path):
@@ -110,9 +121,18 @@ def test_report_renders_sorts_and_filters(browser, tmp_path):
 
 
 def test_hostile_strings_stay_inert_in_the_browser(browser, tmp_path):
-    spec = SynthSpec(per_side=1000, names=("login", HOSTILE), regressed={HOSTILE: 1.3}, subject=HOSTILE,
-                     author=HOSTILE, error_text=HOSTILE, extra=HOSTILE, planned_pairs=3, confirmation_pairs=0,
-                     invalid_round=None)
+    spec = SynthSpec(
+        per_side=1000,
+        names=("login", HOSTILE),
+        regressed={HOSTILE: 1.3},
+        subject=HOSTILE,
+        author=HOSTILE,
+        error_text=HOSTILE,
+        extra=HOSTILE,
+        planned_pairs=3,
+        confirmation_pairs=0,
+        invalid_round=None,
+    )
     store, run_id, _ = build_run(tmp_path / "store", spec)
     paths = write_reports(store, run_id, tmp_path / "out")
     page, problems, requests = _open(browser, paths.html)

@@ -56,14 +56,21 @@ def _parse(html: str) -> _Tags:
 def small_reports(small_run):
     store, run_id, verdict, root = small_run
     out = root / "out"
-    paths = write_reports(store, run_id, out, markdown=out / "summary.md", junit=out / "junit.xml",
-                          json_path=out / "verdict.json")
+    paths = write_reports(
+        store, run_id, out, markdown=out / "summary.md", junit=out / "junit.xml", json_path=out / "verdict.json"
+    )
     return paths, verdict
 
 
 def test_public_api_is_complete():
     assert set(perfgate.report.__all__) == {
-        "ReportPaths", "junit_xml", "load_run", "markdown_summary", "render_html", "write_reports"}
+        "ReportPaths",
+        "junit_xml",
+        "load_run",
+        "markdown_summary",
+        "render_html",
+        "write_reports",
+    }
     for name in perfgate.report.__all__:
         assert getattr(perfgate.report, name) is not None
 
@@ -123,9 +130,18 @@ def test_html_has_banner_tables_plots_and_context(small_reports, small_run):
     assert "could not be drawn" not in html
     # context: commits, command, machine, versions, invalid and confirmation rounds
     manifest = store.manifest(run_id)
-    for text in (manifest["command"], manifest["candidate"]["subject"], manifest["candidate"]["author"],
-                 manifest["baseline"]["subject"], manifest["machine"]["cpu_model"], manifest["versions"]["locust"],
-                 "load generator CPU 96%", "confirmation", "latency 50ms on gateway", "reconnect storm"):
+    for text in (
+        manifest["command"],
+        manifest["candidate"]["subject"],
+        manifest["candidate"]["author"],
+        manifest["baseline"]["subject"],
+        manifest["machine"]["cpu_model"],
+        manifest["versions"]["locust"],
+        "load generator CPU 96%",
+        "confirmation",
+        "latency 50ms on gateway",
+        "reconnect storm",
+    ):
         assert str(escape(text)) in html, text
     assert html.count('<tr class="invalid">') == 1
     assert html.count('<tr class="confirmation">') == 2
@@ -139,8 +155,9 @@ def test_svg_ids_do_not_collide(small_reports):
 
 def test_every_outside_string_is_escaped(hostile_run, tmp_path):
     store, run_id, verdict, _ = hostile_run
-    paths = write_reports(store, run_id, tmp_path, markdown=tmp_path / "s.md", junit=tmp_path / "j.xml",
-                          json_path=tmp_path / "v.json")
+    paths = write_reports(
+        store, run_id, tmp_path, markdown=tmp_path / "s.md", junit=tmp_path / "j.xml", json_path=tmp_path / "v.json"
+    )
     html = paths.html.read_text(encoding="utf-8")
     parsed = _parse(html)
     assert [t for t, _ in parsed.tags].count("script") == 1  # ours only
@@ -165,8 +182,14 @@ def test_every_outside_string_is_escaped(hostile_run, tmp_path):
 
 def test_markdown_stays_short_with_500_endpoints(tmp_path):
     names = tuple(f"/api/v1/endpoint/{i:03d}/" + "x" * 60 + "|`*" for i in range(500))
-    spec = SynthSpec(names=names, per_side=3000, planned_pairs=3, confirmation_pairs=0, invalid_round=None,
-                     regressed={n: 1.3 for n in names})
+    spec = SynthSpec(
+        names=names,
+        per_side=3000,
+        planned_pairs=3,
+        confirmation_pairs=0,
+        invalid_round=None,
+        regressed={n: 1.3 for n in names},
+    )
     store, run_id, verdict = build_run(tmp_path / "store", spec)
     paths = write_reports(store, run_id, tmp_path / "out", markdown=tmp_path / "s.md")
     md = paths.markdown.read_text(encoding="utf-8")
@@ -186,10 +209,14 @@ def test_markdown_bound_holds_for_huge_strings(small_run):
     _, _, verdict, _ = small_run
     long = "y" * 200_000
     huge = dataclasses.replace(
-        verdict, reason=long, notes=(long,) * 50,
+        verdict,
+        reason=long,
+        notes=(long,) * 50,
         candidate=dataclasses.replace(verdict.candidate, subject=long, label=long),
-        metrics=tuple(dataclasses.replace(m, name=long + str(i), scenario=long)
-                      for i, m in enumerate(verdict.metrics * 200)))
+        metrics=tuple(
+            dataclasses.replace(m, name=long + str(i), scenario=long) for i, m in enumerate(verdict.metrics * 200)
+        ),
+    )
     text = markdown_summary(huge, {}, "https://ci.example.org/artifacts/" + long)
     assert len(text) <= MARKDOWN_LIMIT
 
@@ -250,8 +277,9 @@ def test_junit_survives_control_characters(small_run):
     from perfgate.report import junit_xml
 
     _, _, verdict, _ = small_run
-    nasty = dataclasses.replace(verdict, metrics=tuple(dataclasses.replace(m, name="a\x00b\x1bc", reason="\x07")
-                                                        for m in verdict.metrics))
+    nasty = dataclasses.replace(
+        verdict, metrics=tuple(dataclasses.replace(m, name="a\x00b\x1bc", reason="\x07") for m in verdict.metrics)
+    )
     ET.fromstring(junit_xml(nasty))  # well-formed
 
 
@@ -262,14 +290,26 @@ def test_json_is_the_codec_schema(small_reports):
     assert data["report"] == str(paths.html)
     assert data == codec.verdict_to_dict(verdict, report_path=str(paths.html))
     assert codec.verdict_from_dict(data) == verdict
-    keys = {"scenario", "name", "metric", "baseline", "candidate", "ratio", "ci_low", "ci_high", "p_value",
-            "verdict", "reason"}
+    keys = {
+        "scenario",
+        "name",
+        "metric",
+        "baseline",
+        "candidate",
+        "ratio",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "verdict",
+        "reason",
+    }
     assert all(keys <= set(m) for m in data["metrics"])
 
 
 def test_non_finite_values_render(tmp_path):
-    store, run_id, verdict = build_run(tmp_path / "store", SynthSpec(per_side=500, planned_pairs=2,
-                                                                     confirmation_pairs=0, invalid_round=None))
+    store, run_id, verdict = build_run(
+        tmp_path / "store", SynthSpec(per_side=500, planned_pairs=2, confirmation_pairs=0, invalid_round=None)
+    )
     stored = store.verdict(run_id)
     stored["metrics"][0].update(ratio=None, ci_low=None, ci_high=None, p_value=None)
     store.save_verdict(run_id, stored)
@@ -294,8 +334,7 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_report_command_rerenders_from_the_store(quiet_run, tmp_path, monkeypatch):
     store, run_id, _, _ = quiet_run
     monkeypatch.chdir(tmp_path)  # no config here: built-in defaults for what is not given
-    args = _args(run_id[:8], "--store", str(store.root), "--markdown", "s.md", "--junit", "j.xml",
-                 "--json", "v.json")
+    args = _args(run_id[:8], "--store", str(store.root), "--markdown", "s.md", "--junit", "j.xml", "--json", "v.json")
     console = Console(file=io.StringIO(), width=200)
     assert report_command.run(args, console) == 0
     assert (tmp_path / "reports" / f"{run_id}.html").is_file()
@@ -323,10 +362,15 @@ def test_report_command_errors(quiet_run, tmp_path, monkeypatch):
 def test_default_sized_run_is_small(tmp_path):
     """12 rounds × 2 sides × 10k samples: the upper end of a default gate run. (Its render time is
     measured by tests/report/bench_render.py, in BENCHMARKS.md, not asserted here.)"""
-    store, run_id, _ = build_run(tmp_path / "store", SynthSpec(planned_pairs=10, confirmation_pairs=2,
-                                                               per_side=10_000))
-    paths = write_reports(store, run_id, tmp_path / "out", markdown=tmp_path / "s.md",
-                          junit=tmp_path / "j.xml", json_path=tmp_path / "v.json")
+    store, run_id, _ = build_run(tmp_path / "store", SynthSpec(planned_pairs=10, confirmation_pairs=2, per_side=10_000))
+    paths = write_reports(
+        store,
+        run_id,
+        tmp_path / "out",
+        markdown=tmp_path / "s.md",
+        junit=tmp_path / "j.xml",
+        json_path=tmp_path / "v.json",
+    )
     assert paths.html.stat().st_size < 5 * 2**20
 
 
@@ -334,8 +378,16 @@ def test_default_sized_run_is_small(tmp_path):
 def test_interleaved_rounds_several_scenarios_and_gaps(design, tmp_path):
     """One side per round (A B B A ...), two scenarios, a round that recorded nothing,
     no resource samples at all: every plot is still drawn."""
-    spec = SynthSpec(design=design, scenarios=("chat", "storm"), per_side=800, planned_pairs=3,
-                     confirmation_pairs=1, invalid_round=None, empty_round=2, resources=False)
+    spec = SynthSpec(
+        design=design,
+        scenarios=("chat", "storm"),
+        per_side=800,
+        planned_pairs=3,
+        confirmation_pairs=1,
+        invalid_round=None,
+        empty_round=2,
+        resources=False,
+    )
     store, run_id, verdict = build_run(tmp_path / "store", spec)
     html = write_reports(store, run_id, tmp_path / "out").html.read_text(encoding="utf-8")
     assert "could not be drawn" not in html

@@ -31,8 +31,17 @@ class ImServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"imserver-{self.port}.log"
-        cmd = [sys.executable, "-m", "loadtests.imserver", "--port", str(self.port), "--data",
-               str(tmp / f"data-{self.port}"), "--scrypt-log2n", "4"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "loadtests.imserver",
+            "--port",
+            str(self.port),
+            "--data",
+            str(tmp / f"data-{self.port}"),
+            "--scrypt-log2n",
+            "4",
+        ]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -65,7 +74,13 @@ def env(**extra: str) -> dict[str, str]:
 
 def run_python(code: str, *args: str, timeout: float = 120, **extra_env: str) -> Any:
     """Run ``code`` in a fresh interpreter; it prints one JSON document as its last line."""
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env(**extra_env),
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        env=env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -11,10 +11,26 @@ from perfgate.model import SAMPLE_COLUMNS
 MS = 1_000_000  # ns
 
 
-def row(t_ms: float, name: str, latency_ms: float, ok: bool = True, side: str = "baseline",
-        kind: str = "WS", nbytes: int = 0) -> dict:
-    return {"t_ns": int(t_ms * MS), "latency_us": latency_ms * 1000, "name": name, "type": kind, "ok": ok,
-            "bytes": nbytes, "error": None if ok else "Boom", "side": side, "warmup": False}
+def row(
+    t_ms: float,
+    name: str,
+    latency_ms: float,
+    ok: bool = True,
+    side: str = "baseline",
+    kind: str = "WS",
+    nbytes: int = 0,
+) -> dict:
+    return {
+        "t_ns": int(t_ms * MS),
+        "latency_us": latency_ms * 1000,
+        "name": name,
+        "type": kind,
+        "ok": ok,
+        "bytes": nbytes,
+        "error": None if ok else "Boom",
+        "side": side,
+        "warmup": False,
+    }
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:
@@ -30,8 +46,9 @@ def steady(side: str = "baseline") -> list[dict]:
 
 
 def storm_rows(side: str = "baseline", t0: float = 1000.0) -> list[dict]:
-    rows = [row(t0 + i * 0.1, "storm_login", 900.0 - i, ok=i != 3, side=side, kind="POST", nbytes=40)
-            for i in range(10)]
+    rows = [
+        row(t0 + i * 0.1, "storm_login", 900.0 - i, ok=i != 3, side=side, kind="POST", nbytes=40) for i in range(10)
+    ]
     rows.append(row(t0, "storm_release", 0.9, side=side, kind="STORM", nbytes=10))
     rows.append(row(t0 - 700, "storm_connect", 650.0, side=side, kind="STORM", nbytes=10))
     return rows
@@ -62,8 +79,9 @@ def test_impact_of_one_side_and_empty_phases() -> None:
 
 
 def test_windows_from_samples_per_side() -> None:
-    samples = frame(steady("baseline") + steady("candidate") + storm_rows("baseline")
-                    + storm_rows("candidate", t0=1000.5))
+    samples = frame(
+        steady("baseline") + steady("candidate") + storm_rows("baseline") + storm_rows("candidate", t0=1000.5)
+    )
     base, cand = storm_windows(samples)
     assert (base.kind, base.label) == ("storm", "login storm (baseline)")
     assert cand.label == "login storm (candidate)"

@@ -17,17 +17,42 @@ from tests.storm.stormharness import REPO, ImServer, env
 
 pytestmark = pytest.mark.e2e  # real Locust load and login storms on the real service
 
-SMALL = {"PERFGATE_STORM_LOGINS": "200", "PERFGATE_STORM_CLIENTS": "2", "PERFGATE_STORM_AT": "2.5",
-         "PERFGATE_STORM_TIMEOUT": "20"}
+SMALL = {
+    "PERFGATE_STORM_LOGINS": "200",
+    "PERFGATE_STORM_CLIENTS": "2",
+    "PERFGATE_STORM_AT": "2.5",
+    "PERFGATE_STORM_TIMEOUT": "20",
+}
 
 
 def test_plain_locust_cli(im_server: Callable[[], ImServer], tmp_path: Path) -> None:
     server = im_server()
     prefix = tmp_path / "storm"
     proc = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests/storm.py"), "--headless", "-u", "4",
-         "-r", "4", "-t", "7s", "--host", server.url, "--csv", str(prefix), "--only-summary"],
-        cwd=tmp_path, env=env(**SMALL), capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(REPO / "loadtests/storm.py"),
+            "--headless",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "7s",
+            "--host",
+            server.url,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+        ],
+        cwd=tmp_path,
+        env=env(**SMALL),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(f"{prefix}_stats.csv", newline="") as f:
@@ -45,12 +70,15 @@ def small_storm(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
 
 
-def test_duet_round_as_perfgate_runs_it(im_server: Callable[[], ImServer], tmp_path: Path,
-                                        small_storm: None) -> None:
+def test_duet_round_as_perfgate_runs_it(im_server: Callable[[], ImServer], tmp_path: Path, small_storm: None) -> None:
     servers = {Side.BASELINE: im_server(), Side.CANDIDATE: im_server()}
     spec = LoadSpec(
-        locustfile=str(REPO / "loadtests/storm.py"), user_classes=("ChatUser", "StormUser"), users=6,
-        spawn_rate=6, warmup=0.5, duration=7.0,
+        locustfile=str(REPO / "loadtests/storm.py"),
+        user_classes=("ChatUser", "StormUser"),
+        users=6,
+        spawn_rate=6,
+        warmup=0.5,
+        duration=7.0,
         targets=tuple(LoadTarget(side, s.url) for side, s in servers.items()),
     )
     result = run_load(spec, tmp_path / "load")
