@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ from perfgate.config import Config
 from perfgate.errors import RevisionError
 from perfgate.judge import change_points
 from perfgate.judge.changepoint import PENALTY
-from perfgate.model import Revision
+from perfgate.model import ChangePoint, Point, Revision, Series
 from perfgate.store import open_store
 from perfgate.store.query import Key, Measurements, Pooled, ResultStore, count_pairs
 
@@ -50,44 +50,6 @@ __all__ = ["Key", "Measurements", "Pooled", "ResultStore", "count_pairs"]  # sha
 
 
 # --- series and change points ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Point:
-    """One commit of one series: its round-level values and their centre and band."""
-
-    revision: Revision
-    position: int  # index of the commit in the listed range
-    values: tuple[float, ...]
-    centre: float
-    low: float
-    high: float
-    run_id: str | None = None  # the run whose report the point links to
-    step: str = ""  # that run's verdict (the commit as candidate)
-    step_baseline: str = ""  # and its baseline sha
-
-
-@dataclass(frozen=True)
-class ChangePoint:
-    """A level shift that begins at ``revision`` (the first commit of the new level)."""
-
-    revision: Revision
-    position: int
-    before: float
-    after: float
-
-    @property
-    def ratio(self) -> float:
-        return self.after / self.before if self.before else math.inf
-
-
-@dataclass(frozen=True)
-class Series:
-    scenario: str
-    name: str
-    metric: str
-    points: tuple[Point, ...]
-    changes: tuple[ChangePoint, ...] = field(default=())
 
 
 def centre_and_band(values: Sequence[float], metric: str, confidence: float) -> tuple[float, float, float]:

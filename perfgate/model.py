@@ -8,6 +8,7 @@ frozen dataclass.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,3 +180,44 @@ class Verdict:
     invalid_rounds: int = 0
     confirmation_rounds: int = 0
     notes: tuple[str, ...] = ()
+
+
+# --- per-commit history (perfgate.history builds them, perfgate.report.trend draws them) ---
+
+
+@dataclass(frozen=True)
+class Point:
+    """One commit of one series: its round-level values and their centre and band."""
+
+    revision: Revision
+    position: int  # index of the commit in the listed range
+    values: tuple[float, ...]
+    centre: float
+    low: float
+    high: float
+    run_id: str | None = None  # the run whose report the point links to
+    step: str = ""  # that run's verdict (the commit as candidate)
+    step_baseline: str = ""  # and its baseline sha
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """A level shift that begins at ``revision`` (the first commit of the new level)."""
+
+    revision: Revision
+    position: int
+    before: float
+    after: float
+
+    @property
+    def ratio(self) -> float:
+        return self.after / self.before if self.before else math.inf
+
+
+@dataclass(frozen=True)
+class Series:
+    scenario: str
+    name: str
+    metric: str
+    points: tuple[Point, ...]
+    changes: tuple[ChangePoint, ...] = field(default=())

@@ -15,10 +15,11 @@ from perfgate import gitops
 from perfgate.commands._args import check_option
 from perfgate.config import METRICS, load_config
 from perfgate.errors import ConfigError, PerfgateError
-from perfgate.history import Key, Measurements, Series, build_history, list_commits
-from perfgate.history_templates import fmt_change, fmt_value, render_trend
+from perfgate.history import Key, Measurements, build_history, list_commits
 from perfgate.judge.changepoint import PENALTY
 from perfgate.judge.names import check_metric_names
+from perfgate.model import Series
+from perfgate.report.trend import fmt_change, fmt_value, render_trend
 from perfgate.store import LocalStore, open_store
 
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from perfgate.history import Point, centre_and_band, find_changes, snap_to_commits
-from perfgate.model import Revision
+from perfgate.history import centre_and_band, find_changes, snap_to_commits
+from perfgate.model import Point, Revision
 
 
 def points(levels: list[float], rounds: int = 6, noise: float = 0.03, seed: int = 1) -> list[Point]:

@@ -17,7 +17,8 @@ from typing import Any
 
 import jinja2
 
-from perfgate.history import Key, Series
+from perfgate.model import Series
+from perfgate.store.query import Key
 
 WIDTH, HEIGHT = 900, 230
 LEFT, RIGHT, TOP, BOTTOM = 70, 12, 14, 30
@@ -140,7 +141,7 @@ def render_trend(
         for c in s.changes
     ]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    source = resources.files(__package__).joinpath("trend.html.j2").read_text(encoding="utf-8")
+    source = resources.files(__package__).joinpath("templates", "trend.html.j2").read_text(encoding="utf-8")
     template = env.from_string(source)
     return template.render(
         title=title,

@@ -1,8 +1,8 @@
-"""perfgate.history_templates: the trend page's value formatting and axis ticks."""
+"""perfgate.report.trend: the trend page's value formatting and axis ticks."""
 
 from __future__ import annotations
 
-from perfgate.history_templates import _ticks, fmt_value
+from perfgate.report.trend import _ticks, fmt_value
 
 
 def test_trend_formatting():
