@@ -4,7 +4,7 @@ Nothing here does I/O. See docs/architecture.md, "Statistics".
 """
 
 from perfgate.judge.changepoint import change_points
-from perfgate.judge.compare import ERROR_RATE_FLOOR, MIN_PAIRS, holm_levels, judge
+from perfgate.judge.compare import holm_levels, judge
 from perfgate.judge.invariants import failover_checks, with_checks
 from perfgate.judge.rounds import (
     ALL_NAMES,
@@ -14,6 +14,7 @@ from perfgate.judge.rounds import (
     resource_metrics,
     round_metrics,
 )
+from perfgate.judge.rules import ERROR_RATE_FLOOR, MIN_PAIRS
 from perfgate.judge.sequential import (
     LOOKS,
     look_index,
