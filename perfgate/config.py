@@ -81,8 +81,8 @@ class RoundsConfig:
     count: int = 6  # planned pairs of rounds
     max: int = 10  # budget, confirmation pairs included (looks at 6, 8 and 10 pairs)
     seed: int | None = None
-    # perfgate.machine.PLACEMENTS. "shared" halved the duet sides' p50 noise per pair on the
-    # recorded A/A gates of the IM service (send p50 7-11% -> 4.6%, CPU per request 1.1-1.8% -> 0.8%)
+    # perfgate.machine.PLACEMENTS. "shared" lowered the per-pair noise on recorded A/A gates of the
+    # IM service (send p50 7.4-10.7% -> 4.6-7.5%, CPU per request 1.1-1.8% -> 0.8-1.0%; BENCHMARKS.md)
     placement: str = "shared"
 
 
