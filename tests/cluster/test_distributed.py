@@ -26,7 +26,15 @@ def _spec(url: str, users: int = 4, warmup: float = 1.0, duration: float = 3.0) 
 
 
 def _workers() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children() if p.cmdline()[3:4] == ["worker"]]
+    """This process's live Locust workers (a killed one may linger as a zombie until it is reaped)."""
+    found = []
+    for proc in psutil.Process().children():
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.cmdline()[3:4] == ["worker"]:
+                found.append(proc)
+        except psutil.Error:  # gone, or a zombie, between the listing and the look
+            continue
+    return found
 
 
 @pytest.mark.e2e  # real Locust load on a master and two workers
