@@ -106,7 +106,10 @@ def test_backfill_history_and_flaky(tmp_path):
     result = run_cli("flaky", "--json", str(report), cwd=repo_dir, env={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
-    assert data["runs"] == 4 and data["budget"] == 3
+    # every complete run counts: 4, or 3 when the newer backfill stored c3 (as its baseline) before the
+    # older one reached it, which then skips c3 (the race noted above; the measurement lock decides it)
+    complete = [r for r in store.list_runs() if r["state"] in ("pass", "regression", "inconclusive")]
+    assert data["runs"] == len(complete) and len(complete) in (3, 4) and data["budget"] == 3
     login = next(m for m in data["metrics"] if (m["name"], m["metric"]) == ("login", "p50"))
     verdicts = [store.verdict(r["run_id"]) for r in store.list_runs() if r["state"] != "interrupted"]
     judged = [v for v in verdicts if any((m["name"], m["metric"]) == ("login", "p50") for m in v["metrics"])]
