@@ -32,6 +32,7 @@ from perfgate.faults.schedule import (
     parse_seconds,
     run_schedule,
     slowness_monkey,
+    start_schedule,
 )
 from perfgate.faults.server import ProxyServer, ProxyThread, new_event_loop
 from perfgate.faults.storm import StormImpact, storm_impact, storm_windows
@@ -64,6 +65,7 @@ __all__ = [
     "parse_seconds",
     "run_schedule",
     "slowness_monkey",
+    "start_schedule",
     "MODES",
     "STREAMS",
     "TOXIC_TYPES",

@@ -20,12 +20,9 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from perfgate.faults.toxics import FaultRequestError, Toxic
-
-if TYPE_CHECKING:
-    from perfgate.faults.proxy import Proxy
 
 _QUEUE_LIMIT = 1 << 20  # bytes queued in a link before its source stops reading
 SKIP = object()  # a toxic that does not apply to this chunk
@@ -39,6 +36,16 @@ def split_hostport(addr: str, key: str = "listen") -> tuple[str, int]:
             f"{key} address {addr!r} must be host:port", error=f"bad request body: {key} must be host:port"
         )
     return host.strip("[]"), int(port)
+
+
+class Owner(Protocol):
+    """What a connection needs from its proxy (:class:`perfgate.faults.proxy.Proxy`)."""
+
+    upstream: str
+    rng: random.Random
+    loop: asyncio.AbstractEventLoop
+    chains: dict[str, list[Toxic]]
+    conns: set[Conn]
 
 
 class _Entry:
@@ -114,7 +121,7 @@ class _Entry:
 class _Side(asyncio.Protocol):
     """One socket of a connection: the client's or the upstream's."""
 
-    def __init__(self, conn: _Conn) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self.transport: asyncio.Transport | None = None
         self.reader: _Link | None = None  # the link fed by this socket
@@ -162,7 +169,7 @@ class _Side(asyncio.Protocol):
 class _Link:
     """One direction of a connection: a chain of toxic entries between two sockets."""
 
-    def __init__(self, conn: _Conn, stream: str, src: _Side, dst: _Side, toxics: Iterable[Toxic]) -> None:
+    def __init__(self, conn: Conn, stream: str, src: _Side, dst: _Side, toxics: Iterable[Toxic]) -> None:
         self.conn = conn
         self.stream = stream
         self.loop: asyncio.AbstractEventLoop = conn.loop
@@ -281,10 +288,10 @@ class _Link:
             self.task.cancel()
 
 
-class _Conn:
+class Conn:
     """One proxied connection: client socket, upstream socket, two links."""
 
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: Owner) -> None:
         self.proxy = proxy
         self.loop = proxy.loop
         self.client = _Side(self)

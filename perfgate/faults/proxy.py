@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from perfgate.errors import FaultError, PortInUseError
-from perfgate.faults.link import _Conn, split_hostport
+from perfgate.faults.link import Conn, split_hostport
 from perfgate.faults.toxics import STREAMS, FaultRequestError, Toxic
 
 __all__ = ["Proxy", "split_hostport"]
@@ -39,7 +39,7 @@ class Proxy:
         self.enabled = False
         self.rng = rng or random.Random()
         self.chains: dict[str, list[Toxic]] = {s: [] for s in STREAMS}
-        self.conns: set[_Conn] = set()
+        self.conns: set[Conn] = set()
         self._server: asyncio.AbstractServer | None = None
         self.loop = asyncio.get_running_loop()
 
@@ -81,7 +81,7 @@ class Proxy:
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUseError(f"proxy {self.name!r}: listen address {addr} is already in use") from exc
             raise FaultError(f"proxy {self.name!r}: cannot listen on {addr}: {exc.strerror or exc}") from exc
-        self._server = await self.loop.create_server(lambda: _Conn(self).client, sock=sock)
+        self._server = await self.loop.create_server(lambda: Conn(self).client, sock=sock)
         bound = sock.getsockname()
         self.listen = _hostport(bound[0], bound[1])
         self.enabled = True

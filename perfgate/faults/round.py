@@ -18,7 +18,7 @@ from typing import Any
 from perfgate.config import ScenarioConfig
 from perfgate.errors import ConfigError, FaultError
 from perfgate.faults.chaos import ChaosRunner, ChaosSpec, parse_chaos
-from perfgate.faults.schedule import FaultSpec, MonkeyMix, parse_faults, parse_seconds, slowness_monkey
+from perfgate.faults.schedule import FaultSpec, MonkeyMix, parse_faults, parse_seconds, slowness_monkey, start_schedule
 from perfgate.faults.server import ProxyThread
 from perfgate.model import Window
 
@@ -133,7 +133,7 @@ class SideFaults:
 
     def start(self, t0_ns: int) -> None:
         if self.proxy is not None:
-            self._schedule = self.proxy.start_schedule(self.plan.faults)
+            self._schedule = start_schedule(self.proxy, self.plan.faults)
         if self.chaos is not None:
             self.chaos.start(t0_ns)
 

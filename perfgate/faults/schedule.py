@@ -20,20 +20,19 @@ parsed from plain dicts such as a ``[[faults]]`` table of perfgate.toml::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import random
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from perfgate.errors import FaultError
+from perfgate.faults.server import ProxyServer, ProxyThread
 from perfgate.faults.toxics import STREAMS, FaultRequestError, make_toxic
 from perfgate.model import Window
-
-if TYPE_CHECKING:
-    from perfgate.faults.server import ProxyServer
 
 DOWN = "down"  # not a toxic: the proxy is disabled for the window, as Toxiproxy's "down"
 _FIELDS = {"at", "for", "link", "toxic", "stream", "toxicity", "toxicity_mode"}
@@ -299,3 +298,11 @@ __all__ = [
     "run_schedule",
     "slowness_monkey",
 ]
+
+
+def start_schedule(
+    thread: ProxyThread, specs: Iterable[FaultSpec | Mapping[str, Any]]
+) -> concurrent.futures.Future[list[Window]]:
+    """Start a fault schedule on ``thread``'s proxies now; the future gives its windows
+    (cancel it to stop early)."""
+    return thread.submit(run_schedule(thread.running(), specs))

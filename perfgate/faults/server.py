@@ -16,16 +16,12 @@ import asyncio
 import concurrent.futures
 import random
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from perfgate.errors import FaultError
 from perfgate.faults.proxy import Proxy, split_hostport
 from perfgate.faults.toxics import FaultRequestError, Toxic, make_toxic
-from perfgate.model import Window
-
-if TYPE_CHECKING:
-    from perfgate.faults.schedule import FaultSpec
 
 T = TypeVar("T")
 
@@ -215,45 +211,36 @@ class ProxyThread:
             raise FaultError("the proxy thread is not started (call ProxyThread.start())")
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    def _srv(self) -> ProxyServer:
+    def running(self) -> ProxyServer:
+        """The started server (for coroutines submitted to its loop)."""
         if self.server is None:
             raise FaultError("the proxy thread is not started (call ProxyThread.start())")
         return self.server
 
     def create(self, name: str, listen: str = "127.0.0.1:0", upstream: str = "", *, enabled: bool = True) -> Proxy:
         """Create a proxy; read its fields (``listen_port``), change it through this handle."""
-        return self.call(self._srv().create(name, listen, upstream, enabled=enabled))
+        return self.call(self.running().create(name, listen, upstream, enabled=enabled))
 
     def delete(self, name: str) -> None:
-        self.call(self._srv().delete(name))
+        self.call(self.running().delete(name))
 
     def set_enabled(self, name: str, enabled: bool) -> None:
-        self.call(self._srv().set_enabled(name, enabled))
+        self.call(self.running().set_enabled(name, enabled))
 
     def add_toxic(self, proxy: str, type: str, **fields: Any) -> Toxic:
         async def go() -> Toxic:
-            return self._srv().add_toxic(proxy, type, **fields)
+            return self.running().add_toxic(proxy, type, **fields)
 
         return self.call(go())
 
     def remove_toxic(self, proxy: str, name: str) -> None:
         async def go() -> None:
-            self._srv().remove_toxic(proxy, name)
+            self.running().remove_toxic(proxy, name)
 
         self.call(go())
 
     def reset(self) -> None:
-        self.call(self._srv().reset())
-
-    def start_schedule(self, specs: Iterable[FaultSpec | Mapping[str, Any]]) -> concurrent.futures.Future[list[Window]]:
-        """Start a fault schedule now; the future gives its windows (cancel it to stop early)."""
-        from perfgate.faults.schedule import run_schedule
-
-        return self.submit(run_schedule(self._srv(), specs))
-
-    def run_schedule(self, specs: Iterable[FaultSpec | Mapping[str, Any]]) -> list[Window]:
-        """Run a fault schedule to its end and return its windows."""
-        return self.start_schedule(specs).result()
+        self.call(self.running().reset())
 
 
 def new_event_loop(use_uvloop: bool | None = None) -> asyncio.AbstractEventLoop:

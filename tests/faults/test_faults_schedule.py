@@ -18,6 +18,7 @@ from perfgate.faults import (
     parse_faults,
     run_schedule,
     slowness_monkey,
+    start_schedule,
 )
 from perfgate.model import Window
 from tests.faults.helpers_faults import TcpServer, connect, timed_echo
@@ -44,7 +45,7 @@ def test_schedule_applies_and_records_windows(pt: ProxyThread, echo: TcpServer) 
     thread = threading.Thread(target=client)
     thread.start()
     try:
-        windows = pt.run_schedule(specs)
+        windows = start_schedule(pt, specs).result()
     finally:
         stop.set()
         thread.join(10)
