@@ -21,18 +21,24 @@ from perfgate import __version__
 from perfgate.commands import COMMANDS
 from perfgate.errors import ConfigError, PerfgateError, os_error_line
 from perfgate.model import State
+from perfgate.outcome import (
+    EXIT_CODES,
+    EXIT_ERROR,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERRUPTED,
+    EXIT_PASS,
+    EXIT_REGRESSION,
+    Outcome,
+    gate_outcome,
+)
 from perfgate.procs import on_signal, reap_all
 
-EXIT_PASS, EXIT_REGRESSION, EXIT_INCONCLUSIVE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+__all__ = ["EXIT_ERROR", "EXIT_INCONCLUSIVE", "EXIT_INTERRUPTED", "EXIT_PASS", "EXIT_REGRESSION", "exit_code", "main"]
 
 
 def exit_code(state: State, inconclusive_policy: str = "warn") -> int:
-    """Map a verdict to the documented exit code; ``--inconclusive`` picks the CI policy."""
-    if state is State.REGRESSION:
-        return EXIT_REGRESSION
-    if state is State.INCONCLUSIVE:
-        return {"fail": EXIT_REGRESSION, "pass": EXIT_PASS}.get(inconclusive_policy, EXIT_INCONCLUSIVE)
-    return EXIT_PASS
+    """A verdict's documented exit code; ``--inconclusive`` picks the CI policy."""
+    return EXIT_CODES[gate_outcome(state, inconclusive_policy)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -76,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "_module", None) is None:
             parser.print_help(sys.stderr)
             return EXIT_ERROR
-        code: int = args._module.run(args, console)  # each command module returns its exit code
-        return code
+        outcome: Outcome = args._module.run(args, console)  # each command module returns its outcome
+        return EXIT_CODES[outcome]
     except KeyboardInterrupt:
         console.print("perfgate: interrupted; everything it started has been stopped", style="yellow")
         return EXIT_INTERRUPTED

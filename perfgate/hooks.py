@@ -39,6 +39,7 @@ from perfgate.config import Config, load_config
 from perfgate.errors import ConfigError, PerfgateError, RevisionError
 from perfgate.gate import GateOptions, GateResult, Progress, run_gate
 from perfgate.model import Verdict
+from perfgate.outcome import Outcome, gate_outcome
 from perfgate.store import open_store
 from perfgate.store.query import Measurements, Pooled
 
@@ -261,8 +262,8 @@ def _log(repo: git.Repo, text: str) -> None:
         handle.write(f"{stamp} {text}\n")
 
 
-def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> int:
-    """Measure ``sha`` against its first parent; log the outcome. Always returns 0."""
+def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> Outcome:
+    """Measure ``sha`` against its first parent; log the outcome. Always OK: a commit is never undone."""
     with contextlib.suppress(OSError):
         os.setsid()  # out of the terminal's process group: a Ctrl-C after the commit does not reach it
     repo = gitops.open_repo(repo_dir)
@@ -274,7 +275,7 @@ def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> int:
             commit = repo.commit(sha)
             if not commit.parents:
                 _log(repo, f"post-commit {sha[:10]} skipped: a root commit has no parent to compare with")
-                return 0
+                return Outcome.OK
             config = hook_config(gitops.repo_root(repo), settings)
             options = gate_options(
                 settings, commit.parents[0].hexsha, commit.hexsha, f"perfgate hook run post-commit --sha {sha}"
@@ -288,7 +289,7 @@ def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> int:
             _log(repo, f"post-commit {sha[:10]} error: {' '.join(str(exc).split())}")
         except KeyboardInterrupt:
             _log(repo, f"post-commit {sha[:10]} interrupted; everything it started has been stopped")
-    return 0
+    return Outcome.OK
 
 
 @dataclass(frozen=True)
@@ -335,9 +336,9 @@ def run_pre_push(
     settings: HookSettings,
     report: Callable[[Verdict], None],
     progress: Progress | None = None,
-) -> int:
-    """Gate each pushed tip; 1 blocks the push (regression, or inconclusive under a "fail" policy)."""
-    from perfgate.cli import EXIT_REGRESSION, exit_code
+) -> Outcome:
+    """Gate each pushed tip; REGRESSION (exit 1) blocks the push: a regression, or an inconclusive
+    verdict under a "fail" policy, with ``settings.block``."""
 
     repo = gitops.open_repo(repo_dir)
     config = hook_config(gitops.repo_root(repo), settings)
@@ -358,6 +359,6 @@ def run_pre_push(
             f"{verdict.state.value} run={verdict.run_id} ({source})",
         )
         report(verdict)
-        if exit_code(verdict.state, config.judge.inconclusive) == EXIT_REGRESSION:
+        if gate_outcome(verdict.state, config.judge.inconclusive) is Outcome.REGRESSION:
             blocked = True
-    return 1 if blocked and settings.block else 0
+    return Outcome.REGRESSION if blocked and settings.block else Outcome.OK

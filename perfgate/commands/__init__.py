@@ -1,7 +1,7 @@
 """One module per command (as in asv). Each module defines:
 
 - ``add_arguments(parser)``;
-- ``run(args, console) -> int``, returning an exit code and raising
+- ``run(args, console) -> Outcome`` (:mod:`perfgate.outcome`), raising
   :class:`perfgate.errors.PerfgateError` on failure.
 
 Each command's work is also callable as a plain function from its module.

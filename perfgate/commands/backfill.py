@@ -12,6 +12,7 @@ from perfgate.commands._args import check_option
 from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options
 from perfgate.config import load_config
 from perfgate.history import BackfillStep, backfill
+from perfgate.outcome import Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_gate_arguments(parser)
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--limit", args.limit, low=1)  # 0 or -3 would be read as "no limit"
     repo = gitops.open_repo(args.repo)
     root = gitops.repo_root(repo)
@@ -39,4 +40,4 @@ def run(args: argparse.Namespace, console: Console) -> int:
     out.print(
         f"backfill: {len(steps)} commits, {measured} measured, {len(steps) - measured} already stored", markup=False
     )
-    return 0
+    return Outcome.OK

@@ -17,7 +17,6 @@ from rich.table import Table
 
 from perfgate import gitops
 from perfgate.bisect import BisectResult, Step, Watch, bisect
-from perfgate.cli import EXIT_INCONCLUSIVE, EXIT_PASS
 from perfgate.commands._common import (
     STYLE,
     RichProgress,
@@ -28,6 +27,7 @@ from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 from perfgate.judge.names import check_metric_names
 from perfgate.model import Revision, RoundRecord
+from perfgate.outcome import Outcome
 from perfgate.store import LocalStore, open_store
 
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(inconclusive=None)
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     watch = Watch.parse(args.metric)
     repo = gitops.open_repo(args.repo)
     root = gitops.repo_root(repo)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     print_result(out, result)
     if args.json_path is not None:
         write_json(result, args.json_path)
-    return EXIT_PASS if result.found or not result.suspects else EXIT_INCONCLUSIVE
+    return Outcome.OK if result.found or not result.suspects else Outcome.INCONCLUSIVE
 
 
 class _WatchedNames(RichProgress):

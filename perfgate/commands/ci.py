@@ -27,7 +27,6 @@ import git
 from rich.console import Console
 
 from perfgate import gitops
-from perfgate.cli import exit_code
 from perfgate.commands._common import (
     RichProgress,
     add_gate_arguments,
@@ -39,6 +38,7 @@ from perfgate.commands._common import (
 from perfgate.config import load_config
 from perfgate.errors import ConfigError, RevisionError
 from perfgate.gate import run_gate
+from perfgate.outcome import EXIT_CODES, Outcome, gate_outcome
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _github_outputs(environ: dict[str, str], values: dict[str, str], summary: Pa
             handle.write(summary.read_text(encoding="utf-8") + "\n")
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_gate_arguments(args)
     environ = dict(os.environ)
     repo = gitops.open_repo(args.repo)
@@ -167,15 +167,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     print_verdict(Console(highlight=False), result.verdict, out_dir / "report.html")
     for warning in warnings:
         console.print(f"perfgate: warning: {warning}", style="yellow", markup=False, soft_wrap=True)
-    code = exit_code(result.verdict.state, args.inconclusive or config.judge.inconclusive)
+    outcome = gate_outcome(result.verdict.state, args.inconclusive or config.judge.inconclusive)
     _github_outputs(
         environ,
         {
             "verdict": result.verdict.state.value,
-            "exit-code": str(code),
+            "exit-code": str(EXIT_CODES[outcome]),
             "run-id": result.run_id,
             "report": str(out_dir / "report.html"),
         },
         args.markdown,
     )
-    return code
+    return outcome

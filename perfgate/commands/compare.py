@@ -15,7 +15,6 @@ from typing import Any
 
 from rich.console import Console
 
-from perfgate.cli import exit_code
 from perfgate.codec import verdict_to_dict
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, check_option
 from perfgate.commands._common import print_verdict
@@ -23,6 +22,7 @@ from perfgate.config import JudgeConfig, load_config
 from perfgate.errors import StoreError
 from perfgate.judge import judge
 from perfgate.model import Revision, RoundMetrics, Side
+from perfgate.outcome import Outcome, gate_outcome
 from perfgate.store import LocalStore
 from perfgate.store.query import judge_evidence, stored_evidence
 
@@ -53,7 +53,7 @@ def _revision(manifest: dict[str, Any], side: Side) -> Revision:
     return Revision(**manifest[side.value])
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--margin", args.margin, low=MARGIN_LOW, high=MARGIN_HIGH)
     if not args.store.is_dir():
         raise StoreError(f"{args.store}: no perfgate store here (--store)")
@@ -86,4 +86,4 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         args.json_path.write_text(json.dumps(verdict_to_dict(verdict), indent=2))
     print_verdict(Console(highlight=False), verdict)
-    return exit_code(verdict.state, args.inconclusive or config.inconclusive)
+    return gate_outcome(verdict.state, args.inconclusive or config.inconclusive)

@@ -22,6 +22,7 @@ from perfgate.commands._common import RichProgress, add_gate_arguments, gate_opt
 from perfgate.commands.run import finish
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
+from perfgate.outcome import Outcome
 
 DEMO_CONFIG = """\
 # perfgate demo: the reference IM service with perfgate's default profile.
@@ -70,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_gate_arguments(parser)
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     here = Path.cwd()
     repo_dir = args.keep or Path(tempfile.mkdtemp(prefix="perfgate-demo-"))
     try:

@@ -17,6 +17,7 @@ from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 from perfgate.flaky import FlakyMetric, FlakyReport, analyse
 from perfgate.history import Key, Measurements
+from perfgate.outcome import Outcome
 from perfgate.store import open_store
 
 
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--last", args.last, low=1)
     check_option("--budget", args.budget, low=2, high=MAX_ROUNDS_HIGH)
     root = gitops.repo_root(gitops.open_repo(args.repo))
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         out.print(
             f"no judged runs in the store for config {key.config_hash} on machine {key.fingerprint}", markup=False
         )
-        return 0
+        return Outcome.OK
     out.print(_table(report))
     noisy = [m for m in report.metrics if m.gateable is False]
     out.print(
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             out.print(f"{json.dumps(spec)} = {margin:g}", markup=False)
     if args.json_path is not None:
         _write_json(report, args.json_path)
-    return 0
+    return Outcome.OK
 
 
 def _round_up(margin: float) -> float:

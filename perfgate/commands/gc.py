@@ -18,6 +18,7 @@ from perfgate import gitops
 from perfgate.config import find_config, load_config
 from perfgate.errors import ConfigError
 from perfgate.leftovers import reap
+from perfgate.outcome import Outcome
 from perfgate.store import is_remote, open_store
 from perfgate.store.local import LocalStore
 
@@ -47,7 +48,7 @@ def _store(args: argparse.Namespace, root: Path) -> LocalStore | None:
     return open_store(folder) if folder.is_dir() else None
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     repo = gitops.open_repo(args.repo)
     root = Path(repo.working_tree_dir or args.repo)
     reaped = reap(root, _store(args, root))
@@ -57,4 +58,4 @@ def run(args: argparse.Namespace, console: Console) -> int:
         highlight=False,
         soft_wrap=True,
     )
-    return 0
+    return Outcome.OK

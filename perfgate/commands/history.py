@@ -19,6 +19,7 @@ from perfgate.history import Key, Measurements, build_history, list_commits
 from perfgate.judge.changepoint import PENALTY
 from perfgate.judge.names import check_metric_names
 from perfgate.model import Series
+from perfgate.outcome import Outcome
 from perfgate.report.trend import fmt_change, fmt_value, render_trend
 from perfgate.store import LocalStore, open_store
 
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--limit", args.limit, low=1)
     if not (args.penalty > 0 and math.isfinite(args.penalty)):
         raise ConfigError(f"--penalty: must be a positive number, not {args.penalty}")
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"(config {key.config_hash}, machine {key.fingerprint}); run `perfgate backfill {args.range}`",
             markup=False,
         )
-        return 0
+        return Outcome.OK
     shown = [s for s in series if s.changes or args.all] or series[:1]
     for s in shown:
         out.print(_table(s, len(commits)))
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except OSError as exc:
         raise PerfgateError(f"{page}: cannot write the trend page: {exc.strerror or exc}") from exc
     out.print(f"trend page: {page}", markup=False)
-    return 0
+    return Outcome.OK
 
 
 def _check_names(args: argparse.Namespace, series: list[Series], every: Callable[[], list[Series]]) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from perfgate import gitops, hooks
 from perfgate.commands._common import RichProgress, print_verdict
 from perfgate.model import Verdict
+from perfgate.outcome import Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +61,7 @@ def _chosen(args: argparse.Namespace) -> tuple[str, ...]:
     return chosen
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     out = Console(highlight=False)
     if args.action == "install":
         config = args.config.resolve() if args.config else None
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             out.print(f"installed {hook} hook: {done.path}{chained}", markup=False)
         repo = gitops.open_repo(args.repo)
         out.print(f"hook log: {hooks.log_path(repo)}", markup=False)
-        return 0
+        return Outcome.OK
     if args.action == "uninstall":
         removed = hooks.uninstall(args.repo, _chosen(args) or hooks.HOOKS)
         for item in removed:
@@ -79,16 +80,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
             out.print(f"removed {item.hook} hook: {item.path}{restored}", markup=False)
         if not removed:
             out.print("no perfgate hook was installed", markup=False)
-        return 0
+        return Outcome.OK
     if args.action == "status":
         for hook, state in hooks.status(args.repo).items():
             out.print(f"{hook}: {state}", markup=False)
         out.print(f"hook log: {hooks.log_path(gitops.open_repo(args.repo))}", markup=False)
-        return 0
+        return Outcome.OK
     return _run_hook(args, console)
 
 
-def _run_hook(args: argparse.Namespace, console: Console) -> int:
+def _run_hook(args: argparse.Namespace, console: Console) -> Outcome:
     settings = hooks.HookSettings(profile=args.profile, config=args.config, block=args.block)
     if args.hook == "post-commit":
         if not args.sha:

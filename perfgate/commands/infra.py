@@ -21,6 +21,7 @@ from perfgate import gitops
 from perfgate.cluster.base import INFRA_FILE, ClusterPlan, InfraSettings, load_settings
 from perfgate.commands._args import check_option
 from perfgate.errors import ConfigError, PerfgateError
+from perfgate.outcome import Outcome
 
 ACTIONS = ("plan", "up", "status", "down", "gc")
 
@@ -97,7 +98,7 @@ def print_plan(console: Console, plan: ClusterPlan) -> None:
         console.print(f"  note: {note}", style="yellow", markup=False)
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--minutes", args.minutes, low=1)  # 0 or less would read as "the default"
     check_option("--workers", args.workers, low=1)
     out = Console(highlight=False)
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             f"{reaped.objects} S3 objects of expired runs removed",
             markup=False,
         )
-    return 0
+    return Outcome.OK
 
 
 def _up(args: argparse.Namespace, cluster: Any, settings: InfraSettings) -> Any:

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from perfgate.config import CONFIG_NAME
 from perfgate.errors import ConfigError
+from perfgate.outcome import Outcome
 
 TEMPLATE = """\
 # perfgate configuration. Every key is optional; the values shown are the defaults.
@@ -82,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     path = args.dir / CONFIG_NAME
     if path.exists() and not args.force:
         raise ConfigError(f"{path}: already exists (use --force to overwrite)")
@@ -91,4 +92,4 @@ def run(args: argparse.Namespace, console: Console) -> int:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc}") from exc
     console.print(f"wrote {path}", markup=False)
-    return 0
+    return Outcome.OK

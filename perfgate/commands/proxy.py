@@ -9,6 +9,7 @@ from rich.console import Console
 
 from perfgate.commands._args import check_option
 from perfgate.faults.api import load_populate_file, run_api
+from perfgate.outcome import Outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--config", type=Path, help="JSON array of proxies to create first (Toxiproxy's -config)")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None, console: Console | None = None) -> int:
+def serve(
+    host: str = "127.0.0.1", port: int = 8474, config: Path | None = None, console: Console | None = None
+) -> Outcome:
     """Serve until interrupted; the callable form of ``perfgate proxy serve``."""
     proxies = load_populate_file(config) if config is not None else None
 
@@ -33,9 +36,9 @@ def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None,
             console.print(f"perfgate proxy: Toxiproxy API on http://{host}:{bound} ({n} proxies); Ctrl-C stops")
 
     run_api(host, port, proxies, ready)
-    return 0
+    return Outcome.OK
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--port", args.port, low=0, high=65535)  # the OS took 70000 as 70000 % 65536
     return serve(args.host, args.port, args.config, console)

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from perfgate.config import find_config, load_config
 from perfgate.errors import ConfigError, StoreError
+from perfgate.outcome import Outcome
 from perfgate.report import ReportPaths, write_reports
 from perfgate.store import is_remote, open_store
 from perfgate.store.query import latest_judged
@@ -74,7 +75,7 @@ def report(
     )
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     store_dir, out_dir = _defaults(args)
     paths = report(
         args.run,
@@ -93,4 +94,4 @@ def run(args: argparse.Namespace, console: Console) -> int:
     ):
         if path is not None:
             console.print(f"{label}: {path}", markup=False, highlight=False)
-    return 0
+    return Outcome.OK

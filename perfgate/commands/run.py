@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 
 from perfgate import gitops
-from perfgate.cli import exit_code
 from perfgate.commands._common import Published, RichProgress, add_gate_arguments, gate_options, print_verdict, publish
 from perfgate.config import load_config
 from perfgate.gate import GateResult, run_gate
+from perfgate.outcome import Outcome, gate_outcome
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_gate_arguments(parser)
 
 
-def run(args: argparse.Namespace, console: Console) -> int:
+def run(args: argparse.Namespace, console: Console) -> Outcome:
     repo = gitops.open_repo(args.repo)
     root = gitops.repo_root(repo)
     config = load_config(args.config, directory=root)
@@ -45,11 +45,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     return finish(result, publish(result, config, options), args, config.judge.inconclusive)
 
 
-def finish(result: GateResult, published: Published, args: argparse.Namespace, policy: str) -> int:
-    """Print the verdict (and a warning if its reports could not be written); the verdict's exit code."""
+def finish(result: GateResult, published: Published, args: argparse.Namespace, policy: str) -> Outcome:
+    """Print the verdict (and a warning if its reports could not be written); the verdict's outcome."""
     print_verdict(Console(highlight=False), result.verdict, published.reports.html)
     if published.error:
         Console(stderr=True, highlight=False).print(
             f"perfgate: warning: {published.error}", style="yellow", markup=False, soft_wrap=True
         )
-    return exit_code(result.verdict.state, args.inconclusive or policy)
+    return gate_outcome(result.verdict.state, args.inconclusive or policy)

@@ -19,6 +19,7 @@ from perfgate import codec
 from perfgate.commands import report as report_command
 from perfgate.errors import PerfgateError, StoreError
 from perfgate.model import SCHEMA_VERSION, Design, State
+from perfgate.outcome import Outcome
 from perfgate.report import ReportPaths, write_reports
 from perfgate.report.summary import MARKDOWN_LIMIT, markdown_summary
 from perfgate.store.local import LocalStore
@@ -336,11 +337,11 @@ def test_report_command_rerenders_from_the_store(quiet_run, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)  # no config here: built-in defaults for what is not given
     args = _args(run_id[:8], "--store", str(store.root), "--markdown", "s.md", "--junit", "j.xml", "--json", "v.json")
     console = Console(file=io.StringIO(), width=200)
-    assert report_command.run(args, console) == 0
+    assert report_command.run(args, console) == Outcome.OK
     assert (tmp_path / "reports" / f"{run_id}.html").is_file()
     assert json.loads((tmp_path / "v.json").read_text())["report"] == f"reports/{run_id}.html"
     args = _args("latest", "--store", str(store.root), "--out", "elsewhere")
-    assert report_command.run(args, console) == 0
+    assert report_command.run(args, console) == Outcome.OK
     assert (tmp_path / "elsewhere" / f"{run_id}.html").is_file()
 
 
