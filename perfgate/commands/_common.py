@@ -17,7 +17,8 @@ from perfgate import gate
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, check_option
 from perfgate.config import Config
 from perfgate.errors import PerfgateError, os_error_line
-from perfgate.model import Design, MetricComparison, RoundRecord, RoundSpec, State, Verdict
+from perfgate.formatting import change_with_ci, value_text
+from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
 
 if TYPE_CHECKING:
     from perfgate.report import ReportPaths
@@ -179,35 +180,6 @@ class RichProgress(gate.Progress):
         return self.task
 
 
-def _percent(ratio: float) -> str:
-    return f"{(ratio - 1) * 100:+.0f}%" if abs(ratio - 1) >= 0.1 else f"{(ratio - 1) * 100:+.1f}%"
-
-
-def change_text(m: MetricComparison) -> str:
-    """Ratios as percent changes; error rates as differences in percentage points."""
-    if m.metric == "error_rate":
-
-        def pp(x: float) -> str:
-            return f"{x * 100:+.2f}pp"
-
-        return f"{pp(m.candidate - m.baseline)} [{pp(m.ci_low)}, {pp(m.ci_high)}]"
-    return f"{_percent(m.ratio)} [{_percent(m.ci_low)}, {_percent(m.ci_high)}]"
-
-
-def format_value(metric: str, value: float) -> str:
-    if metric == "throughput":
-        return f"{value:,.1f}/s"
-    if metric == "error_rate":
-        return f"{value * 100:.2f}%"
-    if metric == "rss_peak":
-        return f"{value / 2**20:,.1f}MiB"
-    if metric == "cpu_per_request":
-        return f"{value:,.0f}µs CPU"
-    if metric in ("queue_peak", "cpu_mean"):
-        return f"{value:,.1f}" + ("%" if metric == "cpu_mean" else "")
-    return f"{value / 1000:,.2f}ms"  # latencies are stored in microseconds
-
-
 def print_verdict(console: Console, verdict: Verdict, report: Path | None = None) -> None:
     """A compact table (fits 80 columns): regressions first, as the judge sorts them."""
     many_scenarios = len({m.scenario for m in verdict.metrics}) > 1
@@ -216,12 +188,12 @@ def print_verdict(console: Console, verdict: Verdict, report: Path | None = None
         table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left", overflow="fold")
     for m in verdict.metrics:
         name = f"{m.scenario}/{m.name}" if many_scenarios else m.name
-        change = change_text(m)
+        change = change_with_ci(m)
         table.add_row(
             name,
             m.metric,
-            format_value(m.metric, m.baseline),
-            format_value(m.metric, m.candidate),
+            value_text(m.baseline, m.metric),
+            value_text(m.candidate, m.metric),
             change,
             f"[{STYLE[m.verdict]}]{m.verdict.value}[/]",
         )

@@ -16,6 +16,7 @@ from perfgate.commands._args import MAX_ROUNDS_HIGH, check_option
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 from perfgate.flaky import FlakyMetric, FlakyReport, analyse
+from perfgate.formatting import share
 from perfgate.history import Key, Measurements
 from perfgate.outcome import Outcome
 from perfgate.store import open_store
@@ -79,10 +80,6 @@ def _round_up(margin: float) -> float:
     return math.floor(margin * 100 + 1) / 100
 
 
-def _pct(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x * 100:.0f}%"
-
-
 def _table(report: FlakyReport) -> Table:
     table = Table(title="metric flapping and noise", title_justify="left")
     for column in (
@@ -111,10 +108,10 @@ def _table(report: FlakyReport) -> Table:
         table.add_row(
             *m.key,
             str(m.verdicts),
-            _pct(m.flip_rate),
-            _pct(m.repeat_flip_rate),
-            _pct(m.inconclusive_rate),
-            _pct(m.cv),
+            share(m.flip_rate),
+            share(m.repeat_flip_rate),
+            share(m.inconclusive_rate),
+            share(m.cv),
             "—" if not math.isfinite(m.sigma) else f"{m.sigma:.3g}",
             f"{m.noise_source} ({m.pairs})",
             str(m.rounds_needed or "—"),

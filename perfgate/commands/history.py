@@ -15,12 +15,13 @@ from perfgate import gitops
 from perfgate.commands._args import check_option
 from perfgate.config import METRICS, load_config
 from perfgate.errors import ConfigError, PerfgateError
+from perfgate.formatting import percent, value_text
 from perfgate.history import Key, Measurements, build_history, list_commits
 from perfgate.judge.changepoint import PENALTY
 from perfgate.judge.names import check_metric_names
 from perfgate.model import Series
 from perfgate.outcome import Outcome
-from perfgate.report.trend import fmt_change, fmt_value, render_trend
+from perfgate.report.trend import render_trend
 from perfgate.store import LocalStore, open_store
 
 
@@ -136,8 +137,8 @@ def _table(s: Series, commits: int) -> Table:
             p.revision.sha[:10],
             p.revision.subject[:48],
             str(len(p.values)),
-            fmt_value(p.centre, s.metric),
-            f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}",
+            value_text(p.centre, s.metric),
+            f"{value_text(p.low, s.metric)} – {value_text(p.high, s.metric)}",
             p.step or "—",
             mark,
             style="bold red" if mark else None,
@@ -157,7 +158,7 @@ def _print_changes(out: Console, series: list[Series]) -> None:
     for s, c in changes:
         out.print(
             f"  {s.scenario}/{s.name} {s.metric}: {c.revision.sha[:10]} “{c.revision.subject}” "
-            f"{fmt_value(c.before, s.metric)} → {fmt_value(c.after, s.metric)} ({fmt_change(c.ratio)})",
+            f"{value_text(c.before, s.metric)} → {value_text(c.after, s.metric)} ({percent(c.ratio)})",
             markup=False,
         )
 

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from perfgate.formatting import MINUS, delta_ms, percent, points
 from perfgate.judge.rules import MIN_PAIRS, STATE_ORDER
 from perfgate.model import MetricComparison, Revision, State, Verdict
-
-MINUS = "\u2212"
 
 
 def with_cpu_context(results: list[MetricComparison]) -> list[MetricComparison]:
@@ -25,7 +24,7 @@ def with_cpu_context(results: list[MetricComparison]) -> list[MetricComparison]:
     for m in results:
         if m.metric == "cpu_per_request" and m.verdict is State.REGRESSION:
             deltas = [
-                f"{o.name} {_ms(o.candidate - o.baseline)}"
+                f"{o.name} {delta_ms(o.candidate - o.baseline)}"
                 for o in results
                 if o.scenario == m.scenario and o.metric == "p50" and math.isfinite(o.candidate - o.baseline)
             ]
@@ -33,22 +32,6 @@ def with_cpu_context(results: list[MetricComparison]) -> list[MetricComparison]:
                 m = replace(m, reason=f"{m.reason} (scenario {m.scenario}; p50 beside it: {', '.join(deltas)})")
         out.append(m)
     return out
-
-
-def _ms(delta_us: float) -> str:
-    return f"{delta_us / 1000:+.2f} ms".replace("-", MINUS)
-
-
-def _pct(ratio: float) -> str:
-    if not math.isfinite(ratio):
-        return "+inf%" if ratio > 0 else "n/a"
-    pct = (ratio - 1.0) * 100.0
-    text = f"{pct:+.1f}%" if abs(pct) < 9.95 else f"{pct:+.0f}%"
-    return text.replace("-", MINUS)
-
-
-def _pp(x: float) -> str:
-    return (f"{x * 100:+.2f} pp" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")).replace("-", MINUS)
 
 
 def metric_reason(m: MetricComparison, pairs: int, fisher_p: float = math.nan) -> str:
@@ -59,8 +42,8 @@ def metric_reason(m: MetricComparison, pairs: int, fisher_p: float = math.nan) -
         return f"inconclusive: {label}: only {pairs} round pair{'s' * (pairs != 1)} (need {MIN_PAIRS}), never a pass"
     if m.metric == "error_rate":
         what = (
-            f"{label} {m.baseline:.2%} \u2192 {m.candidate:.2%} ({_pp(m.candidate - m.baseline)} "
-            f"[{_pp(m.ci_low)}, {_pp(m.ci_high)}]"
+            f"{label} {m.baseline:.2%} \u2192 {m.candidate:.2%} ({points(m.candidate - m.baseline)} "
+            f"[{points(m.ci_low)}, {points(m.ci_high)}]"
         )
         extra = f", Fisher p={fisher_p:.2g})" if math.isfinite(fisher_p) and fisher_p < 1 else ")"
         tolerance = f"the {m.margin * 100:.2f} pp tolerance"
@@ -70,13 +53,13 @@ def metric_reason(m: MetricComparison, pairs: int, fisher_p: float = math.nan) -
             State.PASS: f"pass: {what}{extra} within {tolerance}",
             State.INCONCLUSIVE: f"inconclusive: {what}{extra} straddles {tolerance} {after}",
         }[m.verdict]
-    what = f"{label} {_pct(m.ratio)} [{_pct(m.ci_low)}, {_pct(m.ci_high)}]"
+    what = f"{label} {percent(m.ratio)} [{percent(m.ci_low)}, {percent(m.ci_high)}]"
     margin = f"{MINUS if m.higher_is_better else '+'}{m.margin * 100:g}% margin"
     return {
         State.REGRESSION: f"regression: {what} {'below' if m.higher_is_better else 'above'} the {margin}",
         State.IMPROVEMENT: f"improvement: {what}",
         State.PASS: f"pass: {what} within the {margin}",
-        State.INCONCLUSIVE: f"inconclusive: {label} {_pct(m.ratio)}, CI [{_pct(m.ci_low)}, {_pct(m.ci_high)}] "
+        State.INCONCLUSIVE: f"inconclusive: {label} {percent(m.ratio)}, CI [{percent(m.ci_low)}, {percent(m.ci_high)}] "
         f"straddles the {margin} {after}",
     }[m.verdict]
 

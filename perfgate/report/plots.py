@@ -43,6 +43,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from perfgate.formatting import is_difference, margin_text
 from perfgate.model import MetricComparison, RoundRecord
 
 if TYPE_CHECKING:
@@ -283,7 +284,7 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
         ax.set_xticks(sorted(set(values["round"])))
 
     # Error rates are judged as a difference with an absolute tolerance, the rest as ratios.
-    difference = comparison.metric == "error_rate"
+    difference = is_difference(comparison)
     scale = 100.0 if difference else 1.0  # differences shown in percentage points
     center = 0.0 if difference else 1.0
     changes = pair_changes(values, difference)
@@ -294,7 +295,7 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
         color="#2ca02c",
         alpha=0.10,
         linewidth=0,
-        label=f"±{margin:.2f} pp tolerance" if difference else f"±{comparison.margin:.0%} margin",
+        label=f"{margin_text(comparison)} {'tolerance' if difference else 'margin'}",
     )
     rax.axhline(center, color="#777777", linewidth=0.8)
     if not changes.empty:

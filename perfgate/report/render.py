@@ -34,26 +34,21 @@ from markupsafe import Markup
 from perfgate import __version__
 from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.errors import PerfgateError, StoreError
+from perfgate.formatting import (
+    change_text,
+    ci_text,
+    is_difference,
+    is_latency,
+    margin_text,
+    metric_unit,
+    p_text,
+    value_text,
+)
 from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, RoundRecord, Verdict
 from perfgate.redact import redact
 from perfgate.report import plots
-from perfgate.report.summary import (
-    change_key,
-    counts,
-    flagged,
-    fmt_change,
-    fmt_ci,
-    fmt_margin,
-    fmt_p,
-    fmt_value,
-    is_difference,
-    is_latency,
-    junit_xml,
-    markdown_summary,
-    metric_unit,
-    order_metrics,
-)
+from perfgate.report.summary import change_key, counts, flagged, junit_xml, markdown_summary, order_metrics
 from perfgate.store.local import LocalStore
 from perfgate.store.names import check_name
 
@@ -134,12 +129,12 @@ def _row(m: MetricComparison) -> dict[str, Any]:
         "metric": m.metric,
         "verdict": m.verdict.value,
         "reason": m.reason,
-        "baseline": fmt_value(m.baseline, m.metric),
-        "candidate": fmt_value(m.candidate, m.metric),
-        "change": fmt_change(m),
-        "ci": fmt_ci(m),
-        "p": fmt_p(m.p_value),
-        "margin": fmt_margin(m),
+        "baseline": value_text(m.baseline, m.metric),
+        "candidate": value_text(m.candidate, m.metric),
+        "change": change_text(m),
+        "ci": ci_text(m),
+        "p": p_text(m.p_value),
+        "margin": margin_text(m),
         "rounds": m.rounds,
         "rank": {"regression": 0, "inconclusive": 1, "improvement": 2, "pass": 3}[m.verdict.value],
         "k_baseline": num(m.baseline),
@@ -157,9 +152,9 @@ def _headline(m: MetricComparison) -> dict[str, str]:
         "scenario": m.scenario,
         "name": m.name,
         "metric": m.metric,
-        "change": fmt_change(m),
-        "ci": fmt_ci(m),
-        "moves": f"{fmt_value(m.baseline, m.metric)} → {fmt_value(m.candidate, m.metric)}",
+        "change": change_text(m),
+        "ci": ci_text(m),
+        "moves": f"{value_text(m.baseline, m.metric)} → {value_text(m.candidate, m.metric)}",
     }
 
 

@@ -1,7 +1,6 @@
 """The machine- and comment-sized outputs: markdown summary, JUnit XML, JSON.
 
-Also the number formatting shared with the HTML report, so every output says
-the same thing the same way.
+Numbers read as :mod:`perfgate.formatting` writes them, as in every other output.
 
 JUnit mapping, one ``<testcase>`` per judged metric (classname
 ``perfgate.<scenario>``, name ``<request> [<metric>]``):
@@ -28,6 +27,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from perfgate.formatting import change_text, ci_text, is_difference, margin_text, p_text, value_text
 from perfgate.model import MetricComparison, State, Verdict
 
 #: Markdown summaries are capped well below GitHub's 65,536-character comment limit.
@@ -38,97 +38,21 @@ ICONS = {State.REGRESSION: "🔴", State.INCONCLUSIVE: "🟡", State.IMPROVEMENT
 _XML_BAD = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-# --- formatting ---------------------------------------------------------------------
-
-
-def is_latency(metric: str) -> bool:
-    return metric == "mean" or re.fullmatch(r"p\d+(\.\d+)?", metric) is not None
-
-
-def metric_unit(metric: str) -> tuple[float, str]:
-    """Scale from stored units to display units, and the display unit."""
-    if is_latency(metric):
-        return 1000.0, "ms"
-    if metric == "throughput":
-        return 1.0, "req/s"
-    if metric == "error_rate":
-        return 0.01, "%"
-    if metric == "rss_peak":
-        return float(2**20), "MiB"
-    if metric == "cpu_mean":
-        return 1.0, "% CPU"
-    if metric == "cpu_per_request":
-        return 1.0, "µs CPU/req"
-    return 1.0, ""
-
-
-def fmt_value(value: float, metric: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    scale, unit = metric_unit(metric)
-    v = value / scale
-    if unit == "%":
-        return f"{v:.2f}%"
-    if abs(v) >= 100:
-        text = f"{v:,.0f}"
-    elif abs(v) >= 10:
-        text = f"{v:.1f}"
-    else:
-        text = f"{v:.2f}" if abs(v) >= 0.1 or v == 0 else f"{v:.3g}"
-    return f"{text} {unit}".strip()
-
-
-def is_difference(m: MetricComparison) -> bool:
-    """The judge compares error rates as a difference (candidate − baseline, in rate units,
-    with ``margin`` an absolute tolerance); every other metric as a ratio."""
-    return m.metric == "error_rate"
-
-
-def _finite(*values: float) -> bool:
-    return all(v is not None and math.isfinite(v) for v in values)
-
-
-def _pp(x: float) -> str:
-    return f"{x * 100:+.2f} pp"
-
-
-def fmt_change(m: MetricComparison) -> str:
-    """The change: percent for ratios, percentage points for error rates."""
-    if is_difference(m):
-        return _pp(m.candidate - m.baseline) if _finite(m.candidate, m.baseline) else "—"
-    return f"{(m.ratio - 1) * 100:+.1f}%" if _finite(m.ratio) else "—"
-
-
-def fmt_ci(m: MetricComparison) -> str:
-    if not _finite(m.ci_low, m.ci_high):
-        return "—"
-    if is_difference(m):
-        return f"{_pp(m.ci_low)} … {_pp(m.ci_high)}"
-    return f"{(m.ci_low - 1) * 100:+.1f}% … {(m.ci_high - 1) * 100:+.1f}%"
-
-
-def fmt_margin(m: MetricComparison) -> str:
-    return f"±{m.margin * 100:.2f} pp" if is_difference(m) else f"±{m.margin:.0%}"
+# --- ordering -----------------------------------------------------------------------
 
 
 def change_key(m: MetricComparison) -> float:
     """A sort key for the change, in percent (ratios) or percentage points (error rates)."""
     value = (m.candidate - m.baseline) if is_difference(m) else (m.ratio - 1)
-    return value * 100 if _finite(value) else math.nan
+    return value * 100 if math.isfinite(value) else math.nan
 
 
 def effect_size(m: MetricComparison) -> float:
     """How far the change goes, in margins, comparable across metrics."""
     change = (m.candidate - m.baseline) if is_difference(m) else (m.ratio - 1)
-    if not _finite(change):
+    if not math.isfinite(change):
         return 0.0
     return abs(change) / m.margin if m.margin > 0 else abs(change)
-
-
-def fmt_p(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return "—"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def order_metrics(metrics: Iterable[MetricComparison]) -> list[MetricComparison]:
@@ -228,8 +152,8 @@ def markdown_summary(
             break
         row = (
             f"| {ICONS[m.verdict]} | {md(m.scenario, 40)} | {md(m.name, 80)} | {md(m.metric, 20)} | "
-            f"{fmt_value(m.baseline, m.metric)} | {fmt_value(m.candidate, m.metric)} | "
-            f"{fmt_change(m)} ({fmt_ci(m)}) | {fmt_p(m.p_value)} |"
+            f"{value_text(m.baseline, m.metric)} | {value_text(m.candidate, m.metric)} | "
+            f"{change_text(m)} ({ci_text(m)}) | {p_text(m.p_value)} |"
         )
         if len(row) + 1 > budget:
             break
@@ -260,9 +184,9 @@ def xml_text(value: Any, limit: int = 2000) -> str:
 
 def _describe(m: MetricComparison) -> str:
     return (
-        f"{m.metric} of {m.name}: baseline {fmt_value(m.baseline, m.metric)}, candidate "
-        f"{fmt_value(m.candidate, m.metric)}, change {fmt_change(m)} "
-        f"(CI {fmt_ci(m)}), p={fmt_p(m.p_value)}, margin {fmt_margin(m)}, "
+        f"{m.metric} of {m.name}: baseline {value_text(m.baseline, m.metric)}, candidate "
+        f"{value_text(m.candidate, m.metric)}, change {change_text(m)} "
+        f"(CI {ci_text(m)}), p={p_text(m.p_value)}, margin {margin_text(m)}, "
         f"{m.rounds} rounds. {m.reason}"
     )
 
@@ -304,7 +228,7 @@ def junit_xml(
                     case,
                     "failure",
                     type="regression",
-                    message=xml_text(f"regression: {fmt_change(m)} (CI {fmt_ci(m)}) {m.reason}", 500),
+                    message=xml_text(f"regression: {change_text(m)} (CI {ci_text(m)}) {m.reason}", 500),
                 )
                 node.text = text
             elif m.verdict == State.INCONCLUSIVE:
@@ -313,7 +237,7 @@ def junit_xml(
                     case,
                     "skipped",
                     type="inconclusive",
-                    message=xml_text(f"inconclusive: {fmt_change(m)} (CI {fmt_ci(m)}) {m.reason}", 500),
+                    message=xml_text(f"inconclusive: {change_text(m)} (CI {ci_text(m)}) {m.reason}", 500),
                 )
                 node.text = text
             else:

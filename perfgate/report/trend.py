@@ -17,25 +17,12 @@ from typing import Any
 
 import jinja2
 
+from perfgate.formatting import percent, value_text
 from perfgate.model import Series
 from perfgate.store.query import Key
 
 WIDTH, HEIGHT = 900, 230
 LEFT, RIGHT, TOP, BOTTOM = 70, 12, 14, 30
-
-
-def fmt_value(value: float, metric: str) -> str:
-    if not math.isfinite(value):
-        return "—"
-    if metric == "throughput":
-        return f"{value:,.1f}/s"
-    if metric == "error_rate":
-        return f"{value * 100:.2f}%"
-    return f"{value / 1000:,.2f} ms" if value >= 1000 else f"{value:,.0f} µs"
-
-
-def fmt_change(ratio: float) -> str:
-    return "—" if not math.isfinite(ratio) else f"{(ratio - 1) * 100:+.0f}%"
 
 
 def _ticks(low: float, high: float, count: int = 4) -> list[float]:
@@ -68,8 +55,8 @@ def _series_view(s: Series, commits: int, links: dict[str, str]) -> dict[str, An
     for p in s.points:
         href = links.get(p.run_id or "")
         tooltip = (
-            f"{p.revision.sha[:10]} {p.revision.subject}\n{s.metric} {fmt_value(p.centre, s.metric)} "
-            f"[{fmt_value(p.low, s.metric)}, {fmt_value(p.high, s.metric)}] over {len(p.values)} rounds"
+            f"{p.revision.sha[:10]} {p.revision.subject}\n{s.metric} {value_text(p.centre, s.metric)} "
+            f"[{value_text(p.low, s.metric)}, {value_text(p.high, s.metric)}] over {len(p.values)} rounds"
             + (f"\ngate verdict vs {p.step_baseline[:10]}: {p.step}" if p.step else "")
         )
         points.append(
@@ -81,8 +68,8 @@ def _series_view(s: Series, commits: int, links: dict[str, str]) -> dict[str, An
                 "short": p.revision.sha[:10],
                 "subject": p.revision.subject,
                 "rounds": len(p.values),
-                "value": fmt_value(p.centre, s.metric),
-                "band": f"{fmt_value(p.low, s.metric)} – {fmt_value(p.high, s.metric)}",
+                "value": value_text(p.centre, s.metric),
+                "band": f"{value_text(p.low, s.metric)} – {value_text(p.high, s.metric)}",
                 "step": p.step,
                 "step_baseline": p.step_baseline[:10],
                 "run_id": p.run_id,
@@ -110,14 +97,14 @@ def _series_view(s: Series, commits: int, links: dict[str, str]) -> dict[str, An
         "right": WIDTH - RIGHT,
         "top": TOP,
         "bottom": bottom,
-        "yticks": [{"y": y(t), "label": fmt_value(t, s.metric)} for t in _ticks(low, high)],
+        "yticks": [{"y": y(t), "label": value_text(t, s.metric)} for t in _ticks(low, high)],
         "band": " ".join(band),
         "line": " ".join(f"{pt['x']},{pt['y']}" for pt in points),
         "points": points,
         "dots": dots,
         "xlabels": xlabels,
         "changes": s.changes,
-        "cps": [{"x": round(x(c.position) - step / 2, 1), "label": fmt_change(c.ratio)} for c in s.changes],
+        "cps": [{"x": round(x(c.position) - step / 2, 1), "label": percent(c.ratio)} for c in s.changes],
     }
 
 
@@ -133,9 +120,9 @@ def render_trend(
             "metric": s.metric,
             "short": c.revision.sha[:10],
             "subject": c.revision.subject,
-            "before": fmt_value(c.before, s.metric),
-            "after": fmt_value(c.after, s.metric),
-            "change": fmt_change(c.ratio),
+            "before": value_text(c.before, s.metric),
+            "after": value_text(c.after, s.metric),
+            "change": percent(c.ratio),
         }
         for s in series
         for c in s.changes

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from perfgate.report.trend import _ticks, fmt_value
+from perfgate.formatting import value_text as fmt_value
+from perfgate.report.trend import _ticks
 
 
 def test_trend_formatting():
