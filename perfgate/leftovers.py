@@ -16,7 +16,6 @@ live concurrent gate is never disturbed:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ import psutil
 
 from perfgate import gitops
 from perfgate.errors import PerfgateError, StoreError
-from perfgate.procs import OWNER_ENV
+from perfgate.procs import OWNER_ENV, stop_processes
 
 SCRATCH_PREFIX = "perfgate-"
 OWNER_FILE = "perfgate-owner.json"
@@ -134,19 +133,6 @@ def orphans() -> list[psutil.Process]:
     return found
 
 
-def stop_processes(procs: list[psutil.Process], timeout: float = STOP_TIMEOUT_S) -> list[int]:
-    """SIGTERM all, one deadline, SIGKILL what is left."""
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=5)
-    return [p.pid for p in procs]
-
-
 # --- worktrees and runs -----------------------------------------------------------------
 
 
@@ -189,7 +175,7 @@ def stale_runs(store: Any) -> list[str]:
 
 def reap(repo_dir: Path | None = None, store: Any = None) -> Reaped:
     """Clean up after dead gates: their processes, worktrees, scratch folders and "running" runs."""
-    reaped = Reaped(processes=stop_processes(orphans()))
+    reaped = Reaped(processes=stop_processes(orphans(), STOP_TIMEOUT_S))
     dead = dead_scratch()
     repos = {Path(info["repo"]) for _, info in dead if isinstance(info.get("repo"), str)}
     if repo_dir is not None:

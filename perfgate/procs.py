@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
+import psutil
+
 #: Set in the environment of every child: ``<run id>:<pid of the perfgate process that started it>``.
 #: ``perfgate gc`` (:mod:`perfgate.leftovers`) stops marked processes whose owner is dead.
 OWNER_ENV = "PERFGATE_OWNER"
@@ -98,6 +100,42 @@ def kill_trees(procs: Sequence[subprocess.Popen[Any]], timeout: float) -> None:
     for proc in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(max(deadline - time.monotonic(), 0.0))
+
+
+def stop_processes(procs: Sequence[psutil.Process], timeout: float = 5.0) -> list[int]:
+    """Stop processes that are not ours to wait on (orphans, a tree's members in their own
+    sessions): SIGTERM all, one deadline, SIGKILL what is left. Returns their pids."""
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return [p.pid for p in procs]
+
+
+def stop_tree(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """Stop ``proc`` and every descendant, each signalled alone (children that started their
+    own sessions are outside its group), then reap it."""
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.Error:
+        family = []
+    stop_processes(family, timeout)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+def raise_file_limit() -> None:
+    """Lift the soft descriptor limit to the hard one (in a target or a load generator): a
+    storm holds thousands of sockets."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def reap_all(timeout: float = 5.0) -> None:

@@ -22,7 +22,7 @@ from perfgate.config import TargetConfig
 from perfgate.errors import PortInUseError, TargetError
 from perfgate.loopback import urlopen
 from perfgate.model import RESOURCE_SCHEMA, Side
-from perfgate.procs import kill_tree, spawn
+from perfgate.procs import kill_tree, raise_file_limit, spawn
 from perfgate.shell import Placeholder
 
 HOST = "127.0.0.1"
@@ -148,7 +148,7 @@ class Target:
     def _prepare_child(self) -> None:
         """Runs in the child before the command: descriptors for storms, and its CPUs, which
         every thread and process it starts inherits."""
-        _raise_file_limit()
+        raise_file_limit()
         if self.cpus:
             os.sched_setaffinity(0, self.cpus)
 
@@ -284,15 +284,6 @@ class _CpuClock:
                 self.total_s += used - before
                 self._seen[proc.pid] = used
         return self.total_s
-
-
-def _raise_file_limit() -> None:
-    """Runs in the target's child process: a storm needs thousands of descriptors."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _number(value: object) -> float | None:

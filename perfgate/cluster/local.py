@@ -16,10 +16,8 @@ terminates an instance, its process tree is killed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import boto3
-import psutil
 
 from perfgate.cluster.base import (
     PORT_SPAN,
@@ -51,6 +48,7 @@ from perfgate.cluster.base import (
 )
 from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.errors import InfraError
+from perfgate.procs import stop_tree
 from perfgate.target import HOST, free_port
 
 if TYPE_CHECKING:
@@ -154,22 +152,6 @@ class Imds:
         self.server.server_close()
 
 
-def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.Error:
-        family = []
-    for p in family:  # children started their own sessions: signal each, not just the group
-        with contextlib.suppress(psutil.Error):
-            p.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(family, timeout=5)
-    for p in alive:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(5)
-
-
 class Hypervisor:
     """Boots the instances of watched runs as local processes running their user-data."""
 
@@ -218,7 +200,7 @@ class Hypervisor:
             elif state in ("pending", "running") and proc is not None and proc.poll() is not None:
                 self.ec2.terminate_instances(InstanceIds=[iid])  # it powered itself off
             elif state not in ("pending", "running") and proc is not None and proc.poll() is None:
-                _kill_tree(proc)
+                stop_tree(proc)
 
     def _boot(self, inst: InstanceTypeDef) -> None:
         import base64
@@ -250,7 +232,7 @@ class Hypervisor:
             self.runs.discard(run_id)
         for iid, proc in list(self.procs.items()):
             if proc.poll() is None and (self.root / iid / "user-data.sh").read_text().find(run_id) >= 0:
-                _kill_tree(proc)
+                stop_tree(proc)
 
     def _loop(self) -> None:
         while not self.stopping.wait(0.5):
@@ -264,7 +246,7 @@ class Hypervisor:
         self.thread.join(10)
         for proc in self.procs.values():
             if proc.poll() is None:
-                _kill_tree(proc)
+                stop_tree(proc)
         self.imds.close()
 
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import psutil
 import pyarrow.parquet as pq
 
 from perfgate.errors import LoadError
-from perfgate.load.runner import GRACE_S, LoadResult, LoadSpec, load_env
+from perfgate.load.runner import GRACE_S, LoadResult, LoadSpec, load_env, write_spec
 from perfgate.procs import kill_tree, spawn
 from perfgate.target import HOST, free_port
 
@@ -30,24 +29,6 @@ from perfgate.target import HOST, free_port
 EXPECT_TIMEOUT_S = 60.0
 #: Seconds a worker may have exited cleanly before the master finishes (it quits them at the end).
 QUIT_SLACK_S = 30.0
-
-
-def _write_spec(spec: LoadSpec, workdir: Path, workers: int, port: int, expect_timeout: float) -> Path:
-    data = asdict(spec)
-    data["user_classes"] = list(spec.user_classes)
-    data["targets"] = [{"side": t.side.value, "host": t.host} for t in spec.targets]
-    data.update(
-        out=str(workdir / "samples.parquet"),
-        status=str(workdir / "status.json"),
-        workers=workers,
-        master_host=HOST,
-        bind_host=HOST,
-        master_port=port,
-        expect_timeout=expect_timeout,
-    )
-    path = workdir / "dist-spec.json"
-    path.write_text(json.dumps(data))
-    return path
 
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
@@ -117,7 +98,16 @@ def run_load_distributed(
     if workers < 1:
         raise LoadError(f"workers: must be at least 1 for distributed mode, not {workers}")
     workdir.mkdir(parents=True, exist_ok=True)
-    spec_path = _write_spec(spec, workdir, workers, free_port(), expect_timeout)
+    spec_path = write_spec(
+        spec,
+        workdir,
+        "dist-spec.json",
+        workers=workers,
+        master_host=HOST,
+        bind_host=HOST,
+        master_port=free_port(),
+        expect_timeout=expect_timeout,
+    )
     master = _spawn(["master", str(spec_path)], workdir / "master.log")
     procs: list[subprocess.Popen[bytes]] = []
     try:

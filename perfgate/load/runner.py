@@ -77,12 +77,14 @@ def invalid_reason(generator_cpu: float, loop_lag_ms_p50: float | None = None) -
     return ""
 
 
-def _spec_json(spec: LoadSpec, workdir: Path, check_only: bool = False) -> Path:
+def write_spec(spec: LoadSpec, workdir: Path, name: str = "load-spec.json", **extra: Any) -> Path:
+    """The spec a load process reads (``workdir/name``): ``spec`` as JSON, where to write its
+    samples and status, and ``extra`` settings of that process."""
     data = asdict(spec)
     data["user_classes"] = list(spec.user_classes)
     data["targets"] = [{"side": t.side.value, "host": t.host} for t in spec.targets]
-    data.update(out=str(workdir / "samples.parquet"), status=str(workdir / "status.json"), check_only=check_only)
-    path = workdir / "load-spec.json"
+    data.update(out=str(workdir / "samples.parquet"), status=str(workdir / "status.json"), **extra)
+    path = workdir / name
     path.write_text(json.dumps(data))
     return path
 
@@ -119,7 +121,7 @@ def _status(workdir: Path, proc: subprocess.Popen[bytes], locustfile: str) -> di
 def check_locustfile(spec: LoadSpec, workdir: Path) -> None:
     """Import the locustfile and resolve its user classes, in a throw-away process."""
     workdir.mkdir(parents=True, exist_ok=True)
-    proc = _launch(_spec_json(spec, workdir, check_only=True), workdir)
+    proc = _launch(write_spec(spec, workdir, check_only=True), workdir)
     try:
         proc.wait(120)
     except subprocess.TimeoutExpired:
@@ -132,7 +134,7 @@ def check_locustfile(spec: LoadSpec, workdir: Path) -> None:
 def run_load(spec: LoadSpec, workdir: Path, *, watch: Callable[[], None] | None = None) -> LoadResult:
     """Run one round's load; ``watch`` is called about every 100 ms (it may raise to abort)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    proc = _launch(_spec_json(spec, workdir), workdir)
+    proc = _launch(write_spec(spec, workdir, check_only=False), workdir)
     deadline = time.monotonic() + spec.warmup + spec.duration + GRACE_S
     try:
         while proc.poll() is None:

@@ -130,18 +130,11 @@ def load_user_classes(locustfile: str, names: list[str]) -> list[type]:
     return [found[n] for n in names]
 
 
-def _raise_file_limit() -> None:
-    """Storms hold thousands of sockets: lift the soft descriptor limit to the hard one."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def build_user_classes(spec: dict[str, Any]) -> list[type]:
+    from perfgate.procs import raise_file_limit  # after Locust's gevent patching, as every import here
+
     os.environ.update(spec.get("env") or {})  # scenario settings the locustfile reads
-    _raise_file_limit()
+    raise_file_limit()
     pair_task_streams()
     classes = load_user_classes(spec["locustfile"], spec["user_classes"])
     counts = _split(spec["users"], classes)
