@@ -52,10 +52,6 @@ class GateOptions:
     margin: float | None = None
     scenarios: tuple[str, ...] = ()
     seed: int | None = None
-    out_dir: Path | None = None
-    markdown: Path | None = None
-    junit: Path | None = None
-    json_path: Path | None = None
     command: str = ""
     workers: int | None = None  # Locust worker processes per round (0: in-process)
     reuse: bool = True  # pool pairs stored by earlier runs of the same comparison, config and machine

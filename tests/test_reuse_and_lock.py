@@ -12,12 +12,13 @@ import time
 
 import pytest
 
-from perfgate.commands._common import publish
+from perfgate.commands._common import ReportRequest, publish
 from perfgate.commands.run import finish
 from perfgate.config import load_config
 from perfgate.gate import GateOptions, run_gate
 from perfgate.measurelock import MeasureLockBusy, measurement_lock
 from perfgate.model import RESOURCE_SCHEMA, Design, RoundRecord, State
+from perfgate.outcome import EXIT_CODES
 from perfgate.store import LocalStore
 from perfgate.store.query import Measurements
 from tests.stored_runs import S, build_repo, samples, write_run
@@ -165,13 +166,14 @@ def test_a_report_failure_keeps_the_regression(tmp_path, capsys):
     config, _, _ = build_repo(repo)
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the report folder should be")
-    options = GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=blocker / "reports", reuse=False)
+    options = GateOptions(baseline="HEAD~1", candidate="HEAD", reuse=False)
     result = run_gate(config, repo, options, round_runner=slower_candidate)
     assert result.verdict.state is State.REGRESSION
-    published = publish(result, config, options)  # the CLI writes the reports, not the gate
+    # the CLI writes the reports, not the gate
+    published = publish(result, config, ReportRequest(out_dir=blocker / "reports"))
     assert "reports not written" in published.error and f"perfgate report {result.run_id}" in published.error
     code = finish(result, published, argparse.Namespace(inconclusive=None), "warn")
-    assert code == 1
+    assert EXIT_CODES[code] == 1
     assert "perfgate: warning: reports not written" in capsys.readouterr().err
     assert LocalStore(repo / ".perfgate").list_runs()[-1]["state"] == "regression"
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import git
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from perfgate import gate
+from perfgate import gate, gitops
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, check_option
-from perfgate.config import Config
+from perfgate.config import Config, load_config
 from perfgate.errors import PerfgateError, os_error_line
 from perfgate.formatting import change_with_ci, value_text
 from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
@@ -29,6 +30,23 @@ STYLE = {
     State.PASS: "green",
     State.IMPROVEMENT: "bold green",
 }
+
+
+@dataclass(frozen=True)
+class Project:
+    """What a command works on: the repository named by ``--repo``, its root, its config."""
+
+    repo: git.Repo
+    root: Path
+    config: Config
+
+
+def open_project(args: argparse.Namespace) -> Project:
+    """``--repo`` (default ".") and ``--config`` (default: the root's perfgate.toml or
+    pyproject.toml), as every command that gates or reads a repository's runs takes them."""
+    repo = gitops.open_repo(args.repo)
+    root = gitops.repo_root(repo)
+    return Project(repo, root, load_config(args.config, directory=root))
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,14 +100,31 @@ def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gat
         margin=args.margin,
         scenarios=tuple(args.scenario),
         seed=args.seed,
-        out_dir=args.out,
-        markdown=args.markdown,
-        junit=args.junit,
-        json_path=args.json_path,
         workers=args.workers,
         reuse=not args.no_reuse,
         wait=not args.no_wait,
         command=shlex.join(["perfgate", *sys.argv[1:]]),
+    )
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """Where a command's reports go: the HTML folder (None: ``report_dir`` of the config), and
+    the markdown, JUnit and JSON files asked for."""
+
+    out_dir: Path | None = None
+    markdown: Path | None = None
+    junit: Path | None = None
+    json_path: Path | None = None
+
+
+def report_request(args: argparse.Namespace, defaults: ReportRequest = ReportRequest()) -> ReportRequest:
+    """``--out``, ``--markdown``, ``--junit`` and ``--json``, each given one over ``defaults``."""
+    return ReportRequest(
+        out_dir=args.out or defaults.out_dir,
+        markdown=args.markdown or defaults.markdown,
+        junit=args.junit or defaults.junit,
+        json_path=args.json_path or defaults.json_path,
     )
 
 
@@ -101,7 +136,7 @@ class Published:
     error: str = ""
 
 
-def publish(result: gate.GateResult, config: Config, options: gate.GateOptions) -> Published:
+def publish(result: gate.GateResult, config: Config, request: ReportRequest = ReportRequest()) -> Published:
     """Write a gate's reports (HTML, and the markdown, JUnit and JSON asked for) from the store.
 
     A failure to write them is a warning, never the verdict: a regression must not turn
@@ -110,15 +145,15 @@ def publish(result: gate.GateResult, config: Config, options: gate.GateOptions) 
     from perfgate.report import ReportPaths, write_reports  # matplotlib: imported only once there is a verdict
     from perfgate.store import open_store
 
-    out_dir = options.out_dir or (config.root / config.report_dir)
+    out_dir = request.out_dir or (config.root / config.report_dir)
     try:
         reports = write_reports(
             open_store(config.store, config.root),
             result.run_id,
             out_dir,
-            markdown=options.markdown,
-            junit=options.junit,
-            json_path=options.json_path,
+            markdown=request.markdown,
+            junit=request.junit,
+            json_path=request.json_path,
         )
     except Exception as exc:  # the verdict is stored; `perfgate report` can write them again
         what = (

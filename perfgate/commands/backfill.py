@@ -7,10 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from perfgate import gitops
 from perfgate.commands._args import check_option
-from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options
-from perfgate.config import load_config
+from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options, open_project
 from perfgate.history import BackfillStep, backfill
 from perfgate.outcome import Outcome
 
@@ -24,9 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--limit", args.limit, low=1)  # 0 or -3 would be read as "no limit"
-    repo = gitops.open_repo(args.repo)
-    root = gitops.repo_root(repo)
-    config = load_config(args.config, directory=root)
+    project = open_project(args)
+    root, config = project.root, project.config
     options = gate_options(args, "HEAD~1", "HEAD")
     out = Console(highlight=False)
 

@@ -15,15 +15,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from perfgate import gitops
 from perfgate.bisect import BisectResult, Step, Watch, bisect
 from perfgate.commands._common import (
     STYLE,
     RichProgress,
     add_gate_arguments,
     gate_options,
+    open_project,
 )
-from perfgate.config import load_config
 from perfgate.errors import PerfgateError
 from perfgate.judge.names import check_metric_names
 from perfgate.model import Revision, RoundRecord
@@ -44,9 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     watch = Watch.parse(args.metric)
-    repo = gitops.open_repo(args.repo)
-    root = gitops.repo_root(repo)
-    config = load_config(args.config, directory=root)
+    project = open_project(args)
+    root, config = project.root, project.config
     options = gate_options(args, args.good, args.bad)
     out = Console(highlight=False)
 

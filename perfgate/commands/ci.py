@@ -28,14 +28,15 @@ from rich.console import Console
 
 from perfgate import gitops
 from perfgate.commands._common import (
+    ReportRequest,
     RichProgress,
     add_gate_arguments,
     check_gate_arguments,
     gate_options,
+    open_project,
     print_verdict,
     publish,
 )
-from perfgate.config import load_config
 from perfgate.errors import ConfigError, RevisionError
 from perfgate.gate import run_gate
 from perfgate.outcome import EXIT_CODES, Outcome, gate_outcome
@@ -131,22 +132,21 @@ def _github_outputs(environ: dict[str, str], values: dict[str, str], summary: Pa
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_gate_arguments(args)
     environ = dict(os.environ)
-    repo = gitops.open_repo(args.repo)
-    root = gitops.repo_root(repo)
-    config = load_config(args.config, directory=root)
+    project = open_project(args)
+    repo, root, config = project.repo, project.root, project.config
     revisions = ci_revisions(
         repo, base=args.base, head=args.head, target=args.target_branch, remote=args.remote, environ=environ
     )
     out_dir = (args.out or Path("perfgate-report")).resolve()
-    args.out = out_dir
-    args.markdown = args.markdown or out_dir / "summary.md"
-    args.junit = args.junit or out_dir / "junit.xml"
-    args.json_path = args.json_path or out_dir / "verdict.json"
+    summary = args.markdown or out_dir / "summary.md"
+    reports = ReportRequest(
+        out_dir, summary, args.junit or out_dir / "junit.xml", args.json_path or out_dir / "verdict.json"
+    )
     console.print(f"perfgate ci: {revisions.how}: {revisions.baseline[:10]} → {revisions.candidate[:10]}", markup=False)
     options = gate_options(args, revisions.baseline, revisions.candidate)
     with RichProgress(console) as progress:
         result = run_gate(config, root, options, progress)
-    published = publish(result, config, options)
+    published = publish(result, config, reports)
     warnings = [published.error] if published.error else []
     if args.artifact_url and not published.error:  # re-render the summary with the published report's link
         from perfgate.report import write_reports
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
             open_store(config.store, config.root),
             result.run_id,
             out_dir,
-            markdown=args.markdown,
+            markdown=summary,
             artifact_url=args.artifact_url,
         )
     try:
@@ -176,6 +176,6 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
             "run-id": result.run_id,
             "report": str(out_dir / "report.html"),
         },
-        args.markdown,
+        summary,
     )
     return outcome

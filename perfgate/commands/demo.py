@@ -18,7 +18,14 @@ from pathlib import Path
 import git
 from rich.console import Console
 
-from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options, publish
+from perfgate.commands._common import (
+    ReportRequest,
+    RichProgress,
+    add_gate_arguments,
+    gate_options,
+    publish,
+    report_request,
+)
 from perfgate.commands.run import finish
 from perfgate.config import load_config
 from perfgate.errors import PerfgateError
@@ -82,9 +89,14 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         from dataclasses import replace
 
         config = replace(config, store=str(here / ".perfgate"), report_dir=str(here / "reports"))
-        args.markdown = args.markdown or here / "reports" / "demo-summary.md"
-        args.junit = args.junit or here / "reports" / "demo-junit.xml"
-        args.json_path = args.json_path or here / "reports" / "demo-verdict.json"
+        reports = report_request(
+            args,
+            ReportRequest(
+                markdown=here / "reports" / "demo-summary.md",
+                junit=here / "reports" / "demo-junit.xml",
+                json_path=here / "reports" / "demo-verdict.json",
+            ),
+        )
         options = gate_options(args, "HEAD~1", "HEAD")
         console.print(
             f"demo repository: {repo_dir} (HEAD~1 → HEAD: scrypt block size 8 → 10, +25% CPU per login)", markup=False
@@ -93,7 +105,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
 
         with RichProgress(console) as progress:
             result = run_gate(config, repo_dir, options, progress)
-        return finish(result, publish(result, config, options), args, config.judge.inconclusive)
+        return finish(result, publish(result, config, reports), args, config.judge.inconclusive)
     finally:
         if args.keep is None:
             shutil.rmtree(repo_dir, ignore_errors=True)

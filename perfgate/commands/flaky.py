@@ -11,9 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from perfgate import gitops
 from perfgate.commands._args import MAX_ROUNDS_HIGH, check_option
-from perfgate.config import load_config
+from perfgate.commands._common import open_project
 from perfgate.errors import PerfgateError
 from perfgate.flaky import FlakyMetric, FlakyReport, analyse
 from perfgate.formatting import share
@@ -34,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--last", args.last, low=1)
     check_option("--budget", args.budget, low=2, high=MAX_ROUNDS_HIGH)
-    root = gitops.repo_root(gitops.open_repo(args.repo))
-    config = load_config(args.config, directory=root)
+    config = open_project(args).config
     key = Key.of(config, args.fingerprint)
     report = analyse(
         Measurements(open_store(config.store, config.root)), config, key=key, last=args.last, budget=args.budget

@@ -11,9 +11,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from perfgate import gitops
 from perfgate.commands._args import check_option
-from perfgate.config import METRICS, load_config
+from perfgate.commands._common import open_project
+from perfgate.config import METRICS
 from perfgate.errors import ConfigError, PerfgateError
 from perfgate.formatting import percent, value_text
 from perfgate.history import Key, Measurements, build_history, list_commits
@@ -59,9 +59,8 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--limit", args.limit, low=1)
     if not (args.penalty > 0 and math.isfinite(args.penalty)):
         raise ConfigError(f"--penalty: must be a positive number, not {args.penalty}")
-    repo = gitops.open_repo(args.repo)
-    root = gitops.repo_root(repo)
-    config = load_config(args.config, directory=root)
+    project = open_project(args)
+    root, config = project.root, project.config
     commits = list_commits(root, args.range, args.limit)
     key = Key.of(config, args.fingerprint)
     store = open_store(config.store, config.root)

@@ -8,8 +8,16 @@ from pathlib import Path
 from rich.console import Console
 
 from perfgate import gitops
-from perfgate.commands._common import Published, RichProgress, add_gate_arguments, gate_options, print_verdict, publish
-from perfgate.config import load_config
+from perfgate.commands._common import (
+    Published,
+    RichProgress,
+    add_gate_arguments,
+    gate_options,
+    open_project,
+    print_verdict,
+    publish,
+    report_request,
+)
 from perfgate.gate import GateResult, run_gate
 from perfgate.outcome import Outcome, gate_outcome
 
@@ -30,9 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
-    repo = gitops.open_repo(args.repo)
-    root = gitops.repo_root(repo)
-    config = load_config(args.config, directory=root)
+    project = open_project(args)
+    root, config = project.root, project.config
     options = gate_options(args, args.baseline, args.candidate)
     with RichProgress(console) as progress:
         if args.infra:
@@ -42,7 +49,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
             result = run_gate_on_cluster(config, root, options, settings, backend=args.infra, progress=progress)
         else:
             result = run_gate(config, root, options, progress)
-    return finish(result, publish(result, config, options), args, config.judge.inconclusive)
+    return finish(result, publish(result, config, report_request(args)), args, config.judge.inconclusive)
 
 
 def finish(result: GateResult, published: Published, args: argparse.Namespace, policy: str) -> Outcome:

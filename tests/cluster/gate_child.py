@@ -29,7 +29,7 @@ if __name__ == "__main__":
         run_gate_on_cluster(
             load_config(directory=repo),
             repo,
-            GateOptions("HEAD~1", "HEAD", out_dir=out),
+            GateOptions("HEAD~1", "HEAD"),
             settings,
             backend="local-cloud",
             cache_dir=out / "wheels",

@@ -104,7 +104,7 @@ def test_real_gate_with_two_workers(tmp_path: Path) -> None:
         result = gate.run_gate(
             load_config(directory=repo),
             repo,
-            gate.GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=tmp_path / "r"),
+            gate.GateOptions(baseline="HEAD~1", candidate="HEAD"),
         )
     finally:
         stop.set()

@@ -19,7 +19,7 @@ import pytest
 
 from perfgate.cluster.base import InfraSettings
 from perfgate.cluster.remote import run_gate_on_cluster
-from perfgate.commands._common import publish
+from perfgate.commands._common import ReportRequest, publish
 from perfgate.config import load_config
 from perfgate.gate import GateOptions
 from perfgate.model import State
@@ -34,7 +34,7 @@ HERE = Path(__file__).parent
 def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> None:
     settings = InfraSettings(bucket="pg-test", workers=2, owner="ci@test", max_duration_min=60)
     config = load_config(directory=repo)
-    options = GateOptions(baseline="HEAD~1", candidate="HEAD", out_dir=tmp_path / "reports")
+    options = GateOptions(baseline="HEAD~1", candidate="HEAD")
     result = run_gate_on_cluster(
         config, repo, options, settings, backend="local-cloud", cache_dir=tmp_path / "wheels", boot_timeout=240
     )
@@ -50,7 +50,8 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
         assert samples["ok"].all() and len(samples) > 50
         assert len(store.resources(result.run_id, record.index)) > 0  # sampled on the target node
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
-    assert publish(result, config, options).reports.html.exists()  # the caller writes the report
+    # the caller writes the report
+    assert publish(result, config, ReportRequest(out_dir=tmp_path / "reports")).reports.html.exists()
 
 
 @pytest.mark.e2e  # boots the local cloud and signals the gate mid-round
