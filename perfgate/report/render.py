@@ -47,7 +47,7 @@ from perfgate.formatting import (
 from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, RoundRecord, Verdict
 from perfgate.redact import redact
-from perfgate.report import plots
+from perfgate.report import plots, timeline
 from perfgate.report.summary import change_key, counts, flagged, junit_xml, markdown_summary, order_metrics
 from perfgate.store.local import LocalStore
 from perfgate.store.names import check_name
@@ -258,7 +258,7 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
     over_time = _safe_plot(
         plot_errors,
         f"{scenario}: over time",
-        lambda: plots.timeline(samples, resources, rounds, f"Scenario {plots.legend_label(scenario)} over time"),
+        lambda: timeline.timeline(samples, resources, rounds, f"Scenario {plots.legend_label(scenario)} over time"),
     )
     c = counts(metrics)
     return {
