@@ -221,10 +221,10 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
 
 def _is_aa(store, run_id: str) -> bool:
     manifest = store.manifest(run_id)
-    if manifest.get("kind") == "aa":
+    if manifest.kind == "aa":
         return True
-    base, cand = manifest.get("baseline", {}), manifest.get("candidate", {})
-    return bool(base.get("sha")) and base.get("sha") == cand.get("sha") and not cand.get("dirty")
+    base, cand = manifest.baseline, manifest.candidate
+    return bool(base.sha) and base.sha == cand.sha and not cand.dirty
 
 
 def _replay_naive(raw: dict) -> dict[str, bool]:

@@ -14,6 +14,7 @@ from perfgate.errors import (
 from perfgate.model import (
     SCHEMA_VERSION,
     Design,
+    Manifest,
     MetricComparison,
     Revision,
     RoundMetrics,
@@ -34,6 +35,7 @@ __all__ = [
     "FaultError",
     "InfraError",
     "LoadError",
+    "Manifest",
     "MetricComparison",
     "PerfgateError",
     "PortInUseError",

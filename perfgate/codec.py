@@ -13,6 +13,9 @@ The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
 Revision is ``{"label", "sha", "subject", "author", "date", "dirty"}``. Version 2
 adds the metric ``cpu_per_request`` (name ``(target)``: µs of the target's CPU per
 request); the shape is unchanged.
+
+Stored records (the manifest, round records, the verdict) carry ``schema_version`` and
+are checked on read: one from a newer perfgate is refused with a line naming the file.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import math
 from dataclasses import asdict
 from typing import Any
 
+from perfgate.errors import StoreError
 from perfgate.model import (
     SCHEMA_VERSION,
     Design,
+    Manifest,
     MetricComparison,
     Revision,
     RoundRecord,
@@ -32,6 +37,20 @@ from perfgate.model import (
     Verdict,
     Window,
 )
+
+
+def check_schema(data: dict[str, Any], where: str) -> int:
+    """The stored record's ``schema_version`` (1 when it has none: the first release wrote
+    none in manifests); a record from a newer perfgate is refused, never half read."""
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise StoreError(f"{where}: schema_version {version!r} is not a version number")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{where}: written by a newer perfgate (schema_version {version}; this one reads up to "
+            f"{SCHEMA_VERSION}): upgrade perfgate to read it"
+        )
+    return version  # 1 and 2 share every shape read here: nothing to migrate
 
 
 def _finite(value: float) -> float | None:
@@ -64,7 +83,8 @@ def verdict_to_dict(verdict: Verdict, report_path: str | None = None) -> dict[st
     }
 
 
-def verdict_from_dict(data: dict[str, Any]) -> Verdict:
+def verdict_from_dict(data: dict[str, Any], where: str = "verdict") -> Verdict:
+    check_schema(data, where)
     metrics = []
     for item in data["metrics"]:
         fields = dict(item)
@@ -94,9 +114,59 @@ def round_to_dict(record: RoundRecord) -> dict[str, Any]:
     return data
 
 
-def round_from_dict(data: dict[str, Any]) -> RoundRecord:
+def round_from_dict(data: dict[str, Any], where: str = "round record") -> RoundRecord:
+    check_schema(data, where)
     fields = {k: v for k, v in data.items() if k != "schema_version"}
     fields["design"] = Design(fields["design"])
     fields["sides"] = tuple(Side(s) for s in fields["sides"])
     fields["windows"] = tuple(Window(**w) for w in fields.get("windows", ()))
     return RoundRecord(**fields)
+
+
+def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
+    data = asdict(manifest)
+    data["scenarios"] = list(manifest.scenarios)
+    data["schema_version"] = SCHEMA_VERSION
+    return data
+
+
+def _revision(data: dict[str, Any], side: str, where: str) -> Revision:
+    revision = data.get(side)
+    if not isinstance(revision, dict) or not isinstance(revision.get("sha"), str):
+        raise StoreError(f"{where}: the manifest has no {side} revision (an object with a sha)")
+    known = {k: v for k, v in revision.items() if k in Revision.__dataclass_fields__}
+    try:
+        return Revision(**{"label": "", **known})
+    except TypeError as exc:
+        raise StoreError(f"{where}: the manifest's {side} revision: {exc}") from exc
+
+
+def manifest_from_dict(data: dict[str, Any], where: str = "manifest") -> Manifest:
+    """A manifest from its stored form, checked: its version and both revisions must be there
+    (the store checks the run id's name; an empty one asks :meth:`create_run` for a new id)."""
+    check_schema(data, where)
+    run_id = data.get("run_id", "")
+    if not isinstance(run_id, str):
+        raise StoreError(f"{where}: the manifest's run id is not a string")
+
+    def mapping(key: str) -> dict[str, Any]:
+        value = data.get(key)
+        return dict(value) if isinstance(value, dict) else {}
+
+    owner = data.get("owner")
+    return Manifest(
+        run_id=run_id,
+        baseline=_revision(data, "baseline", where),
+        candidate=_revision(data, "candidate", where),
+        kind=str(data.get("kind", "run")),
+        created=str(data.get("created", "")),
+        config=mapping("config"),
+        config_hash=str(data.get("config_hash", "")),
+        fingerprint=str(data.get("fingerprint", "")),
+        machine=mapping("machine"),
+        versions={str(k): str(v) for k, v in mapping("versions").items()},
+        command=str(data.get("command", "")),
+        design=str(data.get("design", "")),
+        scenarios=tuple(str(s) for s in data.get("scenarios") or ()),
+        owner=dict(owner) if isinstance(owner, dict) else None,
+    )

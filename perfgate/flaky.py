@@ -210,7 +210,7 @@ def analyse(
             records = measurements.store.rounds(run_id)
         except StoreError:
             continue
-        aa = row["baseline"] == row["candidate"] and not manifest.get("candidate", {}).get("dirty", False)
+        aa = row["baseline"] == row["candidate"] and not manifest.candidate.dirty
         aa_runs += aa
         comparison = f"{row['baseline']}..{row['candidate']}"
         for m in verdict.get("metrics", ()):

@@ -30,7 +30,7 @@ from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, invalid_reason, run_load
 from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.measurelock import measurement_lock
-from perfgate.model import Design, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, State, Verdict
+from perfgate.model import Design, Manifest, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, State, Verdict
 from perfgate.plan import plan_pairs
 from perfgate.procs import check_stop, set_owner_run
 from perfgate.rig import ACK_LOG, build_sides
@@ -136,7 +136,7 @@ def run_gate(
         plans = {s.name: plan_faults(s) for s in config.scenarios}
         for scenario in config.scenarios:
             _check_scenario(config, scenario, scratch / f"check-{scenario.name}")
-        run_id = store.create_run({**_manifest(config, revisions, options), "owner": leftovers.owner()})
+        run_id = store.create_run(_manifest(config, revisions, options, leftovers.owner()))
         leftovers.record_run(scratch, run_id)
         set_owner_run(run_id)
         try:
@@ -370,23 +370,21 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
     return record, result.samples, resources
 
 
-def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOptions) -> dict[str, Any]:
-    from dataclasses import asdict
-
+def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOptions, owner: dict[str, Any]) -> Manifest:
     from perfgate.redact import redact
 
-    return {
-        "run_id": new_run_id(),
-        "kind": "run",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "baseline": asdict(revisions[Side.BASELINE]),
-        "candidate": asdict(revisions[Side.CANDIDATE]),
-        "config": redact(config.to_dict()),  # no [target] env secrets in the store or the reports
-        "config_hash": config.measurement_hash(),
-        "fingerprint": fingerprint(),
-        "machine": machine_info(),
-        "versions": versions(),
-        "command": options.command,
-        "design": config.rounds.design.value,
-        "scenarios": [s.name for s in config.scenarios],
-    }
+    return Manifest(
+        run_id=new_run_id(),
+        baseline=revisions[Side.BASELINE],
+        candidate=revisions[Side.CANDIDATE],
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        config=redact(config.to_dict()),  # no [target] env secrets in the store or the reports
+        config_hash=config.measurement_hash(),
+        fingerprint=fingerprint(),
+        machine=dict(machine_info()),
+        versions=versions(),
+        command=options.command,
+        design=config.rounds.design.value,
+        scenarios=tuple(s.name for s in config.scenarios),
+        owner=owner,
+    )

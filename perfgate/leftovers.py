@@ -164,7 +164,7 @@ def stale_runs(store: Any) -> list[str]:
         if row.get("state") != "running":
             continue
         try:
-            info = store.manifest(row["run_id"]).get("owner")
+            info = store.manifest(row["run_id"]).owner
         except StoreError:
             continue
         if _dead(info):

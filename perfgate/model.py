@@ -16,8 +16,9 @@ import pyarrow as pa
 
 #: Version of the stored run format and of the ``--json`` verdict schema.
 #: History: 1 = first release (runs, rounds, samples, resources, verdict);
-#: 2 = resources carry the process tree's cumulative CPU time (``cpu_time_s``). Version 1 runs
-#: read as before, without the CPU-cost metric.
+#: 2 = resources carry the process tree's cumulative CPU time (``cpu_time_s``); manifests carry
+#: the version too. Version 1 runs read as before, without the CPU-cost metric; a record of a
+#: newer version is refused on read (:func:`perfgate.codec.check_schema`).
 SCHEMA_VERSION = 2
 
 
@@ -87,6 +88,30 @@ class Revision:
     @property
     def short(self) -> str:
         return self.sha[:10] + ("+dirty" if self.dirty else "")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a run measures, and where: written when the run starts (``manifest.json``).
+    ``config`` is the redacted configuration, as it was; ``owner`` the gate process."""
+
+    run_id: str
+    baseline: Revision
+    candidate: Revision
+    kind: str = "run"
+    created: str = ""  # ISO 8601
+    config: dict[str, Any] = field(default_factory=dict)
+    config_hash: str = ""
+    fingerprint: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    command: str = ""
+    design: str = ""
+    scenarios: tuple[str, ...] = ()
+    owner: dict[str, Any] | None = None
+
+    def revision(self, side: Side) -> Revision:
+        return self.baseline if side is Side.BASELINE else self.candidate
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from perfgate.codec import verdict_to_dict
+from perfgate.codec import manifest_from_dict, verdict_to_dict
 from perfgate.model import SAMPLE_SCHEMA, Design, Revision, RoundRecord, Side, State, Verdict
 
 BASE = Revision("HEAD~1", "a" * 40, "base")
@@ -40,7 +40,7 @@ def write_run(store, *, config_hash="cfg1", fingerprint="fp1", rounds=3, invalid
         "scenarios": ["chat"],
         "config": {},
     }
-    run_id = store.create_run(manifest)
+    run_id = store.create_run(manifest_from_dict(manifest))
     for index in range(rounds):
         record = RoundRecord(
             run_id=run_id,

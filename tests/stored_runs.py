@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from perfgate import gitops
-from perfgate.codec import verdict_to_dict
+from perfgate.codec import manifest_from_dict, verdict_to_dict
 from perfgate.config import Config, load_config
 from perfgate.faults.failover import failover_figures
 from perfgate.machine import fingerprint
@@ -113,7 +113,7 @@ def write_run(
         "scenarios": [s.name for s in config.scenarios],
         **(extra_manifest or {}),
     }
-    run_id = store.create_run(manifest)
+    run_id = store.create_run(manifest_from_dict(manifest))
     scenario = config.scenarios[0].name
     for index in range(pairs):
         table = samples(index, ratio=ratio)

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from perfgate.codec import verdict_to_dict
+from perfgate.codec import manifest_from_dict, verdict_to_dict
 from perfgate.errors import StoreError
 from perfgate.model import Design, RoundRecord, Side, State, Verdict
 from perfgate.report import write_reports
@@ -149,14 +149,16 @@ def test_a_scenario_name_cannot_climb_out_of_the_round_index(bucket, tmp_path):
 def local_run(root: Path, rounds: int = 2, first: int = 0) -> tuple[LocalStore, str]:
     store = LocalStore(root)
     run_id = store.create_run(
-        {
-            "run_id": "20250101T000000-abc123",
-            "baseline": {"sha": BASE.sha},
-            "candidate": {"sha": CAND.sha},
-            "config_hash": "h",
-            "fingerprint": "f",
-            "scenarios": ["chat"],
-        }
+        manifest_from_dict(
+            {
+                "run_id": "20250101T000000-abc123",
+                "baseline": {"sha": BASE.sha},
+                "candidate": {"sha": CAND.sha},
+                "config_hash": "h",
+                "fingerprint": "f",
+                "scenarios": ["chat"],
+            }
+        )
     )
     for index in range(first, first + rounds):
         record = RoundRecord(
@@ -248,9 +250,22 @@ def _verdict_not_json(store: LocalStore, run_id: str) -> Path:
     return path
 
 
+def _from_a_newer_perfgate(name: str):
+    def corrupt(store: LocalStore, run_id: str) -> Path:
+        path = store.run_dir(run_id) / name
+        path.write_text(json.dumps({**json.loads(path.read_text()), "schema_version": 99}))
+        return path
+
+    corrupt.__name__ = f"{name}_from_a_newer_perfgate"
+    return corrupt
+
+
 @pytest.mark.parametrize(
     "corrupt, message",
     [
+        (_from_a_newer_perfgate("manifest.json"), "written by a newer perfgate (schema_version 99"),
+        (_from_a_newer_perfgate("rounds/001.json"), "written by a newer perfgate (schema_version 99"),
+        (_from_a_newer_perfgate("verdict.json"), "written by a newer perfgate (schema_version 99"),
         (_corrupt_manifest_bytes, "not UTF-8"),
         (_manifest_without_revisions, "the manifest has no baseline revision"),
         (_manifest_a_list, "a JSON object was expected, not list"),

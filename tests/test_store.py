@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 
 from perfgate.errors import StoreError
-from perfgate.model import SAMPLE_SCHEMA, Design, RoundRecord, Side
+from perfgate.model import SAMPLE_SCHEMA, Design, Manifest, Revision, RoundRecord, Side
 from perfgate.store import LocalStore
 
 
@@ -29,12 +29,12 @@ def record(run_id: str, index: int, valid: bool = True) -> RoundRecord:
     return RoundRecord(run_id, index, "chat", Design.DUET, (Side.BASELINE, Side.CANDIDATE), index, 1, 2, 3, valid=valid)
 
 
-MANIFEST = {"baseline": {"sha": "aaa"}, "candidate": {"sha": "bbb"}, "config_hash": "h", "fingerprint": "f"}
+MANIFEST = Manifest("", Revision("", "aaa"), Revision("", "bbb"), config_hash="h", fingerprint="f")  # a new run id
 
 
 def test_round_trip(tmp_path):
     store = LocalStore(tmp_path / ".perfgate")
-    run_id = store.create_run(dict(MANIFEST))
+    run_id = store.create_run(MANIFEST)
     store.save_round(record(run_id, 0), samples(5, "baseline"))
     store.save_round(record(run_id, 1, valid=False), samples(3, "candidate"))
     assert [r.index for r in store.rounds(run_id)] == [0, 1]
@@ -60,7 +60,7 @@ def test_missing_things_raise_store_errors(tmp_path):
 def _writer(root: str, n: int) -> None:
     store = LocalStore(root)
     for _ in range(n):
-        run_id = store.create_run(dict(MANIFEST))
+        run_id = store.create_run(MANIFEST)
         for index in range(3):
             store.save_round(record(run_id, index), samples(50, "baseline"))
 

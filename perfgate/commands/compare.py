@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -21,7 +20,7 @@ from perfgate.commands._common import print_verdict
 from perfgate.config import JudgeConfig, load_config
 from perfgate.errors import StoreError
 from perfgate.judge import judge
-from perfgate.model import Revision, RoundMetrics, Side
+from perfgate.model import RoundMetrics, Side
 from perfgate.outcome import Outcome, gate_outcome
 from perfgate.store import LocalStore
 from perfgate.store.query import judge_evidence, stored_evidence
@@ -49,10 +48,6 @@ def _side_as(metrics: list[RoundMetrics], side: Side, new_side: Side) -> list[Ro
     return [replace(m, side=new_side, pair=pairs[m.pair]) for m in chosen]
 
 
-def _revision(manifest: dict[str, Any], side: Side) -> Revision:
-    return Revision(**manifest[side.value])
-
-
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--margin", args.margin, low=MARGIN_LOW, high=MARGIN_HIGH)
     if not args.store.is_dir():
@@ -64,9 +59,9 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     run_a = store.resolve(args.run_a)
     manifest_a = store.manifest(run_a)
     if args.run_b is None:  # the run's own pairs, hard checks included
-        baseline, candidate = _revision(manifest_a, Side.BASELINE), _revision(manifest_a, Side.CANDIDATE)
+        baseline, candidate = manifest_a.baseline, manifest_a.candidate
         # The run's own sequential design: its confirmation looks spent part of the error rates.
-        rounds = manifest_a.get("config", {}).get("rounds", {})
+        rounds = manifest_a.config.get("rounds", {})
         looks = (
             {"planned_pairs": rounds["count"], "budget_pairs": rounds["max"]}
             if "count" in rounds and "max" in rounds
@@ -79,7 +74,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         metrics = _side_as(stored_evidence(store, run_a).metrics, side, Side.BASELINE) + _side_as(
             stored_evidence(store, run_b).metrics, side, Side.CANDIDATE
         )
-        baseline, candidate = _revision(manifest_a, side), _revision(store.manifest(run_b), side)
+        baseline, candidate = manifest_a.revision(side), store.manifest(run_b).revision(side)
         verdict = judge(metrics, config, baseline, candidate, run_id=run_a)
     if args.json_path:
         import json

@@ -45,7 +45,7 @@ from perfgate.formatting import (
     value_text,
 )
 from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
-from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, MetricComparison, RoundRecord, Verdict
+from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, Manifest, MetricComparison, RoundRecord, Verdict
 from perfgate.redact import redact
 from perfgate.report import plots, timeline
 from perfgate.report.summary import change_key, counts, flagged, junit_xml, markdown_summary, order_metrics
@@ -71,7 +71,7 @@ class RunData:
     """Everything the report shows, as read from the store."""
 
     run_id: str
-    manifest: dict[str, Any]
+    manifest: Manifest
     verdict: Verdict
     rounds: tuple[RoundRecord, ...]
     samples: pd.DataFrame  # SAMPLE_SCHEMA columns plus "round"
@@ -84,7 +84,7 @@ def load_run(store: LocalStore, run_id: str) -> RunData:
     if stored is None:
         raise StoreError(f"run {run_id!r} has no verdict yet (still running, interrupted or failed): nothing to report")
     try:
-        verdict = verdict_from_dict(stored)
+        verdict = verdict_from_dict(stored, str(store.run_dir(run_id) / "verdict.json"))
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"run {run_id!r}: verdict.json does not match the schema: {exc}") from exc
     rounds = tuple(sorted(store.rounds(run_id), key=lambda r: r.index))
@@ -205,7 +205,7 @@ def round_table(
 def _scenario_names(data: RunData) -> list[str]:
     names: list[str] = []
     for source in (
-        data.manifest.get("scenarios") or [],
+        list(data.manifest.scenarios),
         [m.scenario for m in data.verdict.metrics],
         [r.scenario for r in data.rounds],
     ):
@@ -334,7 +334,7 @@ def render_html(data: RunData) -> str:
     scenarios = [_scenario_context(data, i, s, plot_errors) for i, s in enumerate(_scenario_names(data), 1)]
     script, script_hash = _script()
     style = (Path(__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
-    config = redact(manifest.get("config"))  # a store written before redaction may still hold secrets
+    config = redact(manifest.config)  # a store written before redaction may still hold secrets
     context = {
         "run_id": data.run_id,
         "state": verdict.state.value,
@@ -349,13 +349,13 @@ def render_html(data: RunData) -> str:
         "rounds_total": verdict.rounds or len(data.rounds),
         "invalid_total": verdict.invalid_rounds,
         "confirmation_total": verdict.confirmation_rounds,
-        "design": manifest.get("design", ""),
-        "created": manifest.get("created", ""),
-        "command": manifest.get("command", ""),
-        "machine": {k: _machine_value(k, v) for k, v in (manifest.get("machine") or {}).items()},
-        "versions": manifest.get("versions") or {},
-        "config_hash": manifest.get("config_hash", ""),
-        "fingerprint": manifest.get("fingerprint", ""),
+        "design": manifest.design,
+        "created": manifest.created,
+        "command": manifest.command,
+        "machine": {k: _machine_value(k, v) for k, v in manifest.machine.items()},
+        "versions": manifest.versions,
+        "config_hash": manifest.config_hash,
+        "fingerprint": manifest.fingerprint,
         "config_text": json.dumps(config, indent=2, sort_keys=True, default=str) if config else "",
         "scenarios": scenarios,
         "round_rows": _round_rows(data),
@@ -423,7 +423,7 @@ def write_reports(
                 data.verdict,
                 report_path=str(html_path),
                 duration_s=_duration_s(data.rounds),
-                timestamp=str(data.manifest.get("created", "")),
+                timestamp=str(data.manifest.created),
             ),
         )
     if json_path is not None:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from perfgate.formatting import change_text, ci_text, is_difference, margin_text, p_text, value_text
-from perfgate.model import MetricComparison, State, Verdict
+from perfgate.model import Manifest, MetricComparison, State, Verdict
 
 #: Markdown summaries are capped well below GitHub's 65,536-character comment limit.
 MARKDOWN_LIMIT = 50_000
@@ -102,7 +102,7 @@ def _revision_md(rev: Any) -> str:
 
 def markdown_summary(
     verdict: Verdict,
-    manifest: dict[str, Any],
+    manifest: Manifest | None,
     report_link: str,
     *,
     limit: int = MARKDOWN_LIMIT,
@@ -113,7 +113,8 @@ def markdown_summary(
     However many metrics there are, the result stays under ``limit`` characters;
     rows that do not fit are counted in an "omitted" line.
     """
-    confidence = manifest.get("config", {}).get("judge", {}).get("confidence", 0.95)
+    confidence = manifest.config.get("judge", {}).get("confidence", 0.95) if manifest else 0.95
+    design = manifest.design if manifest else ""
     c = counts(verdict.metrics)
     head = [
         f"### {ICONS.get(verdict.state, '')} perfgate: **{verdict.state.value}**",
@@ -123,7 +124,7 @@ def markdown_summary(
         f"Candidate {_revision_md(verdict.candidate)} vs baseline {_revision_md(verdict.baseline)}",
         "",
         f"{verdict.rounds} rounds ({verdict.confirmation_rounds} confirmation, "
-        f"{verdict.invalid_rounds} invalid) · design {md(manifest.get('design', '?'), 20)} · "
+        f"{verdict.invalid_rounds} invalid) · design {md(design or '?', 20)} · "
         f"{len(verdict.metrics)} metrics judged: {c['regression']} regression, "
         f"{c['inconclusive']} inconclusive, {c['improvement']} improvement, {c['pass']} pass",
     ]

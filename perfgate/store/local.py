@@ -23,6 +23,7 @@ import sqlite3
 import tempfile
 import time
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perfgate.codec import round_from_dict, round_to_dict
+from perfgate.codec import manifest_from_dict, manifest_to_dict, round_from_dict, round_to_dict
 from perfgate.errors import StoreError
-from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, RoundRecord
+from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, Manifest, RoundRecord
 from perfgate.store.names import check_name, round_file, round_stem
 
 _SCHEMA = """
@@ -106,20 +107,21 @@ class LocalStore:
 
     # --- writing -------------------------------------------------------------
 
-    def create_run(self, manifest: dict[str, Any]) -> str:
-        run_id = manifest.get("run_id") or new_run_id()
-        manifest = {**manifest, "run_id": run_id}
-        _atomic_write(self.run_dir(run_id) / "manifest.json", json.dumps(manifest, indent=2, default=str).encode())
+    def create_run(self, manifest: Manifest) -> str:
+        """Store ``manifest`` (a new run id when it has none) as a running run; its run id."""
+        run_id = manifest.run_id or new_run_id()
+        data = manifest_to_dict(replace(manifest, run_id=run_id))
+        _atomic_write(self.run_dir(run_id) / "manifest.json", json.dumps(data, indent=2, default=str).encode())
         self._execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 time.time(),
-                manifest.get("baseline", {}).get("sha", ""),
-                manifest.get("candidate", {}).get("sha", ""),
-                manifest.get("config_hash", ""),
-                manifest.get("fingerprint", ""),
-                manifest.get("kind", "run"),
+                manifest.baseline.sha,
+                manifest.candidate.sha,
+                manifest.config_hash,
+                manifest.fingerprint,
+                manifest.kind,
                 "running",
             ),
         )
@@ -141,10 +143,10 @@ class LocalStore:
                     record.run_id,
                     record.index,
                     side.value,
-                    manifest.get(side.value, {}).get("sha", ""),
+                    manifest.revision(side).sha,
                     record.scenario,
-                    manifest.get("config_hash", ""),
-                    manifest.get("fingerprint", ""),
+                    manifest.config_hash,
+                    manifest.fingerprint,
                     int(record.valid),
                 ),
             )
@@ -183,9 +185,11 @@ class LocalStore:
             raise StoreError(f"run {run!r}: not in the store {self.root}")
         raise StoreError(f"run {run!r}: ambiguous in {self.root} ({', '.join(matches[:3])}, ...)")
 
-    def manifest(self, run_id: str) -> dict[str, Any]:
+    def manifest(self, run_id: str) -> Manifest:
         path = self.run_dir(run_id) / "manifest.json"
-        return check_manifest(self._read_json(path), str(path))
+        manifest = manifest_from_dict(self._read_json(path), str(path))
+        check_name(manifest.run_id, "run id", str(path))
+        return manifest
 
     def verdict(self, run_id: str) -> dict[str, Any] | None:
         path = self.run_dir(run_id) / "verdict.json"
@@ -200,7 +204,7 @@ class LocalStore:
 
     def _read_round(self, path: Path, run_id: str, index: int) -> RoundRecord:
         try:
-            record = round_from_dict(self._read_json(path))
+            record = round_from_dict(self._read_json(path), str(path))
         except StoreError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -241,13 +245,3 @@ class LocalStore:
             "AND config_hash = ? AND fingerprint = ? AND valid = 1 ORDER BY run_id, idx",
             (sha, scenario, config_hash, fingerprint),
         )
-
-
-def check_manifest(manifest: dict[str, Any], where: str) -> dict[str, Any]:
-    """A manifest as read back: its run id and both revisions must be there and well formed."""
-    check_name(manifest.get("run_id"), "run id", where)
-    for side in ("baseline", "candidate"):
-        revision = manifest.get(side)
-        if not isinstance(revision, dict) or not isinstance(revision.get("sha"), str):
-            raise StoreError(f"{where}: the manifest has no {side} revision (an object with a sha)")
-    return manifest

@@ -25,7 +25,7 @@ import pandas as pd
 from perfgate.errors import StoreError
 from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
 from perfgate.machine import fingerprint
-from perfgate.model import Revision, RoundMetrics, RoundRecord, Side, State, Verdict
+from perfgate.model import Manifest, Revision, RoundMetrics, RoundRecord, Side, State, Verdict
 
 if TYPE_CHECKING:
     from perfgate.config import Config, JudgeConfig
@@ -40,7 +40,7 @@ class ResultStore(Protocol):
     """What reading needs from a store (LocalStore and S3Store both provide it)."""
 
     def list_runs(self) -> list[dict[str, Any]]: ...
-    def manifest(self, run_id: str) -> dict[str, Any]: ...
+    def manifest(self, run_id: str) -> Manifest: ...
     def verdict(self, run_id: str) -> dict[str, Any] | None: ...
     def rounds(self, run_id: str) -> list[RoundRecord]: ...
     def samples(self, run_id: str, index: int) -> pd.DataFrame: ...
@@ -134,8 +134,8 @@ def count_pairs(metrics: Sequence[RoundMetrics], scenarios: Iterable[str]) -> in
     return min((complete.get(s, 0) for s in scenarios), default=0)
 
 
-def dirty(manifest: dict[str, Any], side: Side) -> bool:
-    return bool(manifest.get(side.value, {}).get("dirty", False))
+def dirty(manifest: Manifest, side: Side) -> bool:
+    return manifest.revision(side).dirty
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class Measurements:
     def __init__(self, store: ResultStore):
         self.store = store
         self._runs: list[dict[str, Any]] | None = None
-        self._manifests: dict[str, dict[str, Any]] = {}
+        self._manifests: dict[str, Manifest] = {}
         self._records: dict[str, dict[int, RoundRecord]] = {}
         self._evidence: dict[tuple[str, int], Evidence] = {}
 
@@ -170,7 +170,7 @@ class Measurements:
             self._runs = self.store.list_runs()
         return self._runs
 
-    def manifest(self, run_id: str) -> dict[str, Any]:
+    def manifest(self, run_id: str) -> Manifest:
         if run_id not in self._manifests:
             self._manifests[run_id] = self.store.manifest(run_id)
         return self._manifests[run_id]
@@ -212,7 +212,7 @@ class Measurements:
                 manifest = self.manifest(row["run_id"])
             except StoreError:
                 continue
-            if manifest.get("design") != design or dirty(manifest, Side.BASELINE) or dirty(manifest, Side.CANDIDATE):
+            if manifest.design != design or dirty(manifest, Side.BASELINE) or dirty(manifest, Side.CANDIDATE):
                 continue
             found.append(row["run_id"])
         return found

@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 
 from perfgate.errors import StoreError
-from perfgate.model import RoundRecord
+from perfgate.model import Manifest, RoundRecord
 from perfgate.store.local import LocalStore
 from perfgate.store.names import check_index, check_name, check_side, key_part, round_file, round_stem
 
@@ -182,18 +182,18 @@ class S3Store:
     def run_dir(self, run_id: str) -> Path:
         return self.cache.run_dir(run_id)
 
-    def create_run(self, manifest: dict[str, Any]) -> str:
+    def create_run(self, manifest: Manifest) -> str:
         run_id = self.cache.create_run(manifest)
         self._upload(run_id, "manifest.json")
         self._put_row(
             {
                 "run_id": run_id,
                 "created": time.time(),
-                "baseline": manifest.get("baseline", {}).get("sha", ""),
-                "candidate": manifest.get("candidate", {}).get("sha", ""),
-                "config_hash": manifest.get("config_hash", ""),
-                "fingerprint": manifest.get("fingerprint", ""),
-                "kind": manifest.get("kind", "run"),
+                "baseline": manifest.baseline.sha,
+                "candidate": manifest.candidate.sha,
+                "config_hash": manifest.config_hash,
+                "fingerprint": manifest.fingerprint,
+                "kind": manifest.kind,
                 "state": "running",
             }
         )
@@ -206,15 +206,11 @@ class S3Store:
             self._upload(record.run_id, stem + suffix)
         manifest = self.cache.manifest(record.run_id)
         for side in record.sides:
-            sha = manifest.get(side.value, {}).get("sha", "")
             name = f"{record.run_id}.{round_stem(record.index)}.{side.value}.{int(record.valid)}"
-            self._put(
-                self._index_prefix(
-                    sha, record.scenario, manifest.get("config_hash", ""), manifest.get("fingerprint", "")
-                )
-                + name,
-                b"",
+            prefix = self._index_prefix(
+                manifest.revision(side).sha, record.scenario, manifest.config_hash, manifest.fingerprint
             )
+            self._put(prefix + name, b"")
 
     def save_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:
         self.cache.save_verdict(run_id, verdict)
@@ -227,7 +223,7 @@ class S3Store:
 
     # --- reading ---------------------------------------------------------------------
 
-    def manifest(self, run_id: str) -> dict[str, Any]:
+    def manifest(self, run_id: str) -> Manifest:
         self._download(run_id, "manifest.json")
         return self.cache.manifest(run_id)
 

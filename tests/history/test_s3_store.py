@@ -27,7 +27,7 @@ def test_round_trip_through_a_cold_cache(bucket, tmp_path):
     row = reader.list_runs()[0]
     assert (row["baseline"], row["candidate"], row["state"]) == (BASE.sha, CAND.sha, "pass")
     assert reader.resolve(run_id[:12]) == run_id and reader.resolve("latest") == run_id
-    assert reader.manifest(run_id)["config_hash"] == "cfg1"
+    assert reader.manifest(run_id).config_hash == "cfg1"
     assert [r.index for r in reader.rounds(run_id)] == [0, 1, 2]
     assert reader.rounds(run_id)[1].valid is False
     assert reader.samples(run_id, 2)["latency_us"].tolist() == writer.samples(run_id, 2)["latency_us"].tolist()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from perfgate.codec import manifest_from_dict
 from perfgate.judge.simulate import NoiseModel, calibrate, round_frames
 from perfgate.model import SAMPLE_SCHEMA
 from perfgate.store import LocalStore
@@ -19,11 +20,13 @@ def test_replay_reports_stored_aa_runs(tmp_path):
     model = calibrate(NoiseModel(samples=1500), pairs=60)
     sha = {"sha": "a" * 40, "label": "HEAD"}
     for k in range(2):
-        run_id = store.create_run({"run_id": f"aa{k}", "baseline": sha, "candidate": sha, "kind": "run"})
+        run_id = store.create_run(
+            manifest_from_dict({"run_id": f"aa{k}", "baseline": sha, "candidate": sha, "kind": "run"})
+        )
         for record, frame in round_frames(np.random.default_rng(k), model, pairs=8, run_id=run_id):
             store.save_round(record, pa.Table.from_pandas(frame, schema=SAMPLE_SCHEMA, preserve_index=False))
     other = {"sha": "b" * 40, "label": "main"}
-    store.create_run({"run_id": "ab", "baseline": sha, "candidate": other})
+    store.create_run(manifest_from_dict({"run_id": "ab", "baseline": sha, "candidate": other}))
     out = subprocess.run(
         [
             sys.executable,

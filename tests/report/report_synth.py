@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from perfgate import codec
+from perfgate.codec import manifest_from_dict
 from perfgate.model import (
     RESOURCE_SCHEMA,
     SAMPLE_SCHEMA,
@@ -224,7 +225,7 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
     spec = spec or SynthSpec()
     rng = np.random.default_rng(spec.seed)
     store = LocalStore(root)
-    run_id = store.create_run(manifest_for(spec))
+    run_id = store.create_run(manifest_from_dict(manifest_for(spec)))
     step = int((spec.round_s + 3.0) * 1e9)
     plan = _plan(spec)
     invalid = 0

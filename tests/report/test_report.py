@@ -16,6 +16,7 @@ from rich.console import Console
 
 import perfgate.report
 from perfgate import codec
+from perfgate.codec import manifest_from_dict
 from perfgate.commands import report as report_command
 from perfgate.errors import PerfgateError, StoreError
 from perfgate.model import SCHEMA_VERSION, Design, State
@@ -132,12 +133,12 @@ def test_html_has_banner_tables_plots_and_context(small_reports, small_run):
     # context: commits, command, machine, versions, invalid and confirmation rounds
     manifest = store.manifest(run_id)
     for text in (
-        manifest["command"],
-        manifest["candidate"]["subject"],
-        manifest["candidate"]["author"],
-        manifest["baseline"]["subject"],
-        manifest["machine"]["cpu_model"],
-        manifest["versions"]["locust"],
+        manifest.command,
+        manifest.candidate.subject,
+        manifest.candidate.author,
+        manifest.baseline.subject,
+        manifest.machine["cpu_model"],
+        manifest.versions["locust"],
         "load generator CPU 96%",
         "confirmation",
         "latency 50ms on gateway",
@@ -218,7 +219,7 @@ def test_markdown_bound_holds_for_huge_strings(small_run):
             dataclasses.replace(m, name=long + str(i), scenario=long) for i, m in enumerate(verdict.metrics * 200)
         ),
     )
-    text = markdown_summary(huge, {}, "https://ci.example.org/artifacts/" + long)
+    text = markdown_summary(huge, None, "https://ci.example.org/artifacts/" + long)
     assert len(text) <= MARKDOWN_LIMIT
 
 
@@ -321,7 +322,7 @@ def test_non_finite_values_render(tmp_path):
 
 def test_run_without_verdict_is_a_store_error(tmp_path):
     store = LocalStore(tmp_path / "store")
-    run_id = store.create_run(manifest_for(SynthSpec(run_id="20250102T000000-000000")))
+    run_id = store.create_run(manifest_from_dict(manifest_for(SynthSpec(run_id="20250102T000000-000000"))))
     with pytest.raises(StoreError, match="no verdict"):
         write_reports(store, run_id, tmp_path / "out")
 
