@@ -25,7 +25,7 @@ from pathlib import Path
 import git
 
 from perfgate import gitops
-from perfgate.config import METRICS, Config
+from perfgate.config import METRICS, Config, split_metric_spec
 from perfgate.errors import ConfigError, RevisionError, StoreError
 from perfgate.gate import GateOptions, Progress, apply_options, run_gate
 from perfgate.history import list_commits
@@ -48,11 +48,10 @@ class Watch:
         """``p95``, ``login.p95`` or ``login.p99.9``; None watches every judged metric."""
         if not spec:
             return cls()
-        for metric in sorted(METRICS, key=len, reverse=True):
-            if spec == metric:
-                return cls(metric)
-            if spec.endswith("." + metric) and len(spec) > len(metric) + 1:
-                return cls(metric, spec[: -len(metric) - 1])
+        parsed = split_metric_spec(spec)
+        if parsed is not None:
+            name, metric = parsed
+            return cls(metric, name)
         raise ConfigError(f"--metric {spec!r}: expected METRIC or NAME.METRIC with a metric in {', '.join(METRICS)}")
 
     def label(self) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from perfgate.errors import ConfigError
+from perfgate.limits import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW
 from perfgate.machine import PLACEMENTS
 from perfgate.model import Design
 
@@ -301,8 +302,8 @@ def _parse_rounds(v: _Validator, raw: dict[str, Any]) -> RoundsConfig:
     d = RoundsConfig()
     v.known(raw, "rounds", set(RoundsConfig.__dataclass_fields__))
     design = v.choice(raw, "rounds", "design", d.design.value, [x.value for x in Design])
-    count = int(v.number(raw, "rounds", "count", d.count, low=2, high=1000, integer=True))
-    budget = int(v.number(raw, "rounds", "max", max(d.max, count), low=2, high=10000, integer=True))
+    count = int(v.number(raw, "rounds", "count", d.count, low=ROUNDS_LOW, high=ROUNDS_HIGH, integer=True))
+    budget = int(v.number(raw, "rounds", "max", max(d.max, count), low=ROUNDS_LOW, high=MAX_ROUNDS_HIGH, integer=True))
     if budget < count:
         raise v.error("rounds", "max", f"must be at least rounds.count ({count})")
     seed = raw.get("seed")
@@ -321,7 +322,7 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
     for key in margins:
         if split_metric_spec(key) is None:
             raise v.error("judge.margins", key, f"unknown metric (known: {', '.join(METRICS)}, or NAME.METRIC)")
-        v.number(margins, "judge.margins", key, 0.0, low=0.0, high=10.0)
+        v.number(margins, "judge.margins", key, 0.0, low=MARGIN_LOW, high=MARGIN_HIGH)
     metrics = raw.get("metrics", list(d.metrics))
     if not isinstance(metrics, list) or not metrics:
         raise v.error("judge", "metrics", "must be a non-empty list")
@@ -329,7 +330,7 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
         if metric not in METRICS:
             raise v.error("judge", "metrics", f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
     return JudgeConfig(
-        margin=v.number(raw, "judge", "margin", d.margin, low=0.0, high=10.0),
+        margin=v.number(raw, "judge", "margin", d.margin, low=MARGIN_LOW, high=MARGIN_HIGH),
         margins={k: float(x) for k, x in margins.items()},
         confidence=v.number(raw, "judge", "confidence", d.confidence, low=0.5, high=0.999),
         metrics=tuple(metrics),

@@ -38,15 +38,13 @@ from perfgate.judge import change_points
 from perfgate.judge.changepoint import PENALTY
 from perfgate.model import ChangePoint, Point, Revision, Series
 from perfgate.store import open_store
-from perfgate.store.query import Key, Measurements, Pooled, ResultStore, count_pairs
+from perfgate.store.query import Key, Measurements
 
 if TYPE_CHECKING:
     from perfgate.gate import GateOptions, Progress
 
 #: Fewer round-level values than this in a series: no change-point search.
 MIN_CHANGE_POINT_VALUES = 6
-
-__all__ = ["Key", "Measurements", "Pooled", "ResultStore", "count_pairs"]  # shared with the gate, via query
 
 
 # --- series and change points ---------------------------------------------------------

@@ -30,6 +30,7 @@ from perfgate.config import Config, ScenarioConfig
 from perfgate.errors import InfraError, LoadError, TargetError
 from perfgate.load.runner import invalid_reason
 from perfgate.model import RESOURCE_SCHEMA, RoundRecord, RoundSpec
+from perfgate.procs import on_signal
 
 if TYPE_CHECKING:
     from perfgate.gate import GateOptions, GateResult, Progress
@@ -228,15 +229,12 @@ class RemoteRounds:
 
 @contextmanager
 def teardown_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM (CI cancel) become KeyboardInterrupt, so ``finally`` blocks tear down."""
+    """SIGINT and SIGTERM (CI cancel) go to :func:`perfgate.procs.on_signal`, as in the CLI: they
+    set ``procs.STOP`` and raise KeyboardInterrupt, so ``finally`` blocks tear down."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:

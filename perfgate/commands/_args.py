@@ -10,11 +10,9 @@ from __future__ import annotations
 import math
 
 from perfgate.errors import ConfigError
+from perfgate.limits import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW
 
-#: The practical margin, as in [judge] margin: a fraction of change (0.05 = 5%).
-MARGIN_LOW, MARGIN_HIGH = 0.0, 10.0
-#: Pairs of rounds, as [rounds] count and max.
-ROUNDS_HIGH, MAX_ROUNDS_HIGH = 1000, 10000
+__all__ = ["MARGIN_HIGH", "MARGIN_LOW", "MAX_ROUNDS_HIGH", "ROUNDS_HIGH", "ROUNDS_LOW", "check_option"]
 
 
 def check_option(flag: str, value: float | None, *, low: float, high: float | None = None) -> None:

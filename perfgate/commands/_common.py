@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from perfgate import gate, gitops
-from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, check_option
+from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW, check_option
 from perfgate.config import Config, load_config
 from perfgate.errors import PerfgateError, os_error_line
 from perfgate.formatting import change_with_ci, value_text
@@ -84,8 +84,8 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 def check_gate_arguments(args: argparse.Namespace) -> None:
     """The numbers of :func:`add_gate_arguments`; commands call this before they start anything."""
     check_option("--workers", args.workers, low=0, high=64)
-    check_option("--rounds", args.rounds, low=2, high=ROUNDS_HIGH)
-    check_option("--max-rounds", args.max_rounds, low=2, high=MAX_ROUNDS_HIGH)
+    check_option("--rounds", args.rounds, low=ROUNDS_LOW, high=ROUNDS_HIGH)
+    check_option("--max-rounds", args.max_rounds, low=ROUNDS_LOW, high=MAX_ROUNDS_HIGH)
     check_option("--margin", args.margin, low=MARGIN_LOW, high=MARGIN_HIGH)
 
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from perfgate.commands._args import MAX_ROUNDS_HIGH, check_option
+from perfgate.commands._args import MAX_ROUNDS_HIGH, ROUNDS_LOW, check_option
 from perfgate.commands._common import open_project
 from perfgate.errors import PerfgateError
 from perfgate.flaky import FlakyMetric, FlakyReport, analyse
 from perfgate.formatting import share
-from perfgate.history import Key, Measurements
 from perfgate.outcome import Outcome
 from perfgate.store import open_store
+from perfgate.store.query import Key, Measurements
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--last", args.last, low=1)
-    check_option("--budget", args.budget, low=2, high=MAX_ROUNDS_HIGH)
+    check_option("--budget", args.budget, low=ROUNDS_LOW, high=MAX_ROUNDS_HIGH)
     config = open_project(args).config
     key = Key.of(config, args.fingerprint)
     report = analyse(

@@ -16,13 +16,14 @@ from perfgate.commands._common import open_project
 from perfgate.config import METRICS
 from perfgate.errors import ConfigError, PerfgateError
 from perfgate.formatting import percent, value_text
-from perfgate.history import Key, Measurements, build_history, list_commits
+from perfgate.history import build_history, list_commits
 from perfgate.judge.changepoint import PENALTY
 from perfgate.judge.names import check_metric_names
 from perfgate.model import Series
 from perfgate.outcome import Outcome
 from perfgate.report.trend import render_trend
 from perfgate.store import LocalStore, open_store
+from perfgate.store.query import Key, Measurements
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

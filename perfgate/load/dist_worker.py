@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from perfgate.load.worker import LocustfileError, _write_status, build_user_classes
+from perfgate.load.worker import LocustfileError, build_user_classes, write_status
 
 #: Rows of a worker whose clock offset estimate is beyond this are shifted.
 CLOCK_TOLERANCE_NS = 5_000_000
@@ -230,13 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = run_master(spec) if role == "master" else run_worker(spec, int(argv[2]))
     except LocustfileError as exc:
-        _write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
+        write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
         return 2
     except WorkerLost as exc:
-        _write_status(status_path, {"ok": False, "kind": "workers", "error": str(exc)})
+        write_status(status_path, {"ok": False, "kind": "workers", "error": str(exc)})
         return 3
     except Exception as exc:  # report anything from Locust or the locustfile, then fail the round
-        _write_status(
+        write_status(
             status_path,
             {
                 "ok": False,
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         return 1
-    _write_status(status_path, status)
+    write_status(status_path, status)
     return 0
 
 

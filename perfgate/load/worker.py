@@ -29,7 +29,7 @@ class LocustfileError(Exception):
     """The locustfile does not import, or lacks a configured user class."""
 
 
-def _write_status(path: Path, status: dict[str, Any]) -> None:
+def write_status(path: Path, status: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(status))
     os.replace(tmp, path)
@@ -229,10 +229,10 @@ def main() -> int:
     try:
         status = run(spec)
     except LocustfileError as exc:
-        _write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
+        write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
         return 2
     except Exception as exc:  # report anything from the locustfile, then fail the round
-        _write_status(
+        write_status(
             status_path,
             {
                 "ok": False,
@@ -242,7 +242,7 @@ def main() -> int:
             },
         )
         return 1
-    _write_status(status_path, status)
+    write_status(status_path, status)
     return 0
 
 

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from perfgate.codec import manifest_from_dict, manifest_to_dict, round_from_dict, round_to_dict
 from perfgate.errors import StoreError
 from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, Manifest, RoundRecord
-from perfgate.store.names import check_name, round_file, round_stem
+from perfgate.store.names import check_name, resolve_run, round_file, round_stem
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -175,15 +175,8 @@ class LocalStore:
 
     def resolve(self, run: str) -> str:
         """A run id, a unique prefix of one, or ``latest``."""
-        runs: list[str] = [row[0] for row in self._execute("SELECT run_id FROM runs ORDER BY created")]
-        if run == "latest" and runs:
-            return runs[-1]
-        matches = [r for r in runs if r.startswith(run)]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise StoreError(f"run {run!r}: not in the store {self.root}")
-        raise StoreError(f"run {run!r}: ambiguous in {self.root} ({', '.join(matches[:3])}, ...)")
+        runs = [row[0] for row in self._execute("SELECT run_id FROM runs ORDER BY created")]
+        return resolve_run(run, runs, str(self.root))
 
     def manifest(self, run_id: str) -> Manifest:
         path = self.run_dir(run_id) / "manifest.json"

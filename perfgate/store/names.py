@@ -9,6 +9,7 @@ cannot make perfgate read or write outside it (``../``, ``/``, ``\\``, NUL, dot 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from perfgate.errors import StoreError
@@ -65,3 +66,16 @@ def key_part(value: str) -> str:
     """One segment of an S3 key built from free text (a scenario name): percent-encoded, dots
     included, so it is never ``.`` or ``..`` and never holds a ``/``; ``-`` when empty."""
     return quote(value, safe="").replace(".", "%2E") or "-"
+
+
+def resolve_run(run: str, runs: Sequence[str], where: str) -> str:
+    """``run`` as a run id of ``runs`` (oldest first): itself, the one id it is a prefix of, or
+    the newest for ``latest``; errors name the store ``where``."""
+    if run == "latest" and runs:
+        return runs[-1]
+    matches = [r for r in runs if r.startswith(run)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise StoreError(f"run {run!r}: not in the store {where}")
+    raise StoreError(f"run {run!r}: ambiguous in {where} ({', '.join(matches[:3])}, ...)")

@@ -33,9 +33,10 @@ import pyarrow as pa
 from perfgate.errors import StoreError
 from perfgate.model import Manifest, RoundRecord
 from perfgate.store.local import LocalStore
-from perfgate.store.names import check_index, check_name, check_side, key_part, round_file, round_stem
+from perfgate.store.names import check_index, check_name, check_side, key_part, resolve_run, round_file, round_stem
 
-FINAL_STATES = frozenset({"pass", "regression", "inconclusive", "error", "interrupted"})
+#: States a run never leaves: its index row can be cached for good.
+SETTLED_STATES = frozenset({"pass", "regression", "inconclusive", "error", "interrupted"})
 _RUN_FIELDS = ("run_id", "created", "baseline", "candidate", "config_hash", "fingerprint", "kind", "state")
 
 
@@ -164,7 +165,7 @@ class S3Store:
             row = _parse_row(self._get(key), run_id, f"s3://{self.bucket}/{key}")
         except FileNotFoundError as exc:
             raise _MissingRun(f"run {run_id!r}: not in the store {self.url}") from exc
-        if row.get("state") in FINAL_STATES:  # a finished run's row never changes again
+        if row.get("state") in SETTLED_STATES:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_name(f".{cached.name}.{secrets.token_hex(4)}")
             tmp.write_text(json.dumps(row))
@@ -272,15 +273,7 @@ class S3Store:
 
     def resolve(self, run: str) -> str:
         """A run id, a unique prefix of one, or ``latest``."""
-        runs: list[str] = [row["run_id"] for row in self.list_runs()]
-        if run == "latest" and runs:
-            return runs[-1]
-        matches = [r for r in runs if r.startswith(run)]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise StoreError(f"run {run!r}: not in the store {self.url}")
-        raise StoreError(f"run {run!r}: ambiguous in {self.url} ({', '.join(matches[:3])}, ...)")
+        return resolve_run(run, [row["run_id"] for row in self.list_runs()], self.url)
 
     def _index_prefix(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> str:
         ids = [
