@@ -19,6 +19,7 @@ from perfgate.errors import ConfigError
 from perfgate.limits import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW
 from perfgate.machine import PLACEMENTS
 from perfgate.model import Design
+from perfgate.units import seconds
 
 CONFIG_NAME = "perfgate.toml"
 PLACEHOLDERS = frozenset(
@@ -226,8 +227,8 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
         command=command,
         ready_path=v.string(raw, "target", "ready_path", d.ready_path),
         metrics_path=v.string(raw, "target", "metrics_path", d.metrics_path),
-        ready_timeout=v.number(raw, "target", "ready_timeout", d.ready_timeout, low=0.1),
-        stop_timeout=v.number(raw, "target", "stop_timeout", d.stop_timeout, low=0.1),
+        ready_timeout=v.duration(raw, "target", "ready_timeout", d.ready_timeout, low=0.1),
+        stop_timeout=v.duration(raw, "target", "stop_timeout", d.stop_timeout, low=0.1),
         port=int(v.number(raw, "target", "port", d.port, low=0, high=65535, integer=True)),
         env=dict(env),
     )
@@ -273,8 +274,8 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         user_classes=tuple(classes),
         users=int(v.number(raw, section, "users", d.users, low=1, integer=True)),
         spawn_rate=v.number(raw, section, "spawn_rate", d.spawn_rate, low=0.01),
-        warmup=v.number(raw, section, "warmup", d.warmup, low=0),
-        duration=v.number(raw, section, "duration", d.duration, low=0.5),
+        warmup=v.duration(raw, section, "warmup", d.warmup),
+        duration=v.duration(raw, section, "duration", d.duration, low=0.5),
         workers=int(v.number(raw, section, "workers", d.workers, low=0, high=64, integer=True)),
         command=command,
         database=v.choice(raw, section, "database", d.database, DATABASES) if "database" in raw else d.database,
@@ -389,6 +390,18 @@ class _Validator:
         if not isinstance(value, str) or value not in allowed:
             raise self.error(section, key, f"must be one of {', '.join(allowed)}, not {value!r}")
         return value
+
+    def duration(self, raw: dict[str, Any], section: str, key: str, default: float, *, low: float = 0.0) -> float:
+        """Seconds, written as a number or as Locust writes them ("250ms", "10s", "2m", "1h30m")."""
+        value = raw.get(key, default)
+        if not isinstance(value, str):
+            return self.number(raw, section, key, default, low=low)
+        parsed = seconds(value)
+        if parsed is None:
+            raise self.error(section, key, f'must be a duration such as 10, "10s" or "2m", not {value!r}')
+        if parsed < low:
+            raise self.error(section, key, f"must be at least {low:g} s, not {value!r}")
+        return parsed
 
     def number(
         self,

@@ -6,6 +6,7 @@ from perfgate.commands.init import template
 from perfgate.config import Config, RoundsConfig, ScenarioConfig, load_config
 from perfgate.errors import ConfigError
 from perfgate.model import Design
+from tests.tomlwrite import dumps as toml_dumps
 
 
 def write(tmp_path: Path, text: str, name: str = "perfgate.toml") -> Path:
@@ -95,3 +96,20 @@ def test_measurement_hash_ignores_judging(tmp_path):
     b = load_config(write(tmp_path, "[load]\nusers = 9\n", "other.toml"))
     c = load_config(write(tmp_path, "", "plain.toml"))
     assert a.measurement_hash() == c.measurement_hash() != b.measurement_hash()
+
+
+@pytest.mark.parametrize(
+    "written, seconds",
+    [(10, 10.0), ("10s", 10.0), ("250ms", 0.25), ("2m", 120.0), ("1m30s", 90.0), ("1.5m", 90.0), (" 12 ", 12.0)],
+)
+def test_durations_take_locusts_forms(tmp_path, written, seconds):
+    (tmp_path / "perfgate.toml").write_text(toml_dumps({"load": {"duration": "2m", "warmup": written}}))
+    config = load_config(directory=tmp_path)
+    assert config.scenarios[0].warmup == seconds and config.scenarios[0].duration == 120.0
+
+
+@pytest.mark.parametrize("written", ["10 sec", "-2s", "s", "10x", "1e400s"])
+def test_a_bad_duration_is_one_line_naming_the_key(tmp_path, written):
+    (tmp_path / "perfgate.toml").write_text(toml_dumps({"load": {"duration": written}}))
+    with pytest.raises(ConfigError, match=r"\[load\] duration: must be a duration such as 10"):
+        load_config(directory=tmp_path)

@@ -23,7 +23,6 @@ import asyncio
 import concurrent.futures
 import math
 import random
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +32,10 @@ from perfgate.errors import FaultError
 from perfgate.faults.server import ProxyServer, ProxyThread
 from perfgate.faults.toxics import STREAMS, FaultRequestError, make_toxic
 from perfgate.model import Window
+from perfgate.units import seconds
 
 DOWN = "down"  # not a toxic: the proxy is disabled for the window, as Toxiproxy's "down"
 _FIELDS = {"at", "for", "link", "toxic", "stream", "toxicity", "toxicity_mode"}
-_UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0}
 
 
 @dataclass(frozen=True)
@@ -79,20 +78,14 @@ def finite_number(value: object) -> bool:
 
 
 def parse_seconds(value: object, key: str, where: str = "fault") -> float:
-    """A duration in seconds: a number, or a string like ``"250ms"``, ``"2s"``, ``"1.5m"``."""
-    if isinstance(value, bool):
-        raise FaultError(f"{where}: {key!r} must be a duration, got {value!r}")
-    if isinstance(value, (int, float)):
-        if not finite_number(value):
-            raise FaultError(f"{where}: {key!r} must be a finite duration, got {value!r}")
-        seconds = float(value)
-    elif isinstance(value, str) and (m := re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"]
-    else:
-        raise FaultError(f'{where}: {key!r} must be a duration such as 5, "250ms" or "2s", got {value!r}')
-    if not seconds >= 0 or seconds == float("inf"):
-        raise FaultError(f"{where}: {key!r} must be >= 0, got {value!r}")
-    return seconds
+    """A duration in seconds (:func:`perfgate.units.seconds`: 5, ``"250ms"``, ``"2s"``, ``"1.5m"``)."""
+    parsed = seconds(value)
+    if parsed is not None:
+        return parsed
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        problem = "must be >= 0" if finite_number(value) else "must be a finite duration"
+        raise FaultError(f"{where}: {key!r} {problem}, got {value!r}")
+    raise FaultError(f'{where}: {key!r} must be a duration such as 5, "250ms" or "2s", got {value!r}')
 
 
 def parse_fault(entry: Mapping[str, Any], where: str = "fault") -> FaultSpec:
