@@ -20,6 +20,7 @@ from rich.console import Console
 from perfgate import __version__
 from perfgate.commands import COMMANDS
 from perfgate.errors import ConfigError, PerfgateError, os_error_line
+from perfgate.extras import missing_extra_line
 from perfgate.model import State
 from perfgate.outcome import (
     EXIT_CODES,
@@ -89,14 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except PerfgateError as exc:
         return _error(console, str(exc), debug)
+    except ModuleNotFoundError as exc:  # an optional part whose extra is not installed, or a bug
+        return _error(console, missing_extra_line(exc) or _internal(exc), debug)
     except OSError as exc:  # disk full, a read-only folder: name the path, never claim a regression
         return _error(console, os_error_line(exc), debug)
     except Exception as exc:  # a bug: exit 1 would read as "regression" and block a pre-push
-        return _error(
-            console, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", debug
-        )
+        return _error(console, _internal(exc), debug)
     finally:
         reap_all()  # a child an interrupted caller never got hold of
+
+
+def _internal(exc: Exception) -> str:
+    return f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
 
 
 def _error(console: Console, message: str, debug: bool) -> int:

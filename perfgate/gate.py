@@ -163,6 +163,9 @@ def run_gate(
 
 
 def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> None:
+    """What can fail before anything starts: the locustfile, and the extra a dependency needs."""
+    if scenario.database == "mariadb":
+        import perfgate.deps  # noqa: F401  (pymysql, the [mariadb] extra: a missing one is one line now)
     spec = _load_spec(config, scenario, ())
     check_locustfile(spec, workdir)
 

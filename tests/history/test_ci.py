@@ -110,6 +110,9 @@ def test_workflow_file_is_valid_and_complete():
     steps = flow["jobs"]["gate"]["steps"]
     uses = {s.get("uses", "").split("@")[0]: s for s in steps}
     assert uses["actions/checkout"]["with"]["fetch-depth"] == 0
+    install = next(s for s in steps if "pip install" in s.get("run", ""))
+    assert "git+${PERFGATE_REPO}@${PERFGATE_REV}" in install["run"]  # never an unpublished index name
+    assert re.fullmatch(r"[0-9a-f]{40}", flow["env"]["PERFGATE_REV"])  # pinned to a commit
     gate = next(s for s in steps if "perfgate ci" in s.get("run", ""))
     assert gate["id"] == "gate" and gate["run"].startswith("exec perfgate ci")
     upload = uses["actions/upload-artifact"]
