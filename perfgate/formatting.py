@@ -91,6 +91,12 @@ def share(fraction: float) -> str:
     return f"{fraction * 100:.0f}%" if math.isfinite(fraction) else MISSING
 
 
+def request_label(scenario: str, name: str) -> str:
+    """A request name with its scenario, readable whatever the name holds: "/feed (chat)",
+    never "chat//feed"."""
+    return f"{name} ({scenario})"
+
+
 def is_difference(m: MetricComparison) -> bool:
     """The judge compares error rates as a difference (candidate − baseline, in rate units,
     with ``margin`` an absolute tolerance); every other metric as a ratio."""

@@ -18,7 +18,7 @@ from perfgate import gate, gitops
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW, check_option
 from perfgate.config import Config, load_config
 from perfgate.errors import PerfgateError, os_error_line
-from perfgate.formatting import change_with_ci, value_text
+from perfgate.formatting import change_with_ci, request_label, value_text
 from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ def print_verdict(console: Console, verdict: Verdict, report: Path | None = None
     for column in ("name", "metric", "baseline", "candidate", "change [CI]", "verdict"):
         table.add_column(column, justify="right" if column in ("baseline", "candidate") else "left", overflow="fold")
     for m in verdict.metrics:
-        name = f"{m.scenario}/{m.name}" if many_scenarios else m.name
+        name = request_label(m.scenario, m.name) if many_scenarios else m.name
         change = change_with_ci(m)
         table.add_row(
             name,

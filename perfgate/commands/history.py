@@ -15,7 +15,7 @@ from perfgate.commands._args import check_option
 from perfgate.commands._common import open_project
 from perfgate.config import METRICS
 from perfgate.errors import ConfigError, PerfgateError
-from perfgate.formatting import percent, value_text
+from perfgate.formatting import percent, request_label, value_text
 from perfgate.history import build_history, list_commits
 from perfgate.judge.changepoint import PENALTY
 from perfgate.judge.names import check_metric_names
@@ -157,7 +157,7 @@ def _print_changes(out: Console, series: list[Series]) -> None:
     out.print("change points (first commit of the new level):", markup=False)
     for s, c in changes:
         out.print(
-            f"  {s.scenario}/{s.name} {s.metric}: {c.revision.sha[:10]} “{c.revision.subject}” "
+            f"  {request_label(s.scenario, s.name)} {s.metric}: {c.revision.sha[:10]} “{c.revision.subject}” "
             f"{value_text(c.before, s.metric)} → {value_text(c.after, s.metric)} ({percent(c.ratio)})",
             markup=False,
         )

@@ -39,6 +39,7 @@ import numpy as np
 from scipy.special import stdtr, stdtrit
 
 from perfgate.config import JudgeConfig
+from perfgate.formatting import request_label
 from perfgate.judge.reasons import metric_reason, verdict_of, with_cpu_context
 from perfgate.judge.rounds import QUANTILES
 from perfgate.judge.rules import ERROR_RATE_FLOOR, HIGHER_IS_BETTER, MIN_PAIRS
@@ -170,7 +171,7 @@ def collect(
     for (scenario, name), per_round in sorted(counts.items()):
         if float(np.median(per_round)) < config.min_count:
             notes.append(
-                f"{scenario}/{name}: not judged, median {np.median(per_round):g} requests per round "
+                f"{request_label(scenario, name)}: not judged, median {np.median(per_round):g} requests per round "
                 f"(min_count {config.min_count})"
             )
             continue
@@ -184,7 +185,7 @@ def collect(
             series[(scenario, name, metric)] = pairs.get((scenario, name), [])
         if thin:
             notes.append(
-                f"{scenario}/{name}: {', '.join(thin)} not judged with a median "
+                f"{request_label(scenario, name)}: {', '.join(thin)} not judged with a median "
                 f"{np.median(per_round):g} requests per round; run longer rounds or more users"
             )
     return series, {s: len(p) for s, p in scenario_pairs.items()}, notes

@@ -92,7 +92,7 @@ def test_backfill_history_and_flaky(tmp_path):
         "history", "HEAD~4..HEAD", "--metric", "p50", "--html", str(page), cwd=repo_dir, env={"COLUMNS": "200"}
     )
     assert result.returncode == 0, result.stderr
-    changes = re.findall(r"chat/(\S+) p50: ([0-9a-f]{10}) ", result.stdout)
+    changes = re.findall(r"(\S+) \(chat\) p50: ([0-9a-f]{10}) ", result.stdout)
     assert ("login", shas[2][:10]) in changes, result.stdout
     assert all(sha == shas[2][:10] for name, sha in changes if name == "login")
     html = page.read_text()
@@ -114,7 +114,7 @@ def test_backfill_history_and_flaky(tmp_path):
     verdicts = [store.verdict(r["run_id"]) for r in store.list_runs() if r["state"] != "interrupted"]
     judged = [v for v in verdicts if any((m["name"], m["metric"]) == ("login", "p50") for m in v["metrics"])]
     for v in verdicts:  # a gate on a loaded machine may log in too rarely to judge a p50, and says so
-        assert v in judged or any(n.startswith("chat/login:") and "not judged" in n for n in v["notes"]), v["notes"]
+        assert v in judged or any(n.startswith("login (chat):") and "not judged" in n for n in v["notes"]), v["notes"]
     assert login["verdicts"] == len(judged) >= 2 and login["sigma"] is not None and login["pairs"] >= 6
     assert login["rounds_needed"] is not None and isinstance(login["gateable"], bool)
     assert login["margin_needed"] > 0
