@@ -105,7 +105,7 @@ def verdict_reason(state: State, ranked: Sequence[MetricComparison]) -> str:
 
     def named(m: MetricComparison) -> str:
         text = m.reason.split(": ", 1)[1]
-        return f"{text} (scenario {m.scenario})" if len(scenarios) > 1 else text
+        return f"{m.scenario}/{text}" if len(scenarios) > 1 else text  # "storm/p95 /feed …"
 
     worst = [m for m in ranked if m.verdict is state] if state is not State.PASS else ranked[:1]
     head = named(worst[0])
