@@ -71,7 +71,7 @@ class Progress:
 
     def planned(self, total_rounds: int) -> None: ...
     def round_started(self, spec: RoundSpec) -> None: ...
-    def round_finished(self, record: RoundRecord) -> None: ...
+    def round_finished(self, record: RoundRecord, requests: int = 0) -> None: ...  # measured requests
     def message(self, text: str) -> None: ...
 
 
@@ -230,6 +230,13 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
         undecided = {m.scenario for m in verdict.metrics if m.verdict is State.INCONCLUSIVE}
 
 
+def _measured_requests(samples: pa.Table) -> int:
+    """Requests of a round after its warm-up."""
+    import pyarrow.compute as pc
+
+    return int(pc.sum(pc.invert(samples["warmup"])).as_py() or 0) if samples.num_rows else 0
+
+
 def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpec]) -> None:
     for spec in specs:
         for attempt in (1, 2):
@@ -239,7 +246,7 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             state.progress.round_started(spec)
             record, samples, resources = state.round_runner(state, scenario, spec)
             state.store.save_round(record, samples, resources)
-            state.progress.round_finished(record)
+            state.progress.round_finished(record, _measured_requests(samples))
             if record.valid:
                 samples_df = samples.to_pandas()
                 evidence = round_evidence(record, samples_df, resources.to_pandas())

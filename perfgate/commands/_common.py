@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,10 +172,12 @@ def publish(result: gate.GateResult, config: Config, request: ReportRequest = Re
 
 
 class RichProgress(gate.Progress):
-    """Shows a progress bar of rounds on the console."""
+    """Progress of the rounds: a bar on a terminal; without one (a CI log), one line per round
+    with its scenario, pair, side order, requests, elapsed time and ETA."""
 
     def __init__(self, console: Console):
         self.console = console
+        self.lines = not console.is_terminal
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -182,8 +185,11 @@ class RichProgress(gate.Progress):
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=self.lines,
         )
         self.task: TaskID | None = None  # set by planned(), which the gate calls before any round
+        self.started = time.monotonic()
+        self.done = self.total = 0
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
@@ -193,6 +199,7 @@ class RichProgress(gate.Progress):
         self.bar.stop()
 
     def planned(self, total_rounds: int) -> None:
+        self.total = total_rounds
         self.task = self.bar.add_task("rounds", total=total_rounds)
 
     def round_started(self, spec: RoundSpec) -> None:
@@ -200,12 +207,27 @@ class RichProgress(gate.Progress):
         kind = "confirmation round" if spec.confirmation else "round"
         self.bar.update(self._planned(), description=f"{spec.scenario}: {kind} {spec.index} ({sides})")
 
-    def round_finished(self, record: RoundRecord) -> None:
+    def round_finished(self, record: RoundRecord, requests: int = 0) -> None:
         if record.confirmation:
-            self.bar.update(self._planned(), total=(self.bar.tasks[0].total or 0) + 1)
+            self.total += 1
+            self.bar.update(self._planned(), total=self.total)
+        self.done += 1
         self.bar.advance(self._planned())
+        if self.lines:
+            self.console.print(self.round_line(record, requests), markup=False, highlight=False, soft_wrap=True)
         if not record.valid:
             self.console.print(f"  round {record.index} invalid: {record.invalid_reason}", style="yellow")
+
+    def round_line(self, record: RoundRecord, requests: int) -> str:
+        elapsed = time.monotonic() - self.started
+        left = max(self.total - self.done, 0)
+        eta = elapsed / self.done * left if self.done else 0.0
+        kind = "confirmation " if record.confirmation else ""
+        return (
+            f"{kind}round {self.done}/{self.total} · {record.scenario} pair {record.pair} · "
+            f"{'+'.join(s.value for s in record.sides)} · {requests:,} requests · "
+            f"{_minutes(elapsed)} · ETA {_minutes(eta)}"  # m:ss
+        )
 
     def message(self, text: str) -> None:
         self.console.print(f"  {text}", markup=False)
@@ -213,6 +235,11 @@ class RichProgress(gate.Progress):
     def _planned(self) -> TaskID:
         assert self.task is not None, "the gate calls planned() before any round"
         return self.task
+
+
+def _minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def print_verdict(console: Console, verdict: Verdict, report: Path | None = None) -> None:

@@ -73,8 +73,8 @@ class _WatchedNames(RichProgress):
         super().__init__(console)
         self.watch, self.store, self.checked = watch, store, watch.name is None
 
-    def round_finished(self, record: RoundRecord) -> None:
-        super().round_finished(record)
+    def round_finished(self, record: RoundRecord, requests: int = 0) -> None:
+        super().round_finished(record, requests)
         if record.valid and not self.checked:
             names = self.store.samples(record.run_id, record.index)["name"].dropna().unique()
             check_metric_names([self.watch.label()], (str(n) for n in names), where="--metric")
