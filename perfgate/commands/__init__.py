@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "demo": "run a whole gate on a scratch repo of the reference IM service with a login regression",
     "init": "write a commented perfgate.toml to start from",
     "compare": "judge stored runs again without re-measuring",
+    "runs": "list the stored runs, newest first (run id, created, kind, state, both commits)",
     "report": "render the HTML report (and markdown, JUnit, JSON) of a stored run again",
     "proxy": "run the fault proxy with a Toxiproxy-compatible HTTP API",
     "infra": "plan, start, inspect, stop and garbage-collect an EC2 cluster for distributed gates",

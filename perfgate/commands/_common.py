@@ -17,10 +17,11 @@ from rich.table import Table
 
 from perfgate import gate, gitops
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW, check_option
-from perfgate.config import Config, load_config
-from perfgate.errors import PerfgateError, os_error_line
+from perfgate.config import Config, find_config, load_config
+from perfgate.errors import ConfigError, PerfgateError, os_error_line
 from perfgate.formatting import change_with_ci, request_label, value_text
 from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
+from perfgate.store import is_remote
 
 if TYPE_CHECKING:
     from perfgate.report import ReportPaths
@@ -266,3 +267,29 @@ def print_verdict(console: Console, verdict: Verdict, report: Path | None = None
         console.print(f"  note: {note}", markup=False, highlight=False, style="dim")
     if report is not None:
         console.print(f"report: {report}", markup=False)
+
+
+def store_and_reports(args: argparse.Namespace) -> tuple[Path | str, Path]:
+    """``--store`` and ``--out`` (commands that read stored runs): the arguments first, then the
+    config here (``--config``, or the one found in the working directory), then the defaults."""
+    store, out = args.store, getattr(args, "out", None)
+    if store is None or out is None:
+        config = None
+        if args.config is not None:
+            config = load_config(args.config)
+        else:
+            try:
+                find_config(Path.cwd())
+            except ConfigError:
+                pass  # no config here: built-in defaults
+            else:
+                config = load_config(directory=Path.cwd())
+        if store is None:
+            store = (
+                (config.store if is_remote(config.store) else config.root / config.store)
+                if config
+                else Path(".perfgate")
+            )
+        if out is None:
+            out = (config.root / config.report_dir) if config else Path("reports")
+    return store, out

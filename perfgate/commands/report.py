@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from perfgate.config import find_config, load_config
-from perfgate.errors import ConfigError, StoreError
+from perfgate.commands._common import store_and_reports
+from perfgate.errors import StoreError
 from perfgate.outcome import Outcome
 from perfgate.report import ReportPaths, write_reports
 from perfgate.store import is_remote, open_store
@@ -30,34 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifact-url", help="where the HTML report will be published (linked from the markdown)")
 
 
-def _defaults(args: argparse.Namespace) -> tuple[Path, Path]:
-    """The store and output folder: arguments first, then the config, then the built-in defaults."""
-    store, out = args.store, args.out
-    if store is None or out is None:
-        config = None
-        if args.config is not None:
-            config = load_config(args.config)
-        else:
-            try:
-                find_config(Path.cwd())
-            except ConfigError:
-                pass  # no config here: built-in defaults
-            else:
-                config = load_config(directory=Path.cwd())
-        if store is None:
-            store = (
-                (config.store if is_remote(config.store) else config.root / config.store)
-                if config
-                else Path(".perfgate")
-            )
-        if out is None:
-            out = (config.root / config.report_dir) if config else Path("reports")
-    return store, out
-
-
 def report(
     run: str,
-    store_dir: Path,
+    store_dir: Path | str,
     out_dir: Path,
     *,
     markdown: Path | None = None,
@@ -76,7 +51,7 @@ def report(
 
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
-    store_dir, out_dir = _defaults(args)
+    store_dir, out_dir = store_and_reports(args)
     paths = report(
         args.run,
         store_dir,

@@ -1,0 +1,55 @@
+"""``perfgate runs``: list the stored runs, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from perfgate.commands._args import check_option
+from perfgate.commands._common import store_and_reports
+from perfgate.errors import StoreError
+from perfgate.outcome import Outcome
+from perfgate.store import is_remote, open_store
+
+STATES = ("running", "pass", "regression", "inconclusive", "error", "interrupted")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", type=str, help="the store (default: [store] path of the config here, else .perfgate)"
+    )
+    parser.add_argument("--config", type=Path, help="config for the default store")
+    parser.add_argument("--state", choices=STATES, help="only runs in this state")
+    parser.add_argument("--limit", type=int, default=20, help="the newest N runs (default: 20; 0: all)")
+    parser.add_argument("--json", type=Path, dest="json_path", help="write the listed runs as JSON")
+
+
+def list_runs(store_location: Path | str, state: str | None = None, limit: int = 0) -> list[dict[str, Any]]:
+    """The store's runs, newest first: run id, created (ISO 8601, UTC), kind, state, both shas."""
+    if not is_remote(store_location) and not Path(store_location).is_dir():
+        raise StoreError(f"{store_location}: no perfgate store here (--store)")
+    rows = [r for r in open_store(store_location).list_runs() if state is None or r["state"] == state]
+    rows = rows[::-1][:limit] if limit else rows[::-1]
+    return [{**r, "created": datetime.fromtimestamp(r["created"], UTC).isoformat(timespec="seconds")} for r in rows]
+
+
+def run(args: argparse.Namespace, console: Console) -> Outcome:
+    check_option("--limit", args.limit, low=0)
+    store_location, _ = store_and_reports(args)
+    rows = list_runs(store_location, args.state, args.limit)
+    if args.json_path is not None:
+        args.json_path.write_text(json.dumps(rows, indent=2) + "\n")
+    table = Table(box=None, pad_edge=False)
+    for column in ("run", "created (UTC)", "kind", "state", "baseline → candidate"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        shas = f"{r['baseline'][:10]} → {r['candidate'][:10]}"
+        table.add_row(r["run_id"], r["created"].replace("+00:00", ""), r["kind"], r["state"], shas)
+    Console(highlight=False).print(table if rows else "no runs stored")
+    return Outcome.OK
