@@ -13,13 +13,16 @@ SIDES = (Side.CANDIDATE, Side.BASELINE)
 
 def test_without_a_terminal_each_round_is_one_line_with_requests_elapsed_and_eta():
     out = io.StringIO()
-    with RichProgress(Console(file=out, force_terminal=False, width=80)) as progress:
+    errors = io.StringIO()
+    log = Console(file=out, force_terminal=False, width=80)
+    with RichProgress(Console(file=errors, force_terminal=False, width=80), log) as progress:
         progress.planned(2)
         for index in range(2):
             progress.round_started(RoundSpec(index, "chat", SIDES, index))
             record = RoundRecord("r", index, "chat", Design.DUET, SIDES, index, 0, 0, 1)
             progress.round_finished(record, 2331)
         progress.round_finished(RoundRecord("r", 2, "chat", Design.DUET, SIDES, 2, 0, 0, 1, confirmation=True), 7)
+    assert errors.getvalue() == ""  # standard error keeps only warnings and errors
     lines = out.getvalue().splitlines()
     assert len(lines) == 3, lines
     assert re.fullmatch(
@@ -32,7 +35,7 @@ def test_without_a_terminal_each_round_is_one_line_with_requests_elapsed_and_eta
 
 def test_on_a_terminal_the_bar_prints_no_round_lines():
     out = io.StringIO()
-    with RichProgress(Console(file=out, force_terminal=True, width=80)) as progress:
+    with RichProgress(Console(file=out, force_terminal=True, width=80), Console(file=out)) as progress:
         progress.planned(1)
         progress.round_started(RoundSpec(0, "chat", SIDES, 0))
         progress.round_finished(RoundRecord("r", 0, "chat", Design.DUET, SIDES, 0, 0, 0, 1), 10)

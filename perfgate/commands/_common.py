@@ -174,10 +174,12 @@ def publish(result: gate.GateResult, config: Config, request: ReportRequest = Re
 
 class RichProgress(gate.Progress):
     """Progress of the rounds: a bar on a terminal; without one (a CI log), one line per round
-    with its scenario, pair, side order, requests, elapsed time and ETA."""
+    with its scenario, pair, side order, requests, elapsed time and ETA, on standard output
+    (``log``), so that standard error keeps only warnings and the one-line error."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, log: Console | None = None):
         self.console = console
+        self.log = log or Console(highlight=False)
         self.lines = not console.is_terminal
         self.bar = Progress(
             TextColumn("{task.description}"),
@@ -215,7 +217,7 @@ class RichProgress(gate.Progress):
         self.done += 1
         self.bar.advance(self._planned())
         if self.lines:
-            self.console.print(self.round_line(record, requests), markup=False, highlight=False, soft_wrap=True)
+            self.log.print(self.round_line(record, requests), markup=False, highlight=False, soft_wrap=True)
         if not record.valid:
             self.console.print(f"  round {record.index} invalid: {record.invalid_reason}", style="yellow")
 
