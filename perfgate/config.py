@@ -52,7 +52,7 @@ STORM_KEYS = ("logins", "clients", "at", "timeout")
 class TargetConfig:
     command: str = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
     ready_path: str = "/healthz"
-    metrics_path: str = "/metrics"
+    metrics_path: str | None = "/metrics"  # JSON or Prometheus text; None (false): no metrics endpoint
     ready_timeout: float = 30.0
     stop_timeout: float = 10.0
     port: int = 0  # 0: a free port per target
@@ -226,7 +226,7 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
     return TargetConfig(
         command=command,
         ready_path=v.string(raw, "target", "ready_path", d.ready_path),
-        metrics_path=v.string(raw, "target", "metrics_path", d.metrics_path),
+        metrics_path=None if raw.get("metrics_path") is False else v.string(raw, "target", "metrics_path", "/metrics"),
         ready_timeout=v.duration(raw, "target", "ready_timeout", d.ready_timeout, low=0.1),
         stop_timeout=v.duration(raw, "target", "stop_timeout", d.stop_timeout, low=0.1),
         port=int(v.number(raw, "target", "port", d.port, low=0, high=65535, integer=True)),

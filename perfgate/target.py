@@ -186,12 +186,39 @@ class Target:
             kill_tree(self.proc, self.config.stop_timeout)
 
     def metrics(self) -> dict[str, Any]:
+        if self.config.metrics_path is None:
+            return {}
         try:
             with urlopen(self.url + self.config.metrics_path, timeout=0.5) as response:
-                data = json.loads(response.read())
-                return data if isinstance(data, dict) else {}
+                return parse_metrics(response.read())
         except (urllib.error.URLError, OSError, ValueError):
             return {}
+
+
+def parse_metrics(body: bytes) -> dict[str, Any]:
+    """A metrics endpoint's body: a JSON object, or Prometheus text (prometheus-client's parser).
+
+    In Prometheus text, ``connections`` and ``queue_depth`` are samples of those names (or
+    ending in ``_connections``/``_queue_depth``, as ``myapp_queue_depth``), and the mode is the
+    ``mode`` label of a ``mode`` sample whose value is 1 (an enum, as prometheus-client writes
+    one). Anything else is ignored; an unparsable body reads as no metrics.
+    """
+    text = body.decode("utf-8", "replace").lstrip()
+    if text.startswith("{"):
+        data = json.loads(text)
+        return data if isinstance(data, dict) else {}
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name = sample.name
+            for key in ("connections", "queue_depth"):
+                if name == key or name.endswith("_" + key):
+                    found.setdefault(key, float(sample.value))
+            if (name == "mode" or name.endswith("_mode")) and sample.value == 1 and "mode" in sample.labels:
+                found["mode"] = sample.labels["mode"]
+    return found
 
 
 #: One sample, in RESOURCE_SCHEMA's column order.

@@ -113,3 +113,10 @@ def test_a_bad_duration_is_one_line_naming_the_key(tmp_path, written):
     (tmp_path / "perfgate.toml").write_text(toml_dumps({"load": {"duration": written}}))
     with pytest.raises(ConfigError, match=r"\[load\] duration: must be a duration such as 10"):
         load_config(directory=tmp_path)
+
+
+def test_metrics_path_false_turns_the_metrics_endpoint_off(tmp_path):
+    (tmp_path / "perfgate.toml").write_text("[target]\nmetrics_path = false\n")
+    assert load_config(directory=tmp_path).target.metrics_path is None
+    (tmp_path / "perfgate.toml").write_text('[target]\nmetrics_path = "/stats"\n')
+    assert load_config(directory=tmp_path).target.metrics_path == "/stats"

@@ -70,3 +70,41 @@ def test_port_in_use(tmp_path, server_script):
         cfg = config(f"{sys.executable} {server_script} {{port}}", port=port)
         with pytest.raises(PortInUseError, match=f"port {port} .*already in use"):
             Target(cfg, tmp_path, tmp_path / "d", Side.BASELINE).start()
+
+
+PROMETHEUS_SERVER = """
+import sys, http.server
+from prometheus_client import CollectorRegistry, Enum, Gauge, generate_latest
+registry = CollectorRegistry()
+Gauge("chat_connections", "open sockets", registry=registry).set(3)
+Gauge("chat_queue_depth", "queued messages", registry=registry).set(7)
+Enum("mode", "service mode", states=["normal", "read_only"], registry=registry).state("read_only")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = generate_latest(registry)
+        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4"); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def _sampled(tmp_path, script: str, **kw) -> list[dict]:
+    path = tmp_path / "server.py"
+    path.write_text(script)
+    target = Target(config(f"{sys.executable} {path} {{port}}", **kw), tmp_path, tmp_path / "d", Side.BASELINE)
+    with target:
+        sampler = ResourceSampler(target)
+        sampler.start()
+        time.sleep(0.8)
+        return sampler.stop().to_pylist()
+
+
+def test_prometheus_text_metrics_are_read(tmp_path):
+    last = _sampled(tmp_path, PROMETHEUS_SERVER)[-1]
+    assert (last["connections"], last["queue_depth"], last["mode"]) == (3, 7, "read_only")
+
+
+def test_metrics_path_false_means_no_metrics_endpoint(tmp_path, server_script):
+    rows = _sampled(tmp_path, server_script.read_text(), metrics_path=None)
+    assert rows and all(r["queue_depth"] is None for r in rows) and rows[-1]["rss_bytes"] > 0

@@ -19,7 +19,7 @@ TEMPLATE = """\
 # Placeholders: {{port}} {{data_dir}} {{python}} {{worktree}} {{host}}
 command = "{target.command}"
 ready_path = "{target.ready_path}"     # polled until it answers 200
-metrics_path = "{target.metrics_path}"   # optional JSON: connections, queue_depth
+metrics_path = "{target.metrics_path}"   # JSON or Prometheus text (connections, queue_depth, mode); false: none
 ready_timeout = {target.ready_timeout:g}          # seconds
 port = {target.port}                    # 0 picks a free port for each target
 
