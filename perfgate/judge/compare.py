@@ -375,7 +375,7 @@ def decide(evidence: Sequence[Evidence], alpha: float, schedule: tuple[int, ...]
     # Holm over metrics and looks: a p-value at a look that spends a fraction f of alpha counts as p/f.
     scaled = np.array([min(1.0, evidence[i].p_regression * alpha / spent[i][0]) for i in family])
     adjusted, levels = holm_levels(scaled, alpha) if family else (np.array([]), np.array([]))
-    p_value = [1.0] * len(evidence)
+    p_value = [math.nan] * len(evidence)  # no test applies outside the family: shown as "—"
     level = [spent[i][0] / max(len(family), 1) for i in range(len(evidence))]
     for j, i in enumerate(family):
         p_value[i], level[i] = float(adjusted[j]), float(levels[j] * spent[i][0] / alpha)

@@ -211,3 +211,10 @@ def test_tail_quantiles_need_enough_requests_per_round():
     verdict = judge(metrics, JudgeConfig(metrics=("p50", "p99")), rev, rev)
     assert [m.metric for m in verdict.metrics] == ["p50"]
     assert any("p99 (needs 1000) not judged" in note for note in verdict.notes)
+
+
+def test_no_p_value_where_no_test_applies():
+    verdict = judge(pairs([1.0] * (MIN_PAIRS - 1)), CONFIG, REV, REV)
+    assert verdict.metrics and all(math.isnan(m.p_value) for m in verdict.metrics)  # shown as "—", never 1.000
+    tested = judge(pairs([1.0] * 6), CONFIG, REV, REV)
+    assert all(0.0 <= m.p_value <= 1.0 for m in tested.metrics if m.metric == "p50")
