@@ -137,20 +137,36 @@ def markdown_summary(
         if link
         else f"📄 Full report: `{one_line(report_link, 300).replace('`', '')}`",
     ]
+    level = f"{confidence:.0%}" if isinstance(confidence, (int, float)) else "95%"
+    header = [
+        f"| | scenario | request | metric | baseline | candidate | change ({level} CI) | p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    budget = limit - sum(len(x) + 1 for x in head + header * 2 + tail) - 300
     rows = flagged(verdict.metrics)
-    table: list[str] = []
+    table: list[str] = ["", "No metric regressed or was left inconclusive."]
     if rows:
-        level = f"{confidence:.0%}" if isinstance(confidence, (int, float)) else "95%"
-        table = [
-            "",
-            f"| | scenario | request | metric | baseline | candidate | change ({level} CI) | p |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-    budget = limit - sum(len(x) + 1 for x in head + table + tail) - 200
-    shown = 0
-    for m in rows:
-        if shown >= max_rows:
-            break
+        shown, budget = _rows_within(rows, budget, max_rows)
+        table = ["", *header, *shown]
+        if len(shown) < len(rows):
+            omitted = len(rows) - len(shown)
+            table += ["", f"_…and {omitted} more flagged metric{'s' * (omitted != 1)} not shown; see the full report._"]
+    passing = [m for m in order_metrics(verdict.metrics) if m.verdict in (State.PASS, State.IMPROVEMENT)]
+    if passing:  # collapsed, so a reviewer sees what passed without scrolling past it
+        shown, budget = _rows_within(passing, budget, max_rows)
+        more = f" ({len(passing) - len(shown)} more in the full report)" if len(shown) < len(passing) else ""
+        table += ["", f"<details><summary>{len(passing)} passing metrics{more}</summary>", "", *header, *shown]
+        table += ["", "</details>"]
+    text = "\n".join(head + table + tail) + "\n"
+    if len(text) > limit:  # every part above is bounded; this is a last guard
+        text = text[: limit - 2] + "…\n"
+    return text
+
+
+def _rows_within(metrics: list[MetricComparison], budget: int, max_rows: int) -> tuple[list[str], int]:
+    """Table rows for ``metrics``, at most ``max_rows`` and ``budget`` characters; the budget left."""
+    rows: list[str] = []
+    for m in metrics[:max_rows]:
         row = (
             f"| {ICONS[m.verdict]} | {md(m.scenario, 40)} | {md(m.name, 80)} | {md(m.metric, 20)} | "
             f"{value_text(m.baseline, m.metric)} | {value_text(m.candidate, m.metric)} | "
@@ -158,21 +174,9 @@ def markdown_summary(
         )
         if len(row) + 1 > budget:
             break
-        table.append(row)
+        rows.append(row)
         budget -= len(row) + 1
-        shown += 1
-    omitted = len(rows) - shown
-    if omitted:
-        table.append("")
-        table.append(
-            f"_…and {omitted} more flagged metric{'s' if omitted != 1 else ''} not shown; see the full report._"
-        )
-    if not rows:
-        table = ["", "No metric regressed or was left inconclusive."]
-    text = "\n".join(head + table + tail) + "\n"
-    if len(text) > limit:  # every part above is bounded; this is a last guard
-        text = text[: limit - 2] + "…\n"
-    return text
+    return rows, budget
 
 
 # --- JUnit --------------------------------------------------------------------------

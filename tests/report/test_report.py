@@ -399,3 +399,14 @@ def test_interleaved_rounds_several_scenarios_and_gaps(design, tmp_path):
     rounds = store.rounds(run_id)
     assert len(rounds) == (16 if design == Design.INTERLEAVED else 8)
     assert all(len(r.sides) == (1 if design == Design.INTERLEAVED else 2) for r in rounds)
+
+
+def test_markdown_collapses_the_passing_metrics_instead_of_dropping_them(small_run):
+    _, _, verdict, _ = small_run
+    text = markdown_summary(verdict, None, "https://ci.example.org/report.html")
+    passing = [m for m in verdict.metrics if m.verdict in (State.PASS, State.IMPROVEMENT)]
+    assert passing, "the synthetic run has passing metrics"
+    opened, closed = text.index(f"<details><summary>{len(passing)} passing metrics"), text.index("</details>")
+    inside = text[opened:closed]
+    assert sum(line.startswith("| 🟢") for line in inside.splitlines()) == len(passing)
+    assert not any(line.startswith(("| 🔴", "| 🟡")) for line in inside.splitlines())
