@@ -56,7 +56,7 @@ def test_not_a_repository(tmp_path):
 
 
 def test_init_writes_and_refuses_to_overwrite(tmp_path):
-    assert run_cli("init", cwd=tmp_path).returncode == 0
+    assert run_cli("init", "--demo", cwd=tmp_path).returncode == 0
     assert (tmp_path / "perfgate.toml").exists()
     one_line_error(run_cli("init", cwd=tmp_path), "already exists")
 
