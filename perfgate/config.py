@@ -25,6 +25,8 @@ CONFIG_NAME = "perfgate.toml"
 PLACEHOLDERS = frozenset(
     {"port", "data_dir", "python", "worktree", "host", "db_args", "db_primary", "db_replica"}
 )  # db_*: scenarios with a database
+#: A setup command runs once per checkout, before any port or data folder exists.
+SETUP_PLACEHOLDERS = frozenset({"python", "worktree"})
 DATABASES = ("", "mariadb")
 METRICS = (
     "p50",
@@ -57,6 +59,8 @@ class TargetConfig:
     stop_timeout: float = 10.0
     port: int = 0  # 0: a free port per target
     env: dict[str, str] = field(default_factory=dict)
+    setup: str = ""  # run once per checkout before its first start: "pip install -e .", "npm ci", ...
+    setup_timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,10 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(x, str) for x in env.values()):
         raise v.error("target", "env", "must be a table of strings")
+    setup = raw.get("setup", d.setup)
+    if not isinstance(setup, str):
+        raise v.error("target", "setup", "must be a string (a shell command)")
+    _check_command(v, "target", setup, "setup", SETUP_PLACEHOLDERS)
     return TargetConfig(
         command=command,
         ready_path=v.string(raw, "target", "ready_path", d.ready_path),
@@ -231,18 +239,23 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
         stop_timeout=v.duration(raw, "target", "stop_timeout", d.stop_timeout, low=0.1),
         port=int(v.number(raw, "target", "port", d.port, low=0, high=65535, integer=True)),
         env=dict(env),
+        setup=setup,
+        setup_timeout=v.duration(raw, "target", "setup_timeout", d.setup_timeout, low=1.0),
     )
 
 
-def _check_command(v: _Validator, section: str, command: str) -> None:
+def _check_command(
+    v: _Validator, section: str, command: str, key: str = "command", allowed: frozenset[str] | None = None
+) -> None:
+    allowed = PLACEHOLDERS if allowed is None else allowed
     try:
         used = {name for _, name, _, _ in string.Formatter().parse(command) if name is not None}
     except ValueError as exc:
-        raise v.error(section, "command", f"bad placeholder syntax: {exc}") from exc
-    unknown = used - PLACEHOLDERS
+        raise v.error(section, key, f"bad placeholder syntax: {exc}") from exc
+    unknown = used - allowed
     if unknown:
-        allowed = ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
-        raise v.error(section, "command", f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {allowed})")
+        names = ", ".join(f"{{{p}}}" for p in sorted(allowed))
+        raise v.error(section, key, f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {names})")
 
 
 def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: ScenarioConfig) -> ScenarioConfig:

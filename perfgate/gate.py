@@ -36,7 +36,7 @@ from perfgate.procs import check_stop, set_owner_run
 from perfgate.rig import ACK_LOG, build_sides
 from perfgate.store import LocalStore, new_run_id, open_store
 from perfgate.store.query import Evidence, Key, Measurements, count_pairs, judge_evidence, round_evidence
-from perfgate.target import ResourceSampler
+from perfgate.target import ResourceSampler, run_setup
 
 #: Runs one round: (state, scenario, spec) -> (record, samples, resources).
 RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundRecord, pa.Table, pa.Table]]
@@ -145,6 +145,18 @@ def run_gate(
                     side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
                     for side, rev in revisions.items()
                 }
+                if config.target.setup:  # both sides built alike, before anything is measured
+                    for side, checkout in checkouts.items():
+                        progress.message(f"setup of the {side.value} ({revisions[side].short}): {config.target.setup}")
+                        log = scratch / f"setup-{side.value}.log"
+                        run_setup(
+                            config.target.setup,
+                            checkout,
+                            log,
+                            config.target.setup_timeout,
+                            side.value,
+                            config.target.env,
+                        )
                 state = _RunState(
                     config, run_id, store, checkouts, scratch, progress, round_runner or _run_round, plans
                 )

@@ -70,6 +70,11 @@ def checkout(repo: git.Repo, revision: Revision, path: Path) -> Iterator[Path]:
     except git.GitCommandError as exc:
         raise RevisionError(f"cannot check out {revision.label} into {path}: {exc.stderr.strip()}") from exc
     try:
+        if (path / ".gitmodules").is_file():  # a checkout builds like a clone: with its submodules
+            try:
+                git.Repo(path).git.submodule("update", "--init", "--recursive")
+            except git.GitCommandError as exc:
+                raise RevisionError(f"{revision.label}: submodules: {' '.join(exc.stderr.split())[:300]}") from exc
         yield path
     finally:
         remove_worktree(repo, path)

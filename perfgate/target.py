@@ -315,3 +315,35 @@ class _CpuClock:
 
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def run_setup(
+    command: str, worktree: Path, log_path: Path, timeout: float, label: str, env: Mapping[str, str] | None = None
+) -> None:
+    """``[target] setup`` in ``worktree``, once before its first start ({python} and {worktree}
+    quoted in, ``env`` added to the environment as for the target), its output in ``log_path``.
+    A failure or a timeout is one TargetError naming the command, its exit and its last line."""
+    from perfgate.shell import format_command
+
+    line = format_command(command, {"python": sys.executable, "worktree": worktree})
+    with open(log_path, "wb") as log:
+        proc = spawn(
+            ["/bin/sh", "-c", line],
+            env={**os.environ, **(env or {})},
+            cwd=worktree,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc, 5.0)
+        raise TargetError(f"[target] setup {command!r} of {label}: still running after {timeout:g} s") from None
+    finally:
+        if proc.poll() is None:
+            kill_tree(proc, 5.0)
+    if code != 0:
+        lines = [x for x in log_path.read_text(errors="replace").splitlines() if x.strip()]
+        last = f": {lines[-1].strip()[:300]}" if lines else ""
+        raise TargetError(f"[target] setup {command!r} of {label} exited with code {code}{last}")

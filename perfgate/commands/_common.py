@@ -233,7 +233,7 @@ class RichProgress(gate.Progress):
         )
 
     def message(self, text: str) -> None:
-        self.console.print(f"  {text}", markup=False)
+        self.log.print(f"  {text}", markup=False, highlight=False, soft_wrap=True)
 
     def _planned(self) -> TaskID:
         assert self.task is not None, "the gate calls planned() before any round"
