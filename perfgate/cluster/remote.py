@@ -285,6 +285,8 @@ def run_gate_on_cluster(
     """
     from perfgate import gate
 
+    if config.target.setup:  # before anything is provisioned
+        raise InfraError("[target] setup: not run on cluster nodes yet; build in the target command, or gate locally")
     config = gate.apply_options(config, options)
     repo = gitops.open_repo(repo_dir)
     root = gitops.repo_root(repo)
