@@ -102,6 +102,7 @@ class JudgeConfig:
     metrics: tuple[str, ...] = ("p50", "p95", "p99", "error_rate", "cpu_per_request")
     inconclusive: str = "warn"
     min_count: int = 20  # requests per round below which a name is not judged
+    limits: dict[str, float] = field(default_factory=dict)  # "login.p95" -> 250000.0 (µs), "error_rate" -> 0.01
 
     def margin_for(self, name: str, metric: str) -> float:
         """``margins["name.metric"]``, else ``margins["metric"]``, else the metric's own default
@@ -337,6 +338,9 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
         if split_metric_spec(key) is None:
             raise v.error("judge.margins", key, f"unknown metric (known: {', '.join(METRICS)}, or NAME.METRIC)")
         v.number(margins, "judge.margins", key, 0.0, low=MARGIN_LOW, high=MARGIN_HIGH)
+    limits = raw.get("limits", {})
+    if not isinstance(limits, dict):
+        raise v.error("judge", "limits", 'must be a table of metric (or name.metric) = limit, as "login.p95" = "250ms"')
     metrics = raw.get("metrics", list(d.metrics))
     if not isinstance(metrics, list) or not metrics:
         raise v.error("judge", "metrics", "must be a non-empty list")
@@ -350,7 +354,27 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
         metrics=tuple(metrics),
         inconclusive=v.choice(raw, "judge", "inconclusive", d.inconclusive, INCONCLUSIVE_POLICIES),
         min_count=int(v.number(raw, "judge", "min_count", d.min_count, low=1, integer=True)),
+        limits={key: _limit(v, limits, key) for key in limits},
     )
+
+
+def _limit(v: _Validator, limits: dict[str, Any], key: str) -> float:
+    """A [judge.limits] value in the metric's stored unit: a latency as a duration ("250ms", or
+    milliseconds as a number), an error rate as a fraction, CPU per request in µs."""
+    parsed = split_metric_spec(key)
+    if parsed is None:
+        raise v.error("judge.limits", key, f"unknown metric (known: {', '.join(METRICS)}, or NAME.METRIC)")
+    metric = parsed[1]
+    value = limits[key]
+    if metric == "throughput":
+        raise v.error("judge.limits", key, "a throughput limit (a floor, not a ceiling) is not supported")
+    if metric == "error_rate":
+        return v.number(limits, "judge.limits", key, 0.0, low=0.0, high=1.0)
+    if metric in ("cpu_per_request", "rss_peak", "queue_peak", "cpu_mean"):
+        return v.number(limits, "judge.limits", key, 0.0, low=0.0)
+    if isinstance(value, str):  # a latency written as a duration
+        return v.duration(limits, "judge.limits", key, 0.0) * 1e6
+    return v.number(limits, "judge.limits", key, 0.0, low=0.0) * 1000.0  # a bare number is milliseconds
 
 
 def split_metric_spec(spec: str) -> tuple[str | None, str] | None:

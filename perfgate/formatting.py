@@ -14,6 +14,8 @@ from perfgate.model import MetricComparison
 
 MINUS = "\u2212"
 MISSING = "—"
+#: The metric column of an absolute limit's row ("p95 limit"): the candidate against a limit.
+LIMIT_SUFFIX = " limit"
 
 
 def _signed(text: str) -> str:
@@ -30,6 +32,7 @@ def is_latency(metric: str) -> bool:
 
 def metric_unit(metric: str) -> tuple[float, str]:
     """(divisor, unit) for showing a stored value of ``metric``."""
+    metric = metric.removesuffix(LIMIT_SUFFIX)
     if is_latency(metric):
         return 1000.0, "ms"
     if metric == "throughput":
@@ -129,7 +132,9 @@ def change_with_ci(m: MetricComparison) -> str:
 
 
 def margin_text(m: MetricComparison) -> str:
-    """The margin the change is judged against: "±5%", "±0.50 pp"."""
+    """The margin the change is judged against: "±5%", "±0.50 pp"; a limit: "≤ 250 ms"."""
+    if m.metric.endswith(LIMIT_SUFFIX):
+        return f"≤ {value_text(m.baseline, m.metric)}"
     return f"±{m.margin * 100:.2f} pp" if is_difference(m) else f"±{m.margin * 100:g}%"
 
 

@@ -113,9 +113,19 @@ def _check(
 
 
 def with_checks(verdict: Verdict, checks: Sequence[MetricComparison]) -> Verdict:
-    """The verdict with hard checks added: a failed check is a regression and leads the reason."""
+    """The verdict with hard checks (and absolute limits) added: a failed one is a regression and
+    leads the reason; an undecided one leaves a passing verdict inconclusive."""
     failed = [c for c in checks if c.verdict is State.REGRESSION]
     passed = [c for c in checks if c.verdict is not State.REGRESSION]
+    undecided = [c for c in checks if c.verdict is State.INCONCLUSIVE]
+    if not failed and undecided and verdict.state is State.PASS:
+        more = f" (and {len(undecided) - 1} more)" if len(undecided) > 1 else ""
+        return replace(
+            verdict,
+            state=State.INCONCLUSIVE,
+            reason=undecided[0].reason + more,
+            metrics=(*undecided, *verdict.metrics, *[c for c in passed if c not in undecided]),
+        )
     if not failed:
         return replace(verdict, metrics=(*verdict.metrics, *passed))
     reason = failed[0].reason + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")

@@ -33,8 +33,9 @@ def check_metric_names(specs: Iterable[str], names_seen: Iterable[str], *, where
 
 
 def judged_specs(judge: JudgeConfig) -> tuple[str, ...]:
-    """The [judge.margins] keys and [judge] metrics: the specs of a gate that may name a request."""
-    return (*judge.margins, *judge.metrics)
+    """The [judge.margins] and [judge.limits] keys and [judge] metrics: the specs of a gate that
+    may name a request."""
+    return (*judge.margins, *judge.limits, *judge.metrics)
 
 
 def check_gate_names(config: Config, metrics: Sequence[RoundMetrics]) -> None:

@@ -35,6 +35,7 @@ from perfgate import __version__
 from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.errors import PerfgateError, StoreError
 from perfgate.formatting import (
+    LIMIT_SUFFIX,
     change_text,
     ci_text,
     is_difference,
@@ -243,7 +244,8 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
         ),
     )
 
-    chosen = hot[:MAX_ROUND_PLOTS] or metrics[:1]
+    relative = [m for m in hot if not m.metric.endswith(LIMIT_SUFFIX)]  # a limit row has no pairs to plot
+    chosen = relative[:MAX_ROUND_PLOTS] or metrics[:1]
     table = round_table(samples, rounds, resources) if chosen else pd.DataFrame()
     round_plots = []
     for m in chosen:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from perfgate.errors import StoreError
 from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
+from perfgate.judge.limits import limit_checks
 from perfgate.machine import fingerprint
 from perfgate.model import Manifest, Revision, RoundMetrics, RoundRecord, Side, State, Verdict
 
@@ -109,7 +110,8 @@ def judge_evidence(
 ) -> Verdict:
     """The verdict over ``evidence``: the judge, then the hard checks (a failed one is a regression)."""
     verdict = judge(evidence.metrics, config, baseline, candidate, **kwargs)
-    return with_checks(verdict, failover_checks(evidence.failover))
+    limits = limit_checks(evidence.metrics, config.limits, config.confidence)
+    return with_checks(verdict, [*failover_checks(evidence.failover), *limits])
 
 
 def latest_judged(store: ResultStore) -> str:
