@@ -45,7 +45,7 @@ RoundRunner = Callable[["_RunState", ScenarioConfig, RoundSpec], tuple[RoundReco
 @dataclass(frozen=True)
 class GateOptions:
     baseline: str = "HEAD~1"
-    candidate: str = gitops.WORKTREE
+    candidate: str = "HEAD"  # a clean worktree, built like the baseline; gitops.WORKTREE when asked
     design: Design | None = None
     rounds: int | None = None  # planned pairs of rounds ([rounds] count)
     max_rounds: int | None = None  # budget in pairs, confirmation pairs included ([rounds] max)

@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", default="HEAD~1", help="baseline revision (default: HEAD~1)")
     parser.add_argument(
         "--candidate",
-        default=gitops.WORKTREE,
-        help="candidate revision (default: the working tree, uncommitted changes included)",
+        default="HEAD",
+        help=f"candidate revision (default: HEAD, from a clean worktree like the baseline; "
+        f"{gitops.WORKTREE}: the working tree as it is, uncommitted changes included, marked dirty)",
     )
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git repository (default: .)")
     parser.add_argument(
