@@ -3,6 +3,7 @@
 from perfgate.errors import (
     ConfigError,
     FaultError,
+    GitHubError,
     InfraError,
     LoadError,
     PerfgateError,
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigError",
     "Design",
     "FaultError",
+    "GitHubError",
     "InfraError",
     "LoadError",
     "Manifest",

@@ -48,6 +48,10 @@ class InfraError(PerfgateError):
     """Provisioning or tearing down a cluster failed."""
 
 
+class GitHubError(PerfgateError):
+    """The GitHub REST API refused or failed a request (the pull-request comment)."""
+
+
 def os_error_line(exc: OSError) -> str:
     """One line for an OSError that reached the CLI: the path(s) and the system's reason.
 

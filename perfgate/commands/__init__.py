@@ -25,5 +25,6 @@ COMMANDS: dict[str, str] = {
     "bisect": "find the first commit between GOOD and BAD that regresses, judged like a gate at each step",
     "flaky": "flip rate, round noise and clustering per metric; which metrics are too noisy to gate at the budget",
     "ci": "run the gate in CI: baseline = merge-base with the target branch; HTML, markdown, JUnit, JSON to --out",
+    "comment": "keep one pull-request comment per workflow and config, updated in place (GitHub Actions)",
     "gc": "clean up after killed gates: their processes, worktrees, scratch folders and runs left 'running'",
 }

@@ -10,7 +10,8 @@ own changes. The checkout needs that history (``fetch-depth: 0``).
 Outputs in ``--out`` (default ``perfgate-report``): ``report.html`` (also kept
 as ``<run_id>.html``), ``summary.md`` (the PR comment), ``junit.xml`` and
 ``verdict.json``. On GitHub Actions the summary is appended to the job summary
-and ``verdict``, ``exit-code``, ``run-id`` and ``report`` are set as step outputs.
+and ``verdict``, ``exit-code``, ``run-id`` and ``report`` are set as step outputs; each regressed
+metric is an ``::error`` annotation and each inconclusive one a ``::warning``.
 Exit codes are the gate's: 0 pass, 1 regression, 2 inconclusive, 3 error.
 """
 
@@ -39,6 +40,7 @@ from perfgate.commands._common import (
 )
 from perfgate.errors import ConfigError, RevisionError
 from perfgate.gate import run_gate
+from perfgate.github import workflow_annotations
 from perfgate.outcome import EXIT_CODES, Outcome, gate_outcome
 
 
@@ -168,6 +170,9 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     for warning in warnings:
         console.print(f"perfgate: warning: {warning}", style="yellow", markup=False, soft_wrap=True)
     outcome = gate_outcome(result.verdict.state, args.inconclusive or config.judge.inconclusive)
+    if environ.get("GITHUB_ACTIONS") == "true":  # regressions and inconclusive metrics, on the PR's checks
+        for line in workflow_annotations(result.verdict):
+            print(line, flush=True)
     _github_outputs(
         environ,
         {
