@@ -137,11 +137,13 @@ def test_ci_gates_a_pull_request_and_writes_the_four_outputs(tmp_path):
         "GITHUB_EVENT_PATH": str(event),
         "GITHUB_OUTPUT": str(outputs),
         "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_ACTIONS": "true",
     }
     out = tmp_path / "perfgate-report"
     result = run_cli("ci", "--out", str(out), cwd=work, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "baseline = merge-base with main" in result.stderr
+    assert "::error title=perfgate regression%3A" in result.stdout  # the regressed metrics, annotated
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["verdict"] == "regression"
     assert (verdict["baseline"]["sha"], verdict["candidate"]["sha"]) == (main, feature)
