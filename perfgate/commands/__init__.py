@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "init": "write a commented perfgate.toml to start from",
     "compare": "judge stored runs again without re-measuring",
     "runs": "list the stored runs, newest first (run id, created, kind, state, both commits)",
+    "export": "write a stored run's samples and round metrics as CSV or Parquet",
     "report": "render the HTML report (and markdown, JUnit, JSON) of a stored run again",
     "proxy": "run the fault proxy with a Toxiproxy-compatible HTTP API",
     "infra": "plan, start, inspect, stop and garbage-collect an EC2 cluster for distributed gates",
