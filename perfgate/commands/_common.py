@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -81,6 +82,29 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["fail", "pass", "warn"],
         help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)",
     )
+    environment_defaults(parser, ENV_OPTIONS)
+
+
+#: Options that ``PERFGATE_<OPTION>`` sets when the command line does not (PERFGATE_ROUNDS=8).
+ENV_OPTIONS = ("config", "design", "rounds", "max_rounds", "margin", "seed", "workers", "inconclusive", "out")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def environment_defaults(parser: argparse.ArgumentParser, dests: tuple[str, ...]) -> None:
+    """Defaults from ``PERFGATE_<DEST>`` for the options in ``dests``; a flag on the command line
+    still wins. A bad value is one line naming the variable."""
+    for action in parser._actions:  # argparse keeps its actions here, and offers no public view of them
+        name = f"PERFGATE_{action.dest.upper()}"
+        if action.dest not in dests or name not in os.environ:
+            continue
+        raw = os.environ[name]
+        try:
+            value = action.type(raw) if callable(action.type) else raw
+        except (TypeError, ValueError):
+            raise ConfigError(f"${name}: {raw!r} is not a valid {action.option_strings[0]}") from None
+        if action.choices is not None and value not in action.choices:
+            raise ConfigError(f"${name}: {raw!r} is not one of {', '.join(map(str, action.choices))}")
+        parser.set_defaults(**{action.dest: value})
 
 
 def check_gate_arguments(args: argparse.Namespace) -> None:
