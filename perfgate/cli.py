@@ -7,19 +7,15 @@ This is the only place that turns exceptions and verdicts into exit codes:
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
 
 from rich.console import Console
 
-from perfgate import __version__
-from perfgate.commands import COMMANDS
-from perfgate.errors import ConfigError, PerfgateError, os_error_line
+from perfgate.commands import build_parser
+from perfgate.errors import PerfgateError, os_error_line
 from perfgate.extras import missing_extra_line
 from perfgate.model import State
 from perfgate.outcome import (
@@ -40,34 +36,6 @@ __all__ = ["EXIT_ERROR", "EXIT_INCONCLUSIVE", "EXIT_INTERRUPTED", "EXIT_PASS", "
 def exit_code(state: State, inconclusive_policy: str = "warn") -> int:
     """A verdict's documented exit code; ``--inconclusive`` picks the CI policy."""
     return EXIT_CODES[gate_outcome(state, inconclusive_policy)]
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage, which would read as "inconclusive": raise instead."""
-
-    def error(self, message: str) -> NoReturn:
-        where = self.prog.removeprefix("perfgate").strip()  # main() prints the "perfgate: error:" prefix
-        raise ConfigError(f"{where}: {message}" if where else message)
-
-
-def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The parser; only the command named in ``argv`` is imported and given its arguments."""
-    parser = _Parser(prog="perfgate", description="A performance-regression gate for networked services.")
-    parser.add_argument("--version", action="version", version=f"perfgate {__version__}")
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help="on an error, print the traceback too (may come anywhere on the command line)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
-    for name, help_text in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:
-            module = importlib.import_module(f"perfgate.commands.{name}")
-            module.add_arguments(command)
-            command.set_defaults(_module=module)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

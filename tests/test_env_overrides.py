@@ -2,7 +2,7 @@
 
 import pytest
 
-from perfgate.cli import build_parser
+from perfgate.commands import build_parser
 from tests.support import run_cli
 
 

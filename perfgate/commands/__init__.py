@@ -10,6 +10,16 @@ The CLI imports only the module of the command it runs, so ``perfgate hook``,
 ``init`` or ``--help`` do not pay for pandas, scipy and matplotlib.
 """
 
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+from typing import NoReturn
+
+from perfgate import __version__
+from perfgate.errors import ConfigError
+
 COMMANDS: dict[str, str] = {
     "run": "time the baseline and the candidate revisions under load and give a verdict",
     "demo": "run a whole gate on a scratch repo of the reference IM service with a login regression",
@@ -27,5 +37,35 @@ COMMANDS: dict[str, str] = {
     "flaky": "flip rate, round noise and clustering per metric; which metrics are too noisy to gate at the budget",
     "ci": "run the gate in CI: baseline = merge-base with the target branch; HTML, markdown, JUnit, JSON to --out",
     "comment": "keep one pull-request comment per workflow and config, updated in place (GitHub Actions)",
+    "completion": "print a shell completion script: perfgate completion bash|zsh|tcsh",
     "gc": "clean up after killed gates: their processes, worktrees, scratch folders and runs left 'running'",
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage, which would read as "inconclusive": raise instead."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("perfgate").strip()  # main() prints the "perfgate: error:" prefix
+        raise ConfigError(f"{where}: {message}" if where else message)
+
+
+def build_parser(argv: Sequence[str] = (), *, every_command: bool = False) -> argparse.ArgumentParser:
+    """The parser; only the command named in ``argv`` is imported and given its arguments
+    (``every_command``: all of them, for shell completion)."""
+    parser = _Parser(prog="perfgate", description="A performance-regression gate for networked services.")
+    parser.add_argument("--version", action="version", version=f"perfgate {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, print the traceback too (may come anywhere on the command line)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, help_text in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen or every_command:
+            module = importlib.import_module(f"perfgate.commands.{name}")
+            module.add_arguments(command)
+            command.set_defaults(_module=module)
+    return parser
