@@ -8,7 +8,7 @@ Used by ``benchmarks/real_power.py``. Two scratch git repositories are built:
   5/10/20% of a login's scrypt cost; ``send10`` canonicalises and hashes every message
   for an audit trail (10% of the send path's server CPU); ``tail`` compacts an index
   synchronously on the event loop every 64th message (a rare path that stalls everyone).
-* ``quotes``: a threaded stdlib JSON API (``benchmarks/quotes``) whose ``/quote`` waits
+* ``quotes``: a threaded stdlib JSON API (``examples/quotes``, perfgate's worked example) whose ``/quote`` waits
   45 ms on a downstream feed and then signs the quote; ``quote10``/``quote60`` sign with
   10%/60% more PBKDF2 rounds.
 
@@ -287,8 +287,8 @@ def build_im(path: Path, profile: str, sizes: dict[str, int]) -> git.Repo:
 
 
 def build_quotes(path: Path, profile: str) -> git.Repo:
-    shutil.copytree(HERE / "quotes", path / "quotes", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (path / "perfgate.toml").write_text(profile)
+    shutil.copytree(PROJECT / "examples" / "quotes", path, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (path / "perfgate.toml").write_text(profile)  # perfgate's default profile, not the example's own
     (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n")
     repo = git.Repo.init(path, initial_branch="main")
     _commit(repo, "quote service: priced options, signed quotes behind the market-data feed")
@@ -297,7 +297,7 @@ def build_quotes(path: Path, profile: str) -> git.Repo:
         _branch(
             repo,
             name,
-            lambda root, r=rounds: _edit(root / "quotes" / "service.py", "SIGN_ROUNDS = 4000", f"SIGN_ROUNDS = {r}"),
+            lambda root, r=rounds: _edit(root / "service.py", "SIGN_ROUNDS = 4000", f"SIGN_ROUNDS = {r}"),
             f"quotes: sign with {rounds} PBKDF2 rounds (+{pct}% signing CPU)",
         )
     return repo
@@ -310,11 +310,11 @@ SERVICES = {
     },
     "quotes": {
         "target": {
-            "command": "{python} quotes/service.py --port {port}",
+            "command": "{python} service.py --port {port}",
             "ready_path": "/health",
             "metrics_path": "/metrics",
         },
-        "load": {"locustfile": "quotes/locustfile.py", "user_classes": ["QuoteUser"]},
+        "load": {"locustfile": "locustfile.py", "user_classes": ["QuoteUser"]},
     },
 }
 

@@ -14,34 +14,17 @@ from tests.support import AUTHOR, assert_no_children, run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]
 
-QUOTES = Path(__file__).resolve().parents[2] / "benchmarks" / "quotes"
-CONFIG = """
-[target]
-command = "{python} quotes/service.py --port {port}"
-ready_path = "/health"
-
-[load]
-locustfile = "quotes/locustfile.py"
-user_classes = ["QuoteUser"]
-users = 6
-spawn_rate = 6
-warmup = 1
-duration = 4
-
-[rounds]
-count = 4
-max = 4
-"""
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quotes"
 
 
 def quote_repo(path: Path) -> git.Repo:
-    shutil.copytree(QUOTES, path / "quotes", ignore=shutil.ignore_patterns("__pycache__"))
-    (path / "perfgate.toml").write_text(CONFIG)
+    """The example as a user's repository, its own perfgate.toml included, and a +60% CPU commit."""
+    shutil.copytree(EXAMPLE, path, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
     (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n")
     repo = git.Repo.init(path)
     repo.git.add(A=True)
     repo.index.commit("quote service", author=AUTHOR, committer=AUTHOR)
-    service = path / "quotes" / "service.py"
+    service = path / "service.py"
     service.write_text(service.read_text().replace("SIGN_ROUNDS = 4000", "SIGN_ROUNDS = 6400"))
     repo.git.add(A=True)
     repo.index.commit("quotes: sign with 60% more PBKDF2 rounds", author=AUTHOR, committer=AUTHOR)
