@@ -44,7 +44,11 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
             f"no judged runs in the store for config {key.config_hash} on machine {key.fingerprint}", markup=False
         )
         return Outcome.OK
-    out.print(_table(report))
+    if out.width >= TABLE_WIDTH:
+        out.print(_table(report))
+    else:
+        for line in _records(report):
+            out.print(line, markup=False)
     noisy = [m for m in report.metrics if m.gateable is False]
     out.print(
         f"{report.runs} judged runs ({report.aa_runs} A/A); budget {report.budget} pairs; {report.margin_note}",
@@ -78,47 +82,62 @@ def _round_up(margin: float) -> float:
     return math.floor(margin * 100 + 1) / 100
 
 
+#: The table's columns, and the width below which each metric is printed as one record instead.
+COLUMNS = (
+    "scenario",
+    "name",
+    "metric",
+    "verdicts",
+    "flips",
+    "repeat flips",
+    "inconcl.",
+    "round CV",
+    "sigma",
+    "noise from",
+    "pairs needed",
+    "gateable",
+    "clustered",
+    "flaps with",
+)
+NUMERIC = frozenset({"verdicts", "flips", "repeat flips", "inconcl.", "round CV", "sigma", "pairs needed"})
+TABLE_WIDTH = 150
+
+
+def _cells(m: FlakyMetric) -> tuple[str, ...]:
+    """One metric's cells, in COLUMNS order."""
+    return (
+        *m.key,
+        str(m.verdicts),
+        share(m.flip_rate),
+        share(m.repeat_flip_rate),
+        share(m.inconclusive_rate),
+        share(m.cv),
+        "—" if not math.isfinite(m.sigma) else f"{m.sigma:.3g}",
+        f"{m.noise_source} ({m.pairs})",
+        str(m.rounds_needed or "—"),
+        _gateable(m),
+        "yes" if m.clustered else ("—" if not math.isfinite(m.runs_z) else "no"),
+        f"group {m.group}" if m.group else "—",
+    )
+
+
 def _table(report: FlakyReport) -> Table:
     table = Table(title="metric flapping and noise", title_justify="left")
-    for column in (
-        "scenario",
-        "name",
-        "metric",
-        "verdicts",
-        "flips",
-        "repeat flips",
-        "inconcl.",
-        "round CV",
-        "sigma",
-        "noise from",
-        "pairs needed",
-        "gateable",
-        "clustered",
-        "flaps with",
-    ):
-        table.add_column(
-            column,
-            justify="right"
-            if column in ("verdicts", "flips", "repeat flips", "inconcl.", "round CV", "sigma", "pairs needed")
-            else "left",
-        )
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in NUMERIC else "left")
     for m in report.metrics:
-        table.add_row(
-            *m.key,
-            str(m.verdicts),
-            share(m.flip_rate),
-            share(m.repeat_flip_rate),
-            share(m.inconclusive_rate),
-            share(m.cv),
-            "—" if not math.isfinite(m.sigma) else f"{m.sigma:.3g}",
-            f"{m.noise_source} ({m.pairs})",
-            str(m.rounds_needed or "—"),
-            _gateable(m),
-            "yes" if m.clustered else ("—" if not math.isfinite(m.runs_z) else "no"),
-            f"group {m.group}" if m.group else "",
-            style="yellow" if m.gateable is False else None,
-        )
+        table.add_row(*_cells(m), style="yellow" if m.gateable is False else None)
     return table
+
+
+def _records(report: FlakyReport) -> list[str]:
+    """The table as one record per metric, for terminals too narrow for 14 columns (a CI log)."""
+    lines = ["metric flapping and noise:"]
+    for m in report.metrics:
+        cells = _cells(m)
+        head = " ".join(cells[:3])
+        lines.append(f"{head}: " + ", ".join(f"{c} {v}" for c, v in zip(COLUMNS[3:], cells[3:], strict=True)))
+    return lines
 
 
 def _gateable(m: FlakyMetric) -> str:

@@ -58,3 +58,20 @@ def test_flap_groups():
     groups = flap_groups(failures)
     assert groups[("s", "a", "p99")] == groups[("s", "b", "p99")]
     assert ("s", "c", "p50") not in groups and ("s", "d", "p50") not in groups
+
+
+def test_the_flaky_report_reads_cleanly_at_80_columns(tmp_path):
+    from perfgate.store.local import LocalStore
+    from tests.stored_runs import build_repo, write_run
+    from tests.support import run_cli
+
+    config, baseline, candidate = build_repo(tmp_path / "repo")
+    store = LocalStore(tmp_path / "repo" / ".perfgate")
+    for ratio in (1.0, 1.0, 1.3, 1.0):
+        write_run(store, config, baseline, candidate, pairs=3, ratio=ratio)
+    result = run_cli("flaky", cwd=tmp_path / "repo", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout and all(len(line) <= 80 for line in result.stdout.splitlines())
+    assert "login p50:" in result.stdout and "repeat flips" in result.stdout and "pairs needed" in result.stdout
+    wide = run_cli("flaky", cwd=tmp_path / "repo", env={"COLUMNS": "200"})
+    assert "metric flapping and noise" in wide.stdout and ("┃" in wide.stdout or "│" in wide.stdout)  # the table
