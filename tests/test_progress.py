@@ -40,3 +40,12 @@ def test_on_a_terminal_the_bar_prints_no_round_lines():
         progress.round_started(RoundSpec(0, "chat", SIDES, 0))
         progress.round_finished(RoundRecord("r", 0, "chat", Design.DUET, SIDES, 0, 0, 0, 1), 10)
     assert "round 1/1" not in out.getvalue()
+
+
+def test_quiet_prints_no_progress(capsys):
+    with RichProgress(Console(file=io.StringIO(), force_terminal=False), quiet=True) as progress:
+        progress.planned(1)
+        progress.round_started(RoundSpec(0, "chat", SIDES, 0))
+        progress.message("cleaned up after a killed gate")
+        progress.round_finished(RoundRecord("r", 0, "chat", Design.DUET, SIDES, 0, 0, 0, 1), 10)
+    assert capsys.readouterr().out == ""

@@ -82,6 +82,7 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["fail", "pass", "warn"],
         help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress: only the verdict, warnings and errors")
     environment_defaults(parser, ENV_OPTIONS)
 
 
@@ -201,10 +202,10 @@ class RichProgress(gate.Progress):
     with its scenario, pair, side order, requests, elapsed time and ETA, on standard output
     (``log``), so that standard error keeps only warnings and the one-line error."""
 
-    def __init__(self, console: Console, log: Console | None = None):
+    def __init__(self, console: Console, log: Console | None = None, *, quiet: bool = False):
         self.console = console
-        self.log = log or Console(highlight=False)
-        self.lines = not console.is_terminal
+        self.log = log or Console(highlight=False, quiet=quiet)
+        self.lines = not console.is_terminal or quiet
         self.bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -212,7 +213,7 @@ class RichProgress(gate.Progress):
             TimeElapsedColumn(),
             console=console,
             transient=True,
-            disable=self.lines,
+            disable=self.lines or quiet,
         )
         self.task: TaskID | None = None  # set by planned(), which the gate calls before any round
         self.started = time.monotonic()

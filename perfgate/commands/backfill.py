@@ -31,7 +31,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         what = "already stored, skipped" if step.status == "stored" else f"{step.state} (run {step.run_id})"
         out.print(f"{step.revision.sha[:10]} {step.revision.subject[:60]}: {what}", markup=False)
 
-    with RichProgress(console) as progress:
+    with RichProgress(console, quiet=args.quiet) as progress:
         steps = backfill(config, root, args.range, options, progress=progress, on_step=show, limit=args.limit)
     measured = sum(s.status == "measured" for s in steps)
     out.print(

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         out.print(step.reason, markup=False)
 
     out.print(f"bisecting {args.good}..{args.bad} on {watch.label()}", markup=False)
-    with _WatchedNames(console, watch, open_store(config.store, config.root)) as progress:
+    with _WatchedNames(console, watch, open_store(config.store, config.root), args.quiet) as progress:
         result = bisect(config, root, args.good, args.bad, options, watch=watch, progress=progress, on_step=show)
     print_result(out, result)
     if args.json_path is not None:
@@ -69,8 +69,8 @@ class _WatchedNames(RichProgress):
     """Progress that stops the bisect after the first valid round when ``--metric NAME.METRIC``
     names no request that round made (it would otherwise judge nothing, gate after gate)."""
 
-    def __init__(self, console: Console, watch: Watch, store: LocalStore):
-        super().__init__(console)
+    def __init__(self, console: Console, watch: Watch, store: LocalStore, quiet: bool = False):
+        super().__init__(console, quiet=quiet)
         self.watch, self.store, self.checked = watch, store, watch.name is None
 
     def round_finished(self, record: RoundRecord, requests: int = 0) -> None:

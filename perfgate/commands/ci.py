@@ -146,7 +146,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     )
     console.print(f"perfgate ci: {revisions.how}: {revisions.baseline[:10]} → {revisions.candidate[:10]}", markup=False)
     options = gate_options(args, revisions.baseline, revisions.candidate)
-    with RichProgress(console) as progress:
+    with RichProgress(console, quiet=args.quiet) as progress:
         result = run_gate(config, root, options, progress)
     published = publish(result, config, reports)
     warnings = [published.error] if published.error else []

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         )
         from perfgate.gate import run_gate
 
-        with RichProgress(console) as progress:
+        with RichProgress(console, quiet=args.quiet) as progress:
             result = run_gate(config, repo_dir, options, progress)
         return finish(result, publish(result, config, reports), args, config.judge.inconclusive)
     finally:

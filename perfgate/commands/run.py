@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     project = open_project(args)
     root, config = project.root, project.config
     options = gate_options(args, args.baseline, args.candidate)
-    with RichProgress(console) as progress:
+    with RichProgress(console, quiet=args.quiet) as progress:
         if args.infra:
             from perfgate.cluster import load_settings, run_gate_on_cluster
 
