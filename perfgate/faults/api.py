@@ -15,7 +15,7 @@ import logging
 import math
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,30 @@ async def reset(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, as Toxiproxy's ``/metrics``: bytes received and sent per proxy and direction."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import CounterMetricFamily
+
+    proxies = list(_srv(request).proxies.values())
+    labels = ["direction", "listener", "proxy", "upstream"]
+
+    class Proxies:
+        def collect(self) -> Iterator[CounterMetricFamily]:
+            for name, counts in (("received", "received"), ("sent", "sent")):
+                family = CounterMetricFamily(
+                    f"toxiproxy_proxy_{name}_bytes", f"Bytes the proxy has {name}, by direction", labels=labels
+                )
+                for proxy in proxies:
+                    for direction, n in getattr(proxy, counts).items():
+                        family.add_metric([direction, proxy.listen, proxy.name, proxy.upstream], n)
+                yield family
+
+    registry = CollectorRegistry()
+    registry.register(Proxies())
+    return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
+
+
 async def version(request: web.Request) -> web.Response:
     return web.Response(text=json.dumps({"version": VERSION}) + "\n", content_type="application/json", charset="utf-8")
 
@@ -238,6 +262,7 @@ def build_app(srv: ProxyServer) -> web.Application:
     r.add_patch("/proxies/{proxy}/toxics/{toxic}", toxic_update)
     r.add_delete("/proxies/{proxy}/toxics/{toxic}", toxic_delete)
     r.add_get("/version", version)
+    r.add_get("/metrics", metrics)
     return app
 
 

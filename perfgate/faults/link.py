@@ -46,6 +46,8 @@ class Owner(Protocol):
     loop: asyncio.AbstractEventLoop
     chains: dict[str, list[Toxic]]
     conns: set[Conn]
+    received: dict[str, int]  # bytes read from each stream's source (Toxiproxy's /metrics)
+    sent: dict[str, int]  # bytes written to each stream's destination
 
 
 class _Entry:
@@ -174,6 +176,7 @@ class _Link:
         self.stream = stream
         self.loop: asyncio.AbstractEventLoop = conn.loop
         self.rng: random.Random = conn.proxy.rng
+        self.counts: Owner = conn.proxy
         self.src = src
         self.dst = dst
         src.reader = self
@@ -206,11 +209,14 @@ class _Link:
     # --- data path ---
     def feed(self, data: bytes | None) -> None:
         """A chunk (or EOF as None) read from the source socket."""
+        if data:
+            self.counts.received[self.stream] += len(data)
         if self.task is None and self.bypass:
             if data is None:
                 self.finish()
             else:
                 self.dst.transport.write(data)  # type: ignore[union-attr]
+                self.counts.sent[self.stream] += len(data)
             return
         self.queue.append(None if data is None else (self.loop.time(), data))
         if data:
@@ -267,6 +273,7 @@ class _Link:
         if self.conn.closed or dst.transport is None or dst.transport.is_closing():
             return
         dst.transport.write(data)
+        self.counts.sent[self.stream] += len(data)
         if dst.write_paused:
             dst.drained = self.loop.create_future()
             await dst.drained

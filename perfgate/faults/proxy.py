@@ -40,6 +40,8 @@ class Proxy:
         self.rng = rng or random.Random()
         self.chains: dict[str, list[Toxic]] = {s: [] for s in STREAMS}
         self.conns: set[Conn] = set()
+        self.received: dict[str, int] = dict.fromkeys(STREAMS, 0)
+        self.sent: dict[str, int] = dict.fromkeys(STREAMS, 0)
         self._server: asyncio.AbstractServer | None = None
         self.loop = asyncio.get_running_loop()
 

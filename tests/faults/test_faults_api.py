@@ -254,3 +254,24 @@ def test_serve_command_reports_a_bad_config(tmp_path: Path) -> None:
     )
     assert done.returncode == 3
     assert "--config" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_metrics_counts_bytes_per_proxy_and_direction_as_toxiproxy_does(api: Api, echo: TcpServer) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _, proxy = api("POST", "/proxies", {"name": "echo", "listen": "127.0.0.1:0", "upstream": echo.addr})
+    with connect(int(proxy["listen"].rsplit(":", 1)[1])) as s:
+        for _ in range(3):
+            assert timed_echo(s)[0] == b"ping"
+    status, text = api("GET", "/metrics")
+    assert status == 200
+    values = {
+        (sample.name, sample.labels["direction"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.endswith("_bytes_total") and sample.labels.get("proxy") == "echo"
+    }
+    assert values[("toxiproxy_proxy_received_bytes_total", "upstream")] == 12.0  # 3 x "ping"
+    assert values[("toxiproxy_proxy_sent_bytes_total", "upstream")] == 12.0
+    assert values[("toxiproxy_proxy_received_bytes_total", "downstream")] == 12.0  # the echoes
+    assert values[("toxiproxy_proxy_sent_bytes_total", "downstream")] == 12.0
