@@ -49,6 +49,7 @@ from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, Manifest, MetricComparison, RoundRecord, Verdict
 from perfgate.redact import redact
 from perfgate.report import plots, timeline
+from perfgate.report.requests import failures, name_summary
 from perfgate.report.summary import change_key, counts, flagged, junit_xml, markdown_summary, order_metrics
 from perfgate.store.local import LocalStore
 from perfgate.store.names import check_name
@@ -273,6 +274,8 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
         "more_flagged": max(0, len(hot) - MAX_ROUND_PLOTS),
         "over_time": over_time,
         "requests": int(len(measured)),
+        "by_name": name_summary(samples, rounds),
+        "failures": failures(samples, rounds),
         "rounds": len(rounds),
     }
 
