@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
@@ -53,8 +54,12 @@ def _binned(frame: pd.DataFrame, record: RoundRecord, bin_ns: int, t0: int) -> p
             "errors": grouped["ok"].apply(lambda s: int((~s.astype(bool)).sum())),
         }
     )
-    out["x"] = (record.started_ns + (out.index.to_numpy() + 0.5) * bin_ns - t0) / 1e9
-    out["rps"] = out["count"] / (bin_ns / 1e9)
+    starts = record.started_ns + out.index.to_numpy() * bin_ns
+    out["x"] = (starts + 0.5 * bin_ns - t0) / 1e9
+    # The last bin is cut short by the round's end: its rate is over the part it covers, so a
+    # partial bin is not drawn as a throughput drop (and a sliver under half a bin not at all).
+    covered = np.clip(np.minimum(starts + bin_ns, record.ended_ns) - starts, 0, bin_ns) / 1e9
+    out["rps"] = np.where(covered >= bin_ns / 2e9, out["count"] / np.maximum(covered, 1e-9), np.nan)
     out["error_pct"] = 100.0 * out["errors"] / out["count"]
     gap = pd.DataFrame({c: [math.nan] for c in out.columns})
     return pd.concat([out.reset_index(drop=True), gap], ignore_index=True)

@@ -47,3 +47,14 @@ def test_failures_are_grouped_by_message():
     assert failures(frame(), rounds()) == [
         {"name": "login", "side": "candidate", "message": "HTTP 503: auth down", "count": 4}
     ]
+
+
+def test_a_partial_last_time_bin_is_not_a_throughput_drop():
+    from perfgate.report.timeline import _binned
+
+    # 10 requests/s for 2.5 s with 1 s bins: the last bin covers half a second
+    times = [int(i * 1e8) for i in range(25)]
+    frame = pd.DataFrame({"t_ns": times, "latency_us": 1000.0, "ok": True})
+    record = RoundRecord("r", 0, "chat", Design.DUET, SIDES, 0, 0, 0, 2_500_000_000)
+    rps = _binned(frame, record, 1_000_000_000, 0)["rps"].dropna().tolist()
+    assert rps == [10.0, 10.0, 10.0]  # not [10, 10, 5]
