@@ -27,16 +27,21 @@ class PullRequest:
     fork: bool  # from another repository: its token cannot write comments
 
 
-def pull_request(environ: Mapping[str, str]) -> PullRequest | None:
-    """The pull request of this workflow run (``$GITHUB_EVENT_PATH``), or None for other events."""
+def workflow_event(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The event that started this workflow run (``$GITHUB_EVENT_PATH``); {} outside Actions."""
     path = environ.get("GITHUB_EVENT_PATH")
     if not path:
-        return None
+        return {}
     try:
         event = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"$GITHUB_EVENT_PATH {path}: unreadable: {exc}") from exc
-    pr = event.get("pull_request") if isinstance(event, dict) else None
+    return event if isinstance(event, dict) else {}
+
+
+def pull_request(environ: Mapping[str, str]) -> PullRequest | None:
+    """The pull request of this workflow run, or None for other events."""
+    pr = workflow_event(environ).get("pull_request")
     if not isinstance(pr, dict) or not isinstance(pr.get("number"), int):
         return None
     base = ((pr.get("base") or {}).get("repo") or {}).get("full_name") or environ.get("GITHUB_REPOSITORY", "")

@@ -18,7 +18,6 @@ Exit codes are the gate's: 0 pass, 1 regression, 2 inconclusive, 3 error.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from perfgate.commands._common import (
 )
 from perfgate.errors import ConfigError, RevisionError
 from perfgate.gate import run_gate
-from perfgate.github import workflow_annotations
+from perfgate.github import workflow_annotations, workflow_event
 from perfgate.outcome import EXIT_CODES, Outcome, gate_outcome
 
 
@@ -62,14 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _event_head(environ: dict[str, str]) -> str | None:
-    path = environ.get("GITHUB_EVENT_PATH")
-    if not path:
-        return None
-    try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"$GITHUB_EVENT_PATH {path}: unreadable: {exc}") from exc
-    head = (event.get("pull_request") or {}).get("head") or {}
+    head = (workflow_event(environ).get("pull_request") or {}).get("head") or {}
     return head.get("sha") if isinstance(head, dict) else None
 
 
