@@ -49,10 +49,10 @@ SPECIAL: dict[str, dict[str, Any]] = {
 }
 
 
-def _type_schema(hint: Any) -> dict[str, Any]:
+def _type_schema(hint: Any, stored: bool = True) -> dict[str, Any]:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = [_type_schema(a) for a in typing.get_args(hint)]
+        options = [_type_schema(a, stored) for a in typing.get_args(hint)]
         return {"anyOf": options}
     if hint is type(None):
         return {"type": "null"}
@@ -60,15 +60,15 @@ def _type_schema(hint: Any) -> dict[str, Any]:
         return {"type": "boolean"}
     if hint is int:
         return {"type": "integer"}
-    if hint is float:
-        return {"type": ["number", "null"]}  # non-finite numbers are written as null
+    if hint is float:  # a stored record writes a non-finite number as null; a config has none
+        return {"type": ["number", "null"]} if stored else {"type": "number"}
     if hint is str:
         return {"type": "string"}
     if isinstance(hint, type) and issubclass(hint, State):
         return {"enum": [s.value for s in hint]}
     if origin in (tuple, list):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
-        return {"type": "array", "items": _type_schema(args[0]) if args else {}}
+        return {"type": "array", "items": _type_schema(args[0], stored) if args else {}}
     if origin is dict or hint is dict:
         return {"type": "object"}
     if dataclasses.is_dataclass(hint):
@@ -87,7 +87,7 @@ def _object(cls: Any, exclude: tuple[str, ...] = (), special: bool = False) -> d
         elif special and f.name in SPECIAL:
             properties[f.name] = SPECIAL[f.name]
         else:
-            properties[f.name] = _type_schema(hints[f.name])
+            properties[f.name] = _type_schema(hints[f.name], stored=not special)
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
@@ -142,6 +142,53 @@ def config_schema() -> dict[str, Any]:
     }
 
 
+def configuration_reference() -> str:
+    """docs/configuration.md: every table and key of perfgate.toml with its type and default,
+    from the same dataclasses the config is parsed into."""
+    schema = config_schema()["properties"]
+    defaults = {
+        "target": TargetConfig(),
+        "load": ScenarioConfig(name="chat"),
+        "rounds": RoundsConfig(),
+        "judge": JudgeConfig(),
+    }
+    lines = [
+        "# Configuration reference",
+        "",
+        "`perfgate.toml`, or `[tool.perfgate]` in `pyproject.toml`. Every key is optional. Generated from",
+        "the config's dataclasses by `python -m perfgate.schemas` (a test keeps it in step); the JSON",
+        "Schema beside it is `perfgate/schema_files/config.schema.json`. Durations take seconds or",
+        '`"250ms"`, `"10s"`, `"2m"`. `[scenarios.NAME]` tables take every `[load]` key.',
+    ]
+    for table, default in defaults.items():
+        lines += ["", f"## `[{table}]`", "", "| key | type | default |", "|---|---|---|"]
+        for key, spec in schema[table]["properties"].items():
+            if table == "load" and key == "name":
+                continue
+            value = getattr(default, key)
+            shown = json.dumps(value.value if hasattr(value, "value") else value, default=list)
+            lines.append(f"| `{key}` | {_type_name(spec)} | `{shown}` |")
+    lines += ["", "## `[store]`, `[report]`", "", "| key | type | default |", "|---|---|---|"]
+    lines += ['| `[store] path` | string (a folder, or `s3://bucket/prefix`) | `".perfgate"` |']
+    lines += ['| `[report] dir` | string | `"reports"` |', ""]
+    return "\n".join(lines)
+
+
+def _type_name(spec: dict[str, Any]) -> str:
+    if spec is DURATION:
+        return "duration"
+    if "enum" in spec:
+        return " \\| ".join(json.dumps(v) for v in spec["enum"])
+    if "anyOf" in spec:
+        return " or ".join(_type_name(s) for s in spec["anyOf"])
+    if "const" in spec:
+        return json.dumps(spec["const"])
+    kind = spec.get("type", "any")
+    if kind == "array" and "items" in spec:
+        return f"array of {_type_name(spec['items'])}"
+    return " or ".join(kind) if isinstance(kind, list) else str(kind)
+
+
 def write(folder: Path = SHIPPED) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -152,6 +199,11 @@ def write(folder: Path = SHIPPED) -> list[Path]:
     return paths
 
 
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+
 if __name__ == "__main__":
     for written in write(Path(sys.argv[1]) if len(sys.argv) > 1 else SHIPPED):
         print(written)
+    if REFERENCE.parent.is_dir():  # a checkout of the repository, not an installed wheel
+        REFERENCE.write_text(configuration_reference(), encoding="utf-8")
+        print(REFERENCE)

@@ -60,3 +60,10 @@ def test_what_the_schema_refuses_the_config_refuses_too(tmp_path, text):
     (tmp_path / "perfgate.toml").write_text(text)
     with pytest.raises(ConfigError):
         load_config(directory=tmp_path)
+
+
+def test_the_configuration_reference_is_generated_from_the_code():
+    written = (ROOT / "docs" / "configuration.md").read_text()
+    assert written == schemas.configuration_reference(), "run: python -m perfgate.schemas"
+    for key in ("ready_timeout", "setup", "warmup", "placement", "limits", "margins", "inconclusive"):
+        assert f"| `{key}` |" in written
