@@ -79,6 +79,8 @@ class ScenarioConfig:
     chaos: tuple[dict[str, Any], ...] = ()
     monkey: dict[str, Any] = field(default_factory=dict)  # the seeded slowness monkey
     storm: dict[str, Any] = field(default_factory=dict)  # logins, clients, at, timeout
+    tags: tuple[str, ...] = ()  # Locust task tags to run (empty: every task)
+    exclude_tags: tuple[str, ...] = ()  # Locust task tags to leave out
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,10 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         items = raw.get(key, [])
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise v.error(section, key, "must be an array of tables")
+    tags = {key: raw.get(key, list(getattr(d, key))) for key in ("tags", "exclude_tags")}
+    for key, names in tags.items():
+        if not isinstance(names, list) or not all(isinstance(t, str) and t for t in names):
+            raise v.error(section, key, "must be a list of Locust tag names")
     command = raw.get("command", d.command)
     if not isinstance(command, str):
         raise v.error(section, "command", f"must be a string, not {command!r}")
@@ -297,6 +303,8 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         chaos=tuple(raw.get("chaos", d.chaos)),
         monkey=dict(raw.get("monkey", d.monkey)),
         storm=dict(storm),
+        tags=tuple(tags["tags"]),
+        exclude_tags=tuple(tags["exclude_tags"]),
     )
 
 

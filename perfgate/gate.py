@@ -314,6 +314,8 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
         targets,
         env,
         tuple(sorted(generator_cpus or ())),
+        scenario.tags,
+        scenario.exclude_tags,
     )
 
 

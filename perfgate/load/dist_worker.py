@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from perfgate.load.worker import LocustfileError, build_user_classes, write_status
+from perfgate.load.worker import LocustfileError, build_user_classes, task_tags, write_status
 
 #: Rows of a worker whose clock offset estimate is beyond this are shifted.
 CLOCK_TOLERANCE_NS = 5_000_000
@@ -71,7 +71,8 @@ def run_worker(spec: dict[str, Any], index: int) -> dict[str, Any]:
 
     from perfgate.load.recorder import Recorder
 
-    env = Environment(user_classes=_classes(spec))
+    tags, exclude = task_tags(spec)
+    env = Environment(user_classes=_classes(spec), tags=tags, exclude_tags=exclude)
     runner = env.create_worker_runner(spec["master_host"], int(spec["master_port"]))
     current = [Recorder()]
     errors: list[str] = []
@@ -165,7 +166,8 @@ def run_master(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("check_only"):
         return {"ok": True, "classes": [c.__name__ for c in user_classes]}
     expected = int(spec["workers"])
-    env = Environment(user_classes=user_classes)
+    tags, exclude = task_tags(spec)
+    env = Environment(user_classes=user_classes, tags=tags, exclude_tags=exclude)
     runner = env.create_master_runner(spec.get("bind_host", "127.0.0.1"), int(spec["master_port"]))
     collector = _Collector()
     env.events.worker_report.add_listener(lambda client_id, data: collector.add(data.get("perfgate")))

@@ -44,6 +44,8 @@ class LoadSpec:
     targets: tuple[LoadTarget, ...]  # one per side, in class order
     env: dict[str, str] = field(default_factory=dict)  # set in the load process before the locustfile loads
     cpus: tuple[int, ...] = ()  # the generator's CPUs (empty: wherever the OS schedules it)
+    tags: tuple[str, ...] = ()  # Locust task tags to run (empty: every task)
+    exclude_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,11 @@ def load_user_classes(locustfile: str, names: list[str]) -> list[type]:
     return [found[n] for n in names]
 
 
+def task_tags(spec: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:
+    """Locust's ``tags`` and ``exclude_tags`` for the Environment (None: no filter)."""
+    return list(spec.get("tags") or ()) or None, list(spec.get("exclude_tags") or ()) or None
+
+
 def build_user_classes(spec: dict[str, Any]) -> list[type]:
     from perfgate.procs import raise_file_limit  # after Locust's gevent patching, as every import here
 
@@ -181,7 +186,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     started_ns = time.time_ns()
     measure_start_ns = started_ns + int(spec["warmup"] * 1e9)
     recorder = Recorder(measure_start_ns)
-    env = Environment(user_classes=user_classes)
+    tags, exclude = task_tags(spec)
+    env = Environment(user_classes=user_classes, tags=tags, exclude_tags=exclude)
     env.events.request.add_listener(recorder.on_request)
     user_errors: list[str] = []
     env.events.user_error.add_listener(lambda user_instance, exception, tb: user_errors.append(repr(exception)))
