@@ -88,7 +88,6 @@ def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: Options that ``PERFGATE_<OPTION>`` sets when the command line does not (PERFGATE_ROUNDS=8).
 ENV_OPTIONS = ("config", "design", "rounds", "max_rounds", "margin", "seed", "workers", "inconclusive", "out")
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 def environment_defaults(parser: argparse.ArgumentParser, dests: tuple[str, ...]) -> None:
