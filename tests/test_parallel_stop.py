@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ from perfgate.model import RoundSpec, Side
 from perfgate.rig import build_sides
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW = ROOT / "infra" / "ci" / "perfgate.yml"
+ACTION = ROOT / "action.yml"
 
 #: A target that answers 200 and shrugs SIGTERM off for 30 s (as a slow-draining server would).
 STUBBORN = textwrap.dedent("""
@@ -54,27 +55,37 @@ def test_two_stubborn_targets_stop_in_about_one_stop_timeout(tmp_path):
     assert stop_timeout * 0.9 < took < 1.6 * stop_timeout, f"stopping two targets took {took:.1f}s"
 
 
-def _gate_step() -> dict:
-    flow = yaml.safe_load(WORKFLOW.read_text())
-    return next(s for s in flow["jobs"]["gate"]["steps"] if "perfgate ci" in s.get("run", ""))
+def _action_gate_step() -> dict:
+    steps = yaml.safe_load(ACTION.read_text())["runs"]["steps"]
+    return next(s for s in steps if s.get("id") == "gate")
 
 
-def test_the_workflow_runs_perfgate_as_the_step_process(tmp_path):
-    """GitHub's cancel signal goes to the step's shell: with ``exec`` that shell *is* perfgate."""
+def test_the_action_passes_a_cancel_signal_on_to_perfgate(tmp_path):
+    """GitHub's cancel signal goes to the step's shell: the action's gate step passes it on to
+    perfgate (which then stops its targets and worktrees) and records perfgate's exit code."""
     stub = tmp_path / "bin" / "perfgate"
     stub.parent.mkdir()
-    stub.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexit 1\n")
+    marker = tmp_path / "signalled"
+    stub.write_text(
+        f"#!/bin/sh\ntrap 'echo TERM > {marker}; exit 130' TERM INT\necho $$ > {tmp_path / 'pid'}\n"
+        "while :; do sleep 0.1; done\n"
+    )
     stub.chmod(0o755)
-    step = _gate_step()
+    step = _action_gate_step()
+    outputs = tmp_path / "github_output"
     env = {
         **os.environ,
         "PATH": f"{stub.parent}:{os.environ['PATH']}",
-        "PERFGATE_OUT": str(tmp_path / "out"),
-        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
+        "OUT": str(tmp_path / "out"),
+        "GITHUB_OUTPUT": str(outputs),
     }
     shell = subprocess.Popen(["bash", "-e", "-c", step["run"]], env=env)
-    assert shell.wait(30) == 1  # the gate's exit code is the step's
-    assert int((tmp_path / "pid").read_text()) == shell.pid  # perfgate replaced bash: it gets the signal
-    assert step.get("continue-on-error") is True  # so that the report and the comment still go out
-    flow_text = WORKFLOW.read_text()
-    assert "steps.gate.outputs.exit-code" in flow_text  # the last step decides from perfgate's own output
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "pid").exists(), "the stub perfgate never started"
+    shell.send_signal(signal.SIGTERM)  # the runner cancelling the job
+    assert shell.wait(20) == 0  # the step records the code; the action's last step decides
+    assert marker.read_text().strip() == "TERM"  # perfgate got the signal
+    assert "exit-code=130" in outputs.read_text()
+    assert "steps.gate.outputs.exit-code" in ACTION.read_text()  # the last step decides from it
