@@ -228,8 +228,10 @@ def analyse(args: argparse.Namespace) -> int:
         if args.why:
             _why(rows and gates, out / condition.name)
         if args.noise:
-            _print_noise(pool)
-            if condition.candidate == "main":
+            aa = condition.candidate == "main"
+            per_pair = float(np.median([g["wall_s"] / g["rounds"] for g in gates if g.get("rounds")]))
+            _print_noise(pool, judge_config if aa else None, per_pair)
+            if aa:
                 sd = pair_noise(pool).get(("(target)", "cpu_per_request"), (0, np.nan, 0))[1]
                 print(
                     f"{'':>16}cpu_per_request margin that passes 95% of A/A gates at look 1: "
@@ -277,11 +279,30 @@ def passing_margin(sd: float, planned: int, budget: int, alpha: float = 0.05) ->
     return float(np.expm1((t.ppf(1 - level, planned - 1) + norm.ppf(0.95)) * sd / np.sqrt(planned)))
 
 
-def _print_noise(pool: Pool) -> None:
+def pairs_to_pass(sd: float, margin: float, alpha: float = 0.05, most: int = 1000) -> int:
+    """The fewest pairs at which an unchanged metric with per-pair log-ratio noise ``sd`` passes
+    95% of gates against ``margin``, judged once at the end with the whole ``alpha`` (no
+    spending over looks, no other metric to pass beside it): a lower bound for a real gate."""
+    from scipy.stats import norm, t
+
+    bound = np.log1p(margin)
+    for n in range(3, most + 1):
+        if (t.ppf(1 - alpha, n - 1) + norm.ppf(0.95)) * sd / np.sqrt(n) <= bound:
+            return n
+    return most
+
+
+def _print_noise(pool: Pool, judge_config=None, seconds_per_pair: float = 0.0) -> None:
+    """Each metric's per-pair noise; for an A/A pool (``judge_config`` given) also the pairs, and
+    the gate time at this profile's seconds per pair, that a 95% pass would need at least."""
     for (name, metric), (mean, sd, n) in sorted(pair_noise(pool).items()):
+        need = ""
+        if judge_config is not None:
+            pairs = pairs_to_pass(sd, judge_config.margin_for(name, metric))
+            need = f"  needs >= {pairs} pairs to pass (~{pairs * seconds_per_pair / 60:.0f} min)"
         print(
             f"{'':>16}{name:>10} {metric:>16}: mean {np.expm1(mean):+6.1%}  sd {sd:6.1%} per pair "
-            f"({n} requests per round)"
+            f"({n} requests per round){need}"
         )
 
 
