@@ -94,7 +94,7 @@ async def _serve_perfgate_proxy(upstream: int, schedule: int, toxic: bool) -> No
             print(
                 json.dumps(
                     [
-                        [w.start_ns - w.detail["planned_start_ns"], w.end_ns - w.detail["planned_end_ns"]]
+                        [w.start_ns - w.detail.planned_start_ns, w.end_ns - w.detail.planned_end_ns]
                         for w in windows
                     ]
                 ),

@@ -12,7 +12,8 @@ The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
 
 Revision is ``{"label", "sha", "subject", "author", "date", "dirty"}``. Version 2
 adds the metric ``cpu_per_request`` (name ``(target)``: µs of the target's CPU per
-request); the shape is unchanged.
+request); the shape is unchanged, and so it is in version 3, which changes only stored
+round records (typed window figures and ``health``).
 
 Stored records (the manifest, round records, the verdict) carry ``schema_version`` and
 are checked on read: one from a newer perfgate is refused with a line naming the file.
@@ -21,22 +22,29 @@ are checked on read: one from a newer perfgate is refused with a line naming the
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
-from typing import Any
+from dataclasses import asdict, fields, replace
+from typing import Any, TypeVar
 
 from perfgate.errors import StoreError
 from perfgate.model import (
+    FIGURES_OF_KIND,
     SCHEMA_VERSION,
+    ClusterRound,
     Design,
+    FaultFigures,
     Manifest,
     MetricComparison,
     Revision,
+    RoundHealth,
     RoundRecord,
     Side,
     State,
     Verdict,
     Window,
+    WindowFigures,
 )
+
+_T = TypeVar("_T")
 
 
 def check_schema(data: dict[str, Any], where: str) -> int:
@@ -50,7 +58,7 @@ def check_schema(data: dict[str, Any], where: str) -> int:
             f"{where}: written by a newer perfgate (schema_version {version}; this one reads up to "
             f"{SCHEMA_VERSION}): upgrade perfgate to read it"
         )
-    return version  # 1 and 2 share every shape read here: nothing to migrate
+    return version  # the readers below migrate what changed
 
 
 def _finite(value: float) -> float | None:
@@ -87,11 +95,11 @@ def verdict_from_dict(data: dict[str, Any], where: str = "verdict") -> Verdict:
     check_schema(data, where)
     metrics = []
     for item in data["metrics"]:
-        fields = dict(item)
+        item_fields = dict(item)
         for key in ("baseline", "candidate", "ratio", "ci_low", "ci_high", "p_value"):
-            fields[key] = _number(fields[key])
-        fields["verdict"] = State(fields["verdict"])
-        metrics.append(MetricComparison(**fields))
+            item_fields[key] = _number(item_fields[key])
+        item_fields["verdict"] = State(item_fields["verdict"])
+        metrics.append(MetricComparison(**item_fields))
     return Verdict(
         state=State(data["verdict"]),
         reason=data["reason"],
@@ -114,13 +122,55 @@ def round_to_dict(record: RoundRecord) -> dict[str, Any]:
     return data
 
 
+def _known(cls: type[_T], data: Any) -> _T:
+    """``cls`` (a dataclass) from the keys of ``data`` it has fields for; the rest keep their defaults."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    items = data.items() if isinstance(data, dict) else ()
+    return cls(**{k: v for k, v in items if k in names})
+
+
+def window_from_dict(data: dict[str, Any]) -> Window:
+    """A window, its figures typed by its kind. Before version 3 the side sat in the figures."""
+    detail = data.get("detail") or {}
+    kind = str(data["kind"])
+    figures: WindowFigures | None = None
+    if kind == "fault" and "spec" not in detail:  # version 1-2: the spec's keys sat beside the plan's
+        spec = {k: v for k, v in detail.items() if k not in ("planned_start_ns", "planned_end_ns", "side")}
+        figures = FaultFigures(
+            link=str(detail.get("link", "")),
+            toxic=str(detail.get("toxic", "")),
+            planned_start_ns=int(detail.get("planned_start_ns", 0)),
+            planned_end_ns=int(detail.get("planned_end_ns", 0)),
+            spec=spec,
+        )
+    elif kind in FIGURES_OF_KIND:
+        figures = _known(FIGURES_OF_KIND[kind], detail)
+    side = data.get("side") or (detail.get("side") if isinstance(detail, dict) else "") or ""
+    return Window(kind, str(data["label"]), int(data["start_ns"]), int(data["end_ns"]), figures, str(side))
+
+
+def health_from_dict(data: dict[str, Any]) -> RoundHealth:
+    """A round's health; version 1-2 rounds kept it in ``extra``, the cluster's part flat."""
+    cluster = data.get("cluster")
+    if cluster is None and "cluster_run" in data:
+        cluster = {
+            "run_id": data["cluster_run"],
+            "round": str(data.get("cluster_round", "")),
+            "workers": data.get("workers", 0),
+            "clock_offsets_ns": data.get("clock_offsets_ns") or {},
+        }
+    health = _known(RoundHealth, {k: v for k, v in data.items() if k != "cluster"})
+    return replace(health, cluster=_known(ClusterRound, cluster) if cluster else None)
+
+
 def round_from_dict(data: dict[str, Any], where: str = "round record") -> RoundRecord:
-    check_schema(data, where)
-    fields = {k: v for k, v in data.items() if k != "schema_version"}
-    fields["design"] = Design(fields["design"])
-    fields["sides"] = tuple(Side(s) for s in fields["sides"])
-    fields["windows"] = tuple(Window(**w) for w in fields.get("windows", ()))
-    return RoundRecord(**fields)
+    version = check_schema(data, where)
+    values = {k: v for k, v in data.items() if k in RoundRecord.__dataclass_fields__}
+    values["design"] = Design(values["design"])
+    values["sides"] = tuple(Side(s) for s in values["sides"])
+    values["windows"] = tuple(window_from_dict(w) for w in values.get("windows", ()))
+    values["health"] = health_from_dict(data.get("health" if version >= 3 else "extra") or {})
+    return RoundRecord(**values)
 
 
 def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:

@@ -30,7 +30,19 @@ from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, invalid_reason, run_load
 from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.measurelock import measurement_lock
-from perfgate.model import Design, Manifest, Revision, RoundMetrics, RoundRecord, RoundSpec, Side, State, Verdict
+from perfgate.model import (
+    Design,
+    FailoverFigures,
+    Manifest,
+    Revision,
+    RoundHealth,
+    RoundMetrics,
+    RoundRecord,
+    RoundSpec,
+    Side,
+    State,
+    Verdict,
+)
 from perfgate.plan import plan_pairs
 from perfgate.procs import check_stop, set_owner_run
 from perfgate.rig import ACK_LOG, build_sides
@@ -86,7 +98,7 @@ class _RunState:
     round_runner: RoundRunner
     fault_plans: dict[str, FaultPlan] = field(default_factory=dict)
     metrics: list[RoundMetrics] = field(default_factory=list)
-    failover: list[dict[str, Any]] = field(default_factory=list)  # per round and side, for the hard checks
+    failover: list[FailoverFigures] = field(default_factory=list)  # per round and side, for the hard checks
     reused: dict[str, int] = field(default_factory=dict)  # pairs pooled from earlier runs, per scenario
     next_index: int = 0
     invalid: int = 0
@@ -325,7 +337,6 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
     plan = state.fault_plans.get(scenario.name, FaultPlan())
     workdir = state.scratch / f"round-{spec.index:03d}"
     load_dir = workdir / "load"
-    failover: dict[str, dict[str, Any]] = {}
     with ExitStack() as stack:
         rigs = build_sides(stack, config, scenario, plan, spec, state.checkouts, workdir)
         for rig in rigs:
@@ -363,8 +374,7 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
         for rig in rigs:
             measured = rig.failover(samples_df, resources_df, windows, result.ended_ns, workdir / ACK_LOG)
             if measured is not None:
-                failover[rig.side.value] = measured[0]
-                windows.append(measured[1])
+                windows.append(measured)
     windows += storm_windows(samples_df)
     reason = invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)
     record = RoundRecord(
@@ -382,14 +392,13 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
         confirmation=spec.confirmation,
         generator_cpu=result.generator_cpu,
         windows=tuple(sorted(windows, key=lambda w: w.start_ns)),
-        extra={
-            "loop_lag_ms_p50": result.loop_lag_ms_p50,
-            "loop_lag_ms_p99": result.loop_lag_ms_p99,
-            "user_errors": result.user_errors,
-            "first_user_error": result.first_user_error,
-            "ports": {r.side.value: r.target.port for r in rigs},
-            "failover": failover,
-        },
+        health=RoundHealth(
+            loop_lag_ms_p50=result.loop_lag_ms_p50,
+            loop_lag_ms_p99=result.loop_lag_ms_p99,
+            user_errors=result.user_errors,
+            first_user_error=result.first_user_error,
+            ports={r.side.value: r.target.port for r in rigs},
+        ),
     )
     return record, result.samples, resources
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -19,7 +19,12 @@ import pyarrow as pa
 #: 2 = resources carry the process tree's cumulative CPU time (``cpu_time_s``); manifests carry
 #: the version too. Version 1 runs read as before, without the CPU-cost metric; a record of a
 #: newer version is refused on read (:func:`perfgate.codec.check_schema`).
-SCHEMA_VERSION = 2
+#: 3 = windows carry ``side`` and typed figures per kind; a round's ``health`` replaces its
+#: free-form ``extra`` (versions 1 and 2 are migrated on read).
+SCHEMA_VERSION = 3
+
+
+_Figures = TypeVar("_Figures", "FaultFigures", "StormFigures", "ChaosFigures", "FailoverFigures")
 
 
 class Side(enum.StrEnum):
@@ -115,14 +120,129 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class Window:
-    """A timed event in a round: a fault, a storm, a chaos action."""
+class FaultFigures:
+    """A scheduled fault as it was applied (:mod:`perfgate.faults.schedule`)."""
 
-    kind: str  # "fault", "storm", "chaos", "warmup"
+    link: str = ""  # the proxied link it hit
+    toxic: str = ""
+    planned_start_ns: int = 0
+    planned_end_ns: int = 0
+    spec: dict[str, Any] = field(default_factory=dict)  # the fault as configured: parse_fault reads it back
+
+
+@dataclass(frozen=True)
+class StormFigures:
+    """One side's login storm (:mod:`perfgate.faults.storm`); times in ms, ``None`` if not seen."""
+
+    logins: int = 0
+    ok: int = 0
+    errors: int = 0
+    error_rate: float = 0.0
+    release_spread_ms: float | None = None  # first to last storm client released
+    connect_ms: float | None = None
+    connections: int | None = None
+    first_send_ns: int | None = None
+    last_send_ns: int | None = None
+    all_answered_ms: float = 0.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ChaosFigures:
+    """One chaos action on a process, and what its liveness probes saw after it
+    (:mod:`perfgate.faults.chaos`); ``None`` where nothing was seen."""
+
+    action: str = ""
+    process: str = ""
+    at_s: float = 0.0
+    for_s: float | None = None
+    planned_ns: int = 0
+    real_ns: int = 0
+    late_ms: float | None = None
+    restore_planned_ns: int | None = None
+    restore_ns: int | None = None
+    restore_done_ns: int | None = None
+    detect_ms: float | None = None
+    error_start_ns: int | None = None
+    error_end_ns: int | None = None
+    error_window_ms: float | None = None
+    failed_probes: int = 0
+    probes: int = 0
+    recovered_ns: int | None = None
+    recover_ms: float | None = None
+    outage_ms: float | None = None
+    steady_before: bool | None = None
+    steady_after: bool | None = None
+    error: str | None = None
+    resumed_at_stop: bool = False
+
+
+@dataclass(frozen=True)
+class FailoverFigures:
+    """What a database outage did to one side's service (:mod:`perfgate.faults.failover`);
+    ``scenario`` is filled in when a stored round becomes evidence."""
+
+    side: str = ""
+    outage_s: float = 0.0
+    detect_s: float | None = None  # onset to read-only
+    recover_s: float | None = None  # end of the outage to read-write
+    read_only_at_ns: int | None = None
+    read_write_at_ns: int | None = None
+    write_error_window_s: float = 0.0
+    slowest_send_ms: float | None = None
+    reads: int = 0
+    reads_ok_rate: float | None = None
+    errors_by_class: dict[str, int] = field(default_factory=dict)
+    target_exited: bool = False
+    acknowledged: int | None = None
+    acked_lost: int | None = None
+    scenario: str = ""
+
+
+#: The figures a window carries, by its kind ("warmup" windows carry none).
+WindowFigures = FaultFigures | StormFigures | ChaosFigures | FailoverFigures
+FIGURES_OF_KIND: dict[str, type[WindowFigures]] = {
+    "fault": FaultFigures,
+    "storm": StormFigures,
+    "chaos": ChaosFigures,
+    "failover": FailoverFigures,
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A timed event in a round: a fault, a storm, a chaos action, a failover."""
+
+    kind: str  # "fault", "storm", "chaos", "failover", "warmup"
     label: str
     start_ns: int
     end_ns: int
-    detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    detail: WindowFigures | None = field(default=None, compare=False, hash=False)
+    side: str = ""  # the side it hit ("" for both or none)
+
+
+@dataclass(frozen=True)
+class ClusterRound:
+    """Where a round ran on a cluster."""
+
+    run_id: str = ""
+    round: str = ""  # the round's folder in the cluster's bucket, e.g. "0007"
+    workers: int = 0
+    clock_offsets_ns: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoundHealth:
+    """How a round went, besides its samples: the generator's loop lag, users' own errors,
+    the targets' ports, and where it ran on a cluster."""
+
+    loop_lag_ms_p50: float | None = None
+    loop_lag_ms_p99: float | None = None
+    user_errors: int = 0
+    first_user_error: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)  # side -> target port
+    cluster: ClusterRound | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +274,11 @@ class RoundRecord:
     confirmation: bool = False
     generator_cpu: float = 0.0  # mean CPU % of the load generator process
     windows: tuple[Window, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    health: RoundHealth = field(default_factory=RoundHealth, compare=False, hash=False)
+
+    def figures(self, kind: type[_Figures]) -> list[_Figures]:
+        """The figures of this round's windows of one kind, e.g. ``figures(FailoverFigures)``."""
+        return [w.detail for w in self.windows if isinstance(w.detail, kind)]
 
 
 @dataclass(frozen=True)

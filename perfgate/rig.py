@@ -16,11 +16,11 @@ from typing import Any
 import pandas as pd
 
 from perfgate.config import Config, ScenarioConfig
-from perfgate.faults.chaos import Managed, target_process
+from perfgate.faults.chaos import Action, Managed, target_process
 from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.round import FaultPlan, SideFaults
 from perfgate.machine import cpu_placement
-from perfgate.model import RoundSpec, Side, Window
+from perfgate.model import ChaosFigures, FaultFigures, RoundSpec, Side, Window
 from perfgate.procs import kill_trees
 from perfgate.target import Target
 
@@ -40,26 +40,25 @@ class SideRig:
 
     def outage(self, windows: list[Window], round_end_ns: int) -> tuple[int, int] | None:
         """Onset and end of this side's database outage, from its chaos and fault windows."""
-        mine = [w for w in windows if w.detail.get("side") == self.side.value]
-        cuts = [w for w in mine if w.kind == "fault" and w.detail.get("link") == "primary"]
-        hits = sorted(
-            (w for w in mine if w.kind == "chaos" and w.detail.get("process") == "primary" and w.detail.get("real_ns")),
-            key=lambda w: w.detail["real_ns"],
-        )
+        mine = [w for w in windows if w.side == self.side.value]
+        cuts = [w for w in mine if isinstance(w.detail, FaultFigures) and w.detail.link == "primary"]
         if cuts:
             return cuts[0].start_ns, cuts[0].end_ns
+        hits = sorted(
+            (w.detail for w in mine if isinstance(w.detail, ChaosFigures) and w.detail.process == "primary"),
+            key=lambda figures: figures.real_ns,
+        )
         if not hits:
             return None
-        first = hits[0].detail
-        end = first.get("restore_ns") or next(
-            (w.detail["real_ns"] for w in hits[1:] if w.label.startswith(("restart", "resume"))), round_end_ns
-        )
-        return first["real_ns"], end
+        first = hits[0]
+        back = (h.real_ns for h in hits[1:] if h.action in (Action.RESTART, Action.RESUME))
+        return first.real_ns, first.restore_ns or next(back, round_end_ns)
 
     def failover(
         self, samples: pd.DataFrame, resources: pd.DataFrame, windows: list[Window], round_end_ns: int, ack_log: Path
-    ) -> tuple[dict[str, Any], Window] | None:
-        """Failover figures and a read-only window, reconciling acknowledged writes with the primary."""
+    ) -> Window | None:
+        """A read-only window with this side's failover figures, reconciling acknowledged writes
+        with the primary."""
         if self.db is None:
             return None
         span = self.outage(windows, round_end_ns)
@@ -83,7 +82,7 @@ class SideRig:
             acked_lost=len(check.lost),
             acknowledged=check.acknowledged,
         )
-        return figures, failover_window(figures, *span)
+        return failover_window(figures, *span)
 
 
 def _primary(db: Any) -> Managed:

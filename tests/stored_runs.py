@@ -12,7 +12,7 @@ import pyarrow as pa
 from perfgate import gitops
 from perfgate.codec import manifest_from_dict, verdict_to_dict
 from perfgate.config import Config, load_config
-from perfgate.faults.failover import failover_figures
+from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.machine import fingerprint
 from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, Design, Revision, RoundRecord, Side
 from perfgate.store import LocalStore
@@ -125,7 +125,7 @@ def write_run(
                 "mode": ["read-write", "read-only", "read-write"],
             }
         )
-        failover = {}
+        failover = []
         for side in ("baseline", "candidate"):
             figures = failover_figures(
                 table.to_pandas(),
@@ -136,7 +136,7 @@ def write_run(
                 acked_lost=lost if side == "candidate" else 0,
                 acknowledged=20,
             )
-            failover[side] = figures
+            failover.append(failover_window(figures, int(1.5 * S), int(2.5 * S)))
         record = RoundRecord(
             run_id=run_id,
             index=index,
@@ -147,7 +147,7 @@ def write_run(
             started_ns=0,
             measure_start_ns=1 * S,
             ended_ns=3 * S,
-            extra={"failover": failover},
+            windows=tuple(failover),
         )
         store.save_round(record, table, RESOURCE_SCHEMA.empty_table())
     if state == "judged":  # the verdict the gate would store

@@ -9,7 +9,7 @@ from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.round import plan_faults
 from perfgate.judge import failover_checks, resource_metrics, with_checks
 from perfgate.load.worker import _split
-from perfgate.model import Design, Revision, RoundRecord, Side, State, Verdict
+from perfgate.model import Design, FailoverFigures, Revision, RoundRecord, Side, State, Verdict
 
 S = 1_000_000_000
 
@@ -36,11 +36,11 @@ def test_failover_figures_from_modes_and_requests():
         (4 * S, 400.0, "history", False, "boom", "candidate", False),
     ]
     figures = failover_figures(samples(rows), modes, "baseline", int(2.5 * S), 6 * S, acked_lost=0, acknowledged=10)
-    assert figures["detect_s"] == pytest.approx(0.5)
-    assert figures["recover_s"] == pytest.approx(1.0)
-    assert figures["write_error_window_s"] == pytest.approx(2.0)
-    assert figures["reads"] == 2 and figures["reads_ok_rate"] == 1.0
-    assert figures["errors_by_class"] == {"HTTPError (503)": 2}
+    assert figures.detect_s == pytest.approx(0.5)
+    assert figures.recover_s == pytest.approx(1.0)
+    assert figures.write_error_window_s == pytest.approx(2.0)
+    assert figures.reads == 2 and figures.reads_ok_rate == 1.0
+    assert figures.errors_by_class == {"HTTPError (503)": 2}
     window = failover_window(figures, int(2.5 * S), 6 * S)
     assert (window.start_ns, window.end_ns) == (3 * S, 7 * S) and "detect 0.50s" in window.label
 
@@ -48,12 +48,12 @@ def test_failover_figures_from_modes_and_requests():
 def test_a_service_that_never_notices():
     modes = pd.DataFrame({"t_ns": [1 * S], "side": "candidate", "process": "target", "mode": ["read-write"]})
     figures = failover_figures(samples([]), modes, "candidate", 2 * S, 3 * S, target_exited=True)
-    assert figures["detect_s"] is None and figures["reads_ok_rate"] is None
+    assert figures.detect_s is None and figures.reads_ok_rate is None
     assert "never" in failover_window(figures, 2 * S, 3 * S).label
 
 
 def fig(side, lost=0, exited=False, reads=1.0, scenario="f"):
-    return {"scenario": scenario, "side": side, "acked_lost": lost, "target_exited": exited, "reads_ok_rate": reads}
+    return FailoverFigures(scenario=scenario, side=side, acked_lost=lost, target_exited=exited, reads_ok_rate=reads)
 
 
 def test_hard_checks():

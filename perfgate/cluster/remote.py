@@ -29,7 +29,7 @@ from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.config import Config, ScenarioConfig
 from perfgate.errors import InfraError, LoadError, TargetError
 from perfgate.load.runner import invalid_reason
-from perfgate.model import RESOURCE_SCHEMA, RoundRecord, RoundSpec
+from perfgate.model import RESOURCE_SCHEMA, ClusterRound, RoundHealth, RoundRecord, RoundSpec
 from perfgate.procs import on_signal
 
 if TYPE_CHECKING:
@@ -210,15 +210,17 @@ class RemoteRounds:
             invalid_reason=reason,
             confirmation=spec.confirmation,
             generator_cpu=cpu,
-            extra={
-                "user_errors": status["user_errors"],
-                "first_user_error": status["first_user_error"],
-                "ports": ports,
-                "cluster_run": self.handle.run_id,
-                "cluster_round": seq,
-                "workers": self.settings.workers,
-                "clock_offsets_ns": status.get("clock_offsets_ns", {}),
-            },
+            health=RoundHealth(
+                user_errors=status["user_errors"],
+                first_user_error=status["first_user_error"],
+                ports=ports,
+                cluster=ClusterRound(
+                    run_id=self.handle.run_id,
+                    round=seq,
+                    workers=self.settings.workers,
+                    clock_offsets_ns=status.get("clock_offsets_ns", {}),
+                ),
+            ),
         )
         return record, samples, resources
 

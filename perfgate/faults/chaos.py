@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from perfgate.errors import ConfigError, FaultError
 from perfgate.faults.probe import ProbeFn, Prober, ProbeResult, as_probe, run_probe
 from perfgate.faults.schedule import finite_number
-from perfgate.model import Window
+from perfgate.model import ChaosFigures, Window
 
 
 class Action(enum.StrEnum):
@@ -327,14 +327,14 @@ class ChaosRunner:
             detail = figures(spec, record, [r for r in results if record["real_ns"] < r.end_ns <= seg_end])
             end = max(
                 v
-                for v in (record["real_ns"], detail["recovered_ns"], detail["error_end_ns"], record.get("done_ns"))
+                for v in (record["real_ns"], detail.recovered_ns, detail.error_end_ns, record.get("done_ns"))
                 if v is not None
             )
             out.append(Window(kind="chaos", label=spec.label, start_ns=record["real_ns"], end_ns=end, detail=detail))
         return tuple(out)
 
 
-def figures(spec: ChaosSpec, record: dict[str, Any], results: list[ProbeResult]) -> dict[str, Any]:
+def figures(spec: ChaosSpec, record: dict[str, Any], results: list[ProbeResult]) -> ChaosFigures:
     """Detect, error window and recovery of one action from the probe results after it."""
     real = record["real_ns"]
     restore = record.get("restore_ns")
@@ -348,28 +348,28 @@ def figures(spec: ChaosSpec, record: dict[str, Any], results: list[ProbeResult])
     def ms(a: float | None, b: float | None) -> float | None:
         return (b - a) / 1e6 if a is not None and b is not None else None
 
-    return {
-        "action": spec.action.value,
-        "process": spec.process,
-        "at_s": spec.at,
-        "for_s": spec.duration,
-        "planned_ns": record["planned_ns"],
-        "real_ns": real,
-        "late_ms": ms(record["planned_ns"], real),
-        "restore_planned_ns": record.get("restore_planned_ns", record["planned_ns"] if restore else None),
-        "restore_ns": restore,
-        "restore_done_ns": record.get("done_ns") if restore is not None else None,
-        "detect_ms": ms(real, fails[0].end_ns) if fails else None,
-        "error_start_ns": fails[0].end_ns if fails else None,
-        "error_end_ns": fails[-1].end_ns if fails else None,
-        "error_window_ms": ms(fails[0].end_ns, fails[-1].end_ns) if fails else None,
-        "failed_probes": len(fails),
-        "probes": len(results),
-        "recovered_ns": recovered,
-        "recover_ms": ms(restore, recovered) if restore is not None else None,
-        "outage_ms": ms(fails[0].end_ns, recovered) if fails else None,
-        "steady_before": record.get("steady_before"),
-        "steady_after": results[-1].ok if results else None,
-        "error": record.get("error"),
-        "resumed_at_stop": record.get("resumed_at_stop", False),
-    }
+    return ChaosFigures(
+        action=spec.action.value,
+        process=spec.process,
+        at_s=spec.at,
+        for_s=spec.duration,
+        planned_ns=record["planned_ns"],
+        real_ns=real,
+        late_ms=ms(record["planned_ns"], real),
+        restore_planned_ns=record.get("restore_planned_ns", record["planned_ns"] if restore else None),
+        restore_ns=restore,
+        restore_done_ns=record.get("done_ns") if restore is not None else None,
+        detect_ms=ms(real, fails[0].end_ns) if fails else None,
+        error_start_ns=fails[0].end_ns if fails else None,
+        error_end_ns=fails[-1].end_ns if fails else None,
+        error_window_ms=ms(fails[0].end_ns, fails[-1].end_ns) if fails else None,
+        failed_probes=len(fails),
+        probes=len(results),
+        recovered_ns=recovered,
+        recover_ms=ms(restore, recovered) if restore is not None else None,
+        outage_ms=ms(fails[0].end_ns, recovered) if fails else None,
+        steady_before=record.get("steady_before"),
+        steady_after=results[-1].ok if results else None,
+        error=record.get("error"),
+        resumed_at_stop=record.get("resumed_at_stop", False),
+    )

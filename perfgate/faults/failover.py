@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from perfgate.model import Window
+from perfgate.model import FailoverFigures, Window
 
 READ_NAMES = ("login", "history")
 WRITE_NAMES = ("send",)
@@ -34,7 +34,7 @@ def failover_figures(
     target_exited: bool = False,
     acked_lost: int | None = None,
     acknowledged: int | None = None,
-) -> dict[str, Any]:
+) -> FailoverFigures:
     """Detect, write-error window, reads during the outage, errors by class, recovery."""
     mine = samples[(samples["side"] == side) & ~samples["warmup"].astype(bool)]
     modes = resources[(resources["side"] == side) & (resources["process"] == "target")].sort_values("t_ns")
@@ -48,24 +48,24 @@ def failover_figures(
         str(e).split(":")[0] + (f" ({n})" if (n := _status(e)) else "")
         for e in mine.loc[~mine["ok"].astype(bool) & (mine["t_ns"] >= start_ns), "error"]
     )
-    return {
-        "side": side,
-        "outage_s": (end_ns - start_ns) / 1e9,
-        "detect_s": None if read_only_at is None else (read_only_at - start_ns) / 1e9,
-        "recover_s": None if back_at is None else (back_at - end_ns) / 1e9,
-        "read_only_at_ns": read_only_at,
-        "read_write_at_ns": back_at,
-        "write_error_window_s": (
+    return FailoverFigures(
+        side=side,
+        outage_s=(end_ns - start_ns) / 1e9,
+        detect_s=None if read_only_at is None else (read_only_at - start_ns) / 1e9,
+        recover_s=None if back_at is None else (back_at - end_ns) / 1e9,
+        read_only_at_ns=read_only_at,
+        read_write_at_ns=back_at,
+        write_error_window_s=(
             float(failed_writes["t_ns"].max() - failed_writes["t_ns"].min()) / 1e9 if len(failed_writes) else 0.0
         ),
-        "slowest_send_ms": float(writes["latency_us"].max() / 1000) if len(writes) else None,
-        "reads": int(len(reads)),
-        "reads_ok_rate": float(reads["ok"].mean()) if len(reads) else None,
-        "errors_by_class": dict(errors.most_common(8)),
-        "target_exited": target_exited,
-        "acknowledged": acknowledged,
-        "acked_lost": acked_lost,
-    }
+        slowest_send_ms=float(writes["latency_us"].max() / 1000) if len(writes) else None,
+        reads=int(len(reads)),
+        reads_ok_rate=float(reads["ok"].mean()) if len(reads) else None,
+        errors_by_class=dict(errors.most_common(8)),
+        target_exited=target_exited,
+        acknowledged=acknowledged,
+        acked_lost=acked_lost,
+    )
 
 
 def _status(error: Any) -> str:
@@ -76,22 +76,23 @@ def _status(error: Any) -> str:
     return ""
 
 
-def failover_window(figures: dict[str, Any], start_ns: int, end_ns: int) -> Window:
+def failover_window(figures: FailoverFigures, start_ns: int, end_ns: int) -> Window:
     """A window spanning the service's read-only period (or the outage, if it never noticed)."""
-    begin = figures["read_only_at_ns"] or start_ns
-    finish = figures["read_write_at_ns"] or end_ns
+    begin = figures.read_only_at_ns or start_ns
+    finish = figures.read_write_at_ns or end_ns
     parts = [
-        f"{figures['side']}: detect {_s(figures['detect_s'])}",
-        f"recover {_s(figures['recover_s'])}",
-        f"writes failed for {figures['write_error_window_s']:.1f}s",
+        f"{figures.side}: detect {_s(figures.detect_s)}",
+        f"recover {_s(figures.recover_s)}",
+        f"writes failed for {figures.write_error_window_s:.1f}s",
     ]
-    if figures["reads_ok_rate"] is not None:
-        parts.append(f"reads/logins ok {figures['reads_ok_rate'] * 100:.1f}%")
-    if figures["acked_lost"] is not None:
-        parts.append(f"acked writes lost {figures['acked_lost']}")
-    if figures["target_exited"]:
+    if figures.reads_ok_rate is not None:
+        parts.append(f"reads/logins ok {figures.reads_ok_rate * 100:.1f}%")
+    if figures.acked_lost is not None:
+        parts.append(f"acked writes lost {figures.acked_lost}")
+    if figures.target_exited:
         parts.append("SERVICE WENT DOWN")
-    return Window("failover", "read-only · " + ", ".join(parts), begin, max(finish, begin), dict(figures))
+    label = "read-only · " + ", ".join(parts)
+    return Window("failover", label, begin, max(finish, begin), figures, side=figures.side)
 
 
 def _s(value: float | None) -> str:

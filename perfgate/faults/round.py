@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perfgate.config import ScenarioConfig
@@ -168,4 +168,4 @@ class SideFaults:
 
 
 def _with_side(window: Window, side: str) -> Window:
-    return Window(window.kind, window.label, window.start_ns, window.end_ns, {**window.detail, "side": side})
+    return replace(window, side=side)

@@ -31,7 +31,7 @@ from typing import Any
 from perfgate.errors import FaultError
 from perfgate.faults.server import ProxyServer, ProxyThread
 from perfgate.faults.toxics import STREAMS, FaultRequestError, make_toxic
-from perfgate.model import Window
+from perfgate.model import FaultFigures, Window
 from perfgate.units import seconds
 
 DOWN = "down"  # not a toxic: the proxy is disabled for the window, as Toxiproxy's "down"
@@ -186,12 +186,14 @@ async def _one(srv: ProxyServer, spec: FaultSpec, name: str, t0: float, t0_ns: i
         elif any(t.name == name for t in proxy.toxics):  # a reset may have removed it already
             proxy.remove_toxic(name)
     end_ns = time.time_ns()
-    detail = {
-        **spec.to_dict(),
-        "planned_start_ns": t0_ns + round(spec.at_s * 1e9),
-        "planned_end_ns": t0_ns + round((spec.at_s + spec.duration_s) * 1e9),
-    }
-    return Window("fault", spec.label, start_ns, end_ns, detail)
+    figures = FaultFigures(
+        link=spec.proxy,
+        toxic=spec.toxic,
+        planned_start_ns=t0_ns + round(spec.at_s * 1e9),
+        planned_end_ns=t0_ns + round((spec.at_s + spec.duration_s) * 1e9),
+        spec=spec.to_dict(),
+    )
+    return Window("fault", spec.label, start_ns, end_ns, figures)
 
 
 @dataclass(frozen=True)

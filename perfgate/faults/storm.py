@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from perfgate.model import Window
+from perfgate.model import StormFigures, Window
 
 STORM_LOGIN = "storm_login"
 STORM_RELEASE = "storm_release"
@@ -45,30 +45,22 @@ def storm_windows(samples: pd.DataFrame) -> tuple[Window, ...]:
         end = int((rows["t_ns"] + (rows["latency_us"] * 1000).astype("int64")).max())
         sent = rows[rows["latency_us"] > 0]
         errors = int((~rows["ok"]).sum())
-        detail = {
-            "side": side_name,
-            "logins": len(rows),
-            "ok": len(rows) - errors,
-            "errors": errors,
-            "error_rate": errors / len(rows),
-            "release_spread_ms": float(release["latency_us"].max()) / 1000 if len(release) else None,
-            "connect_ms": float(connect["latency_us"].max()) / 1000 if len(connect) else None,
-            "connections": int(connect["bytes"].sum()) if len(connect) else None,
-            "first_send_ns": int(sent["t_ns"].min()) if len(sent) else None,
-            "last_send_ns": int(sent["t_ns"].max()) if len(sent) else None,
-            "all_answered_ms": (end - start) / 1e6,
-            "p50_ms": _ms(rows["latency_us"], 50),
-            "p99_ms": _ms(rows["latency_us"], 99),
-        }
-        windows.append(
-            Window(
-                kind="storm",
-                label=f"login storm ({side_name})" if side else "login storm",
-                start_ns=start,
-                end_ns=end,
-                detail=detail,
-            )
+        figures = StormFigures(
+            logins=len(rows),
+            ok=len(rows) - errors,
+            errors=errors,
+            error_rate=errors / len(rows),
+            release_spread_ms=float(release["latency_us"].max()) / 1000 if len(release) else None,
+            connect_ms=float(connect["latency_us"].max()) / 1000 if len(connect) else None,
+            connections=int(connect["bytes"].sum()) if len(connect) else None,
+            first_send_ns=int(sent["t_ns"].min()) if len(sent) else None,
+            last_send_ns=int(sent["t_ns"].max()) if len(sent) else None,
+            all_answered_ms=(end - start) / 1e6,
+            p50_ms=_ms(rows["latency_us"], 50),
+            p99_ms=_ms(rows["latency_us"], 99),
         )
+        label = f"login storm ({side_name})" if side else "login storm"
+        windows.append(Window("storm", label, start, end, figures, side=side_name))
     return tuple(sorted(windows, key=lambda w: w.start_ns))
 
 

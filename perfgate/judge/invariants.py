@@ -10,35 +10,35 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
-from perfgate.model import MetricComparison, State, Verdict
+from perfgate.model import FailoverFigures, MetricComparison, State, Verdict
 
 READS_OK_GOAL = 0.999
 NAME = "(failover)"
 
 
-def _worst(figures: Sequence[dict[str, Any]], key: str, pick: Callable[[list[float]], float]) -> float:
-    values = [f[key] for f in figures if f.get(key) is not None]
+def _worst(
+    figures: Sequence[FailoverFigures],
+    value: Callable[[FailoverFigures], float | None],
+    pick: Callable[[list[float]], float],
+) -> float:
+    values = [v for f in figures if (v := value(f)) is not None]
     return float(pick(values)) if values else math.nan
 
 
-def failover_checks(figures: Sequence[dict[str, Any]]) -> list[MetricComparison]:
-    """One comparison per scenario and check, from each round's per-side failover figures.
-
-    ``figures`` items carry ``scenario`` and ``side`` besides the figures of
-    :func:`perfgate.faults.failover.failover_figures`.
-    """
+def failover_checks(figures: Sequence[FailoverFigures]) -> list[MetricComparison]:
+    """One comparison per scenario and check, from each round's per-side failover figures
+    (each tagged with its round's scenario)."""
     out = []
-    for scenario in sorted({f["scenario"] for f in figures}):
+    for scenario in sorted({f.scenario for f in figures}):
         sides = {
-            side: [f for f in figures if f["scenario"] == scenario and f["side"] == side]
+            side: [f for f in figures if f.scenario == scenario and f.side == side]
             for side in ("baseline", "candidate")
         }
         if not sides["baseline"] or not sides["candidate"]:
             continue
         base, cand = sides["baseline"], sides["candidate"]
-        lost_b, lost_c = _worst(base, "acked_lost", sum), _worst(cand, "acked_lost", sum)
+        lost_b, lost_c = _worst(base, _acked_lost, sum), _worst(cand, _acked_lost, sum)
         out.append(
             _check(
                 scenario,
@@ -50,8 +50,8 @@ def failover_checks(figures: Sequence[dict[str, Any]]) -> list[MetricComparison]
                 ok="no acknowledged write lost",
             )
         )
-        down_b = float(any(f["target_exited"] for f in base))
-        down_c = float(any(f["target_exited"] for f in cand))
+        down_b = float(any(f.target_exited for f in base))
+        down_c = float(any(f.target_exited for f in cand))
         out.append(
             _check(
                 scenario,
@@ -63,7 +63,7 @@ def failover_checks(figures: Sequence[dict[str, Any]]) -> list[MetricComparison]
                 ok="the service stayed up",
             )
         )
-        ok_b, ok_c = _worst(base, "reads_ok_rate", min), _worst(cand, "reads_ok_rate", min)
+        ok_b, ok_c = _worst(base, _reads_ok, min), _worst(cand, _reads_ok, min)
         bad = (ok_c < READS_OK_GOAL or math.isnan(ok_c)) and not (ok_b < READS_OK_GOAL)
         out.append(
             _check(
@@ -78,6 +78,14 @@ def failover_checks(figures: Sequence[dict[str, Any]]) -> list[MetricComparison]
             )
         )
     return out
+
+
+def _acked_lost(f: FailoverFigures) -> float | None:
+    return f.acked_lost
+
+
+def _reads_ok(f: FailoverFigures) -> float | None:
+    return f.reads_ok_rate
 
 
 def _check(

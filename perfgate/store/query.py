@@ -26,7 +26,7 @@ from perfgate.errors import StoreError
 from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
 from perfgate.judge.limits import limit_checks
 from perfgate.machine import fingerprint
-from perfgate.model import Manifest, Revision, RoundMetrics, RoundRecord, Side, State, Verdict
+from perfgate.model import FailoverFigures, Manifest, Revision, RoundMetrics, RoundRecord, Side, State, Verdict
 
 if TYPE_CHECKING:
     from perfgate.config import Config, JudgeConfig
@@ -69,16 +69,16 @@ class Evidence:
     """What the judge weighs: round-level metrics, and per round and side the failover figures."""
 
     metrics: list[RoundMetrics] = field(default_factory=list)
-    failover: list[dict[str, Any]] = field(default_factory=list)
+    failover: list[FailoverFigures] = field(default_factory=list)
 
     def extend(self, other: Evidence) -> None:
         self.metrics.extend(other.metrics)
         self.failover.extend(other.failover)
 
 
-def failover_of(record: RoundRecord) -> list[dict[str, Any]]:
+def failover_of(record: RoundRecord) -> list[FailoverFigures]:
     """A round's per-side failover figures, tagged with the scenario, for :func:`failover_checks`."""
-    return [{**figures, "scenario": record.scenario} for figures in record.extra.get("failover", {}).values()]
+    return [replace(figures, scenario=record.scenario) for figures in record.figures(FailoverFigures)]
 
 
 def round_evidence(record: RoundRecord, samples: pd.DataFrame, resources: pd.DataFrame) -> Evidence:

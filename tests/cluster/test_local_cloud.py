@@ -44,7 +44,8 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
     rounds = store.rounds(result.run_id)
     assert len(rounds) == 2
     for record in rounds:
-        assert record.extra["workers"] == 2 and record.extra["cluster_run"].startswith("pg-")
+        assert record.health.cluster is not None
+        assert record.health.cluster.workers == 2 and record.health.cluster.run_id.startswith("pg-")
         samples = store.samples(result.run_id, record.index)
         assert set(samples["side"]) == {"baseline", "candidate"}  # duet: both sides in every round
         assert samples["ok"].all() and len(samples) > 50

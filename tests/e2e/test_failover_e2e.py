@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.commands.demo import build_demo_repo
+from perfgate.model import FailoverFigures
 from perfgate.store import LocalStore
 from tests.mariadb_fixture import require_mariadb
 from tests.support import AUTHOR, assert_nothing_left, run_cli
@@ -106,11 +107,12 @@ def test_correct_degradation_passes_and_is_measured(failover_repo, tmp_path):
     }
     store = LocalStore(f"{failover_repo.working_tree_dir}/.perfgate")
     record = store.rounds(verdict["run_id"])[0]
+    by_side = {figures.side: figures for figures in record.figures(FailoverFigures)}
     for side in ("baseline", "candidate"):
-        figures = record.extra["failover"][side]
-        assert figures["detect_s"] is not None and figures["recover_s"] is not None
-        assert figures["acknowledged"] > 0 and figures["acked_lost"] == 0
-        assert figures["reads_ok_rate"] >= 0.999
+        figures = by_side[side]
+        assert figures.detect_s is not None and figures.recover_s is not None
+        assert figures.acknowledged > 0 and figures.acked_lost == 0
+        assert figures.reads_ok_rate >= 0.999
     assert [w for w in record.windows if w.kind == "failover"]
     html = Path(verdict["report"]).read_text()
     assert "read-only" in html and "kill primary" in html

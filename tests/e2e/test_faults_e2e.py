@@ -88,15 +88,15 @@ def test_faults_storm_and_chaos_compose(tmp_path):
 
     for record in storm_rounds:
         faults = [w for w in record.windows if w.kind == "fault"]
-        assert sorted(w.label for w in faults if w.detail["side"] == "baseline") == sorted(
-            w.label for w in faults if w.detail["side"] == "candidate"
+        assert sorted(w.label for w in faults if w.side == "baseline") == sorted(
+            w.label for w in faults if w.side == "candidate"
         )
         assert len(faults) == 4  # two toxics on each side's proxy
         for window in faults:
-            onset_s = (window.start_ns - window.detail["planned_start_ns"]) / 1e9
+            onset_s = (window.start_ns - window.detail.planned_start_ns) / 1e9
             assert abs(onset_s) < 0.5 and window.end_ns > window.start_ns
         storms = [w for w in record.windows if w.kind == "storm"]
-        assert {w.detail["side"] for w in storms} == {"baseline", "candidate"}
+        assert {w.side for w in storms} == {"baseline", "candidate"}
         samples = store.samples(record.run_id, record.index)
         logins = samples[samples["name"] == "storm_login"]
         assert len(logins) == 2 * 2 * 100  # two clients on each side
@@ -107,9 +107,9 @@ def test_faults_storm_and_chaos_compose(tmp_path):
         kills = [w for w in record.windows if w.kind == "chaos"]
         assert len(kills) == 2  # one per side
         for window in kills:
-            assert window.detail["detect_ms"] is not None
-            assert window.detail["recover_ms"] is not None
-            assert window.detail["steady_after"]
+            assert window.detail.detect_ms is not None
+            assert window.detail.recover_ms is not None
+            assert window.detail.steady_after
 
     html = Path(verdict["report"]).read_text()
     assert "stall" in html and "kill target" in html

@@ -93,27 +93,27 @@ def test_kill_then_restart_shows_detect_and_recover(server: HttpServer) -> None:
     d = window.detail
     assert window.kind == "chaos" and window.label == "kill target for 0.5s"
     assert server.restarts == 1 and server.pid() != first_pid
-    assert d["steady_before"] is True and d["steady_after"] is True
-    assert d["failed_probes"] >= 2
-    assert d["detect_ms"] is not None and d["detect_ms"] >= 0
-    assert d["error_window_ms"] > 0
-    assert d["recover_ms"] is not None and d["recover_ms"] > 0
+    assert d.steady_before is True and d.steady_after is True
+    assert d.failed_probes >= 2
+    assert d.detect_ms is not None and d.detect_ms >= 0
+    assert d.error_window_ms > 0
+    assert d.recover_ms is not None and d.recover_ms > 0
     # the process was down from the kill until it came back
-    assert d["real_ns"] < d["error_start_ns"] <= d["error_end_ns"] < d["recovered_ns"]
-    assert d["restore_planned_ns"] == d["planned_ns"] + 500_000_000 <= d["restore_ns"]
-    assert d["planned_ns"] <= d["real_ns"] and window.start_ns == d["real_ns"]
-    assert window.end_ns == max(d["recovered_ns"], d["restore_done_ns"])  # recovered, and the restart returned
-    assert d["error"] is None
+    assert d.real_ns < d.error_start_ns <= d.error_end_ns < d.recovered_ns
+    assert d.restore_planned_ns == d.planned_ns + 500_000_000 <= d.restore_ns
+    assert d.planned_ns <= d.real_ns and window.start_ns == d.real_ns
+    assert window.end_ns == max(d.recovered_ns, d.restore_done_ns)  # recovered, and the restart returned
+    assert d.error is None
 
 
 def test_pause_and_resume(server: HttpServer) -> None:
     windows = run([{"at": 0.2, "action": "pause"}, {"at": 1.2, "action": "resume"}], [server.managed()])
     pause, resume = windows
     assert pause.label == "pause target" and resume.label == "resume target"
-    assert pause.detail["failed_probes"] >= 1  # SIGSTOP: connects, then no answer within the timeout
-    assert pause.detail["detect_ms"] is not None
-    assert pause.detail["recover_ms"] is None  # a pause alone restores nothing
-    assert resume.detail["recover_ms"] is not None and resume.detail["steady_after"] is True
+    assert pause.detail.failed_probes >= 1  # SIGSTOP: connects, then no answer within the timeout
+    assert pause.detail.detect_ms is not None
+    assert pause.detail.recover_ms is None  # a pause alone restores nothing
+    assert resume.detail.recover_ms is not None and resume.detail.steady_after is True
     assert server.pid() is not None and server.restarts == 0
     assert server.proc is not None and server.proc.poll() is None
 
@@ -121,9 +121,9 @@ def test_pause_and_resume(server: HttpServer) -> None:
 def test_pause_for_resumes_by_itself(server: HttpServer) -> None:
     (window,) = run([{"at": 0.2, "action": "pause", "for": 0.8}], [server.managed()])
     d = window.detail
-    assert d["restore_planned_ns"] == d["planned_ns"] + 800_000_000 <= d["restore_ns"]
-    assert d["detect_ms"] is not None and d["recover_ms"] is not None
-    assert d["steady_after"] is True
+    assert d.restore_planned_ns == d.planned_ns + 800_000_000 <= d.restore_ns
+    assert d.detect_ms is not None and d.recover_ms is not None
+    assert d.steady_after is True
 
 
 def test_restart_of_a_named_dependency(server: HttpServer, tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_restart_of_a_named_dependency(server: HttpServer, tmp_path: Path) -> No
         )
         assert other.restarts == 1 and server.restarts == 0
         assert window.label == "restart cache"
-        assert window.detail["recover_ms"] is not None
+        assert window.detail.recover_ms is not None
     finally:
         other.stop()
 
@@ -145,9 +145,9 @@ def test_probe_that_never_fails_has_no_detection() -> None:
     try:
         managed = Managed("sleeper", lambda: proc.pid, lambda: None, lambda: True)
         (window,) = run([{"at": 0.1, "action": "pause", "process": "sleeper", "for": 0.3}], [managed])
-        assert window.detail["detect_ms"] is None and window.detail["failed_probes"] == 0
-        assert window.detail["error_window_ms"] is None
-        assert window.detail["steady_after"] is True
+        assert window.detail.detect_ms is None and window.detail.failed_probes == 0
+        assert window.detail.error_window_ms is None
+        assert window.detail.steady_after is True
     finally:
         proc.kill()
         proc.wait()
@@ -158,14 +158,14 @@ def test_stop_resumes_a_process_left_paused(server: HttpServer) -> None:
     runner.start()
     time.sleep(0.5)
     (window,) = runner.stop()
-    assert window.detail["resumed_at_stop"] is True
+    assert window.detail.resumed_at_stop is True
     assert http_probe(server.url, 2.0)()
 
 
 def test_failed_action_is_recorded(server: HttpServer) -> None:
     managed = Managed("gone", lambda: None, lambda: None, server.url)
     (window,) = run([{"at": 0, "action": "kill", "process": "gone"}], [managed])
-    assert "not running" in window.detail["error"]
+    assert "not running" in window.detail.error
 
 
 def test_chaos_on_a_real_target(tmp_path: Path) -> None:
@@ -173,8 +173,8 @@ def test_chaos_on_a_real_target(tmp_path: Path) -> None:
     target = Target(config, tmp_path, tmp_path / "data", Side.BASELINE)
     with target:
         (window,) = run([{"at": 0.2, "action": "kill", "for": 0.3}], [target_process(target)], settle=8)
-        assert window.detail["error"] is None, window.detail["error"]
-        assert window.detail["recover_ms"] is not None
+        assert window.detail.error is None, window.detail.error
+        assert window.detail.recover_ms is not None
         assert target.proc is not None and target.proc.poll() is None
 
 

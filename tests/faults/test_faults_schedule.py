@@ -53,10 +53,10 @@ def test_schedule_applies_and_records_windows(pt: ProxyThread, echo: TcpServer) 
     lat, stall = windows
     assert isinstance(lat, Window) and "latency" in lat.label and "svc" in lat.label
     for w, spec in zip(windows, specs):
-        assert begun <= w.detail["planned_start_ns"] <= w.start_ns < w.end_ns
-        assert w.end_ns >= w.detail["planned_end_ns"]
+        assert begun <= w.detail.planned_start_ns <= w.start_ns < w.end_ns
+        assert w.end_ns >= w.detail.planned_end_ns
         assert w.end_ns - w.start_ns >= spec.duration_s * 1e9 * 0.9
-        assert w.detail["link"] == "svc" and w.detail["toxic"] == spec.toxic
+        assert w.detail.link == "svc" and w.detail.toxic == spec.toxic
     inside = [took for sent, took in samples if lat.start_ns <= sent and sent + took * 1e9 <= lat.end_ns]
     assert inside and all(took >= 0.14 for took in inside)
     assert pt.server.get("svc").toxics == []  # everything removed at the end
@@ -177,4 +177,4 @@ def test_monkey_faults_run_on_the_scheduler(echo: TcpServer) -> None:
 
     windows = asyncio.run(main())
     assert len(windows) == len(specs)
-    assert all(w.detail["toxic"] == s.toxic for w, s in zip(windows, specs))
+    assert all(w.detail.toxic == s.toxic for w, s in zip(windows, specs))

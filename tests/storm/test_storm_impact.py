@@ -88,11 +88,11 @@ def test_windows_from_samples_per_side() -> None:
     d = base.detail
     assert base.start_ns == 1000 * MS
     assert base.end_ns == max(int((1000 + i * 0.1) * MS) + int((900 - i) * MS) for i in range(10))
-    assert d["logins"] == 10 and d["errors"] == 1 and d["ok"] == 9 and d["error_rate"] == 0.1
-    assert d["release_spread_ms"] == pytest.approx(0.9) and d["connect_ms"] == pytest.approx(650)
-    assert d["connections"] == 10
-    assert d["first_send_ns"] == base.start_ns and d["last_send_ns"] == int(1000.9 * MS)
-    assert d["p50_ms"] == pytest.approx(895.5)
+    assert d.logins == 10 and d.errors == 1 and d.ok == 9 and d.error_rate == 0.1
+    assert d.release_spread_ms == pytest.approx(0.9) and d.connect_ms == pytest.approx(650)
+    assert d.connections == 10
+    assert d.first_send_ns == base.start_ns and d.last_send_ns == int(1000.9 * MS)
+    assert d.p50_ms == pytest.approx(895.5)
 
 
 def test_no_storm_no_window() -> None:

@@ -96,11 +96,11 @@ def test_duet_round_as_perfgate_runs_it(im_server: Callable[[], ImServer], tmp_p
         assert server.metrics()["logins"] >= 400
     # one storm window per side, recovered from the samples alone
     windows = storm_windows(samples)
-    assert sorted(w.detail["side"] for w in windows) == ["baseline", "candidate"]
+    assert sorted(w.side for w in windows) == ["baseline", "candidate"]
     for w in windows:
-        assert w.detail["logins"] == 400 and w.detail["errors"] == 0
-        assert w.detail["release_spread_ms"] < 1000
+        assert w.detail.logins == 400 and w.detail.errors == 0
+        assert w.detail.release_spread_ms < 1000
         assert result.started_ns < w.start_ns < w.end_ns <= result.ended_ns
-        impact = storm_impact(samples, w.start_ns, w.end_ns, side=w.detail["side"])
+        impact = storm_impact(samples, w.start_ns, w.end_ns, side=w.side)
         assert impact.before.deliveries > 0 and impact.after.deliveries > 0
         assert impact.before.error_rate == 0
