@@ -18,11 +18,10 @@ from perfgate.codec import verdict_to_dict
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, check_option
 from perfgate.commands._common import print_verdict
 from perfgate.config import JudgeConfig, load_config
-from perfgate.errors import StoreError
 from perfgate.judge import judge
 from perfgate.model import RoundMetrics, Side
 from perfgate.outcome import Outcome, gate_outcome
-from perfgate.store import LocalStore
+from perfgate.store import open_existing_store
 from perfgate.store.query import judge_evidence, stored_evidence
 
 
@@ -50,9 +49,7 @@ def _side_as(metrics: list[RoundMetrics], side: Side, new_side: Side) -> list[Ro
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     check_option("--margin", args.margin, low=MARGIN_LOW, high=MARGIN_HIGH)
-    if not args.store.is_dir():
-        raise StoreError(f"{args.store}: no perfgate store here (--store)")
-    store = LocalStore(args.store)
+    store = open_existing_store(args.store)
     config: JudgeConfig = load_config(args.config).judge if args.config else JudgeConfig()
     if args.margin is not None:
         config = replace(config, margin=args.margin)

@@ -20,10 +20,9 @@ import pandas as pd
 from rich.console import Console
 
 from perfgate.commands._common import store_and_reports
-from perfgate.errors import StoreError
 from perfgate.model import SAMPLE_COLUMNS
 from perfgate.outcome import Outcome
-from perfgate.store import is_remote, open_store
+from perfgate.store import open_existing_store
 from perfgate.store.local import LocalStore
 from perfgate.store.query import stored_evidence
 
@@ -64,9 +63,7 @@ def rounds_frame(store: LocalStore, run_id: str) -> pd.DataFrame:
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     location, _ = store_and_reports(args)
-    if not is_remote(location) and not Path(location).is_dir():
-        raise StoreError(f"{location}: no perfgate store here (--store)")
-    store = open_store(location)
+    store = open_existing_store(location)
     run_id = store.resolve(args.run)
     args.out.mkdir(parents=True, exist_ok=True)
     out = Console(highlight=False)

@@ -8,10 +8,9 @@ from pathlib import Path
 from rich.console import Console
 
 from perfgate.commands._common import store_and_reports
-from perfgate.errors import StoreError
 from perfgate.outcome import Outcome
 from perfgate.report import ReportPaths, write_reports
-from perfgate.store import is_remote, open_store
+from perfgate.store import open_existing_store
 from perfgate.store.query import latest_judged
 
 
@@ -41,9 +40,7 @@ def report(
     artifact_url: str | None = None,
 ) -> ReportPaths:
     """Resolve ``run`` in the store at ``store_dir`` and write its reports."""
-    if not is_remote(store_dir) and not Path(store_dir).is_dir():
-        raise StoreError(f"{store_dir}: no perfgate store here (--store)")
-    store = open_store(store_dir)
+    store = open_existing_store(store_dir)
     run_id = latest_judged(store) if run == "latest" else store.resolve(run)  # a failed run has no report
     return write_reports(
         store, run_id, out_dir, markdown=markdown, junit=junit, json_path=json_path, artifact_url=artifact_url

@@ -13,9 +13,8 @@ from rich.table import Table
 
 from perfgate.commands._args import check_option
 from perfgate.commands._common import store_and_reports
-from perfgate.errors import StoreError
 from perfgate.outcome import Outcome
-from perfgate.store import is_remote, open_store
+from perfgate.store import open_existing_store
 
 STATES = ("running", "pass", "regression", "inconclusive", "error", "interrupted")
 
@@ -32,9 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def list_runs(store_location: Path | str, state: str | None = None, limit: int = 0) -> list[dict[str, Any]]:
     """The store's runs, newest first: run id, created (ISO 8601, UTC), kind, state, both shas."""
-    if not is_remote(store_location) and not Path(store_location).is_dir():
-        raise StoreError(f"{store_location}: no perfgate store here (--store)")
-    rows = [r for r in open_store(store_location).list_runs() if state is None or r["state"] == state]
+    rows = [r for r in open_existing_store(store_location).list_runs() if state is None or r["state"] == state]
     rows = rows[::-1][:limit] if limit else rows[::-1]
     return [{**r, "created": datetime.fromtimestamp(r["created"], UTC).isoformat(timespec="seconds")} for r in rows]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from perfgate.errors import StoreError
 from perfgate.store.local import LocalStore, new_run_id
 
-__all__ = ["LocalStore", "is_remote", "new_run_id", "open_store"]
+__all__ = ["LocalStore", "is_remote", "new_run_id", "open_existing_store", "open_store"]
 
 
 def is_remote(location: str | Path) -> bool:
@@ -24,3 +25,11 @@ def open_store(location: str | Path, root: str | Path | None = None) -> LocalSto
     if not path.is_absolute() and root is not None:
         path = Path(root) / path
     return LocalStore(path)
+
+
+def open_existing_store(location: str | Path) -> LocalStore:
+    """The store at ``location`` for commands that read runs: a local one must already be there
+    (a mistyped ``--store`` is an error, not an empty store)."""
+    if not is_remote(location) and not Path(location).is_dir():
+        raise StoreError(f"{location}: no perfgate store here (--store)")
+    return open_store(location)
