@@ -32,6 +32,7 @@ from perfgate.model import (
     ClusterRound,
     Design,
     FaultFigures,
+    LoadStatus,
     Manifest,
     MetricComparison,
     Revision,
@@ -171,6 +172,17 @@ def round_from_dict(data: dict[str, Any], where: str = "round record") -> RoundR
     values["windows"] = tuple(window_from_dict(w) for w in values.get("windows", ()))
     values["health"] = health_from_dict(data.get("health" if version >= 3 else "extra") or {})
     return RoundRecord(**values)
+
+
+def load_status_to_dict(status: LoadStatus) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, **asdict(status), "classes": list(status.classes)}
+
+
+def load_status_from_dict(data: dict[str, Any], where: str = "load status") -> LoadStatus:
+    """A load process's status; one without ``ok`` reads as a failure that says so."""
+    check_schema(data, where)
+    status = _known(LoadStatus, {"ok": False, "error": f"{where} has no result", **data})
+    return replace(status, ok=bool(status.ok), classes=tuple(status.classes))
 
 
 def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:

@@ -246,6 +246,31 @@ class RoundHealth:
 
 
 @dataclass(frozen=True)
+class LoadStatus:
+    """What a load process reports when it ends (its ``status.json``): how the round's load
+    went, or, with ``ok`` false, why it failed (``kind``: "locustfile", "workers" or "crash")."""
+
+    ok: bool
+    kind: str = ""
+    error: str = ""
+    traceback: str = ""
+    classes: tuple[str, ...] = ()  # a locustfile check: the user classes it resolved
+    started_ns: int = 0
+    measure_start_ns: int = 0  # end of warm-up
+    ended_ns: int = 0
+    requests: int = 0
+    generator_cpu: float = 0.0  # mean CPU % over the measured window
+    generator_cpu_max: float = 0.0
+    loop_lag_ms_p50: float | None = None  # None where not measured (distributed load)
+    loop_lag_ms_p99: float | None = None
+    user_errors: int = 0
+    first_user_error: str = ""
+    workers: int = 0  # distributed load: Locust workers, their clock offsets and rows
+    clock_offsets_ns: dict[str, int] = field(default_factory=dict)
+    rows_per_worker: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RoundSpec:
     """One planned round: which sides run, and in which positions."""
 

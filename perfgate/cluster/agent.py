@@ -38,8 +38,10 @@ import boto3
 import psutil
 from botocore.exceptions import ClientError
 
+from perfgate.codec import load_status_to_dict
 from perfgate.config import TargetConfig
-from perfgate.model import Side
+from perfgate.load.status import read_status
+from perfgate.model import LoadStatus, Side
 from perfgate.procs import kill_tree
 from perfgate.target import ResourceSampler, Target, free_port
 
@@ -221,13 +223,12 @@ class Agent:
             pass
         finally:
             kill_tree(proc, 5)
-        status = _read(work / "status.json") or {
-            "ok": False,
-            "error": f"Locust master exited with code {proc.returncode} and no result",
-        }
-        if status.get("ok"):
+        status = read_status(work / "status.json") or LoadStatus(
+            ok=False, error=f"Locust master exited with code {proc.returncode} and no result"
+        )
+        if status.ok:
             self.upload(f"rounds/{seq}/samples.parquet", work / "samples.parquet")
-        self.put(f"rounds/{seq}/result.json", status)
+        self.put(f"rounds/{seq}/result.json", load_status_to_dict(status))
 
     def worker_round(self, seq: str, req: dict[str, Any]) -> None:
         key, master = self.wait_for(
@@ -275,14 +276,6 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())  # a status file a worker wrote
-        return data
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -26,6 +26,7 @@ from perfgate import gitops
 from perfgate.cluster.base import PORT_SPAN, ClusterHandle, InfraSettings
 from perfgate.cluster.bundle import make_bundle
 from perfgate.cluster.ec2 import Ec2Cluster
+from perfgate.codec import load_status_from_dict
 from perfgate.config import Config, ScenarioConfig
 from perfgate.errors import InfraError, LoadError, TargetError
 from perfgate.load.runner import invalid_reason
@@ -187,9 +188,10 @@ class RemoteRounds:
     def _collect(
         self, state: Any, scenario: ScenarioConfig, spec: RoundSpec, seq: str, found: set[str], ports: dict[str, int]
     ) -> tuple[RoundRecord, pa.Table, pa.Table]:
-        status = self.get_json(f"rounds/{seq}/result.json")
-        if not status.get("ok"):
-            raise LoadError(f"cluster round {seq}: {status.get('error', 'the Locust master failed')}")
+        key = f"rounds/{seq}/result.json"
+        status = load_status_from_dict(self.get_json(key), key)
+        if not status.ok:
+            raise LoadError(f"cluster round {seq}: {status.error or 'the Locust master failed'}")
         with tempfile.TemporaryDirectory(prefix="perfgate-round-") as tmp:
             samples = self.get_table(f"rounds/{seq}/samples.parquet", Path(tmp) / "samples.parquet")
             parts = [self.get_table(k, Path(tmp) / Path(k).name) for k in sorted(found) if "/resources-" in k]
@@ -203,22 +205,22 @@ class RemoteRounds:
             design=state.config.rounds.design,
             sides=spec.sides,
             pair=spec.pair,
-            started_ns=status["started_ns"],
-            measure_start_ns=status["measure_start_ns"],
-            ended_ns=status["ended_ns"],
+            started_ns=status.started_ns,
+            measure_start_ns=status.measure_start_ns,
+            ended_ns=status.ended_ns,
             valid=not reason,
             invalid_reason=reason,
             confirmation=spec.confirmation,
             generator_cpu=cpu,
             health=RoundHealth(
-                user_errors=status["user_errors"],
-                first_user_error=status["first_user_error"],
+                user_errors=status.user_errors,
+                first_user_error=status.first_user_error,
                 ports=ports,
                 cluster=ClusterRound(
                     run_id=self.handle.run_id,
                     round=seq,
                     workers=self.settings.workers,
-                    clock_offsets_ns=status.get("clock_offsets_ns", {}),
+                    clock_offsets_ns=status.clock_offsets_ns,
                 ),
             ),
         )

@@ -26,13 +26,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from perfgate.load.worker import LocustfileError, build_user_classes, task_tags, write_status
+from perfgate.load.status import write_status
+from perfgate.load.worker import LocustfileError, build_user_classes, failed, task_tags
+from perfgate.model import LoadStatus
 
 #: Rows of a worker whose clock offset estimate is beyond this are shifted.
 CLOCK_TOLERANCE_NS = 5_000_000
@@ -66,7 +67,7 @@ def _decode(blob: bytes) -> pa.Table:
 # --- worker --------------------------------------------------------------------
 
 
-def run_worker(spec: dict[str, Any], index: int) -> dict[str, Any]:
+def run_worker(spec: dict[str, Any], index: int) -> LoadStatus:
     from locust.env import Environment
 
     from perfgate.load.recorder import Recorder
@@ -99,7 +100,7 @@ def run_worker(spec: dict[str, Any], index: int) -> dict[str, Any]:
     env.events.report_to_master.add_listener(lambda client_id, data: data.update(perfgate=payload(False)))
     env.events.test_stop.add_listener(lambda environment, **kw: runner.send_message(FINAL_MESSAGE, payload(True)))
     runner.greenlet.join()  # returns when the master sends quit (or stops answering heartbeats)
-    return {"ok": True, "rows": sent["rows"]}
+    return LoadStatus(ok=True, requests=sent["rows"])
 
 
 # --- master --------------------------------------------------------------------
@@ -158,13 +159,13 @@ def _check_workers(runner: Any, expected: int, known: set[str]) -> None:
         )
 
 
-def run_master(spec: dict[str, Any]) -> dict[str, Any]:
+def run_master(spec: dict[str, Any]) -> LoadStatus:
     import gevent
     from locust.env import Environment
 
     user_classes = _classes(spec)
     if spec.get("check_only"):
-        return {"ok": True, "classes": [c.__name__ for c in user_classes]}
+        return LoadStatus(ok=True, classes=tuple(c.__name__ for c in user_classes))
     expected = int(spec["workers"])
     tags, exclude = task_tags(spec)
     env = Environment(user_classes=user_classes, tags=tags, exclude_tags=exclude)
@@ -208,18 +209,18 @@ def run_master(spec: dict[str, Any]) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     pq.write_table(table, spec["out"])
-    return {
-        "ok": True,
-        "started_ns": started_ns,
-        "measure_start_ns": measure_start_ns,
-        "ended_ns": ended_ns,
-        "requests": table.num_rows,
-        "workers": expected,
-        "clock_offsets_ns": {str(k): v for k, v in sorted(collector.offsets.items())},
-        "rows_per_worker": {str(k): sum(t.num_rows for t in v) for k, v in sorted(collector.tables.items())},
-        "user_errors": collector.user_errors,
-        "first_user_error": collector.first_error,
-    }
+    return LoadStatus(
+        ok=True,
+        started_ns=started_ns,
+        measure_start_ns=measure_start_ns,
+        ended_ns=ended_ns,
+        requests=table.num_rows,
+        workers=expected,
+        clock_offsets_ns={str(k): v for k, v in sorted(collector.offsets.items())},
+        rows_per_worker={str(k): sum(t.num_rows for t in v) for k, v in sorted(collector.tables.items())},
+        user_errors=collector.user_errors,
+        first_user_error=collector.first_error,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,25 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         status_path = status_path.with_name(f"worker{argv[2]}-status.json")
     try:
         status = run_master(spec) if role == "master" else run_worker(spec, int(argv[2]))
-    except LocustfileError as exc:
-        write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
-        return 2
     except WorkerLost as exc:
-        write_status(status_path, {"ok": False, "kind": "workers", "error": str(exc)})
-        return 3
+        status = LoadStatus(ok=False, kind="workers", error=str(exc))
     except Exception as exc:  # report anything from Locust or the locustfile, then fail the round
-        write_status(
-            status_path,
-            {
-                "ok": False,
-                "kind": "crash",
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-            },
-        )
-        return 1
+        status = failed(exc)
     write_status(status_path, status)
-    return 0
+    return 0 if status.ok else {"locustfile": 2, "workers": 3}.get(status.kind, 1)
 
 
 if __name__ == "__main__":

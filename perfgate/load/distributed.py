@@ -9,19 +9,18 @@ nothing waits forever (the workers' connection wait is bounded by
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pyarrow.parquet as pq
 
 from perfgate.errors import LoadError
 from perfgate.load.runner import GRACE_S, LoadResult, LoadSpec, load_env, write_spec
+from perfgate.load.status import failure, read_status
 from perfgate.procs import kill_tree, spawn
 from perfgate.target import HOST, free_port
 
@@ -48,14 +47,6 @@ def _tail(path: Path) -> str:
     except OSError:
         return ""
     return lines[-1][:300] if lines else ""
-
-
-def _read_status(path: Path) -> dict[str, Any] | None:
-    try:
-        status: dict[str, Any] = json.loads(path.read_text())  # written by a dist_worker
-        return status
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 class _CpuMeter:
@@ -142,10 +133,10 @@ def _supervise(
             if code is None:
                 continue
             if code != 0:
-                worker_status = _read_status(workdir / f"worker{i}-status.json") or {}
-                if worker_status.get("kind") == "locustfile":
-                    raise LoadError(f"{spec.locustfile}: {worker_status['error']}")
-                what = worker_status.get("error") or _tail(workdir / f"worker{i}.log")
+                worker_status = read_status(workdir / f"worker{i}-status.json")
+                if worker_status is not None and worker_status.kind == "locustfile":
+                    raise failure(worker_status, spec.locustfile, "")
+                what = (worker_status.error if worker_status else "") or _tail(workdir / f"worker{i}.log")
                 raise LoadError(
                     f"Locust worker {i + 1} of {len(procs)} died mid-round (exit code {code})"
                     + (f": {what}" if what else "")
@@ -153,7 +144,7 @@ def _supervise(
             first_quit = first_quit or now
             if now - first_quit > QUIT_SLACK_S:
                 raise LoadError(f"Locust worker {i + 1} of {len(procs)} quit but the master did not finish")
-        status = _read_status(workdir / "status.json")
+        status = read_status(workdir / "status.json")
         cpu.sample(status is None and now - start > spec.warmup)
         if watch is not None:
             watch()
@@ -162,22 +153,20 @@ def _supervise(
 
 
 def _result(spec: LoadSpec, workdir: Path, master: subprocess.Popen[bytes], generator_cpu: float) -> LoadResult:
-    status = _read_status(workdir / "status.json")
+    status = read_status(workdir / "status.json")
     if status is None:
         what = _tail(workdir / "master.log")
         raise LoadError(
             f"Locust master exited with code {master.returncode} and no result" + (f": {what}" if what else "")
         )
-    if not status.get("ok"):
-        if status.get("kind") == "locustfile":
-            raise LoadError(f"{spec.locustfile}: {status['error']}")
-        raise LoadError(f"distributed load failed: {status.get('error', 'unknown error')}")
+    if not status.ok:
+        raise failure(status, spec.locustfile, "distributed load failed")
     return LoadResult(
         samples=pq.read_table(workdir / "samples.parquet"),
-        started_ns=status["started_ns"],
-        measure_start_ns=status["measure_start_ns"],
-        ended_ns=status["ended_ns"],
+        started_ns=status.started_ns,
+        measure_start_ns=status.measure_start_ns,
+        ended_ns=status.ended_ns,
         generator_cpu=generator_cpu,
-        user_errors=status["user_errors"],
-        first_user_error=status["first_user_error"],
+        user_errors=status.user_errors,
+        first_user_error=status.first_user_error,
     )

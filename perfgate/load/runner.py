@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from perfgate.errors import LoadError
+from perfgate.load.status import failure, read_status
 from perfgate.loopback import no_proxy_env
-from perfgate.model import Side
+from perfgate.model import LoadStatus, Side
 from perfgate.procs import kill_tree, spawn
 
 #: Seconds a load process may run past its planned end before it is killed.
@@ -107,16 +108,13 @@ def load_env() -> dict[str, str]:
     return {**os.environ, **no_proxy_env(os.environ)}
 
 
-def _status(workdir: Path, proc: subprocess.Popen[bytes], locustfile: str) -> dict[str, Any]:
-    try:
-        status: dict[str, Any] = json.loads((workdir / "status.json").read_text())  # written by the worker
-    except (OSError, json.JSONDecodeError) as exc:
+def _status(workdir: Path, proc: subprocess.Popen[bytes], locustfile: str) -> LoadStatus:
+    status = read_status(workdir / "status.json")  # written by the worker
+    if status is None:
         tail = (workdir / "load.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        raise LoadError(f"load generator exited with code {proc.returncode} and no result: {tail[0][:300]}") from exc
-    if not status.get("ok"):
-        if status.get("kind") == "locustfile":
-            raise LoadError(f"{locustfile}: {status['error']}")
-        raise LoadError(f"load generator crashed: {status.get('error', 'unknown error')}")
+        raise LoadError(f"load generator exited with code {proc.returncode} and no result: {tail[0][:300]}")
+    if not status.ok:
+        raise failure(status, locustfile, "load generator crashed")
     return status
 
 
@@ -150,12 +148,12 @@ def run_load(spec: LoadSpec, workdir: Path, *, watch: Callable[[], None] | None 
     status = _status(workdir, proc, spec.locustfile)
     return LoadResult(
         samples=pq.read_table(workdir / "samples.parquet"),
-        started_ns=status["started_ns"],
-        measure_start_ns=status["measure_start_ns"],
-        ended_ns=status["ended_ns"],
-        generator_cpu=status["generator_cpu"],
-        loop_lag_ms_p50=status.get("loop_lag_ms_p50", 0.0),
-        loop_lag_ms_p99=status.get("loop_lag_ms_p99", 0.0),
-        user_errors=status["user_errors"],
-        first_user_error=status["first_user_error"],
+        started_ns=status.started_ns,
+        measure_start_ns=status.measure_start_ns,
+        ended_ns=status.ended_ns,
+        generator_cpu=status.generator_cpu,
+        loop_lag_ms_p50=status.loop_lag_ms_p50 or 0.0,
+        loop_lag_ms_p99=status.loop_lag_ms_p99 or 0.0,
+        user_errors=status.user_errors,
+        first_user_error=status.first_user_error,
     )

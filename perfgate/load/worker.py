@@ -17,22 +17,19 @@ import os
 import random
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from locust import User  # imported for real only inside the load process: Locust patches it with gevent
+    from locust import User
+
+    from perfgate.model import (
+        LoadStatus,  # imported for real only inside the load process: Locust patches it with gevent
+    )
 
 
 class LocustfileError(Exception):
     """The locustfile does not import, or lacks a configured user class."""
-
-
-def write_status(path: Path, status: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(status))
-    os.replace(tmp, path)
 
 
 def _side_class(cls: type[User], side: str, host: str, count: int) -> type[User]:
@@ -168,12 +165,13 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
+def run(spec: dict[str, Any]) -> LoadStatus:
     import gevent
     import psutil
     from locust.env import Environment
 
     from perfgate.load.recorder import Recorder
+    from perfgate.model import LoadStatus
 
     if spec.get("cpus"):
         os.sched_setaffinity(0, spec["cpus"])
@@ -182,7 +180,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # whatever the locustfile raises while importing
         raise LocustfileError(f"{type(exc).__name__}: {exc}") from exc
     if spec.get("check_only"):
-        return {"ok": True, "classes": [c.__name__ for c in user_classes]}
+        return LoadStatus(ok=True, classes=tuple(c.__name__ for c in user_classes))
     started_ns = time.time_ns()
     measure_start_ns = started_ns + int(spec["warmup"] * 1e9)
     recorder = Recorder(measure_start_ns)
@@ -213,43 +211,42 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     pq.write_table(table, spec["out"])
     measured = cpu[int(spec["warmup"]) :] or cpu
     measured_lag = [lag for t, lag in lags if t >= measure_start_ns]
-    return {
-        "ok": True,
-        "started_ns": started_ns,
-        "measure_start_ns": measure_start_ns,
-        "ended_ns": ended_ns,
-        "requests": len(recorder),
-        "generator_cpu": sum(measured) / max(len(measured), 1),
-        "generator_cpu_max": max(measured, default=0.0),
-        "loop_lag_ms_p50": _quantile(measured_lag, 0.5),
-        "loop_lag_ms_p99": _quantile(measured_lag, 0.99),
-        "user_errors": len(user_errors),
-        "first_user_error": user_errors[0][:300] if user_errors else "",
-    }
+    return LoadStatus(
+        ok=True,
+        started_ns=started_ns,
+        measure_start_ns=measure_start_ns,
+        ended_ns=ended_ns,
+        requests=len(recorder),
+        generator_cpu=sum(measured) / max(len(measured), 1),
+        generator_cpu_max=max(measured, default=0.0),
+        loop_lag_ms_p50=_quantile(measured_lag, 0.5),
+        loop_lag_ms_p99=_quantile(measured_lag, 0.99),
+        user_errors=len(user_errors),
+        first_user_error=user_errors[0][:300] if user_errors else "",
+    )
 
 
 def main() -> int:
     spec_path = Path(sys.argv[1])
     spec = json.loads(spec_path.read_text())
-    status_path = Path(spec["status"])
     try:
         status = run(spec)
-    except LocustfileError as exc:
-        write_status(status_path, {"ok": False, "kind": "locustfile", "error": str(exc)})
-        return 2
     except Exception as exc:  # report anything from the locustfile, then fail the round
-        write_status(
-            status_path,
-            {
-                "ok": False,
-                "kind": "crash",
-                "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-            },
-        )
-        return 1
-    write_status(status_path, status)
-    return 0
+        status = failed(exc)
+    from perfgate.load.status import write_status
+
+    write_status(Path(spec["status"]), status)
+    return 0 if status.ok else 2 if status.kind == "locustfile" else 1
+
+
+def failed(exc: Exception) -> LoadStatus:
+    """The status of a load process that raised ``exc``."""
+    from perfgate.load.status import crashed
+    from perfgate.model import LoadStatus
+
+    if isinstance(exc, LocustfileError):
+        return LoadStatus(ok=False, kind="locustfile", error=str(exc))
+    return crashed(exc)
 
 
 if __name__ == "__main__":
