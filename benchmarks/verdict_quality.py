@@ -162,16 +162,16 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
     from perfgate.store import LocalStore
 
     store = LocalStore(path)
-    runs = [r for r in store.list_runs() if r["run_id"] in aa_runs or _is_aa(store, r["run_id"])]
+    runs = [r for r in store.list_runs() if r.run_id in aa_runs or _is_aa(store, r.run_id)]
     print(f"{path}: {len(runs)} A/A runs")
     pool: dict[str, list[list]] = defaultdict(list)  # scenario -> pairs of RoundMetrics lists
     outcomes, naive_hits = [], dict.fromkeys(NAIVE, 0)
     for run in runs:
         metrics, raw = [], defaultdict(list)
-        for record in store.rounds(run["run_id"]):
+        for record in store.rounds(run.run_id):
             if not record.valid:
                 continue
-            frame = store.samples(run["run_id"], record.index)
+            frame = store.samples(run.run_id, record.index)
             metrics.extend(round_metrics(frame, record))
             measured = frame[~frame["warmup"].astype(bool) & frame["ok"].astype(bool)]
             for (side, name), group in measured.groupby(["side", "name"]):

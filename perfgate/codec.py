@@ -38,6 +38,7 @@ from perfgate.model import (
     Revision,
     RoundHealth,
     RoundRecord,
+    RunRow,
     Side,
     State,
     Verdict,
@@ -183,6 +184,21 @@ def load_status_from_dict(data: dict[str, Any], where: str = "load status") -> L
     check_schema(data, where)
     status = _known(LoadStatus, {"ok": False, "error": f"{where} has no result", **data})
     return replace(status, ok=bool(status.ok), classes=tuple(status.classes))
+
+
+def run_row_from_dict(data: Any, where: str) -> RunRow:
+    """A run's index row, checked: text fields are strings and ``created`` is a number."""
+    if not isinstance(data, dict):
+        raise StoreError(f"{where}: the run index row is not an object")
+    created = data.get("created", 0)
+    if isinstance(created, bool) or not isinstance(created, (int, float)):
+        raise StoreError(f"{where}: the run index row's 'created' is not a number")
+    text = {k: data.get(k, "") for k in ("run_id", "baseline", "candidate", "config_hash", "fingerprint")}
+    text |= {"kind": data.get("kind", "run"), "state": data.get("state", "running")}
+    wrong = sorted(k for k, v in text.items() if not isinstance(v, str))
+    if wrong:
+        raise StoreError(f"{where}: the run index row's {', '.join(repr(k) for k in wrong)} is not a string")
+    return RunRow(created=float(created), **text)
 
 
 def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:

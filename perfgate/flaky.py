@@ -191,9 +191,9 @@ def analyse(
     rows = [
         r
         for r in measurements.runs()
-        if r["config_hash"] == key.config_hash
-        and r["fingerprint"] == key.fingerprint
-        and r["state"] in ("pass", "regression", "inconclusive")
+        if r.config_hash == key.config_hash
+        and r.fingerprint == key.fingerprint
+        and r.state in ("pass", "regression", "inconclusive")
     ]
     rows = rows[-last:] if last else rows
     scenarios = {s.name for s in config.scenarios}
@@ -203,16 +203,16 @@ def analyse(
     baseline_rates: dict[MetricKey, list[float]] = defaultdict(list)
     aa_runs = 0
     for row in rows:
-        run_id = row["run_id"]
+        run_id = row.run_id
         try:
             verdict = measurements.store.verdict(run_id) or {}
             manifest = measurements.manifest(run_id)
             records = measurements.store.rounds(run_id)
         except StoreError:
             continue
-        aa = row["baseline"] == row["candidate"] and not manifest.candidate.dirty
+        aa = row.baseline == row.candidate and not manifest.candidate.dirty
         aa_runs += aa
-        comparison = f"{row['baseline']}..{row['candidate']}"
+        comparison = f"{row.baseline}..{row.candidate}"
         for m in verdict.get("metrics", ()):
             states[(m["scenario"], m["name"], m["metric"])].append((run_id, comparison, _state(m["verdict"])))
         per_name: dict[tuple[str, str], list[RoundMetrics]] = defaultdict(list)

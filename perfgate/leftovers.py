@@ -161,15 +161,15 @@ def stale_runs(store: Any) -> list[str]:
     """Mark "running" runs whose owner process (on this host) is dead as "interrupted"."""
     marked = []
     for row in store.list_runs():
-        if row.get("state") != "running":
+        if row.state != "running":
             continue
         try:
-            info = store.manifest(row["run_id"]).owner
+            info = store.manifest(row.run_id).owner
         except StoreError:
             continue
         if _dead(info):
-            store.mark_run(row["run_id"], "interrupted")
-            marked.append(row["run_id"])
+            store.mark_run(row.run_id, "interrupted")
+            marked.append(row.run_id)
     return marked
 
 

@@ -211,6 +211,20 @@ FIGURES_OF_KIND: dict[str, type[WindowFigures]] = {
 
 
 @dataclass(frozen=True)
+class RunRow:
+    """A run as the store's index lists it: what it compared, under which config, and how it ended."""
+
+    run_id: str
+    created: float  # seconds since the epoch
+    baseline: str  # sha
+    candidate: str  # sha
+    config_hash: str = ""
+    fingerprint: str = ""
+    kind: str = "run"
+    state: str = "running"  # "running", a verdict's state, "failed" or "interrupted"
+
+
+@dataclass(frozen=True)
 class Window:
     """A timed event in a round: a fault, a storm, a chaos action, a failover."""
 

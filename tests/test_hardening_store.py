@@ -104,6 +104,13 @@ def test_a_run_row_for_another_run_id_is_refused(bucket, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_run_row_of_the_wrong_types_is_refused_by_name(bucket, tmp_path):
+    row = {"run_id": "r1", "created": 1.0, "baseline": "a", "candidate": "b", "state": ["pass"]}
+    boto3.client("s3").put_object(Bucket=bucket, Key="index/runs/r1.json", Body=json.dumps(row).encode())
+    with pytest.raises(StoreError, match=r"index/runs/r1\.json: the run index row's 'state' is not a string"):
+        S3Store(bucket, cache_dir=tmp_path / "c").list_runs()
+
+
 def test_a_traversing_round_key_is_refused(bucket, tmp_path):
     writer = S3Store(bucket, cache_dir=tmp_path / "w")
     run_id = write_run(writer, rounds=1)

@@ -123,7 +123,7 @@ def test_cli_no_wait_is_one_line_and_exit_3(tmp_path):
     assert lines[-1].startswith("perfgate: error: another perfgate gate (pid ") and "--no-wait" in lines[-1]
     assert str(holder.pid) in lines[-1] and "Traceback" not in result.stderr
     store = LocalStore(repo / ".perfgate")
-    assert [r["state"] for r in store.list_runs()] == ["error"]
+    assert [r.state for r in store.list_runs()] == ["error"]
 
 
 def test_report_latest_skips_runs_without_a_verdict(tmp_path):
@@ -175,7 +175,7 @@ def test_a_report_failure_keeps_the_regression(tmp_path, capsys):
     code = finish(result, published, argparse.Namespace(inconclusive=None), "warn")
     assert EXIT_CODES[code] == 1
     assert "perfgate: warning: reports not written" in capsys.readouterr().err
-    assert LocalStore(repo / ".perfgate").list_runs()[-1]["state"] == "regression"
+    assert LocalStore(repo / ".perfgate").list_runs()[-1].state == "regression"
 
 
 def test_the_reuse_key_holds_the_installed_perfgate_and_locust_versions(tmp_path):

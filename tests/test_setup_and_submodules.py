@@ -54,7 +54,7 @@ def test_a_failing_setup_is_one_line_and_leaves_nothing_behind(tmp_path):
     assert result.returncode == 3 and len(lines) == 1, result.stderr
     assert "[target] setup" in lines[0] and "exited with code 7: error: no compiler" in lines[0]
     assert len(repo.git.worktree("list").splitlines()) == 1  # the worktrees are gone
-    assert [r["state"] for r in open_store(tmp_path / "svc" / ".perfgate").list_runs()] == ["error"]
+    assert [r.state for r in open_store(tmp_path / "svc" / ".perfgate").list_runs()] == ["error"]
 
 
 @pytest.mark.e2e

@@ -46,7 +46,7 @@ def test_round_trip(tmp_path):
     assert store.find_rounds("bbb", "chat", "h", "f") == [(run_id, 0, "candidate")]
     store.save_verdict(run_id, {"verdict": "pass"})
     assert store.verdict(run_id) == {"verdict": "pass"}
-    assert store.list_runs()[0]["state"] == "pass"
+    assert store.list_runs()[0].state == "pass"
 
 
 def test_missing_things_raise_store_errors(tmp_path):
@@ -77,5 +77,5 @@ def test_two_processes_write_at_once(tmp_path):
     store = LocalStore(root)
     runs = store.list_runs()
     assert len(runs) == 16
-    assert all(len(store.rounds(r["run_id"])) == 3 for r in runs)
+    assert all(len(store.rounds(r.run_id)) == 3 for r in runs)
     assert len(store.find_rounds("aaa", "chat", "h", "f")) == 48

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from perfgate.codec import manifest_from_dict, manifest_to_dict, round_from_dict, round_to_dict
 from perfgate.errors import StoreError
-from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, Manifest, RoundRecord
+from perfgate.model import RESOURCE_SCHEMA, SAMPLE_SCHEMA, Manifest, RoundRecord, RunRow
 from perfgate.store.names import check_name, resolve_run, round_file, round_stem
 
 _SCHEMA = """
@@ -223,13 +223,13 @@ class LocalStore:
         except (OSError, pa.ArrowException, ValueError) as exc:
             raise StoreError(f"{path}: unreadable: {' '.join(str(exc).split())}") from exc
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunRow]:
+        """Every run, oldest first."""
         rows = self._execute(
             "SELECT run_id, created, baseline, candidate, config_hash, fingerprint, kind, state "
             "FROM runs ORDER BY created"
         )
-        keys = ("run_id", "created", "baseline", "candidate", "config_hash", "fingerprint", "kind", "state")
-        return [dict(zip(keys, row)) for row in rows]
+        return [RunRow(*row) for row in rows]
 
     def find_rounds(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> list[tuple[str, int, str]]:
         """Valid stored rounds that measured ``sha``: (run_id, index, side)."""

@@ -26,7 +26,17 @@ from perfgate.errors import StoreError
 from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
 from perfgate.judge.limits import limit_checks
 from perfgate.machine import fingerprint
-from perfgate.model import FailoverFigures, Manifest, Revision, RoundMetrics, RoundRecord, Side, State, Verdict
+from perfgate.model import (
+    FailoverFigures,
+    Manifest,
+    Revision,
+    RoundMetrics,
+    RoundRecord,
+    RunRow,
+    Side,
+    State,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from perfgate.config import Config, JudgeConfig
@@ -40,7 +50,7 @@ FINAL_STATES = frozenset({State.PASS.value, State.REGRESSION.value, State.INCONC
 class ResultStore(Protocol):
     """What reading needs from a store (LocalStore and S3Store both provide it)."""
 
-    def list_runs(self) -> list[dict[str, Any]]: ...
+    def list_runs(self) -> list[RunRow]: ...
     def manifest(self, run_id: str) -> Manifest: ...
     def verdict(self, run_id: str) -> dict[str, Any] | None: ...
     def rounds(self, run_id: str) -> list[RoundRecord]: ...
@@ -117,9 +127,8 @@ def judge_evidence(
 def latest_judged(store: ResultStore) -> str:
     """The latest run that has a verdict (a failed or interrupted run has none)."""
     for row in reversed(store.list_runs()):
-        if row.get("state") in FINAL_STATES:
-            run_id: str = row["run_id"]
-            return run_id
+        if row.state in FINAL_STATES:
+            return row.run_id
     raise StoreError(
         "no run in the store has a verdict yet (every stored run failed, was interrupted or is still running)"
     )
@@ -158,7 +167,7 @@ class Measurements:
 
     def __init__(self, store: ResultStore):
         self.store = store
-        self._runs: list[dict[str, Any]] | None = None
+        self._runs: list[RunRow] | None = None
         self._manifests: dict[str, Manifest] = {}
         self._records: dict[str, dict[int, RoundRecord]] = {}
         self._evidence: dict[tuple[str, int], Evidence] = {}
@@ -167,7 +176,7 @@ class Measurements:
         """Forget the run list (after new runs were stored); round data never changes."""
         self._runs = None
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunRow]:
         if self._runs is None:
             self._runs = self.store.list_runs()
         return self._runs
@@ -201,22 +210,22 @@ class Measurements:
         """Complete stored runs that measured exactly this comparison under ``key`` and ``design``."""
         found = []
         for row in self.runs():
-            if (row["baseline"], row["candidate"], row["config_hash"], row["fingerprint"]) != (
+            if (row.baseline, row.candidate, row.config_hash, row.fingerprint) != (
                 baseline_sha,
                 candidate_sha,
                 key.config_hash,
                 key.fingerprint,
             ):
                 continue
-            if row.get("state") not in FINAL_STATES:
+            if row.state not in FINAL_STATES:
                 continue  # errored, interrupted or still running: not a valid measurement to pool
             try:
-                manifest = self.manifest(row["run_id"])
+                manifest = self.manifest(row.run_id)
             except StoreError:
                 continue
             if manifest.design != design or dirty(manifest, Side.BASELINE) or dirty(manifest, Side.CANDIDATE):
                 continue
-            found.append(row["run_id"])
+            found.append(row.run_id)
         return found
 
     def pooled_evidence(self, run_ids: Sequence[str], scenarios: Iterable[str], *, start: int = 0) -> Evidence:
@@ -304,14 +313,14 @@ class Measurements:
         found: list[tuple[str, str, str]] = []
         for row in reversed(self.runs()):
             if (
-                row["candidate"] == sha
-                and row["config_hash"] == key.config_hash
-                and row["fingerprint"] == key.fingerprint
-                and row["state"] in FINAL_STATES
+                row.candidate == sha
+                and row.config_hash == key.config_hash
+                and row.fingerprint == key.fingerprint
+                and row.state in FINAL_STATES
             ):
                 try:
-                    if not dirty(self.manifest(row["run_id"]), Side.CANDIDATE):
-                        found.append((row["run_id"], row["state"], row["baseline"]))
+                    if not dirty(self.manifest(row.run_id), Side.CANDIDATE):
+                        found.append((row.run_id, row.state, row.baseline))
                 except StoreError:
                     continue
         preferred = [f for f in found if f[2] == previous]

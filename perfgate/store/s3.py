@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -30,14 +31,14 @@ from urllib.parse import unquote
 import pandas as pd
 import pyarrow as pa
 
+from perfgate.codec import run_row_from_dict
 from perfgate.errors import StoreError
-from perfgate.model import Manifest, RoundRecord
+from perfgate.model import Manifest, RoundRecord, RunRow
 from perfgate.store.local import LocalStore
 from perfgate.store.names import check_index, check_name, check_side, key_part, resolve_run, round_file, round_stem
 
 #: States a run never leaves: its index row can be cached for good.
 SETTLED_STATES = frozenset({"pass", "regression", "inconclusive", "error", "interrupted"})
-_RUN_FIELDS = ("run_id", "created", "baseline", "candidate", "config_hash", "fingerprint", "kind", "state")
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -153,10 +154,10 @@ class S3Store:
     def _row_cache(self, run_id: str) -> Path:
         return self.cache.root / "s3-index" / f"{check_name(run_id, 'run id', self.url)}.json"
 
-    def _put_row(self, row: dict[str, Any]) -> None:
-        self._put(self._key("index", "runs", f"{row['run_id']}.json"), json.dumps(row).encode())
+    def _put_row(self, row: RunRow) -> None:
+        self._put(self._key("index", "runs", f"{row.run_id}.json"), json.dumps(asdict(row)).encode())
 
-    def _row(self, run_id: str) -> dict[str, Any]:
+    def _row(self, run_id: str) -> RunRow:
         cached = self._row_cache(run_id)
         if cached.exists():
             return _parse_row(cached.read_bytes(), run_id, str(cached))
@@ -165,18 +166,16 @@ class S3Store:
             row = _parse_row(self._get(key), run_id, f"s3://{self.bucket}/{key}")
         except FileNotFoundError as exc:
             raise _MissingRun(f"run {run_id!r}: not in the store {self.url}") from exc
-        if row.get("state") in SETTLED_STATES:
+        if row.state in SETTLED_STATES:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_name(f".{cached.name}.{secrets.token_hex(4)}")
-            tmp.write_text(json.dumps(row))
+            tmp.write_text(json.dumps(asdict(row)))
             os.replace(tmp, cached)
         return row
 
     def _set_state(self, run_id: str, state: str) -> None:
         self._row_cache(run_id).unlink(missing_ok=True)
-        row = self._row(run_id)
-        row["state"] = state
-        self._put_row(row)
+        self._put_row(replace(self._row(run_id), state=state))
 
     # --- writing ---------------------------------------------------------------------
 
@@ -187,16 +186,15 @@ class S3Store:
         run_id = self.cache.create_run(manifest)
         self._upload(run_id, "manifest.json")
         self._put_row(
-            {
-                "run_id": run_id,
-                "created": time.time(),
-                "baseline": manifest.baseline.sha,
-                "candidate": manifest.candidate.sha,
-                "config_hash": manifest.config_hash,
-                "fingerprint": manifest.fingerprint,
-                "kind": manifest.kind,
-                "state": "running",
-            }
+            RunRow(
+                run_id=run_id,
+                created=time.time(),
+                baseline=manifest.baseline.sha,
+                candidate=manifest.candidate.sha,
+                config_hash=manifest.config_hash,
+                fingerprint=manifest.fingerprint,
+                kind=manifest.kind,
+            )
         )
         return run_id
 
@@ -259,7 +257,7 @@ class S3Store:
         self._download(run_id, f"rounds/{round_stem(index)}.resources.parquet")
         return self.cache.resources(run_id, index)
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunRow]:
         folder = self._key("index", "runs") + "/"
         rows = []
         for key in self._list(folder):
@@ -268,12 +266,12 @@ class S3Store:
                 row = self._row(run_id)
             except _MissingRun:
                 continue  # deleted between LIST and GET
-            rows.append({field: row.get(field, "") for field in _RUN_FIELDS})
-        return sorted(rows, key=lambda r: (r["created"], r["run_id"]))
+            rows.append(row)
+        return sorted(rows, key=lambda r: (r.created, r.run_id))
 
     def resolve(self, run: str) -> str:
         """A run id, a unique prefix of one, or ``latest``."""
-        return resolve_run(run, [row["run_id"] for row in self.list_runs()], self.url)
+        return resolve_run(run, [row.run_id for row in self.list_runs()], self.url)
 
     def _index_prefix(self, sha: str, scenario: str, config_hash: str, fingerprint: str) -> str:
         ids = [
@@ -291,17 +289,14 @@ class S3Store:
         return sorted(found)
 
 
-def _parse_row(data: bytes, run_id: str, where: str) -> dict[str, Any]:
+def _parse_row(data: bytes, run_id: str, where: str) -> RunRow:
     """A run's index row, checked: a JSON object for this very run id."""
     try:
-        row = json.loads(data.decode("utf-8"))
+        row = run_row_from_dict(json.loads(data.decode("utf-8")), where)
     except ValueError as exc:  # not UTF-8, not JSON
         raise StoreError(f"{where}: unreadable run index row: {' '.join(str(exc).split())}") from exc
-    if not isinstance(row, dict) or row.get("run_id") != run_id:
+    if row.run_id != run_id:
         raise StoreError(f"{where}: not the index row of run {run_id!r}")
-    created = row.get("created", 0)
-    if isinstance(created, bool) or not isinstance(created, (int, float)):
-        raise StoreError(f"{where}: the run index row's 'created' is not a number")
     return row
 
 

@@ -208,7 +208,7 @@ def in_round() -> bool:
 
 def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_path):
     store = LocalStore(demo_repo / ".perfgate")
-    before = {r["run_id"]: store.rounds(r["run_id"]) for r in store.list_runs()}
+    before = {r.run_id: store.rounds(r.run_id) for r in store.list_runs()}
     config = short_config(demo_repo)
     proc = subprocess.Popen(
         [sys.executable, "-m", "perfgate.cli", "run", "--config", str(config)],
@@ -228,8 +228,8 @@ def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_pat
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert_nothing_left(demo_repo)
-    runs = {r["run_id"]: r for r in store.list_runs()}
-    assert [r for r in runs.values() if r["state"] == "interrupted"]
+    runs = {r.run_id: r for r in store.list_runs()}
+    assert [r for r in runs.values() if r.state == "interrupted"]
     for run_id, rounds in before.items():
         assert store.rounds(run_id) == rounds
 

@@ -89,7 +89,7 @@ def wait_for(what: str, check, gate: subprocess.Popen, timeout: float = 90.0):
 
 
 def run_state(repo: Path, run_id: str) -> str:
-    return next(r["state"] for r in LocalStore(repo / ".perfgate").list_runs() if r["run_id"] == run_id)
+    return next(r.state for r in LocalStore(repo / ".perfgate").list_runs() if r.run_id == run_id)
 
 
 def kill_at(repo: Path, point: str) -> tuple[int, Path, str]:

@@ -49,15 +49,13 @@ def test_backfill_history_and_flaky(tmp_path):
 
     # 1. interrupted in its second gate: exit 130, nothing left running, the first commit stays stored
     first = backfill(repo_dir, "HEAD~4..HEAD")
-    wait_for(
-        lambda: len(store.list_runs()) >= 2 and len(store.rounds(store.list_runs()[1]["run_id"])) >= 1, timeout=600
-    )
+    wait_for(lambda: len(store.list_runs()) >= 2 and len(store.rounds(store.list_runs()[1].run_id)) >= 1, timeout=600)
     out, err = interrupt(first)
     assert first.returncode == 130, out + err
     assert f"{shas[1][:10]} docs: note 1:" in out
     assert_no_children()
     assert gitops.worktrees(git.Repo(repo_dir)) == []
-    assert store.list_runs()[-1]["state"] == "interrupted"
+    assert store.list_runs()[-1].state == "interrupted"
 
     # 2. resumed by two backfills at once (two gates writing the same store), each skipping what is stored
     older, newer = backfill(repo_dir, "HEAD~4..HEAD~1"), backfill(repo_dir, "HEAD~1..HEAD")
@@ -66,21 +64,21 @@ def test_backfill_history_and_flaky(tmp_path):
     assert f"{shas[1][:10]} docs: note 1: already stored, skipped" in out_old
     assert "backfill: 3 commits," in out_old and "backfill: 1 commits, 1 measured" in out_new
     # (which of the two measured c3 is a race: the newer one measures it as its baseline)
-    key = (store.list_runs()[0]["config_hash"], store.list_runs()[0]["fingerprint"])
+    key = (store.list_runs()[0].config_hash, store.list_runs()[0].fingerprint)
     for sha in shas[1:]:
         assert len({(run, idx) for run, idx, _ in store.find_rounds(sha, "chat", *key)}) >= 3
     runs = store.list_runs()
-    assert [r["state"] for r in runs].count("interrupted") == 1
-    assert all(r["state"] in ("pass", "regression", "inconclusive", "interrupted") for r in runs)
+    assert [r.state for r in runs].count("interrupted") == 1
+    assert all(r.state in ("pass", "regression", "inconclusive", "interrupted") for r in runs)
     for row in runs:  # the SQLite index and the files agree after concurrent writers
-        rounds = store.rounds(row["run_id"])
+        rounds = store.rounds(row.run_id)
         indexed = {
             (run, idx)
-            for sha in (row["baseline"], row["candidate"])
-            for run, idx, _ in store.find_rounds(sha, "chat", row["config_hash"], row["fingerprint"])
-            if run == row["run_id"]
+            for sha in (row.baseline, row.candidate)
+            for run, idx, _ in store.find_rounds(sha, "chat", row.config_hash, row.fingerprint)
+            if run == row.run_id
         }
-        assert indexed == {(row["run_id"], r.index) for r in rounds if r.valid}
+        assert indexed == {(row.run_id, r.index) for r in rounds if r.valid}
 
     # 3. a third backfill measures nothing
     again = run_cli("backfill", "HEAD~4..HEAD", cwd=repo_dir)
@@ -108,10 +106,10 @@ def test_backfill_history_and_flaky(tmp_path):
     data = json.loads(report.read_text())
     # every complete run counts: 4, or 3 when the newer backfill stored c3 (as its baseline) before the
     # older one reached it, which then skips c3 (the race noted above; the measurement lock decides it)
-    complete = [r for r in store.list_runs() if r["state"] in ("pass", "regression", "inconclusive")]
+    complete = [r for r in store.list_runs() if r.state in ("pass", "regression", "inconclusive")]
     assert data["runs"] == len(complete) and len(complete) in (3, 4) and data["budget"] == 3
     login = next(m for m in data["metrics"] if (m["name"], m["metric"]) == ("login", "p50"))
-    verdicts = [store.verdict(r["run_id"]) for r in store.list_runs() if r["state"] != "interrupted"]
+    verdicts = [store.verdict(r.run_id) for r in store.list_runs() if r.state != "interrupted"]
     judged = [v for v in verdicts if any((m["name"], m["metric"]) == ("login", "p50") for m in v["metrics"])]
     for v in verdicts:  # a gate on a loaded machine may log in too rarely to judge a p50, and says so
         assert v in judged or any(n.startswith("login (chat):") and "not judged" in n for n in v["notes"]), v["notes"]

@@ -51,10 +51,10 @@ def test_post_commit_times_the_commit_and_pre_push_blocks_the_regression(tmp_pat
     )
     assert f"post-commit {sha[:10]} regression" in log.read_text(), log.read_text()
     store = LocalStore(repo_dir / ".perfgate")
-    runs = [r for r in store.list_runs() if r["candidate"] == sha]
-    assert len(runs) == 1 and runs[0]["state"] == "regression"
-    assert runs[0]["baseline"] == repo.head.commit.parents[0].hexsha
-    assert len(store.rounds(runs[0]["run_id"])) >= 3
+    runs = [r for r in store.list_runs() if r.candidate == sha]
+    assert len(runs) == 1 and runs[0].state == "regression"
+    assert runs[0].baseline == repo.head.commit.parents[0].hexsha
+    assert len(store.rounds(runs[0].run_id)) >= 3
 
     # pre-push re-judges the stored comparison (no new gate) and blocks
     blocked = git_run(repo_dir, "push", "origin", "HEAD:refs/heads/main", check=False)

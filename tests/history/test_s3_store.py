@@ -23,9 +23,9 @@ def test_round_trip_through_a_cold_cache(bucket, tmp_path):
     writer = S3Store(bucket, "team/perf", cache_dir=tmp_path / "writer")
     run_id = write_run(writer, invalid=(1,))
     reader = S3Store.from_url(f"s3://{bucket}/team/perf", tmp_path / "reader")  # another runner: empty cache
-    assert [r["run_id"] for r in reader.list_runs()] == [run_id]
+    assert [r.run_id for r in reader.list_runs()] == [run_id]
     row = reader.list_runs()[0]
-    assert (row["baseline"], row["candidate"], row["state"]) == (BASE.sha, CAND.sha, "pass")
+    assert (row.baseline, row.candidate, row.state) == (BASE.sha, CAND.sha, "pass")
     assert reader.resolve(run_id[:12]) == run_id and reader.resolve("latest") == run_id
     assert reader.manifest(run_id).config_hash == "cfg1"
     assert [r.index for r in reader.rounds(run_id)] == [0, 1, 2]
@@ -56,7 +56,7 @@ def test_a_run_in_progress_is_seen_then_finished(bucket, tmp_path):
     writer = S3Store(bucket, cache_dir=tmp_path / "w")
     run_id = write_run(writer, rounds=1, verdict=False)
     reader = S3Store(bucket, cache_dir=tmp_path / "r")
-    assert reader.list_runs()[0]["state"] == "running"
+    assert reader.list_runs()[0].state == "running"
     assert reader.verdict(run_id) is None
     assert len(reader.rounds(run_id)) == 1
     record = RoundRecord(
@@ -73,7 +73,7 @@ def test_a_run_in_progress_is_seen_then_finished(bucket, tmp_path):
     writer.save_round(record, samples(10, 5.0))
     writer.mark_run(run_id, "interrupted")
     assert len(reader.rounds(run_id)) == 2  # new rounds are fetched, cached ones kept
-    assert reader.list_runs()[0]["state"] == "interrupted"
+    assert reader.list_runs()[0].state == "interrupted"
 
 
 def test_two_processes_write_at_once(bucket, tmp_path, aws_env):
@@ -101,7 +101,7 @@ def test_two_processes_write_at_once(bucket, tmp_path, aws_env):
     written = {run for out, _ in outputs for run in out.strip().split(",")}
     assert len(written) == 6
     reader = S3Store(bucket, "shared", cache_dir=tmp_path / "reader")
-    assert {r["run_id"] for r in reader.list_runs()} == written
+    assert {r.run_id for r in reader.list_runs()} == written
     assert all(len(reader.rounds(run)) == 6 for run in written)
     assert len(reader.find_rounds(CAND.sha, "chat", "cfg1", "fp1")) == 36
 
