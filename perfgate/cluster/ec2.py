@@ -12,8 +12,6 @@ Works against any endpoint boto3 resolves, moto's server included
 
 from __future__ import annotations
 
-import json
-import re
 import time
 from collections import Counter
 from datetime import datetime
@@ -46,6 +44,7 @@ from perfgate.cluster.base import (
     new_cluster_run_id,
     utcnow,
 )
+from perfgate.cluster.bucket import BUNDLE_NAMES, RunBucket, is_cluster_run_id, is_expiry
 from perfgate.cluster.userdata import RoleRange, render
 from perfgate.errors import InfraError
 
@@ -63,16 +62,6 @@ if TYPE_CHECKING:
 
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
 WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 90}  # every waiter is bounded: 3 minutes at most
-BUNDLE_NAMES = ("wheel", "baseline", "candidate", "config")
-#: Lifetime of the bundle's presigned GET URLs (they sit in user-data, which anything on the
-#: node can read from IMDS): long enough for a node to boot and fetch them (the controller waits
-#: at most remote.BOOT_TIMEOUT_S for that), no longer.
-BUNDLE_URL_S = 16 * 60
-#: The form of the run ids perfgate's clusters use (base.new_cluster_run_id); gc touches no other.
-#: Largest object a node may upload through the run's presigned POST form (a round's samples).
-UPLOAD_MAX_BYTES = 2 * 2**30
-CLUSTER_RUN_ID = re.compile(r"pg-[0-9]{14}-[0-9a-f]{6}")
-_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 API_ERRORS = (ClientError, BotoCoreError, WaiterError, Boto3Error)
 
 
@@ -98,6 +87,7 @@ class Ec2Cluster(Cluster):
         self.ec2 = session.client("ec2", **kw)
         # SigV4 for every S3 request and presigned URL (botocore still presigns with SigV2 by default)
         self.s3 = session.client("s3", **{**kw, "config": config.merge(BotoConfig(signature_version="s3v4"))})
+        self.bucket = RunBucket(self.s3, settings)
         self.ssm = session.client("ssm", **kw)
         self.quotas = session.client("service-quotas", **kw)
         self.calls: Counter[str] = Counter()
@@ -109,7 +99,7 @@ class Ec2Cluster(Cluster):
         self.calls[event_name.removeprefix("before-call.")] += 1
 
     def run_prefix(self, run_id: str) -> str:
-        return f"{self.settings.prefix}/runs/{run_id}"
+        return self.bucket.run_prefix(run_id)
 
     # --- plan ---------------------------------------------------------------
 
@@ -169,19 +159,11 @@ class Ec2Cluster(Cluster):
             {"Key": TAG_EXPIRES, "Value": expires},
             {"Key": TAG_OWNER, "Value": settings.owner_tag},
         ]
-        self._ensure_bucket(settings.bucket)
+        self.bucket.ensure()
         step("bucket")
-        lease = {"run_id": run_id, "expires": expires, "owner": settings.owner_tag, "created": iso(utcnow())}
-        self.s3.put_object(Bucket=settings.bucket, Key=f"{prefix}/lease.json", Body=json.dumps(lease).encode())
+        self.bucket.put_lease(run_id, expires)
         step("lease")
-        urls = {}
-        for name in BUNDLE_NAMES:
-            key = f"{prefix}/bundle/{bundle[name].name}"
-            self.s3.upload_file(str(bundle[name]), settings.bucket, key)
-            urls[name] = self._presign(key)
-        key = f"{prefix}/bundle/upload.json"
-        self.s3.put_object(Bucket=settings.bucket, Key=key, Body=json.dumps(self.upload_form(prefix, minutes)).encode())
-        urls["upload"] = self._presign(key)
+        urls = self.bucket.put_bundle(run_id, bundle, minutes)
         step("bundle")
         vpc, subnet = self._network(settings)
         groups = {
@@ -205,35 +187,6 @@ class Ec2Cluster(Cluster):
         return ClusterHandle(
             run_id, settings.bucket, prefix, expires, tuple(nodes), tuple(groups.values()), {"groups": groups}
         )
-
-    def _presign(self, key: str) -> str:
-        return self.s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.settings.bucket, "Key": key}, ExpiresIn=BUNDLE_URL_S
-        )
-
-    def upload_form(self, prefix: str, minutes: float) -> dict[str, Any]:
-        """A presigned POST form (SigV4) that lets a node write objects under the run's own ``prefix/``
-        and nowhere else, until the run's deadline. The nodes' instance role has no S3 write at all:
-        this form is how they upload, so code running on a node cannot touch another run."""
-        return self.s3.generate_presigned_post(
-            self.settings.bucket,
-            f"{prefix}/${{filename}}",
-            Conditions=[["starts-with", "$key", f"{prefix}/"], ["content-length-range", 0, UPLOAD_MAX_BYTES]],
-            ExpiresIn=int(minutes * 60) + 600,
-        )
-
-    def _ensure_bucket(self, bucket: str) -> None:
-        try:
-            self.s3.head_bucket(Bucket=bucket)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-                raise
-            kw: dict[str, Any] = (
-                {}
-                if self.settings.region == "us-east-1"
-                else {"CreateBucketConfiguration": {"LocationConstraint": self.settings.region}}
-            )
-            self.s3.create_bucket(Bucket=bucket, **kw)
 
     def _network(self, settings: InfraSettings) -> tuple[str, str]:
         if settings.subnet:
@@ -373,45 +326,6 @@ class Ec2Cluster(Cluster):
         )
         return [g for page in pages for g in page["SecurityGroups"]]
 
-    def _run_prefixes(self) -> list[str]:
-        try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.settings.bucket, Prefix=f"{self.settings.prefix}/runs/", Delimiter="/"
-            )
-            return [
-                p["Prefix"].rstrip("/").rsplit("/", 1)[-1] for page in pages for p in page.get("CommonPrefixes", [])
-            ]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
-                return []
-            raise
-
-    def _objects(self, run_id: str) -> list[str]:
-        try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.settings.bucket, Prefix=self.run_prefix(run_id) + "/"
-            )
-            return [o["Key"] for page in pages for o in page.get("Contents", [])]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchBucket", "404"):
-                return []
-            raise
-
-    def _lease(self, run_id: str) -> dict[str, Any]:
-        """The run's lease, if perfgate wrote one: a cluster run id and a lease naming that very run
-        with an ISO expiry. Anything else under ``runs/`` (a results store kept in the same bucket and
-        prefix, say) is not perfgate's cluster, and gets {}."""
-        if not is_cluster_run_id(run_id):
-            return {}
-        try:
-            body = self.s3.get_object(Bucket=self.settings.bucket, Key=f"{self.run_prefix(run_id)}/lease.json")["Body"]
-            lease = json.loads(body.read())
-        except (ClientError, ValueError):
-            return {}
-        if not isinstance(lease, dict) or lease.get("run_id") != run_id or not is_expiry(lease.get("expires")):
-            return {}
-        return lease
-
     def status(self) -> list[RunStatus]:
         try:
             runs: dict[str, dict[str, Any]] = {}
@@ -424,10 +338,10 @@ class Ec2Cluster(Cluster):
                 run["states"][inst["State"]["Name"]] += 1
             groups = Counter(next(t["Value"] for t in g.get("Tags", []) if t["Key"] == TAG_RUN) for g in self._groups())
             out = []
-            leased = {r for r in self._run_prefixes() if self._lease(r)}
+            leased = {r for r in self.bucket.run_ids() if self.bucket.lease(r)}
             for run_id in sorted(set(runs) | set(groups) | leased):
-                run = runs.get(run_id) or {"states": Counter(), **self._lease(run_id)}
-                keys = self._objects(run_id)
+                run = runs.get(run_id) or {"states": Counter(), **self.bucket.lease(run_id)}
+                keys = self.bucket.objects(run_id)
                 ready = sum(1 for k in keys if "/nodes/" in k)
                 out.append(
                     RunStatus(
@@ -473,17 +387,7 @@ class Ec2Cluster(Cluster):
                 )
         for group in groups:
             self._delete_group(group["GroupId"])
-        # S3: only a prefix perfgate leased as this cluster's, and the lease last, so that a teardown
-        # cut short leaves a prefix that gc still recognises as its own
-        keys = self._objects(run_id) if self._lease(run_id) else []
-        lease = f"{self.run_prefix(run_id)}/lease.json"
-        ordered = [k for k in keys if k != lease] + [k for k in keys if k == lease]
-        for start in range(0, len(ordered), 1000):
-            self.s3.delete_objects(
-                Bucket=self.settings.bucket,
-                Delete={"Objects": [{"Key": k} for k in ordered[start : start + 1000]], "Quiet": True},
-            )
-        return Reaped(len(live), len(groups), len(keys))
+        return Reaped(len(live), len(groups), self.bucket.delete_run(run_id))
 
     def _delete_group(self, group_id: str) -> None:
         for attempt in range(30):  # network interfaces of terminated instances linger for a while
@@ -501,7 +405,7 @@ class Ec2Cluster(Cluster):
     def gc(self, now: datetime | None = None) -> Reaped:
         """Reap every perfgate run whose expiry has passed: its instances, security groups and S3
         prefix. Only what perfgate made counts: instances and groups tagged with a cluster run id
-        and an expiry, and S3 prefixes holding perfgate's lease for that run id (see :meth:`_lease`)."""
+        and an expiry, and S3 prefixes holding perfgate's lease for that run id (see :meth:`RunBucket.lease`)."""
         stamp = iso(now or utcnow())
         try:
             expired: set[str] = set()
@@ -511,8 +415,8 @@ class Ec2Cluster(Cluster):
                 run_id, expires = tags.get(TAG_RUN, ""), tags.get(TAG_EXPIRES, "")
                 if is_cluster_run_id(run_id) and is_expiry(expires) and expires < stamp:
                     expired.add(run_id)
-            for run_id in self._run_prefixes():
-                lease = self._lease(run_id)
+            for run_id in self.bucket.run_ids():
+                lease = self.bucket.lease(run_id)
                 if lease and lease["expires"] < stamp:
                     expired.add(run_id)
         except API_ERRORS as exc:
@@ -521,12 +425,3 @@ class Ec2Cluster(Cluster):
         for run_id in sorted(expired):
             total = total + self.down(run_id)
         return total
-
-
-def is_cluster_run_id(run_id: object) -> bool:
-    return isinstance(run_id, str) and CLUSTER_RUN_ID.fullmatch(run_id) is not None
-
-
-def is_expiry(value: object) -> bool:
-    """An expiry as perfgate writes it (``2026-01-01T00:00:00Z``, compared as text)."""
-    return isinstance(value, str) and _ISO.fullmatch(value) is not None

@@ -18,7 +18,8 @@ import boto3
 import pytest
 
 from perfgate.cluster.base import TAG_EXPIRES, TAG_RUN, InfraSettings, iso, utcnow
-from perfgate.cluster.ec2 import BUNDLE_URL_S, Ec2Cluster
+from perfgate.cluster.bucket import BUNDLE_URL_S
+from perfgate.cluster.ec2 import Ec2Cluster
 from perfgate.cluster.remote import BOOT_TIMEOUT_S
 from perfgate.store.s3 import S3Store
 from tests.minimal_runs import write_run
