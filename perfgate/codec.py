@@ -247,4 +247,5 @@ def manifest_from_dict(data: dict[str, Any], where: str = "manifest") -> Manifes
         design=str(data.get("design", "")),
         scenarios=tuple(str(s) for s in data.get("scenarios") or ()),
         owner=dict(owner) if isinstance(owner, dict) else None,
+        repository_url=str(data.get("repository_url", "")),
     )

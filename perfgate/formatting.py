@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from perfgate.model import MetricComparison
+from perfgate.model import MetricComparison, Revision
 
 MINUS = "\u2212"
 MISSING = "—"
@@ -142,3 +142,27 @@ def p_text(p: float | None) -> str:
     if p is None or not math.isfinite(p):
         return MISSING
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+#: A repository page perfgate links commits under: an https URL of a host and an owner/name.
+_REPOSITORY_URL = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[A-Za-z0-9_.-]+){2}")
+
+
+def commit_links(repository_url: str, baseline: Revision, candidate: Revision) -> dict[str, str]:
+    """Web links for a report: each side's commit, and the compare view between them, where the
+    repository's page is known and has the GitHub shape ({} otherwise; a side with uncommitted
+    changes gets no commit link, and then there is no compare view)."""
+    if not _REPOSITORY_URL.fullmatch(repository_url or ""):
+        return {}
+
+    def sha(rev: Revision) -> str:
+        return rev.sha if re.fullmatch(r"[0-9a-f]{7,64}", rev.sha) and not rev.dirty else ""
+
+    links = {
+        side: f"{repository_url}/commit/{sha(rev)}"
+        for side, rev in (("baseline", baseline), ("candidate", candidate))
+        if sha(rev)
+    }
+    if len(links) == 2 and baseline.sha != candidate.sha:
+        links["compare"] = f"{repository_url}/compare/{baseline.sha}...{candidate.sha}"
+    return links

@@ -148,7 +148,7 @@ def run_gate(
         plans = {s.name: plan_faults(s) for s in config.scenarios}
         for scenario in config.scenarios:
             _check_scenario(config, scenario, scratch / f"check-{scenario.name}")
-        run_id = store.create_run(_manifest(config, revisions, options, leftovers.owner()))
+        run_id = store.create_run(_manifest(config, revisions, options, leftovers.owner(), gitops.web_url(repo)))
         leftovers.record_run(scratch, run_id)
         set_owner_run(run_id)
         try:
@@ -403,7 +403,9 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
     return record, result.samples, resources
 
 
-def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOptions, owner: dict[str, Any]) -> Manifest:
+def _manifest(
+    config: Config, revisions: dict[Side, Revision], options: GateOptions, owner: dict[str, Any], repository_url: str
+) -> Manifest:
     from perfgate.redact import redact
 
     return Manifest(
@@ -420,4 +422,5 @@ def _manifest(config: Config, revisions: dict[Side, Revision], options: GateOpti
         design=config.rounds.design.value,
         scenarios=tuple(s.name for s in config.scenarios),
         owner=owner,
+        repository_url=repository_url,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -21,6 +23,26 @@ def open_repo(path: Path | str) -> git.Repo:
         return git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
         raise RevisionError(f"{path}: not inside a git repository") from exc
+
+
+#: A GitHub remote: https://github.com/o/r(.git), git@github.com:o/r(.git), ssh://git@github.com/o/r.
+_GITHUB_REMOTE = re.compile(
+    r"(?:https://(?:[^@/]+@)?|ssh://git@|git@)github\.com[/:]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?"
+)
+
+
+def web_url(repo: git.Repo) -> str:
+    """The repository's page when its ``origin`` is on GitHub (``https://github.com/o/r``), else "".
+    In GitHub Actions, ``GITHUB_SERVER_URL`` and ``GITHUB_REPOSITORY`` say it for Enterprise too."""
+    server, name = os.environ.get("GITHUB_SERVER_URL", ""), os.environ.get("GITHUB_REPOSITORY", "")
+    if server and name:
+        return f"{server.rstrip('/')}/{name}"
+    try:
+        url = repo.remote("origin").url
+    except (ValueError, git.GitCommandError):
+        return ""  # no origin
+    found = _GITHUB_REMOTE.fullmatch(url)
+    return f"https://github.com/{found[1]}/{found[2]}" if found else ""
 
 
 def repo_root(repo: git.Repo) -> Path:

@@ -114,6 +114,7 @@ class Manifest:
     design: str = ""
     scenarios: tuple[str, ...] = ()
     owner: dict[str, Any] | None = None
+    repository_url: str = ""  # the repository's web page (GitHub), for links to its commits
 
     def revision(self, side: Side) -> Revision:
         return self.baseline if side is Side.BASELINE else self.candidate

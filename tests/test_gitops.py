@@ -41,3 +41,28 @@ def test_unknown_revision_and_not_a_repo(tmp_repo, tmp_path):
         gitops.resolve(repo, "HEAD~1")
     with pytest.raises(RevisionError, match="not inside a git repository"):
         gitops.open_repo(tmp_path / "elsewhere")
+
+
+@pytest.mark.parametrize(
+    "remote, page",
+    [
+        ("https://github.com/acme/chat.git", "https://github.com/acme/chat"),
+        ("git@github.com:acme/chat.git", "https://github.com/acme/chat"),
+        ("ssh://git@github.com/acme/chat", "https://github.com/acme/chat"),
+        ("https://x-access-token:secret@github.com/acme/chat", "https://github.com/acme/chat"),
+        ("https://gitlab.com/acme/chat.git", ""),
+        ("/srv/git/chat.git", ""),
+    ],
+)
+def test_web_url_is_the_github_page_of_origin(tmp_repo, monkeypatch, remote, page):
+    monkeypatch.delenv("GITHUB_SERVER_URL", raising=False)
+    repo = tmp_repo([{"a.txt": "one"}])
+    assert gitops.web_url(repo) == ""  # no origin
+    repo.create_remote("origin", remote)
+    assert gitops.web_url(repo) == page
+
+
+def test_web_url_in_github_actions_is_the_servers(tmp_repo, monkeypatch):
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example.com")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/chat")
+    assert gitops.web_url(tmp_repo([{"a.txt": "one"}])) == "https://github.example.com/acme/chat"

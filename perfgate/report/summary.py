@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from perfgate.formatting import change_text, ci_text, is_difference, margin_text, p_text, value_text
+from perfgate.formatting import change_text, ci_text, commit_links, is_difference, margin_text, p_text, value_text
 from perfgate.model import Manifest, MetricComparison, State, Verdict
 
 #: Markdown summaries are capped well below GitHub's 65,536-character comment limit.
@@ -93,11 +93,12 @@ def md(text: Any, limit: int = 120) -> str:
     return line.replace("@", "@\u200b")  # no @mentions from commit subjects or request names
 
 
-def _revision_md(rev: Any) -> str:
+def _revision_md(rev: Any, link: str = "") -> str:
     sha = re.sub(r"[^0-9A-Za-z]", "", rev.sha)[:10] or "?"
     dirty = " +dirty" if rev.dirty else ""
     subject = f" “{md(rev.subject, 90)}”" if rev.subject else ""
-    return f"{md(rev.label, 60)} `{sha}`{dirty}{subject}"
+    code = f"[`{sha}`]({link})" if link else f"`{sha}`"
+    return f"{md(rev.label, 60)} {code}{dirty}{subject}"
 
 
 def markdown_summary(
@@ -115,13 +116,16 @@ def markdown_summary(
     """
     confidence = manifest.config.get("judge", {}).get("confidence", 0.95) if manifest else 0.95
     design = manifest.design if manifest else ""
+    links = commit_links(manifest.repository_url, verdict.baseline, verdict.candidate) if manifest else {}
     c = counts(verdict.metrics)
     head = [
         f"### {ICONS.get(verdict.state, '')} perfgate: **{verdict.state.value}**",
         "",
         f"> {md(verdict.reason, 400)}",
         "",
-        f"Candidate {_revision_md(verdict.candidate)} vs baseline {_revision_md(verdict.baseline)}",
+        f"Candidate {_revision_md(verdict.candidate, links.get('candidate', ''))} vs baseline "
+        f"{_revision_md(verdict.baseline, links.get('baseline', ''))}"
+        + (f" · [compare]({links['compare']})" if "compare" in links else ""),
         "",
         f"{verdict.rounds} rounds ({verdict.confirmation_rounds} confirmation, "
         f"{verdict.invalid_rounds} invalid) · design {md(design or '?', 20)} · "

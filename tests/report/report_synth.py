@@ -52,6 +52,7 @@ class SynthSpec:
     scenarios: tuple[str, ...] = ()  # several scenarios; empty: just ``scenario``
     empty_round: int | None = None  # index of a round with no samples (target never became ready)
     resources: bool = True
+    repository_url: str = ""  # the manifest's repository page
     extra: str = ""  # appended to window labels, invalid reasons, notes, command, machine, branch labels
     metrics: tuple[str, ...] = ("p50", "p95", "p99", "throughput", "error_rate")
 
@@ -94,6 +95,7 @@ def manifest_for(spec: SynthSpec) -> dict:
         "command": "perfgate run --baseline main --candidate HEAD --json out.json" + spec.extra,
         "design": spec.design.value,
         "scenarios": list(spec.scenarios or (spec.scenario,)),
+        "repository_url": spec.repository_url,
     }
 
 
