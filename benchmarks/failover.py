@@ -165,7 +165,7 @@ def one_run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, float], 
         cmd = [
             sys.executable,
             "-m",
-            "loadtests.imserver",
+            "perfgate.reference.imserver",
             "--port",
             str(port),
             "--data",

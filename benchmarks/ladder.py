@@ -78,7 +78,7 @@ def calibrate() -> dict[str, float]:
     """Sizes of the extra work, from this machine's costs of the real operations, and the
     extra CPU each branch then really costs (measured back, interleaved with the original)."""
     sys.path.insert(0, str(PROJECT))
-    from loadtests.imserver.auth import SCRYPT_LOG2N, hash_password
+    from perfgate.reference.imserver.auth import SCRYPT_LOG2N, hash_password
 
     def scrypt() -> None:
         hash_password("pass0001", SCRYPT_LOG2N)
@@ -125,7 +125,7 @@ def measure_send_cpu(sends: int = 1500) -> float:
     with tempfile.TemporaryDirectory(prefix="ladder-cal-") as tmp:
         port = _free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "loadtests.imserver", "--port", str(port), "--data", tmp],
+            [sys.executable, "-m", "perfgate.reference.imserver", "--port", str(port), "--data", tmp],
             cwd=PROJECT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

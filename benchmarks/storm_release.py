@@ -92,7 +92,7 @@ def serve_fast(port: int) -> None:
 def client_storm(url: str, logins: int, clients: int) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
-    from loadtests.storm import StormPlan, run_storm
+    from perfgate.reference.storm import StormPlan, run_storm
 
     parts = urlsplit(url)
     plan = StormPlan(parts.hostname or HOST, parts.port or 80, logins, clients, timeout_s=60.0)
@@ -113,7 +113,7 @@ def client_naive(url: str, logins: int, concurrency: int) -> dict[str, Any]:
     from locust.contrib.fasthttp import FastHttpSession
     from locust.env import Environment
 
-    from loadtests.storm import raise_fd_limit
+    from perfgate.reference.storm import raise_fd_limit
 
     raise_fd_limit(logins + 1024)
     env = Environment()
@@ -205,7 +205,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "loadtests.imserver",
+                "perfgate.reference.imserver",
                 "--port",
                 str(im_port),
                 "--data",

@@ -77,7 +77,7 @@ def live_processes(marks: tuple[str, ...], env_name: str, env_value: str) -> lis
 
 def perfgate_children() -> list[psutil.Process]:
     """Processes started by perfgate in this test session that are still alive."""
-    return live_processes(("perfgate.load", "loadtests.imserver", "mariadbd"), "PERFGATE_TEST_TAG", TEST_TAG)
+    return live_processes(("perfgate.load", "imserver", "mariadbd"), "PERFGATE_TEST_TAG", TEST_TAG)
 
 
 def assert_no_children(timeout: float = 30.0) -> None:

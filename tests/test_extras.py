@@ -76,3 +76,13 @@ def test_the_core_imports_without_any_extra(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **_without_extras(tmp_path)}
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_wheel_installs_only_the_perfgate_package(tmp_path):
+    import zipfile
+
+    from perfgate.cluster.bundle import build_wheel
+
+    names = zipfile.ZipFile(build_wheel(tmp_path)).namelist()
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"perfgate"}
+    assert "perfgate/reference/imserver/__main__.py" in names and "perfgate/reference/im.py" in names

@@ -19,7 +19,7 @@ from perfgate.gitops import WORKTREE
 from perfgate.model import Revision
 
 #: What goes into the wheel: hashed to key the cache.
-WHEEL_SOURCES = ("perfgate", "loadtests", "pyproject.toml", "README.md")
+WHEEL_SOURCES = ("perfgate", "pyproject.toml", "README.md")
 
 
 def project_root() -> Path:

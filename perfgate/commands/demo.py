@@ -47,9 +47,9 @@ AUTHOR = git.Actor("perfgate demo", "demo@perfgate.invalid")
 
 def build_demo_repo(path: Path) -> git.Repo:
     """Two commits of the IM service; the second costs every login 25% more CPU."""
-    import loadtests
+    import perfgate.reference
 
-    source = Path(list(loadtests.__path__)[0])
+    source = Path(list(perfgate.reference.__path__)[0])
     target = path / "loadtests"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (path / "perfgate.toml").write_text(DEMO_CONFIG)

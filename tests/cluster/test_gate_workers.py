@@ -31,7 +31,7 @@ def test_im_chat_users_over_two_workers(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "loadtests.imserver",
+            "perfgate.reference.imserver",
             "--port",
             str(port),
             "--data",
@@ -77,7 +77,7 @@ def test_real_gate_with_two_workers(tmp_path: Path) -> None:
     repo.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     for name in ("loadtests",):
-        subprocess.run(["cp", "-r", str(REPO / name), str(repo / name)], check=True)
+        subprocess.run(["cp", "-rL", str(REPO / name), str(repo / name)], check=True)  # loadtests/ links into perfgate/
     (repo / "perfgate.toml").write_text(
         "[load]\nusers = 6\nwarmup = 1\nduration = 3\nworkers = 2\n[rounds]\ncount = 2\nmax = 2\n"
         "[judge]\nmin_count = 5\n"

@@ -203,7 +203,7 @@ def in_round() -> bool:
     for child in perfgate_children():
         with contextlib.suppress(psutil.Error):
             commands.append(" ".join(child.cmdline()))
-    return any("perfgate.load.worker" in c for c in commands) and any("loadtests.imserver" in c for c in commands)
+    return any("perfgate.load.worker" in c for c in commands) and any("imserver" in c for c in commands)
 
 
 def test_ctrl_c_mid_round_cleans_up_and_keeps_earlier_results(demo_repo, tmp_path):

@@ -19,7 +19,7 @@ from tests.support import AUTHOR, assert_nothing_left, run_cli
 pytestmark = pytest.mark.e2e
 
 LOCUSTFILE = """
-from loadtests.im import ChatUser
+from perfgate.reference.im import ChatUser
 
 
 class GatewayChatUser(ChatUser):

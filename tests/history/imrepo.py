@@ -45,7 +45,7 @@ def build_im_repo(path: Path, commits: int = 8, regress_at: int = 4, bump: int =
     Returns the shas, oldest first."""
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(
-        Path(str(resources.files("loadtests"))),
+        Path(str(resources.files("perfgate.reference"))),
         path / "loadtests",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )

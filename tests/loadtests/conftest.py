@@ -29,7 +29,7 @@ def start_server(tmp_path: Path) -> Iterator[Starter]:
         cmd = [
             sys.executable,
             "-m",
-            "loadtests.imserver",
+            "perfgate.reference.imserver",
             "--port",
             str(port),
             "--data",
@@ -61,7 +61,7 @@ def start_peer(tmp_path: Path) -> Iterator[PeerStarter]:
         cmd = [
             sys.executable,
             "-m",
-            "loadtests.imserver.gateway_peer",
+            "perfgate.reference.imserver.gateway_peer",
             "--port",
             str(port),
             "--delay-ms",

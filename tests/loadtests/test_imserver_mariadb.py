@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import websocket
 
-from loadtests.imserver.__main__ import make_storage, parse_args
-from loadtests.imserver.storage_mariadb import MariaDbStorage
 from perfgate.deps.mariadb import MariaDbPair
 from perfgate.deps.reconcile import AckKey, query_stored_keys, read_ack_log, reconcile
+from perfgate.reference.imserver.__main__ import make_storage, parse_args
+from perfgate.reference.imserver.storage_mariadb import MariaDbStorage
 from tests.loadtests.imharness import REPO, ImServer, Starter, http, poll
 
 READ_ONLY = (503, {"error": "read-only: primary unavailable"})

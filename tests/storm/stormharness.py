@@ -34,7 +34,7 @@ class ImServer:
         cmd = [
             sys.executable,
             "-m",
-            "loadtests.imserver",
+            "perfgate.reference.imserver",
             "--port",
             str(self.port),
             "--data",

@@ -12,7 +12,7 @@ from tests.storm.stormharness import ImServer, free_port, run_python
 # Runs one storm and prints its summary and every login as JSON.
 STORM = """
 import json, sys, time
-from loadtests.storm import StormPlan, run_storm
+from perfgate.reference.storm import StormPlan, run_storm
 port, logins, clients, max_conns, timeout = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
                                              int(sys.argv[4]), float(sys.argv[5]))
 seen = []
@@ -81,7 +81,7 @@ def test_a_server_that_never_answers_times_out() -> None:
 
 HELPERS = """
 import json, io
-from loadtests.storm import split_logins, read_response, login_request
+from perfgate.reference.storm import split_logins, read_response, login_request
 
 class Sock:
     def __init__(self, data, step):

@@ -35,6 +35,7 @@ The storm window is recoverable from the samples alone: see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -55,7 +56,7 @@ from locust import User, constant, task
 try:  # plain `locust -f loadtests/storm.py` puts loadtests/ itself on sys.path
     from loadtests.im import ChatUser
 except ImportError:  # pragma: no cover - only without the installed package
-    from im import ChatUser  # type: ignore[no-redef]
+    from im import ChatUser  # type: ignore[no-redef,import-not-found]
 
 __all__ = [
     "ChatUser",
@@ -211,10 +212,8 @@ def _send(sock: Any, payload: bytes) -> None:
     raw = getattr(sock, "_sock", None)
     done = 0
     if raw is not None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             done = raw.send(payload)
-        except BlockingIOError:
-            pass
     if done < len(payload):
         sock.sendall(payload[done:])
 
@@ -337,9 +336,9 @@ class _Storm:
             if conn.sock is not None:
                 conn.sock.close()
             now = time.time_ns()
-            error = conn.error or StormError("storm stopped before the send")
+            failed = conn.error or StormError("storm stopped before the send")
             for _ in range(conn.count - answered):
-                self._done(Login(conn.client, conn.sent_ns, now, 0, 0, error))
+                self._done(Login(conn.client, conn.sent_ns, now, 0, 0, failed))
 
     def _done(self, login: Login) -> None:
         if login.error is None:

@@ -14,16 +14,16 @@ from typing import Any
 import psutil
 from aiohttp import WSMsgType, web
 
-from loadtests.imserver.auth import (
+from .auth import (
     SCRYPT_LOG2N,
     TokenSigner,
     hash_password,
     load_or_create_key,
     verify_password,
 )
-from loadtests.imserver.gateway import EXTERNAL_PREFIX, GatewayFull, GatewayLink
-from loadtests.imserver.sessions import STATUSES, Sessions
-from loadtests.imserver.storage import (
+from .gateway import EXTERNAL_PREFIX, GatewayFull, GatewayLink
+from .sessions import STATUSES, Sessions
+from .storage import (
     ReadOnlyError,
     SqliteStorage,
     Storage,
@@ -169,9 +169,8 @@ class ImService:
             data = json.loads(text)
         except json.JSONDecodeError:
             return
-        if isinstance(data, dict) and data.get("type") == "presence":
-            if data.get("status") in STATUSES:
-                await self.sessions.set_status(user, data["status"])
+        if isinstance(data, dict) and data.get("type") == "presence" and data.get("status") in STATUSES:
+            await self.sessions.set_status(user, data["status"])
 
     async def send_message(self, request: web.Request) -> web.Response:
         sender = self._bearer(request)
@@ -254,7 +253,8 @@ class ImService:
 async def storage_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """A database that cannot answer is a fast 503, never a hang or a 500."""
     try:
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
     except ReadOnlyError:
         raise _error(web.HTTPServiceUnavailable, READ_ONLY_ERROR) from None
     except StorageUnavailable:

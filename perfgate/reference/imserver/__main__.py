@@ -13,10 +13,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from loadtests.imserver.app import Settings, build_app
-from loadtests.imserver.auth import SCRYPT_LOG2N
-from loadtests.imserver.storage import Storage
-from loadtests.imserver.storage_mariadb import MariaDbConfig, MariaDbStorage, parse_address
+from .app import Settings, build_app
+from .auth import SCRYPT_LOG2N
+from .storage import Storage
+from .storage_mariadb import MariaDbConfig, MariaDbStorage, parse_address
 
 
 def _address(text: str) -> tuple[str, int]:

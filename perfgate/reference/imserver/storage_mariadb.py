@@ -15,6 +15,7 @@ event loop. Every connect, read and write has a short socket timeout, so a dead 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -27,8 +28,8 @@ from typing import Any, Literal, TypeVar
 import pymysql
 from pymysql.cursors import Cursor
 
-from loadtests.imserver.auth import PasswordHash
-from loadtests.imserver.storage import (
+from .auth import PasswordHash
+from .storage import (
     READ_ONLY,
     READ_WRITE,
     Message,
@@ -134,10 +135,8 @@ class _Endpoint:
         if conn is not None:
             with self._lock:
                 self._conns.discard(conn)
-            try:
+            with contextlib.suppress(Exception):  # the socket may be dead already; we only let go of it
                 conn.close()
-            except Exception:  # noqa: BLE001 - the socket may be dead already; we only let go of it
-                pass
 
     async def run(self, fn: Callable[[Cursor], T], guard: Callable[[], None] | None = None) -> T:
         """Run ``fn`` on a cursor in a pool thread; connection trouble -> StorageUnavailable."""
@@ -159,10 +158,8 @@ class _Endpoint:
         with self._lock:
             conns, self._conns = list(self._conns), set()
         for conn in conns:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead socket may fail; nothing to do
                 conn.close()
-            except Exception:  # noqa: BLE001 - closing a dead socket may fail; nothing to do
-                pass
 
 
 class MariaDbStorage:
@@ -189,7 +186,7 @@ class MariaDbStorage:
             for statement in _SCHEMA:
                 cur.execute(statement)
             cur.execute("SELECT COUNT(*) FROM messages")
-            return int(cur.fetchone()[0])
+            return int(_one(cur))
 
         self._count = await self._primary.run(setup)
         self._checker = asyncio.create_task(self._check_loop(), name="db-health")
@@ -197,10 +194,8 @@ class MariaDbStorage:
     async def close(self) -> None:
         if self._checker is not None:
             self._checker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._checker
-            except asyncio.CancelledError:
-                pass
         loop = asyncio.get_running_loop()
         for endpoint in (self._primary, self._health, self._replica):
             if endpoint is not None:
@@ -229,7 +224,7 @@ class MariaDbStorage:
 
         def ask(cur: Cursor) -> int:
             cur.execute("SELECT @@global.read_only")
-            return int(cur.fetchone()[0])
+            return int(_one(cur))
 
         try:
             read_only = await asyncio.wait_for(self._health.run(ask), self.config.timeout_s * 4)
@@ -317,7 +312,7 @@ class MariaDbStorage:
                     rows,
                 )
             cur.execute("SELECT @@gtid_binlog_pos")
-            return str(cur.fetchone()[0])
+            return str(_one(cur))
 
         position = await self._primary.run(insert)
         if self._replica is not None:
@@ -332,7 +327,7 @@ class MariaDbStorage:
             try:
                 with conn.cursor() as cur:
                     cur.execute("SELECT MASTER_GTID_WAIT(%s, %s)", (position, wait))
-                    caught_up = cur.fetchone()[0] == 0
+                    caught_up = _one(cur) == 0
             finally:
                 conn.close()
         except _UNAVAILABLE as exc:
@@ -382,3 +377,11 @@ class MariaDbStorage:
             except StorageUnavailable:
                 self._errors += 1
                 await asyncio.sleep(0.2)
+
+
+def _one(cur: Cursor) -> Any:
+    """The single value a one-row query returns."""
+    row = cur.fetchone()
+    if row is None:
+        raise pymysql.err.InternalError("the query returned no row")
+    return row[0]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from loadtests.imserver.auth import PasswordHash
+from .auth import PasswordHash
 
 T = TypeVar("T")
 

@@ -14,7 +14,7 @@ import logging
 
 import aiohttp
 
-from loadtests.imserver.storage import Message
+from .storage import Message
 
 log = logging.getLogger(__name__)
 

@@ -77,7 +77,7 @@ class ChatUser(FastHttpUser):
         self.account, self.password = f"user{n:04d}", f"pass{n:04d}"
         self.token: str | None = None
         self.ws: websocket.WebSocket | None = None
-        self.receiver: gevent.Greenlet | None = None
+        self.receiver: gevent.Greenlet[[websocket.WebSocket], None] | None = None
         self.online: set[str] = set()
         self.status = "online"
         self.stopping = False

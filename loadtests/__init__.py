@@ -1,1 +1,0 @@
-"""Locust scenarios and the reference IM service that perfgate gates by default."""
