@@ -52,7 +52,7 @@ STORM_KEYS = ("logins", "clients", "at", "timeout")
 
 @dataclass(frozen=True)
 class TargetConfig:
-    command: str = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
+    command: str = "{python} -m loadtests.imserver --port {port} --data {data_dir} --seed-cache .imserver-seed"
     ready_path: str = "/healthz"
     metrics_path: str | None = "/metrics"  # JSON or Prometheus text; None (false): no metrics endpoint
     ready_timeout: float = 30.0

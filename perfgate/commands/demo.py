@@ -34,7 +34,7 @@ from perfgate.outcome import Outcome
 DEMO_CONFIG = """\
 # perfgate demo: the reference IM service with perfgate's default profile.
 [target]
-command = "{python} -m loadtests.imserver --port {port} --data {data_dir}"
+command = "{python} -m loadtests.imserver --port {port} --data {data_dir} --seed-cache .imserver-seed"
 
 [load]
 locustfile = "loadtests/im.py"
@@ -53,7 +53,7 @@ def build_demo_repo(path: Path) -> git.Repo:
     target = path / "loadtests"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (path / "perfgate.toml").write_text(DEMO_CONFIG)
-    (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n")
+    (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n.imserver-seed/\n")
     repo = git.Repo.init(path)
     repo.git.add(A=True)
     repo.index.commit("IM service: scrypt login, WebSocket chat, SQLite history", author=AUTHOR, committer=AUTHOR)

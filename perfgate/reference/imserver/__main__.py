@@ -32,6 +32,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--data", type=Path, required=True, help="data directory (created if needed)")
     p.add_argument("--users", type=int, default=200, help="seeded users user0000..")
+    p.add_argument(
+        "--seed-cache",
+        type=Path,
+        metavar="DIR",
+        help="keep the seeded users' hashes here between starts (no scrypt at boot)",
+    )
     p.add_argument("--scrypt-log2n", type=int, default=SCRYPT_LOG2N, help="scrypt N = 2**this")
     p.add_argument("--gateway", metavar="HOST:PORT", help="external IM network peer")
     p.add_argument("--gateway-queue-limit", type=int, default=0, help="0 = unbounded")
@@ -91,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         scrypt_log2n=args.scrypt_log2n,
         gateway=args.gateway,
         gateway_queue_limit=args.gateway_queue_limit,
+        seed_cache=args.seed_cache,
     )
     logging.getLogger("loadtests.imserver").info("starting on http://%s:%d", args.host, args.port)
     web.run_app(

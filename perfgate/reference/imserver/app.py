@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,8 +17,10 @@ from typing import Any
 import psutil
 from aiohttp import WSMsgType, web
 
+from . import auth
 from .auth import (
     SCRYPT_LOG2N,
+    PasswordHash,
     TokenSigner,
     hash_password,
     load_or_create_key,
@@ -45,6 +50,7 @@ class Settings:
     scrypt_log2n: int = SCRYPT_LOG2N
     gateway: str | None = None
     gateway_queue_limit: int = 0
+    seed_cache: Path | None = None  # where seeded hashes are kept between starts (see seed_hashes)
 
 
 def seeded_account(i: int) -> tuple[str, str]:
@@ -65,6 +71,26 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _error(web.HTTPBadRequest, "body must be a JSON object")
     return data
+
+
+async def seed_hashes(passwords: list[str], log2n: int, cache: Path | None) -> list[PasswordHash]:
+    """Hashes of the seeded passwords. With a ``cache`` folder they are computed once per set of
+    passwords, work factor and hashing code (``auth.py``'s text), and read back on later starts:
+    a fresh data directory per start then costs no scrypt at boot, only at login."""
+    key = hashlib.sha256(repr((passwords, log2n, Path(auth.__file__).read_bytes())).encode()).hexdigest()[:16]
+    path = cache / f"seed-{key}.json" if cache else None
+    if path is not None and path.is_file():
+        rows = json.loads(path.read_text())
+        return [PasswordHash(base64.b64decode(s), base64.b64decode(d), n) for s, d, n in rows]
+    loop = asyncio.get_running_loop()
+    hashes = list(await asyncio.gather(*(loop.run_in_executor(None, hash_password, pw, log2n) for pw in passwords)))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        rows = [(base64.b64encode(h.salt).decode(), base64.b64encode(h.digest).decode(), h.log2n) for h in hashes]
+        tmp.write_text(json.dumps(rows))
+        os.replace(tmp, path)
+    return hashes
 
 
 class ImService:
@@ -107,8 +133,7 @@ class ImService:
         have = await self.storage.user_work_factors()
         todo = [seeded_account(i) for i in range(self.settings.users)]
         todo = [(name, pw) for name, pw in todo if have.get(name) != log2n]
-        loop = asyncio.get_running_loop()
-        hashes = await asyncio.gather(*(loop.run_in_executor(None, hash_password, pw, log2n) for _, pw in todo))
+        hashes = await seed_hashes([pw for _, pw in todo], log2n, self.settings.seed_cache)
         await self.storage.create_users(zip((name for name, _ in todo), hashes, strict=True))
         self.known_users = set(have) | {name for name, _ in todo}
         log.info(
