@@ -182,8 +182,10 @@ def load_status_to_dict(status: LoadStatus) -> dict[str, Any]:
 def load_status_from_dict(data: dict[str, Any], where: str = "load status") -> LoadStatus:
     """A load process's status; one without ``ok`` reads as a failure that says so."""
     check_schema(data, where)
-    status = _known(LoadStatus, {"ok": False, "error": f"{where} has no result", **data})
-    return replace(status, ok=bool(status.ok), classes=tuple(status.classes))
+    if "ok" not in data:
+        data = {**data, "ok": False, "error": data.get("error") or f"{where} has no result"}
+    status = _known(LoadStatus, data)
+    return replace(status, ok=status.ok is True, classes=tuple(status.classes))
 
 
 def run_row_from_dict(data: Any, where: str) -> RunRow:

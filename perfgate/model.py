@@ -222,7 +222,7 @@ class RunRow:
     config_hash: str = ""
     fingerprint: str = ""
     kind: str = "run"
-    state: str = "running"  # "running", a verdict's state, "failed" or "interrupted"
+    state: str = "running"  # "running", a verdict's state ("pass", ...), "error" or "interrupted"
 
 
 @dataclass(frozen=True)

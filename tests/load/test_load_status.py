@@ -41,3 +41,12 @@ def test_failures_name_the_locustfile_or_say_what_failed() -> None:
     assert str(failure(LoadStatus(ok=False), "lf.py", "distributed load failed")) == (
         "distributed load failed: unknown error"
     )
+
+
+def test_a_status_without_ok_is_a_failure_that_says_so() -> None:
+    from perfgate.codec import load_status_from_dict
+
+    assert load_status_from_dict({"ok": True}).error == ""
+    missing = load_status_from_dict({"started_ns": 1}, "rounds/0001/result.json")
+    assert not missing.ok and missing.error == "rounds/0001/result.json has no result"
+    assert not load_status_from_dict({"ok": "yes"}).ok  # only a real true is a success
