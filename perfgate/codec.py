@@ -133,7 +133,7 @@ def _known(cls: type[_T], data: Any) -> _T:
 
 def window_from_dict(data: dict[str, Any]) -> Window:
     """A window, its figures typed by its kind. Before version 3 the side sat in the figures."""
-    detail = data.get("detail") or {}
+    detail = data.get("detail") if isinstance(data.get("detail"), dict) else {}
     kind = str(data["kind"])
     figures: WindowFigures | None = None
     if kind == "fault" and "spec" not in detail:  # version 1-2: the spec's keys sat beside the plan's
@@ -147,7 +147,7 @@ def window_from_dict(data: dict[str, Any]) -> Window:
         )
     elif kind in FIGURES_OF_KIND:
         figures = _known(FIGURES_OF_KIND[kind], detail)
-    side = data.get("side") or (detail.get("side") if isinstance(detail, dict) else "") or ""
+    side = data.get("side") or detail.get("side") or ""
     return Window(kind, str(data["label"]), int(data["start_ns"]), int(data["end_ns"]), figures, str(side))
 
 
