@@ -133,7 +133,8 @@ def _known(cls: type[_T], data: Any) -> _T:
 
 def window_from_dict(data: dict[str, Any]) -> Window:
     """A window, its figures typed by its kind. Before version 3 the side sat in the figures."""
-    detail = data.get("detail") if isinstance(data.get("detail"), dict) else {}
+    stored = data.get("detail")
+    detail: dict[str, Any] = stored if isinstance(stored, dict) else {}
     kind = str(data["kind"])
     figures: WindowFigures | None = None
     if kind == "fault" and "spec" not in detail:  # version 1-2: the spec's keys sat beside the plan's
