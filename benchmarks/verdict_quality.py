@@ -183,7 +183,7 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
         flags = _replay_naive(raw)
         for m in NAIVE:
             naive_hits[m] += flags[m]
-        print(f"  {run['run_id']}: {outcome.verdict.state.value} after {outcome.pairs} pairs: {outcome.verdict.reason}")
+        print(f"  {run.run_id}: {outcome.verdict.state.value} after {outcome.pairs} pairs: {outcome.verdict.reason}")
         by_pair = defaultdict(list)
         for m in metrics:
             by_pair[(m.scenario, m.pair)].append(m)

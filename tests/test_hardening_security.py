@@ -111,7 +111,9 @@ def test_target_env_secrets_never_reach_the_store_or_any_report(tmp_path, monkey
     config = load_config(directory=tmp_path)
     assert config.target.env["API_TOKEN"] == "s3cr3t"  # the target itself still gets it
     base, cand = Revision("main", "a" * 40, "base"), Revision("HEAD", "b" * 40, "cand")
-    manifest = _manifest(config, {Side.BASELINE: base, Side.CANDIDATE: cand}, GateOptions(command="perfgate run"), {})
+    manifest = _manifest(
+        config, {Side.BASELINE: base, Side.CANDIDATE: cand}, GateOptions(command="perfgate run"), {}, ""
+    )
     store = LocalStore(tmp_path / ".perfgate")
     run_id = store.create_run(manifest)
     for index in range(3):
