@@ -20,12 +20,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported for real only inside the load process, after Locust's gevent patching
     from locust import User
 
-    from perfgate.model import (
-        LoadStatus,  # imported for real only inside the load process: Locust patches it with gevent
-    )
+    from perfgate.model import LoadStatus
 
 
 class LocustfileError(Exception):
