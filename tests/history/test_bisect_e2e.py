@@ -11,9 +11,11 @@ from tests.support import run_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
 
-#: 2 planned pairs, a budget of 6 (looks at 2, 4 and 6 pairs): no step can be decided on fewer than
+#: 2 planned pairs, a budget of 8 (looks at 2, 5 and 8 pairs): no step can be decided on fewer than
 #: 3 pairs, so every step is inconclusive at its first look and has to buy pairs instead of guessing.
-ARGS = ("--metric", "login.p50", "--margin", "0.25", "--rounds", "2", "--max-rounds", "8")
+#: The margin is wide against the noise of a busy CI machine (an unchanged commit's login p50 read
+#: +14% [-10%, +34%] after 8 pairs there) and still far below the regression (+900%).
+ARGS = ("--metric", "login.p50", "--margin", "1.0", "--rounds", "2", "--max-rounds", "8")
 
 
 def test_bisect_finds_the_regression_and_a_second_bisect_measures_nothing(tmp_path):
@@ -32,7 +34,7 @@ def test_bisect_finds_the_regression_and_a_second_bisect_measures_nothing(tmp_pa
     assert data["gates"] == sum(s["gates"] for s in steps)
     assert all(s["gates"] >= 2 and s["pairs"] >= 4 for s in steps)  # every step bought pairs after its first look
     bad = next(s for s in steps if s["commit"]["sha"] == shas[4])
-    assert bad["evidence"][0]["name"] == "login" and bad["evidence"][0]["ci_low"] > 1.25
+    assert bad["evidence"][0]["name"] == "login" and bad["evidence"][0]["ci_low"] > 2.0
     print(f"\nbisect over 8 commits: {data['gates']} gates, {len(steps)} steps, wall {data['wall_s']:.1f} s")
 
     second = tmp_path / "second.json"
