@@ -371,12 +371,14 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
             rig.faults.__exit__(None, None, None)  # schedules and chaos done: their windows are final
         windows = [w for rig in rigs for w in rig.faults.windows()]
         samples_df, resources_df = result.samples.to_pandas(), resources.to_pandas()
-        for rig in rigs:
-            measured = rig.failover(samples_df, resources_df, windows, result.ended_ns, workdir / ACK_LOG)
-            if measured is not None:
-                windows.append(measured)
+        lost = next(filter(None, (rig.lost_dependency() for rig in rigs)), "")
+        if not lost:
+            for rig in rigs:
+                measured = rig.failover(samples_df, resources_df, windows, result.ended_ns, workdir / ACK_LOG)
+                if measured is not None:
+                    windows.append(measured)
     windows += storm_windows(samples_df)
-    reason = invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)
+    reason = lost or invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)
     record = RoundRecord(
         run_id=state.run_id,
         index=spec.index,

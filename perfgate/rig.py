@@ -38,6 +38,20 @@ class SideRig:
     def load_host(self) -> str:
         return "http://" + self.faults.address("target")
 
+    def lost_dependency(self) -> str:
+        """Why this side's database cannot be measured after the load ("" when it can): a primary
+        the chaos left down is started again here, and one whose crash recovery fails is MariaDB's
+        failure, not the service's, so the round is invalid rather than the gate an error."""
+        if self.db is None or self.db.primary.running:
+            return ""
+        from perfgate.deps import MariaDbError
+
+        try:
+            self.db.restart_primary()
+        except MariaDbError as exc:
+            return f"the {self.side.value} side's database primary did not come back: {exc}"[:300]
+        return ""
+
     def outage(self, windows: list[Window], round_end_ns: int) -> tuple[int, int] | None:
         """Onset and end of this side's database outage, from its chaos and fault windows."""
         mine = [w for w in windows if w.side == self.side.value]
@@ -66,8 +80,6 @@ class SideRig:
             return None
         from perfgate.deps import query_stored_keys, read_ack_log, reconcile
 
-        if not self.db.primary.running:
-            self.db.restart_primary()
         acked = read_ack_log(ack_log, host=self.load_host) if ack_log.exists() else []
         s = self.db.settings
         stored = query_stored_keys(self.db.primary.port, s.user, s.password, s.database)

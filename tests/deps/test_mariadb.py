@@ -144,3 +144,21 @@ def test_missing_mariadb_skips_locally_but_fails_under_ci(monkeypatch: pytest.Mo
     monkeypatch.delenv("CI")
     with pytest.raises(Skipped, match="apt-get install mariadb-server"):
         mariadb_fixture.require_mariadb()
+
+
+@pytest.mark.e2e  # real mariadbd
+def test_a_primary_that_cannot_recover_makes_the_round_invalid_not_an_error(mariadb: MariaDbPair) -> None:
+    """A killed primary whose data files are gone cannot start again: the rig reports why, in
+    one line, so that the gate marks the round invalid (and re-runs it) instead of aborting."""
+    from perfgate.model import Side
+    from perfgate.rig import SideRig
+
+    rig = SideRig(Side.CANDIDATE, target=None, faults=None, db=mariadb)  # type: ignore[arg-type]
+    assert rig.lost_dependency() == ""  # running: nothing to recover
+    mariadb.kill_primary()
+    assert rig.lost_dependency() == "" and mariadb.primary.running  # a crash it recovers from
+    mariadb.kill_primary()
+    (mariadb.primary.datadir / "ibdata1").write_bytes(b"")  # the system tablespace, lost
+    reason = rig.lost_dependency()
+    assert reason.startswith("the candidate side's database primary did not come back: [mariadb] primary exited")
+    assert "\n" not in reason and not mariadb.primary.running
