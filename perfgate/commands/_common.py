@@ -53,49 +53,53 @@ def open_project(args: argparse.Namespace) -> Project:
 
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)")
-    parser.add_argument("--design", choices=[d.value for d in Design], help="override [rounds] design")
-    parser.add_argument("--rounds", type=int, help="planned pairs of rounds (override [rounds] count)")
-    parser.add_argument(
-        "--max-rounds", type=int, help="budget in pairs of rounds, confirmation pairs included (override [rounds] max)"
-    )
-    parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05 for 5%%")
-    parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
-    parser.add_argument("--seed", type=int, help="seed for the round order")
-    parser.add_argument(
-        "--no-reuse",
-        action="store_true",
-        help="measure every pair afresh, even if earlier runs of this comparison are stored",
-    )
-    parser.add_argument("--workers", type=int, help="Locust worker processes per round (0: in-process)")
-    parser.add_argument(
-        "--no-wait",
-        action="store_true",
-        help="if another gate is measuring on this machine, fail at once (exit 3) instead of waiting",
-    )
-    parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir)")
-    parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON")
-    parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment")
-    parser.add_argument("--junit", type=Path, help="write JUnit XML, one test case per metric")
-    parser.add_argument(
-        "--inconclusive",
-        choices=["fail", "pass", "warn"],
-        help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress: only the verdict, warnings and errors")
-    environment_defaults(parser, ENV_OPTIONS)
+    actions = [
+        parser.add_argument("--config", type=Path, help="perfgate.toml or pyproject.toml (default: search the repo)"),
+        parser.add_argument("--design", choices=[d.value for d in Design], help="override [rounds] design"),
+        parser.add_argument("--rounds", type=int, help="planned pairs of rounds (override [rounds] count)"),
+        parser.add_argument(
+            "--max-rounds",
+            type=int,
+            help="budget in pairs of rounds, confirmation pairs included (override [rounds] max)",
+        ),
+        parser.add_argument("--margin", type=float, help="practical margin, e.g. 0.05 for 5%%"),
+        parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)"),
+        parser.add_argument("--seed", type=int, help="seed for the round order"),
+        parser.add_argument(
+            "--no-reuse",
+            action="store_true",
+            help="measure every pair afresh, even if earlier runs of this comparison are stored",
+        ),
+        parser.add_argument("--workers", type=int, help="Locust worker processes per round (0: in-process)"),
+        parser.add_argument(
+            "--no-wait",
+            action="store_true",
+            help="if another gate is measuring on this machine, fail at once (exit 3) instead of waiting",
+        ),
+        parser.add_argument("--out", type=Path, help="folder for the HTML report (default: [report] dir)"),
+        parser.add_argument("--json", type=Path, dest="json_path", help="write the verdict as JSON"),
+        parser.add_argument("--markdown", type=Path, help="write a markdown summary for a PR comment"),
+        parser.add_argument("--junit", type=Path, help="write JUnit XML, one test case per metric"),
+        parser.add_argument(
+            "--inconclusive",
+            choices=["fail", "pass", "warn"],
+            help="exit code for an inconclusive verdict: 1, 0, or 2 (warn)",
+        ),
+        parser.add_argument("--quiet", action="store_true", help="no progress: only the verdict, warnings and errors"),
+    ]
+    environment_defaults(parser, [a for a in actions if a.dest in ENV_OPTIONS])
 
 
 #: Options that ``PERFGATE_<OPTION>`` sets when the command line does not (PERFGATE_ROUNDS=8).
 ENV_OPTIONS = ("config", "design", "rounds", "max_rounds", "margin", "seed", "workers", "inconclusive", "out")
 
 
-def environment_defaults(parser: argparse.ArgumentParser, dests: tuple[str, ...]) -> None:
-    """Defaults from ``PERFGATE_<DEST>`` for the options in ``dests``; a flag on the command line
-    still wins. A bad value is one line naming the variable."""
-    for action in parser._actions:  # argparse keeps its actions here, and offers no public view of them
+def environment_defaults(parser: argparse.ArgumentParser, actions: list[argparse.Action]) -> None:
+    """Defaults from ``PERFGATE_<DEST>`` for ``actions`` (as ``add_argument`` returned them); a flag
+    on the command line still wins. A bad value is one line naming the variable."""
+    for action in actions:
         name = f"PERFGATE_{action.dest.upper()}"
-        if action.dest not in dests or name not in os.environ:
+        if name not in os.environ:
             continue
         raw = os.environ[name]
         try:
