@@ -49,7 +49,7 @@ class SideRig:
         try:
             self.db.restart_primary()
         except MariaDbError as exc:
-            return f"the {self.side.value} side's database primary did not come back: {exc}"[:300]
+            return f"the {self.side.value} side's database primary did not come back: {exc}"
         return ""
 
     def outage(self, windows: list[Window], round_end_ns: int) -> tuple[int, int] | None:
@@ -72,7 +72,7 @@ class SideRig:
         self, samples: pd.DataFrame, resources: pd.DataFrame, windows: list[Window], round_end_ns: int, ack_log: Path
     ) -> Window | None:
         """A read-only window with this side's failover figures, reconciling acknowledged writes
-        with the primary."""
+        with the primary, which must be up: call it only once :meth:`lost_dependency` said ""."""
         if self.db is None:
             return None
         span = self.outage(windows, round_end_ns)
