@@ -177,7 +177,7 @@ def round_from_dict(data: dict[str, Any], where: str = "round record") -> RoundR
 
 
 def load_status_to_dict(status: LoadStatus) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, **asdict(status), "classes": list(status.classes)}
+    return {"schema_version": SCHEMA_VERSION, **asdict(status)}
 
 
 def load_status_from_dict(data: dict[str, Any], where: str = "load status") -> LoadStatus:

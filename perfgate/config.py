@@ -81,6 +81,8 @@ class ScenarioConfig:
     storm: dict[str, Any] = field(default_factory=dict)  # logins, clients, at, timeout
     tags: tuple[str, ...] = ()  # Locust task tags to run (empty: every task)
     exclude_tags: tuple[str, ...] = ()  # Locust task tags to leave out
+    # a LoadTestShape class of the locustfile drives the users per side (True: its only one, if any; false: none)
+    shape: str | bool = True
 
 
 @dataclass(frozen=True)
@@ -305,7 +307,15 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         storm=dict(storm),
         tags=tuple(tags["tags"]),
         exclude_tags=tuple(tags["exclude_tags"]),
+        shape=_shape(v, raw, section, d.shape),
     )
+
+
+def _shape(v: _Validator, raw: dict[str, Any], section: str, default: str | bool) -> str | bool:
+    shape = raw.get("shape", default)
+    if not isinstance(shape, (str, bool)) or shape == "":
+        raise v.error(section, "shape", f"must be a LoadTestShape class name, true or false, not {shape!r}")
+    return shape
 
 
 def _parse_scenarios(v: _Validator, raw: Any, defaults: ScenarioConfig) -> tuple[ScenarioConfig, ...]:

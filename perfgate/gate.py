@@ -22,6 +22,7 @@ import pyarrow as pa
 from perfgate import gitops, leftovers
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
+from perfgate.errors import ConfigError
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
 from perfgate.judge import pairs_to_buy
@@ -191,7 +192,12 @@ def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> 
     if scenario.database == "mariadb":
         import perfgate.deps  # noqa: F401  (pymysql, the [mariadb] extra: a missing one is one line now)
     spec = _load_spec(config, scenario, ())
-    check_locustfile(spec, workdir)
+    shape = check_locustfile(spec, workdir).shape
+    if shape and scenario.workers:
+        raise ConfigError(
+            f"scenario {scenario.name!r}: its shape {shape} (a LoadTestShape) runs only with workers = 0; "
+            "shape = false runs fixed users"
+        )
 
 
 def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Verdict:
@@ -328,6 +334,7 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
         tuple(sorted(generator_cpus or ())),
         scenario.tags,
         scenario.exclude_tags,
+        scenario.shape,
     )
 
 

@@ -270,6 +270,7 @@ class LoadStatus:
     error: str = ""
     traceback: str = ""
     classes: tuple[str, ...] = ()  # a locustfile check: the user classes it resolved
+    shape: str = ""  # the LoadTestShape that drove the users ("" for none)
     started_ns: int = 0
     measure_start_ns: int = 0  # end of warm-up
     ended_ns: int = 0

@@ -39,6 +39,7 @@ SPECIAL: dict[str, dict[str, Any]] = {
     "database": {"enum": list(DATABASES)},
     "metrics": {"type": "array", "items": {"enum": list(METRICS)}, "minItems": 1},
     "metrics_path": {"anyOf": [{"type": "string", "minLength": 1}, {"const": False}]},
+    "shape": {"anyOf": [{"type": "string", "minLength": 1}, {"type": "boolean"}]},
     "faults": {"type": "array", "items": {"type": "object"}},
     "chaos": {"type": "array", "items": {"type": "object"}},
     "monkey": {"type": "object"},

@@ -27,13 +27,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from perfgate.load.status import write_status
 from perfgate.load.worker import LocustfileError, build_user_classes, failed, task_tags
 from perfgate.model import LoadStatus
+
+if TYPE_CHECKING:
+    from locust import User
 
 #: Rows of a worker whose clock offset estimate is beyond this are shifted.
 CLOCK_TOLERANCE_NS = 5_000_000
@@ -46,11 +49,14 @@ class WorkerLost(Exception):
     """A worker did not connect in time, or went missing mid-round."""
 
 
-def _classes(spec: dict[str, Any]) -> list[type]:
+def _classes(spec: dict[str, Any]) -> list[type[User]]:
     try:
-        return build_user_classes(spec)
+        users = build_user_classes(spec)
     except Exception as exc:  # whatever the locustfile raises while importing
         raise LocustfileError(f"{type(exc).__name__}: {exc}") from exc
+    if users.shape is not None:
+        raise LocustfileError(f"shape: {type(users.shape).__name__} runs only in-process (workers = 0)")
+    return users.all
 
 
 def _encode(table: pa.Table) -> bytes:
@@ -185,8 +191,7 @@ def run_master(spec: dict[str, Any]) -> LoadStatus:
         known = set(runner.clients.keys())
         started_ns = time.time_ns()
         measure_start_ns = started_ns + int(spec["warmup"] * 1e9)
-        # TODO: drop the ignore once worker.build_user_classes says it returns list[type[User]]
-        total_users = sum(c.fixed_count for c in user_classes)  # type: ignore[attr-defined]
+        total_users = sum(c.fixed_count for c in user_classes)
         starter = gevent.spawn(runner.start, total_users, spec["spawn_rate"] * len(spec["targets"]))
         end = time.monotonic() + spec["warmup"] + spec["duration"]
         while time.monotonic() < end:

@@ -47,6 +47,7 @@ class LoadSpec:
     cpus: tuple[int, ...] = ()  # the generator's CPUs (empty: wherever the OS schedules it)
     tags: tuple[str, ...] = ()  # Locust task tags to run (empty: every task)
     exclude_tags: tuple[str, ...] = ()
+    shape: str | bool = True  # a LoadTestShape: the one named, the locustfile's only one (True), none (False)
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ def _status(workdir: Path, proc: subprocess.Popen[bytes], locustfile: str) -> Lo
     return status
 
 
-def check_locustfile(spec: LoadSpec, workdir: Path) -> None:
-    """Import the locustfile and resolve its user classes, in a throw-away process."""
+def check_locustfile(spec: LoadSpec, workdir: Path) -> LoadStatus:
+    """Import the locustfile and resolve its user classes and shape, in a throw-away process."""
     workdir.mkdir(parents=True, exist_ok=True)
     proc = _launch(write_spec(spec, workdir, check_only=True), workdir)
     try:
@@ -128,7 +129,7 @@ def check_locustfile(spec: LoadSpec, workdir: Path) -> None:
         pass
     finally:
         kill_tree(proc, 2)
-    _status(workdir, proc, spec.locustfile)
+    return _status(workdir, proc, spec.locustfile)
 
 
 def run_load(spec: LoadSpec, workdir: Path, *, watch: Callable[[], None] | None = None) -> LoadResult:

@@ -17,11 +17,13 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported for real only inside the load process, after Locust's gevent patching
     from locust import User
+    from locust.shape import LoadTestShape
 
     from perfgate.model import LoadStatus
 
@@ -93,36 +95,23 @@ def pair_task_streams() -> None:
         setattr(taskset, "get_next_task", get_next_task)  # noqa: B010 (mypy refuses assigning a method)
 
 
-def _split(users: int, classes: list[type]) -> list[int]:
-    """Users per class: a class's ``fixed_count`` if set, the rest by weight (largest remainder)."""
-    fixed = [getattr(c, "fixed_count", 0) or 0 for c in classes]
-    weighted = [i for i, f in enumerate(fixed) if f <= 0]
-    counts = list(fixed)
-    left = max(users - sum(fixed), len(weighted))
-    if not weighted:
-        return counts
-    weights = [max(getattr(classes[i], "weight", 1), 1) for i in weighted]
-    shares = [left * w / sum(weights) for w in weights]
-    for i, share in zip(weighted, shares):
-        counts[i] = max(1, int(share))
-    order = sorted(range(len(weighted)), key=lambda k: shares[k] - int(shares[k]), reverse=True)
-    for k in order[: max(0, left - sum(counts[i] for i in weighted))]:
-        counts[weighted[k]] += 1
-    return counts
-
-
-def load_user_classes(locustfile: str, names: list[str]) -> list[type]:
+def load_user_classes(
+    locustfile: str, names: list[str], shape: str | bool = False
+) -> tuple[list[type], LoadTestShape | None]:
+    """The named user classes of ``locustfile``, and the shape it runs (see :func:`~perfgate.load.shape.pick_shape`)."""
     from locust.util.load_locustfile import load_locustfile
 
+    from perfgate.load.shape import pick_shape
+
     try:
-        found, _ = load_locustfile(locustfile)
+        found, shapes = load_locustfile(locustfile)
     except SystemExit as exc:
         raise ImportError(f"cannot import {locustfile}") from exc
     missing = [n for n in names if n not in found]
     if missing:
         known = ", ".join(sorted(found)) or "none"
         raise LookupError(f"user_classes: no user class {missing[0]!r} in {locustfile} (found: {known})")
-    return [found[n] for n in names]
+    return [found[n] for n in names], pick_shape(shapes, shape)
 
 
 def task_tags(spec: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:
@@ -130,19 +119,33 @@ def task_tags(spec: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]
     return list(spec.get("tags") or ()) or None, list(spec.get("exclude_tags") or ()) or None
 
 
-def build_user_classes(spec: dict[str, Any]) -> list[type]:
+@dataclass(frozen=True)
+class UserClasses:
+    """A round's users: the locustfile's classes, and each one's subclass per side (``sides[side][i]``)."""
+
+    classes: list[type]
+    sides: list[list[type[User]]]
+    shape: LoadTestShape | None = None  # drives the counts; otherwise each side runs ``fixed_count`` users a class
+
+    @property
+    def all(self) -> list[type[User]]:
+        return [cls for side in self.sides for cls in side]
+
+
+def build_user_classes(spec: dict[str, Any]) -> UserClasses:
+    from perfgate.load.shape import user_counts
     from perfgate.procs import raise_file_limit  # after Locust's gevent patching, as every import here
 
     os.environ.update(spec.get("env") or {})  # scenario settings the locustfile reads
     raise_file_limit()
     pair_task_streams()
-    classes = load_user_classes(spec["locustfile"], spec["user_classes"])
-    counts = _split(spec["users"], classes)
-    return [
-        _side_class(cls, target["side"], target["host"], count)
+    classes, shape = load_user_classes(spec["locustfile"], spec["user_classes"], spec.get("shape", False))
+    counts = user_counts(spec["users"], classes, every_class=True)
+    sides = [
+        [_side_class(cls, target["side"], target["host"], count) for cls, count in zip(classes, counts)]
         for target in spec["targets"]
-        for cls, count in zip(classes, counts)
     ]
+    return UserClasses(classes, sides, shape)
 
 
 def _watch_lag(lags: list[tuple[int, float]], interval: float = 0.05) -> None:
@@ -173,17 +176,22 @@ def run(spec: dict[str, Any]) -> LoadStatus:
 
     if spec.get("cpus"):
         os.sched_setaffinity(0, spec["cpus"])
+    from perfgate.load.shape import ShapeDriver, ShapeError
+
     try:
-        user_classes = build_user_classes(spec)
+        users = build_user_classes(spec)
+    except ShapeError as exc:
+        raise LocustfileError(str(exc)) from exc
     except Exception as exc:  # whatever the locustfile raises while importing
         raise LocustfileError(f"{type(exc).__name__}: {exc}") from exc
+    shape_name = type(users.shape).__name__ if users.shape else ""
     if spec.get("check_only"):
-        return LoadStatus(ok=True, classes=tuple(c.__name__ for c in user_classes))
+        return LoadStatus(ok=True, classes=tuple(c.__name__ for c in users.all), shape=shape_name)
     started_ns = time.time_ns()
     measure_start_ns = started_ns + int(spec["warmup"] * 1e9)
     recorder = Recorder(measure_start_ns)
     tags, exclude = task_tags(spec)
-    env = Environment(user_classes=user_classes, tags=tags, exclude_tags=exclude)
+    env = Environment(user_classes=users.all, tags=tags, exclude_tags=exclude)
     env.events.request.add_listener(recorder.on_request)
     user_errors: list[str] = []
     env.events.user_error.add_listener(lambda user_instance, exception, tb: user_errors.append(repr(exception)))
@@ -191,15 +199,22 @@ def run(spec: dict[str, Any]) -> LoadStatus:
     me = psutil.Process()
     me.cpu_percent(None)
     cpu: list[float] = []
-    total_users = sum(int(getattr(c, "fixed_count", 0)) for c in user_classes)
-    runner.start(total_users, spawn_rate=spec["spawn_rate"] * len(spec["targets"]))
+    end = time.monotonic() + spec["warmup"] + spec["duration"]
+    if users.shape is None:
+        total_users = sum(int(getattr(c, "fixed_count", 0)) for c in users.all)
+        runner.start(total_users, spawn_rate=spec["spawn_rate"] * len(spec["targets"]))
+        shaping = None
+    else:
+        shaping = gevent.spawn(ShapeDriver(users.shape, runner, users.classes, users.sides).run, end)
     Path(spec["out"]).with_name("started").write_text(str(started_ns))  # the gate starts fault schedules
     lags: list[tuple[int, float]] = []
     lag_watch = gevent.spawn(_watch_lag, lags)
-    end = time.monotonic() + spec["warmup"] + spec["duration"]
-    while (left := end - time.monotonic()) > 0:
+    while (left := end - time.monotonic()) > 0 and not (shaping is not None and shaping.ready()):
         gevent.sleep(min(1.0, left))
         cpu.append(me.cpu_percent(None))
+    if shaping is not None:
+        shaping.kill()
+        shaping.get()  # re-raises what the shape raised: the round fails
     ended_ns = time.time_ns()
     lag_watch.kill()
     runner.quit()
@@ -221,6 +236,7 @@ def run(spec: dict[str, Any]) -> LoadStatus:
         loop_lag_ms_p99=_quantile(measured_lag, 0.99),
         user_errors=len(user_errors),
         first_user_error=user_errors[0][:300] if user_errors else "",
+        shape=shape_name,
     )
 
 

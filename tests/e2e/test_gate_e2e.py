@@ -197,6 +197,57 @@ def test_unknown_user_class(demo_repo):
     one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "no user class 'GhostUser'")
 
 
+SHAPED = """
+from locust import FastHttpUser, LoadTestShape, constant, task
+
+from loadtests.im import ChatUser  # the IM scenario's users, as they are
+
+
+class Idle(FastHttpUser):
+    wait_time = constant(0.2)
+
+    @task
+    def ping(self):
+        self.client.get("/nowhere", name="idle")
+
+
+class OnlyChat(LoadTestShape):
+    # chat users only, and stop at 3.5 s of the round's planned 1 + 10
+    def tick(self):
+        return (4, 8, [ChatUser]) if self.get_run_time() < 3.5 else None
+"""
+
+
+def shaped_config(repo_dir: Path, extra: str = "") -> Path:
+    (repo_dir / "shaped.py").write_text(SHAPED)
+    config = short_config(repo_dir, locustfile="shaped.py")
+    text = config.read_text().replace('["ChatUser"]', '["ChatUser", "Idle"]').replace("duration = 2", "duration = 10")
+    config.write_text(text.replace("[rounds]", extra + "\n[rounds]"))
+    return config
+
+
+def test_a_load_shape_drives_every_rounds_users_and_ends_it(demo_repo, tmp_path):
+    verdict_path = tmp_path / "verdict.json"
+    result = run_cli("run", "--config", str(shaped_config(demo_repo)), "--json", str(verdict_path), cwd=demo_repo)
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    store, run_id = LocalStore(demo_repo / ".perfgate"), json.loads(verdict_path.read_text())["run_id"]
+    rounds = store.rounds(run_id)
+    assert len(rounds) == 2
+    for record in rounds:
+        samples = store.samples(run_id, record.index)
+        assert "login" in set(samples["name"]) and "idle" not in set(samples["name"])  # the tick's classes
+        assert set(samples["side"]) == {"baseline", "candidate"}
+        assert (samples["t_ns"].max() - samples["t_ns"].min()) / 1e9 < 8  # the shape's end, not the planned 11 s
+    assert_nothing_left(demo_repo)
+
+
+def test_a_load_shape_with_distributed_load_is_one_line(demo_repo):
+    config = shaped_config(demo_repo, extra="workers = 1\n")
+    result = run_cli("run", "--config", str(config), cwd=demo_repo)
+    one_line_error(result, "its shape OnlyChat (a LoadTestShape) runs only with workers = 0")
+    assert_nothing_left(demo_repo)
+
+
 def in_round() -> bool:
     """A load generator and a target are both running: a round, not the pre-flight check."""
     commands = []

@@ -30,7 +30,7 @@ PROBE = textwrap.dedent("""
 
     spec = {"locustfile": sys.argv[1], "user_classes": ["Mixed"], "users": 3,
             "targets": [{"side": "baseline", "host": "http://a"}, {"side": "candidate", "host": "http://b"}]}
-    classes = build_user_classes(spec)
+    classes = build_user_classes(spec).all
     env = Environment(user_classes=classes)
     streams = {}
     for cls in classes:
