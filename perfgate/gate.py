@@ -132,7 +132,8 @@ def run_gate(
     round_runner: RoundRunner | None = None,
 ) -> GateResult:
     """Measure both revisions, judge, store and report. ``round_runner`` runs one round
-    elsewhere (a cluster); by default rounds run on this machine."""
+    elsewhere (a cluster, whose nodes run ``[target] setup`` themselves); by default rounds
+    run on this machine."""
     progress = progress or Progress()
     config = apply_options(config, options)
     repo = gitops.open_repo(repo_dir)
@@ -158,7 +159,7 @@ def run_gate(
                     side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
                     for side, rev in revisions.items()
                 }
-                if config.target.setup:  # both sides built alike, before anything is measured
+                if config.target.setup and round_runner is None:  # both sides alike, before any measuring
                     for side, checkout in checkouts.items():
                         progress.message(f"setup of the {side.value} ({revisions[side].short}): {config.target.setup}")
                         log = scratch / f"setup-{side.value}.log"

@@ -40,10 +40,11 @@ from botocore.exceptions import ClientError
 
 from perfgate.codec import load_status_to_dict
 from perfgate.config import TargetConfig
+from perfgate.errors import TargetError
 from perfgate.load.status import read_status
 from perfgate.model import LoadStatus, Side
 from perfgate.procs import kill_tree
-from perfgate.target import ResourceSampler, Target, free_port
+from perfgate.target import ResourceSampler, Target, free_port, run_setup
 
 POLL_S = 0.5
 
@@ -132,11 +133,25 @@ class Agent:
 
     # --- the loop -------------------------------------------------------------
 
+    def build(self) -> None:
+        """``[target] setup`` in each side's checkout, once before its first start, as a local gate does."""
+        target = self.config["target"]
+        if self.role != "target" or not target.get("setup"):
+            return
+        for side in Side:
+            src = self.home / "src" / side.value
+            log = self.home / f"setup-{side.value}.log"
+            timeout = float(target.get("setup_timeout", 600.0))
+            run_setup(target["setup"], src, log, timeout, side.value, target.get("env") or {})
+
     def run(self) -> int:
-        self.put(
-            f"nodes/{self.role}-{self.index}.json",
-            {"instance_id": self.instance_id, "address": self.address, "state": "ready", "t": time.time()},
-        )
+        node = {"instance_id": self.instance_id, "address": self.address, "t": time.time()}
+        try:
+            self.build()
+        except TargetError as exc:  # the controller reports it and tears the cluster down
+            self.put(f"nodes/{self.role}-{self.index}.json", {**node, "state": "failed", "error": str(exc)})
+            return 3
+        self.put(f"nodes/{self.role}-{self.index}.json", {**node, "state": "ready"})
         handler = {"target": self.target_round, "master": self.master_round, "worker": self.worker_round}[self.role]
         for n in range(100000):
             seq = f"{n:04d}"

@@ -100,13 +100,23 @@ class RemoteRounds:
                 raise InfraError(f"instance {node.instance_id} ({node.role} {node.index}) is {node.state} mid-run")
 
     def wait_ready(self) -> None:
+        """Every node installed and ready; a node that could not get ready (its ``[target] setup``
+        failed) is one InfraError in its own words."""
         wanted = self.settings.targets + 1 + self.settings.workers
         end = time.monotonic() + self.boot_timeout
-        last_check = 0.0
-        while len(self.keys("nodes/")) < wanted:
+        last_check, seen = 0.0, set[str]()
+        while True:
+            found = self.keys("nodes/")
+            for key in sorted(found - seen):
+                seen.add(key)
+                node = self.get_json(key)
+                if node.get("state") == "failed":
+                    raise InfraError(f"{key.removeprefix('nodes/').removesuffix('.json')}: {node.get('error')}")
+            if len(found) >= wanted:
+                break
             if time.monotonic() > end:
                 raise InfraError(
-                    f"only {len(self.keys('nodes/'))} of {wanted} nodes were ready within "
+                    f"only {len(found)} of {wanted} nodes were ready within "
                     f"{self.boot_timeout:g}s; see bootstrap.log on the nodes"
                 )
             if time.monotonic() - last_check > 5.0:
@@ -289,8 +299,6 @@ def run_gate_on_cluster(
     """
     from perfgate import gate
 
-    if config.target.setup:  # before anything is provisioned
-        raise InfraError("[target] setup: not run on cluster nodes yet; build in the target command, or gate locally")
     config = gate.apply_options(config, options)
     repo = gitops.open_repo(repo_dir)
     root = gitops.repo_root(repo)

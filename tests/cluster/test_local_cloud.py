@@ -21,6 +21,7 @@ from perfgate.cluster.base import InfraSettings
 from perfgate.cluster.remote import run_gate_on_cluster
 from perfgate.commands._common import ReportRequest, publish
 from perfgate.config import load_config
+from perfgate.errors import InfraError
 from perfgate.gate import GateOptions
 from perfgate.model import State
 from perfgate.store import open_store
@@ -33,6 +34,10 @@ HERE = Path(__file__).parent
 @pytest.mark.e2e  # boots the local cloud's nodes and runs a whole gate on them
 def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> None:
     settings = InfraSettings(bucket="pg-test", workers=2, owner="ci@test", max_duration_min=60)
+    built = tmp_path / "built.txt"  # [target] setup says where it ran
+    (repo / "perfgate.toml").write_text(
+        CONFIG.replace("[target]\n", f'[target]\nsetup = "echo {{worktree}} >> {built}"\n')
+    )
     config = load_config(directory=repo)
     options = GateOptions(baseline="HEAD~1", candidate="HEAD")
     result = run_gate_on_cluster(
@@ -40,6 +45,8 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
     )
     assert result.verdict.state in (State.PASS, State.INCONCLUSIVE, State.REGRESSION)
     assert result.verdict.rounds == 2 and result.verdict.metrics
+    ran = built.read_text().split()  # once per side, on the target node, in its own checkouts
+    assert len(ran) == 2 and ran[0].endswith("/src/baseline") and ran[1].endswith("/src/candidate"), ran
     store = open_store(config.store, config.root)
     rounds = store.rounds(result.run_id)
     assert len(rounds) == 2
@@ -53,6 +60,29 @@ def test_gate_on_the_local_cloud(moto_url: str, repo: Path, tmp_path: Path) -> N
     assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
     # the caller writes the report
     assert publish(result, config, ReportRequest(out_dir=tmp_path / "reports")).reports.html.exists()
+
+
+@pytest.mark.e2e  # boots the local cloud; its target node fails its [target] setup
+def test_a_setup_that_fails_on_a_node_is_one_line_and_tears_everything_down(
+    moto_url: str, repo: Path, tmp_path: Path
+) -> None:
+    (repo / "perfgate.toml").write_text(CONFIG.replace("[target]\n", '[target]\nsetup = "echo no compiler; exit 7"\n'))
+    settings = InfraSettings(bucket="pg-test", workers=1, owner="ci@test", max_duration_min=60)
+    options = GateOptions(baseline="HEAD~1", candidate="HEAD")
+    with pytest.raises(InfraError) as caught:
+        run_gate_on_cluster(
+            load_config(directory=repo),
+            repo,
+            options,
+            settings,
+            backend="local-cloud",
+            cache_dir=tmp_path / "wheels",
+            boot_timeout=240,
+        )
+    message = str(caught.value)
+    assert message == "target-0: [target] setup 'echo no compiler; exit 7' of baseline exited with code 7: no compiler"
+    assert count_left(moto_url) == {"instances": 0, "security_groups": 0, "objects": 0}
+    assert not node_processes(moto_url)
 
 
 @pytest.mark.e2e  # boots the local cloud and signals the gate mid-round
