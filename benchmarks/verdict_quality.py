@@ -34,6 +34,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from perfgate.config import JudgeConfig, RoundsConfig
+from perfgate.formatting import verdict_text
 from perfgate.judge import round_metrics
 from perfgate.judge.simulate import (
     IM_LADDER,
@@ -183,7 +184,9 @@ def replay(path: str, config: JudgeConfig, resample: int, seed: int, aa_runs: tu
         flags = _replay_naive(raw)
         for m in NAIVE:
             naive_hits[m] += flags[m]
-        print(f"  {run.run_id}: {outcome.verdict.state.value} after {outcome.pairs} pairs: {outcome.verdict.reason}")
+        print(
+            f"  {run.run_id}: {outcome.verdict.state.value} after {outcome.pairs} pairs: {verdict_text(outcome.verdict)}"
+        )
         by_pair = defaultdict(list)
         for m in metrics:
             by_pair[(m.scenario, m.pair)].append(m)

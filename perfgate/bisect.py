@@ -27,11 +27,14 @@ import git
 from perfgate import gitops
 from perfgate.config import METRICS, Config, split_metric_spec
 from perfgate.errors import ConfigError, RevisionError, StoreError
-from perfgate.gate import GateOptions, Progress, apply_options, run_gate
+from perfgate.formatting import reason_text
+from perfgate.gate import GateOptions, apply_options, run_gate
 from perfgate.history import list_commits
 from perfgate.judge import pairs_to_buy
 from perfgate.judge.invariants import NAME as FAILOVER
+from perfgate.judge.rules import STATE_ORDER
 from perfgate.model import MetricComparison, Revision, State
+from perfgate.progress import Progress
 from perfgate.store import open_store
 from perfgate.store.query import Measurements
 
@@ -187,9 +190,8 @@ class Bisector:
 def _reason(state: State, evidence: tuple[MetricComparison, ...], pairs: int, budget: int) -> str:
     if not evidence:
         return f"no metric could be judged after {pairs} pairs"
-    order = {State.REGRESSION: 0, State.INCONCLUSIVE: 1, State.PASS: 2, State.IMPROVEMENT: 3}
-    worst = sorted(evidence, key=lambda m: (order[m.verdict], -m.ratio))[0]
-    text = worst.reason
+    worst = sorted(evidence, key=lambda m: (STATE_ORDER[m.verdict], -m.ratio))[0]
+    text = reason_text(worst)
     if state is State.INCONCLUSIVE and pairs >= budget:
         text += f" (budget of {budget} pairs spent)"
     return text

@@ -2,18 +2,20 @@
 
 The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
 
-    {"schema_version": 2, "verdict": "pass|regression|inconclusive", "reason": str,
+    {"schema_version": 4, "verdict": "pass|regression|inconclusive", "reason": str,
      "run_id": str, "baseline": Revision, "candidate": Revision,
      "rounds": int, "invalid_rounds": int, "confirmation_rounds": int, "notes": [str],
      "report": "path/to/report.html" | null,
      "metrics": [{"scenario", "name", "metric", "baseline", "candidate", "ratio",
-                  "ci_low", "ci_high", "p_value", "verdict", "reason",
+                  "ci_low", "ci_high", "p_value", "verdict", "why", "reason",
                   "margin", "rounds", "higher_is_better"}]}
 
-Revision is ``{"label", "sha", "subject", "author", "date", "dirty"}``. Version 2
+Revision is ``{"label", "sha", "subject", "author", "date", "dirty"}``; ``why`` is
+``{"basis", "pairs", "need", "fisher_p", "beside", "text"}`` (:class:`perfgate.model.Reason`),
+and both ``reason`` fields are its words, written for readers and ignored on read. Version 2
 adds the metric ``cpu_per_request`` (name ``(target)``: µs of the target's CPU per
-request); the shape is unchanged, and so it is in version 3, which changes only stored
-round records (typed window figures and ``health``).
+request); version 3 changes only stored round records (typed window figures and ``health``);
+version 4 adds ``why``.
 
 Stored records (the manifest, round records, the verdict) carry ``schema_version`` and
 are checked on read: one from a newer perfgate is refused with a line naming the file.
@@ -26,15 +28,18 @@ from dataclasses import asdict, fields, replace
 from typing import Any, TypeVar
 
 from perfgate.errors import StoreError
+from perfgate.formatting import reason_text, verdict_text
 from perfgate.model import (
     FIGURES_OF_KIND,
     SCHEMA_VERSION,
+    Basis,
     ClusterRound,
     Design,
     FaultFigures,
     LoadStatus,
     Manifest,
     MetricComparison,
+    Reason,
     Revision,
     RoundHealth,
     RoundRecord,
@@ -68,19 +73,23 @@ def _finite(value: float) -> float | None:
 
 
 def _number(value: Any) -> float:
-    return float("nan") if value is None else float(value)
+    return math.nan if value is None else float(value)  # the one NaN object: records read back compare equal
 
 
 def verdict_to_dict(verdict: Verdict, report_path: str | None = None) -> dict[str, Any]:
+    """The verdict as JSON: every figure, each reason as data (``why``) and, for people and
+    tools that read the file, in words (``reason``)."""
     metrics = []
     for m in verdict.metrics:
         item = {k: (_finite(v) if isinstance(v, float) else v) for k, v in asdict(m).items()}
         item["verdict"] = m.verdict.value
+        item["reason"] = reason_text(m)
+        item["why"] = {**asdict(m.why), "fisher_p": _finite(m.why.fisher_p), "beside": [list(b) for b in m.why.beside]}
         metrics.append(item)
     return {
         "schema_version": SCHEMA_VERSION,
         "verdict": verdict.state.value,
-        "reason": verdict.reason,
+        "reason": verdict_text(verdict),
         "run_id": verdict.run_id,
         "baseline": asdict(verdict.baseline),
         "candidate": asdict(verdict.candidate),
@@ -94,17 +103,18 @@ def verdict_to_dict(verdict: Verdict, report_path: str | None = None) -> dict[st
 
 
 def verdict_from_dict(data: dict[str, Any], where: str = "verdict") -> Verdict:
-    check_schema(data, where)
+    """A stored verdict; one older than version 4 keeps each metric's sentence (``Basis.STORED``)."""
+    version = check_schema(data, where)
     metrics = []
     for item in data["metrics"]:
-        item_fields = dict(item)
+        item_fields = {k: v for k, v in item.items() if k != "reason"}
         for key in ("baseline", "candidate", "ratio", "ci_low", "ci_high", "p_value"):
             item_fields[key] = _number(item_fields[key])
         item_fields["verdict"] = State(item_fields["verdict"])
+        item_fields["why"] = _reason(item["why"]) if version >= 4 else Reason(Basis.STORED, text=item["reason"])
         metrics.append(MetricComparison(**item_fields))
     return Verdict(
         state=State(data["verdict"]),
-        reason=data["reason"],
         metrics=tuple(metrics),
         baseline=Revision(**data["baseline"]),
         candidate=Revision(**data["candidate"]),
@@ -114,6 +124,12 @@ def verdict_from_dict(data: dict[str, Any], where: str = "verdict") -> Verdict:
         confirmation_rounds=data.get("confirmation_rounds", 0),
         notes=tuple(data.get("notes", ())),
     )
+
+
+def _reason(data: dict[str, Any]) -> Reason:
+    reason = _known(Reason, data)
+    beside = tuple((str(name), float(delta)) for name, delta in reason.beside)
+    return replace(reason, basis=Basis(reason.basis), fisher_p=_number(reason.fisher_p), beside=beside)
 
 
 def round_to_dict(record: RoundRecord) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """How numbers read, in every output: terminal, markdown, HTML, JUnit, the trend page and the
-judge's reasons. One copy of each rule, so a change reads the same everywhere.
+judge's reasons. One copy of each rule, so a change reads the same everywhere. The judge
+returns its reasons as data (:class:`perfgate.model.Reason`); :func:`reason_text` and
+:func:`verdict_text` are the only places that turn them into sentences.
 
 Latencies are stored in microseconds, error rates as fractions, CPU cost in µs per request.
 Signed numbers use a real minus sign (U+2212); a value that cannot be shown reads "—".
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
-from perfgate.model import MetricComparison, Revision
+from perfgate.model import Basis, MetricComparison, Revision, State, Verdict
 
 MINUS = "\u2212"
 MISSING = "—"
@@ -166,3 +169,107 @@ def commit_links(repository_url: str, baseline: Revision, candidate: Revision) -
     if len(links) == 2 and baseline.sha != candidate.sha:
         links["compare"] = f"{repository_url}/compare/{baseline.sha}...{candidate.sha}"
     return links
+
+
+# --- the judge's reasons, in words ------------------------------------------------------------
+
+
+def reason_text(m: MetricComparison) -> str:
+    """A metric's reason in one line, e.g. "regression: p95 login +18% [+12%, +25%] above the +5% margin"."""
+    basis = m.why.basis
+    if basis is Basis.STORED:
+        return m.why.text
+    if basis is Basis.CHECK:
+        return _check_text(m)
+    if basis is Basis.LIMIT:
+        return _limit_text(m)
+    text = _comparison_text(m)
+    if m.why.beside:
+        deltas = ", ".join(f"{name} {delta_ms(delta)}" for name, delta in m.why.beside)
+        text += f" (scenario {m.scenario}; p50 beside it: {deltas})"
+    return text
+
+
+def _comparison_text(m: MetricComparison) -> str:
+    label, why = f"{m.metric} {m.name}", m.why
+    after = f"after {m.rounds} rounds"
+    if why.need:
+        pairs = f"{why.pairs} round pair{'s' * (why.pairs != 1)}"
+        return f"inconclusive: {label}: only {pairs} (need {why.need}), never a pass"
+    if is_difference(m):
+        what = (
+            f"{label} {m.baseline:.2%} \u2192 {m.candidate:.2%} ({points(m.candidate - m.baseline)} "
+            f"[{points(m.ci_low)}, {points(m.ci_high)}]"
+        )
+        p = why.fisher_p
+        extra = f", Fisher p={p:.2g})" if math.isfinite(p) and p < 1 else ")"
+        tolerance = f"the {m.margin * 100:.2f} pp tolerance"
+        return {
+            State.REGRESSION: f"regression: {what}{extra} above {tolerance}",
+            State.IMPROVEMENT: f"improvement: {what}{extra}",
+            State.PASS: f"pass: {what}{extra} within {tolerance}",
+            State.INCONCLUSIVE: f"inconclusive: {what}{extra} straddles {tolerance} {after}",
+        }[m.verdict]
+    what = f"{label} {percent(m.ratio)} [{percent(m.ci_low)}, {percent(m.ci_high)}]"
+    margin = f"{MINUS if m.higher_is_better else '+'}{m.margin * 100:g}% margin"
+    return {
+        State.REGRESSION: f"regression: {what} {'below' if m.higher_is_better else 'above'} the {margin}",
+        State.IMPROVEMENT: f"improvement: {what}",
+        State.PASS: f"pass: {what} within the {margin}",
+        State.INCONCLUSIVE: f"inconclusive: {label} {percent(m.ratio)}, CI [{percent(m.ci_low)}, "
+        f"{percent(m.ci_high)}] straddles the {margin} {after}",
+    }[m.verdict]
+
+
+def _limit_text(m: MetricComparison) -> str:
+    metric = m.metric.removesuffix(LIMIT_SUFFIX)
+    if m.why.need:
+        return f"inconclusive: {metric} {m.name}: only {m.why.pairs} rounds (need {m.why.need}) against its limit"
+    limit = m.baseline  # a limit's row holds the limit where a baseline would be, its CI as fractions of it
+    shown = f"{metric} {m.name} {value_text(m.candidate, metric)}"
+    if limit:  # (a zero limit has no fractions)
+        shown += f" [{value_text(m.ci_low * limit, metric)}, {value_text(m.ci_high * limit, metric)}]"
+    where = {State.REGRESSION: "above", State.PASS: "within", State.INCONCLUSIVE: "straddles"}[m.verdict]
+    return f"{m.verdict.value}: {shown} {where} the {value_text(limit, metric)} limit"
+
+
+def _check_text(m: MetricComparison) -> str:
+    failed = m.verdict is State.REGRESSION
+    if m.metric == "acked_lost":
+        return (
+            f"regression: {m.candidate:.0f} acknowledged writes lost" if failed else "pass: no acknowledged write lost"
+        )
+    if m.metric == "went_down":
+        return "regression: the service went down instead of read-only" if failed else "pass: the service stayed up"
+    if m.metric == "outage_reads_ok":
+        goal = f"goal {(1 - m.margin) * 100:.1f}%"
+        ok = f"reads and logins {m.candidate * 100:.1f}% ok during the outage ({goal})"
+        return f"regression: {ok}" if failed else "pass: reads and logins kept working"
+    return f"{m.verdict.value}: {m.metric} {m.name}"
+
+
+def _is_hard(m: MetricComparison) -> bool:
+    """A limit or a hard check: it leads the verdict's reason when it decides."""
+    return m.why.basis in (Basis.LIMIT, Basis.CHECK)
+
+
+def verdict_text(verdict: Verdict) -> str:
+    """The verdict in one line, naming the metric(s) that decide it: hard checks and limits
+    first, then the comparisons (``verdict.metrics`` are ranked, the deciding ones first)."""
+    compared = [m for m in verdict.metrics if not _is_hard(m)]
+    if not compared and verdict.state is not State.REGRESSION:
+        return "inconclusive: no metric had enough requests to judge"
+    scenarios = {m.scenario for m in compared}
+
+    def named(m: MetricComparison) -> str:
+        text = reason_text(m).split(": ", 1)[-1]
+        return f"{m.scenario}/{text}" if len(scenarios) > 1 and not _is_hard(m) else text  # "storm/p95 /feed …"
+
+    def lead(group: Sequence[MetricComparison]) -> str:
+        return named(group[0]) + (f" (and {len(group) - 1} more)" if len(group) > 1 else "")
+
+    if verdict.state is State.PASS:
+        return f"pass: all {len(compared)} metrics within their margins; closest: {named(compared[0])}"
+    deciding = [m for m in verdict.metrics if m.verdict is verdict.state]
+    groups = [g for g in ([m for m in deciding if _is_hard(m)], [m for m in deciding if not _is_hard(m)]) if g]
+    return f"{verdict.state.value}: " + "; ".join(lead(g) for g in groups)

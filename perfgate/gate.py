@@ -46,6 +46,7 @@ from perfgate.model import (
 )
 from perfgate.plan import plan_pairs
 from perfgate.procs import check_stop, set_owner_run
+from perfgate.progress import Progress
 from perfgate.rig import ACK_LOG, build_sides
 from perfgate.store import LocalStore, new_run_id, open_store
 from perfgate.store.query import Evidence, Key, Measurements, count_pairs, judge_evidence, round_evidence
@@ -77,15 +78,6 @@ class GateResult:
 
     verdict: Verdict
     run_id: str
-
-
-class Progress:
-    """Callbacks the CLI overrides to show progress; the defaults are silent."""
-
-    def planned(self, total_rounds: int) -> None: ...
-    def round_started(self, spec: RoundSpec) -> None: ...
-    def round_finished(self, record: RoundRecord, requests: int = 0) -> None: ...  # measured requests
-    def message(self, text: str) -> None: ...
 
 
 @dataclass

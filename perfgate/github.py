@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from perfgate.errors import ConfigError, GitHubError
-from perfgate.formatting import change_with_ci
+from perfgate.formatting import change_with_ci, reason_text
 from perfgate.model import State, Verdict
 
 API_TIMEOUT_S = 30.0
@@ -116,5 +116,5 @@ def workflow_annotations(verdict: Verdict, limit: int = 10) -> list[str]:
         if kind is None or len(lines) >= limit:
             continue
         title = _escape(f"perfgate {m.verdict.value}: {m.name} {m.metric}", property_value=True)
-        lines.append(f"::{kind} title={title}::{_escape(f'{change_with_ci(m)} — {m.reason}')}")
+        lines.append(f"::{kind} title={title}::{_escape(f'{change_with_ci(m)} — {reason_text(m)}')}")
     return lines

@@ -41,7 +41,8 @@ from perfgate.store import open_store
 from perfgate.store.query import Key, Measurements
 
 if TYPE_CHECKING:
-    from perfgate.gate import GateOptions, Progress
+    from perfgate.gate import GateOptions
+    from perfgate.progress import Progress
 
 #: Fewer round-level values than this in a series: no change-point search.
 MIN_CHANGE_POINT_VALUES = 6

@@ -37,9 +37,11 @@ import git
 from perfgate import gitops
 from perfgate.config import Config, load_config
 from perfgate.errors import ConfigError, PerfgateError, RevisionError
-from perfgate.gate import GateOptions, GateResult, Progress, run_gate
+from perfgate.formatting import verdict_text
+from perfgate.gate import GateOptions, GateResult, run_gate
 from perfgate.model import Verdict
 from perfgate.outcome import Outcome, gate_outcome
+from perfgate.progress import Progress
 from perfgate.store import open_store
 from perfgate.store.query import Measurements, Pooled
 
@@ -283,7 +285,9 @@ def run_post_commit(repo_dir: Path, sha: str, settings: HookSettings) -> Outcome
             _log(repo, f"post-commit {sha[:10]} measuring against {commit.parents[0].hexsha[:10]}")
             verdict, source = reuse_or_measure(config, gitops.repo_root(repo), options)
             _log(
-                repo, f"post-commit {sha[:10]} {verdict.state.value} run={verdict.run_id} ({source}): {verdict.reason}"
+                repo,
+                f"post-commit {sha[:10]} {verdict.state.value} run={verdict.run_id} ({source}): "
+                + verdict_text(verdict),
             )
         except (PerfgateError, ValueError, git.GitError) as exc:
             _log(repo, f"post-commit {sha[:10]} error: {' '.join(str(exc).split())}")

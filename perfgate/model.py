@@ -21,7 +21,9 @@ import pyarrow as pa
 #: newer version is refused on read (:func:`perfgate.codec.check_schema`).
 #: 3 = windows carry ``side`` and typed figures per kind; a round's ``health`` replaces its
 #: free-form ``extra`` (versions 1 and 2 are migrated on read).
-SCHEMA_VERSION = 3
+#: 4 = a verdict's metrics carry their reason as data (``why``); a stored sentence of an older
+#: verdict is kept as it was (``Basis.STORED``).
+SCHEMA_VERSION = 4
 
 
 _Figures = TypeVar("_Figures", "FaultFigures", "StormFigures", "ChaosFigures", "FailoverFigures")
@@ -336,6 +338,28 @@ class RoundMetrics:
     errors: int
 
 
+class Basis(enum.StrEnum):
+    """What a metric's state rests on."""
+
+    COMPARISON = "comparison"  # the candidate against the baseline, within a margin
+    LIMIT = "limit"  # the candidate alone against an absolute limit (the metric ends in " limit")
+    CHECK = "check"  # a hard check, exact: the metric names it (acked_lost, went_down, outage_reads_ok)
+    STORED = "stored"  # a verdict stored before reasons were data: its sentence, as it was
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a metric has its state, as numbers and names; :func:`perfgate.formatting.reason_text`
+    says it in words (the judge writes no sentences)."""
+
+    basis: Basis = Basis.COMPARISON
+    pairs: int = 0  # pairs (or, for a limit, rounds) judged
+    need: int = 0  # > 0: too few of them to decide; this many are needed (never a pass)
+    fisher_p: float = math.nan  # an error rate: Fisher's exact test on the pooled counts
+    beside: tuple[tuple[str, float], ...] = ()  # a CPU cost: each request's p50 change (µs) in its scenario
+    text: str = ""  # Basis.STORED only
+
+
 @dataclass(frozen=True)
 class MetricComparison:
     """One judged metric: the candidate/baseline ratio with its interval."""
@@ -350,7 +374,7 @@ class MetricComparison:
     ci_high: float
     p_value: float
     verdict: State
-    reason: str
+    why: Reason = Reason()
     margin: float = 0.05
     rounds: int = 0
     higher_is_better: bool = False
@@ -358,10 +382,10 @@ class MetricComparison:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The gate's answer, with every judged metric."""
+    """The gate's answer, with every judged metric (those that decide it first; its one-line
+    reason is :func:`perfgate.formatting.verdict_text`)."""
 
     state: State  # PASS, REGRESSION or INCONCLUSIVE
-    reason: str
     metrics: tuple[MetricComparison, ...]
     baseline: Revision
     candidate: Revision

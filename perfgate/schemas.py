@@ -7,6 +7,7 @@ and the config's dataclasses (so they cannot drift), and shipped in ``perfgate/s
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import sys
 import types
@@ -24,7 +25,7 @@ from perfgate.config import (
     TargetConfig,
 )
 from perfgate.machine import PLACEMENTS
-from perfgate.model import SCHEMA_VERSION, Design, MetricComparison, Revision, State
+from perfgate.model import SCHEMA_VERSION, Design, MetricComparison, Reason, Revision, State
 
 SHIPPED = Path(__file__).resolve().parent / "schema_files"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -65,8 +66,11 @@ def _type_schema(hint: Any, stored: bool = True) -> dict[str, Any]:
         return {"type": ["number", "null"]} if stored else {"type": "number"}
     if hint is str:
         return {"type": "string"}
-    if isinstance(hint, type) and issubclass(hint, State):
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return {"enum": [s.value for s in hint]}
+    if origin is tuple and typing.get_args(hint) and Ellipsis not in typing.get_args(hint):  # a fixed tuple
+        items = [_type_schema(a, stored) for a in typing.get_args(hint)]
+        return {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}
     if origin in (tuple, list):
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return {"type": "array", "items": _type_schema(args[0], stored) if args else {}}
@@ -97,7 +101,9 @@ def verdict_schema() -> dict[str, Any]:
     revision = _object(Revision)
     revision["required"] = ["sha"]
     metric = _object(MetricComparison)
-    metric["required"] = [f.name for f in dataclasses.fields(MetricComparison)]
+    metric["properties"]["reason"] = {"type": "string"}  # the reason in words, beside it as data (why)
+    metric["required"] = [f.name for f in dataclasses.fields(MetricComparison)] + ["reason"]
+    metric["properties"]["why"]["required"] = [f.name for f in dataclasses.fields(Reason)]
     return {
         "$schema": DRAFT,
         "$id": "https://perfgate.invalid/schemas/verdict.schema.json",

@@ -57,5 +57,5 @@ def write_run(store, *, config_hash="cfg1", fingerprint="fp1", rounds=3, invalid
         )
         store.save_round(record, samples(100, 1000.0 + index))
     if verdict:
-        store.save_verdict(run_id, verdict_to_dict(Verdict(State.PASS, "pass: fine", (), BASE, CAND, run_id=run_id)))
+        store.save_verdict(run_id, verdict_to_dict(Verdict(State.PASS, (), BASE, CAND, run_id=run_id)))
     return run_id

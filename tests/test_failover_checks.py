@@ -7,8 +7,9 @@ from perfgate.config import ScenarioConfig
 from perfgate.errors import ConfigError
 from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.round import plan_faults
+from perfgate.formatting import reason_text, verdict_text
 from perfgate.judge import failover_checks, resource_metrics, with_checks
-from perfgate.load.worker import _split
+from perfgate.load.shape import user_counts
 from perfgate.model import Design, FailoverFigures, Revision, RoundRecord, Side, State, Verdict
 
 S = 1_000_000_000
@@ -65,7 +66,7 @@ def test_hard_checks():
     }
     bad = {c.metric: c for c in failover_checks([fig("baseline"), fig("candidate", lost=3, exited=True, reads=0.5)])}
     assert all(c.verdict is State.REGRESSION for c in bad.values())
-    assert bad["acked_lost"].candidate == 3 and "3 acknowledged writes lost" in bad["acked_lost"].reason
+    assert bad["acked_lost"].candidate == 3 and "3 acknowledged writes lost" in reason_text(bad["acked_lost"])
     # a baseline that also fails its reads does not make the candidate's failure a regression
     both = {c.metric: c for c in failover_checks([fig("baseline", reads=0.5), fig("candidate", reads=0.4)])}
     assert both["outage_reads_ok"].verdict is State.PASS
@@ -73,9 +74,9 @@ def test_hard_checks():
 
 def test_with_checks_overrides_a_pass():
     rev = Revision("HEAD", "a" * 40)
-    verdict = Verdict(State.PASS, "pass: fine", (), rev, rev)
+    verdict = Verdict(State.PASS, (), rev, rev)
     checked = with_checks(verdict, failover_checks([fig("baseline"), fig("candidate", lost=1)]))
-    assert checked.state is State.REGRESSION and checked.reason.startswith("regression: 1 acknowledged")
+    assert checked.state is State.REGRESSION and verdict_text(checked).startswith("regression: 1 acknowledged")
     assert checked.metrics[0].metric == "acked_lost"
     assert with_checks(verdict, failover_checks([fig("baseline"), fig("candidate")])).state is State.PASS
 
@@ -131,6 +132,6 @@ def test_users_split_by_weight_and_fixed_count():
     class Storm:
         weight, fixed_count = 1, 1
 
-    assert _split(8, [Chat, Reader]) == [6, 2]
-    assert _split(6, [Chat, Storm]) == [5, 1]
-    assert _split(1, [Chat, Reader]) == [1, 1]
+    assert user_counts(8, [Chat, Reader], every_class=True) == [6, 2]
+    assert user_counts(6, [Chat, Storm], every_class=True) == [5, 1]
+    assert user_counts(1, [Chat, Reader], every_class=True) == [1, 1]

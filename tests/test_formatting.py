@@ -13,13 +13,13 @@ from perfgate.formatting import (
     request_label,
     value_text,
 )
-from perfgate.model import MetricComparison, State
+from perfgate.model import MetricComparison, Reason, State
 
 
 def comparison(metric: str, baseline: float, candidate: float, low: float, high: float, margin: float = 0.05):
     ratio = candidate / baseline if metric != "error_rate" else math.nan
     return MetricComparison(
-        "chat", "login", metric, baseline, candidate, ratio, low, high, 0.01, State.PASS, "", margin
+        "chat", "login", metric, baseline, candidate, ratio, low, high, 0.01, State.PASS, Reason(), margin
     )
 
 

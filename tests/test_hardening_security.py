@@ -131,7 +131,7 @@ def test_target_env_secrets_never_reach_the_store_or_any_report(tmp_path, monkey
             ),
             samples(40, 1000.0),
         )
-    store.save_verdict(run_id, verdict_to_dict(Verdict(State.PASS, "pass: fine", (), base, cand, run_id=run_id)))
+    store.save_verdict(run_id, verdict_to_dict(Verdict(State.PASS, (), base, cand, run_id=run_id)))
     out = tmp_path / "out"
     paths = write_reports(store, run_id, out, markdown=out / "pr.md", junit=out / "junit.xml", json_path=out / "v.json")
     html = paths.html.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from perfgate.bisect import Bisector, Watch
+from perfgate.formatting import verdict_text
 from perfgate.gate import GateOptions
 from perfgate.hooks import HookSettings, gate_options, reuse_or_measure
 from perfgate.model import State
@@ -26,7 +27,9 @@ def test_the_latencies_alone_would_pass(tmp_path):
     evidence = stored_evidence(store, run_id)
     assert evidence.metrics and len(evidence.failover) == 6  # 3 rounds x 2 sides
     verdict = judge_evidence(evidence, config.judge, baseline, candidate)
-    assert verdict.state is State.REGRESSION and "6 acknowledged writes lost" in verdict.reason  # summed over rounds
+    assert verdict.state is State.REGRESSION and "6 acknowledged writes lost" in verdict_text(
+        verdict
+    )  # summed over rounds
     login = [m for m in verdict.metrics if m.name == "login" and m.metric == "p50"]
     assert login and login[0].verdict is State.PASS  # only the hard check fails
 
@@ -36,7 +39,7 @@ def test_history_pooled_verdict_keeps_the_hard_checks(tmp_path):
     pooled = Measurements(store).pooled_verdict(config, baseline, candidate)
     assert pooled.run_ids == (run_id,) and pooled.pairs == 3
     assert pooled.verdict is not None and pooled.verdict.state is State.REGRESSION
-    assert "acknowledged writes lost" in pooled.verdict.reason
+    assert "acknowledged writes lost" in verdict_text(pooled.verdict)
 
 
 def test_the_hooks_re_judge_path_keeps_the_hard_checks(tmp_path):
@@ -44,7 +47,7 @@ def test_the_hooks_re_judge_path_keeps_the_hard_checks(tmp_path):
     options = gate_options(HookSettings(profile="default"), baseline.sha, candidate.sha, "test")
     verdict, source = reuse_or_measure(config, repo, options)
     assert source == "stored"  # re-judged, not measured
-    assert verdict.state is State.REGRESSION and "acknowledged writes lost" in verdict.reason
+    assert verdict.state is State.REGRESSION and "acknowledged writes lost" in verdict_text(verdict)
 
 
 def test_bisects_step_judge_keeps_the_hard_checks(tmp_path):

@@ -34,7 +34,8 @@ from perfgate.model import RESOURCE_SCHEMA, ClusterRound, RoundHealth, RoundReco
 from perfgate.procs import on_signal
 
 if TYPE_CHECKING:
-    from perfgate.gate import GateOptions, GateResult, Progress
+    from perfgate.gate import GateOptions, GateResult
+    from perfgate.progress import Progress
 
 #: Seconds for every node to install itself and report ready (the first round waits for it).
 BOOT_TIMEOUT_S = 900.0

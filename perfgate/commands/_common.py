@@ -16,15 +16,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from perfgate import gate, gitops
+from perfgate import gitops
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW, check_option
 from perfgate.config import Config, find_config, load_config
 from perfgate.errors import ConfigError, PerfgateError, os_error_line
-from perfgate.formatting import change_with_ci, request_label, value_text
+from perfgate.formatting import change_with_ci, request_label, value_text, verdict_text
 from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
+from perfgate.progress import Progress as GateProgress
 from perfgate.store import is_remote
 
 if TYPE_CHECKING:
+    from perfgate.gate import GateOptions, GateResult
     from perfgate.report import ReportPaths
 
 STYLE = {
@@ -119,9 +121,11 @@ def check_gate_arguments(args: argparse.Namespace) -> None:
     check_option("--margin", args.margin, low=MARGIN_LOW, high=MARGIN_HIGH)
 
 
-def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> gate.GateOptions:
+def gate_options(args: argparse.Namespace, baseline: str, candidate: str) -> GateOptions:
+    from perfgate.gate import GateOptions  # the gate's imports (scipy, pandas) only for the commands that run one
+
     check_gate_arguments(args)
-    return gate.GateOptions(
+    return GateOptions(
         baseline=baseline,
         candidate=candidate,
         design=Design(args.design) if args.design else None,
@@ -166,7 +170,7 @@ class Published:
     error: str = ""
 
 
-def publish(result: gate.GateResult, config: Config, request: ReportRequest = ReportRequest()) -> Published:
+def publish(result: GateResult, config: Config, request: ReportRequest = ReportRequest()) -> Published:
     """Write a gate's reports (HTML, and the markdown, JUnit and JSON asked for) from the store.
 
     A failure to write them is a warning, never the verdict: a regression must not turn
@@ -200,7 +204,7 @@ def publish(result: gate.GateResult, config: Config, request: ReportRequest = Re
     return Published(reports)
 
 
-class RichProgress(gate.Progress):
+class RichProgress(GateProgress):
     """Progress of the rounds: a bar on a terminal; without one (a CI log), one line per round
     with its scenario, pair, side order, requests, elapsed time and ETA, on standard output
     (``log``), so that standard error keeps only warnings and the one-line error."""
@@ -292,7 +296,7 @@ def print_verdict(console: Console, verdict: Verdict, report: Path | None = None
         )
     console.print(table)
     console.print(f"[{STYLE[verdict.state]}]{verdict.state.value.upper()}[/]: ", end="")
-    console.print(verdict.reason, markup=False, highlight=False)
+    console.print(verdict_text(verdict), markup=False, highlight=False)
     for note in verdict.notes:
         console.print(f"  note: {note}", markup=False, highlight=False, style="dim")
     if report is not None:

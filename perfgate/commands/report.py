@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from perfgate.commands._common import store_and_reports
 from perfgate.outcome import Outcome
-from perfgate.report import ReportPaths, write_reports
 from perfgate.store import open_existing_store
 from perfgate.store.query import latest_judged
+
+if TYPE_CHECKING:
+    from perfgate.report import ReportPaths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +45,8 @@ def report(
     """Resolve ``run`` in the store at ``store_dir`` and write its reports."""
     store = open_existing_store(store_dir)
     run_id = latest_judged(store) if run == "latest" else store.resolve(run)  # a failed run has no report
+    from perfgate.report import write_reports  # matplotlib: imported once there is a run to render
+
     return write_reports(
         store, run_id, out_dir, markdown=markdown, junit=junit, json_path=json_path, artifact_url=artifact_url
     )

@@ -40,11 +40,11 @@ from scipy.special import stdtr, stdtrit
 
 from perfgate.config import JudgeConfig
 from perfgate.formatting import request_label
-from perfgate.judge.reasons import metric_reason, verdict_of, with_cpu_context
 from perfgate.judge.rounds import QUANTILES
 from perfgate.judge.rules import ERROR_RATE_FLOOR, HIGHER_IS_BETTER, MIN_PAIRS
 from perfgate.judge.sequential import LOOKS, look_index, look_levels, look_schedule
-from perfgate.model import MetricComparison, Revision, RoundMetrics, Side, State, Verdict
+from perfgate.judge.verdicts import verdict_of, with_cpu_context
+from perfgate.model import MetricComparison, Reason, Revision, RoundMetrics, Side, State, Verdict
 
 
 @dataclass(frozen=True)
@@ -403,7 +403,7 @@ def _comparison(ev: Evidence, state: State, lower: float, upper: float, p_value:
         ci_low, ci_high = _exp(-upper), _exp(-lower)
     else:
         ci_low, ci_high = _exp(lower), _exp(upper)
-    comparison = MetricComparison(
+    return MetricComparison(
         scenario=ev.scenario,
         name=ev.name,
         metric=ev.metric,
@@ -414,12 +414,11 @@ def _comparison(ev: Evidence, state: State, lower: float, upper: float, p_value:
         ci_high=ci_high,
         p_value=p_value,
         verdict=state,
-        reason="",
+        why=Reason(pairs=ev.pairs, need=MIN_PAIRS if ev.pairs < MIN_PAIRS else 0, fisher_p=ev.fisher_p),
         margin=ev.margin,
         rounds=ev.rounds,
         higher_is_better=ev.metric in HIGHER_IS_BETTER,
     )
-    return replace(comparison, reason=metric_reason(comparison, ev.pairs, ev.fisher_p))
 
 
 def _exp(x: float) -> float:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from perfgate.model import FailoverFigures, MetricComparison, State, Verdict
+from perfgate.model import Basis, FailoverFigures, MetricComparison, Reason, State, Verdict
 
 READS_OK_GOAL = 0.999
 NAME = "(failover)"
@@ -46,8 +46,6 @@ def failover_checks(figures: Sequence[FailoverFigures]) -> list[MetricComparison
                 lost_b,
                 lost_c,
                 bad=lost_c > 0,
-                what=f"{lost_c:.0f} acknowledged writes lost",
-                ok="no acknowledged write lost",
             )
         )
         down_b = float(any(f.target_exited for f in base))
@@ -59,8 +57,6 @@ def failover_checks(figures: Sequence[FailoverFigures]) -> list[MetricComparison
                 down_b,
                 down_c,
                 bad=down_c > down_b,
-                what="the service went down instead of read-only",
-                ok="the service stayed up",
             )
         )
         ok_b, ok_c = _worst(base, _reads_ok, min), _worst(cand, _reads_ok, min)
@@ -73,8 +69,7 @@ def failover_checks(figures: Sequence[FailoverFigures]) -> list[MetricComparison
                 ok_c,
                 bad=bad,
                 higher_is_better=True,
-                what=f"reads and logins {ok_c * 100:.1f}% ok during the outage (goal 99.9%)",
-                ok="reads and logins kept working",
+                margin=1.0 - READS_OK_GOAL,  # the share of reads and logins that may fail
             )
         )
     return out
@@ -95,13 +90,11 @@ def _check(
     candidate: float,
     *,
     bad: bool,
-    what: str,
-    ok: str,
     higher_is_better: bool = False,
+    margin: float = 0.0,
 ) -> MetricComparison:
     state = State.REGRESSION if bad else State.PASS
     ratio = candidate / baseline if baseline else (1.0 if candidate == baseline else math.inf)
-    reason = f"regression: {what}" if bad else f"pass: {ok}"
     return MetricComparison(
         scenario=scenario,
         name=NAME,
@@ -113,8 +106,8 @@ def _check(
         ci_high=math.nan,
         p_value=math.nan,
         verdict=state,
-        reason=reason,
-        margin=0.0,
+        why=Reason(Basis.CHECK),
+        margin=margin,
         rounds=0,
         higher_is_better=higher_is_better,
     )
@@ -122,21 +115,12 @@ def _check(
 
 def with_checks(verdict: Verdict, checks: Sequence[MetricComparison]) -> Verdict:
     """The verdict with hard checks (and absolute limits) added: a failed one is a regression and
-    leads the reason; an undecided one leaves a passing verdict inconclusive."""
+    comes first; an undecided one leaves a passing verdict inconclusive, and then comes first."""
     failed = [c for c in checks if c.verdict is State.REGRESSION]
-    passed = [c for c in checks if c.verdict is not State.REGRESSION]
-    undecided = [c for c in checks if c.verdict is State.INCONCLUSIVE]
+    rest = [c for c in checks if c.verdict is not State.REGRESSION]
+    undecided = [c for c in rest if c.verdict is State.INCONCLUSIVE]
     if not failed and undecided and verdict.state is State.PASS:
-        more = f" (and {len(undecided) - 1} more)" if len(undecided) > 1 else ""
-        return replace(
-            verdict,
-            state=State.INCONCLUSIVE,
-            reason=undecided[0].reason + more,
-            metrics=(*undecided, *verdict.metrics, *[c for c in passed if c not in undecided]),
-        )
-    if not failed:
-        return replace(verdict, metrics=(*verdict.metrics, *passed))
-    reason = failed[0].reason + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
-    if verdict.state is State.REGRESSION:
-        reason += "; " + verdict.reason.removeprefix("regression: ")
-    return replace(verdict, state=State.REGRESSION, reason=reason, metrics=(*failed, *verdict.metrics, *passed))
+        others = [c for c in rest if c not in undecided]
+        return replace(verdict, state=State.INCONCLUSIVE, metrics=(*undecided, *verdict.metrics, *others))
+    state = State.REGRESSION if failed else verdict.state
+    return replace(verdict, state=state, metrics=(*failed, *verdict.metrics, *rest))

@@ -15,12 +15,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit  # Student's t quantile; scipy.stats costs ~1 s to import
 
 from perfgate.config import split_metric_spec
-from perfgate.formatting import LIMIT_SUFFIX, value_text
+from perfgate.formatting import LIMIT_SUFFIX
 from perfgate.judge.rules import MIN_PAIRS
-from perfgate.model import MetricComparison, RoundMetrics, Side, State
+from perfgate.model import Basis, MetricComparison, Reason, RoundMetrics, Side, State
 
 
 def limit_checks(
@@ -50,22 +50,11 @@ def _check(
 ) -> MetricComparison:
     mean = float(values.mean())
     if values.size >= MIN_PAIRS:
-        half = float(stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+        half = float(stdtrit(values.size - 1, 0.5 + confidence / 2) * values.std(ddof=1) / math.sqrt(values.size))
     else:
         half = math.inf
     low, high = mean - half, mean + half
     state = State.REGRESSION if low > limit else State.PASS if high <= limit else State.INCONCLUSIVE
-    shown = f"{metric} {name} {value_text(mean, metric)} [{value_text(low, metric)}, {value_text(high, metric)}]"
-    where = {
-        State.REGRESSION: "above",
-        State.PASS: "within",
-        State.INCONCLUSIVE: "straddles",
-    }[state]
-    reason = (
-        f"{state.value}: {shown} {where} the {value_text(limit, metric)} limit"
-        if values.size >= MIN_PAIRS
-        else f"inconclusive: {metric} {name}: only {values.size} rounds (need {MIN_PAIRS}) against its limit"
-    )
     ratio = mean / limit if limit else math.nan
     return MetricComparison(
         scenario=scenario,
@@ -78,7 +67,7 @@ def _check(
         ci_high=high / limit if limit else math.nan,
         p_value=math.nan,
         verdict=state,
-        reason=reason,
+        why=Reason(Basis.LIMIT, pairs=int(values.size), need=MIN_PAIRS if values.size < MIN_PAIRS else 0),
         margin=0.0,
         rounds=int(values.size),
     )

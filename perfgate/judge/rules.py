@@ -1,5 +1,5 @@
-"""The judge's fixed rules, shared by the statistics (:mod:`perfgate.judge.compare`) and the
-words (:mod:`perfgate.judge.reasons`)."""
+"""The judge's fixed rules, shared by the statistics (:mod:`perfgate.judge.compare`), the
+limits and the verdict's ranking (:mod:`perfgate.judge.verdicts`)."""
 
 from __future__ import annotations
 

@@ -44,7 +44,9 @@ from perfgate.formatting import (
     margin_text,
     metric_unit,
     p_text,
+    reason_text,
     value_text,
+    verdict_text,
 )
 from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, Manifest, MetricComparison, RoundRecord, Verdict
@@ -131,7 +133,7 @@ def _row(m: MetricComparison) -> dict[str, Any]:
         "name": m.name,
         "metric": m.metric,
         "verdict": m.verdict.value,
-        "reason": m.reason,
+        "reason": reason_text(m),
         "baseline": value_text(m.baseline, m.metric),
         "candidate": value_text(m.candidate, m.metric),
         "change": change_text(m),
@@ -344,7 +346,7 @@ def render_html(data: RunData) -> str:
     context = {
         "run_id": data.run_id,
         "state": verdict.state.value,
-        "reason": verdict.reason,
+        "reason": verdict_text(verdict),
         "notes": list(verdict.notes),
         "counts": counts(verdict.metrics),
         "total_metrics": len(verdict.metrics),

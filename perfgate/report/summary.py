@@ -27,7 +27,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from perfgate.formatting import change_text, ci_text, commit_links, is_difference, margin_text, p_text, value_text
+from perfgate.formatting import (
+    change_text,
+    ci_text,
+    commit_links,
+    is_difference,
+    margin_text,
+    p_text,
+    reason_text,
+    value_text,
+    verdict_text,
+)
 from perfgate.model import Manifest, MetricComparison, State, Verdict
 
 #: Markdown summaries are capped well below GitHub's 65,536-character comment limit.
@@ -121,7 +131,7 @@ def markdown_summary(
     head = [
         f"### {ICONS.get(verdict.state, '')} perfgate: **{verdict.state.value}**",
         "",
-        f"> {md(verdict.reason, 400)}",
+        f"> {md(verdict_text(verdict), 400)}",
         "",
         f"Candidate {_revision_md(verdict.candidate, links.get('candidate', ''))} vs baseline "
         f"{_revision_md(verdict.baseline, links.get('baseline', ''))}"
@@ -196,7 +206,7 @@ def _describe(m: MetricComparison) -> str:
         f"{m.metric} of {m.name}: baseline {value_text(m.baseline, m.metric)}, candidate "
         f"{value_text(m.candidate, m.metric)}, change {change_text(m)} "
         f"(CI {ci_text(m)}), p={p_text(m.p_value)}, margin {margin_text(m)}, "
-        f"{m.rounds} rounds. {m.reason}"
+        f"{m.rounds} rounds. {reason_text(m)}"
     )
 
 
@@ -237,7 +247,7 @@ def junit_xml(
                     case,
                     "failure",
                     type="regression",
-                    message=xml_text(f"regression: {change_text(m)} (CI {ci_text(m)}) {m.reason}", 500),
+                    message=xml_text(f"regression: {change_text(m)} (CI {ci_text(m)}) {reason_text(m)}", 500),
                 )
                 node.text = text
             elif m.verdict == State.INCONCLUSIVE:
@@ -246,7 +256,7 @@ def junit_xml(
                     case,
                     "skipped",
                     type="inconclusive",
-                    message=xml_text(f"inconclusive: {change_text(m)} (CI {ci_text(m)}) {m.reason}", 500),
+                    message=xml_text(f"inconclusive: {change_text(m)} (CI {ci_text(m)}) {reason_text(m)}", 500),
                 )
                 node.text = text
             else:
@@ -255,7 +265,7 @@ def junit_xml(
         if not cases:
             # Nothing judged: one case carries the overall verdict so it is never lost.
             case = ET.SubElement(suite, "testcase", classname="perfgate", name="verdict", time="0")
-            message = xml_text(f"{verdict.state.value}: {verdict.reason}", 500)
+            message = xml_text(f"{verdict.state.value}: {verdict_text(verdict)}", 500)
             if verdict.state == State.REGRESSION:
                 failures += 1
                 ET.SubElement(case, "failure", type="regression", message=message)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from perfgate.github import marker, workflow_annotations
-from perfgate.model import MetricComparison, Revision, State, Verdict
+from perfgate.model import Basis, MetricComparison, Reason, Revision, State, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTION = ROOT / "action.yml"
@@ -182,16 +182,20 @@ def test_the_action_exits_by_the_verdict(tmp_path, status, code, line):
     assert result.returncode == code and line in result.stdout
 
 
+def stored(text: str) -> Reason:
+    return Reason(Basis.STORED, text=text)
+
+
 def test_annotations_name_each_flagged_metric_and_escape_it():
     rev = Revision("HEAD", "a" * 40)
     bad = MetricComparison(
-        "chat", "login", "p95", 100.0, 120.0, 1.2, 1.1, 1.3, 0.001, State.REGRESSION, "regression:\nworse, 100%"
+        "chat", "login", "p95", 100.0, 120.0, 1.2, 1.1, 1.3, 0.001, State.REGRESSION, stored("regression:\nworse, 100%")
     )
     odd = MetricComparison(
-        "chat", "send", "p50", 100.0, 103.0, 1.03, 0.97, 1.09, 0.2, State.INCONCLUSIVE, "inconclusive"
+        "chat", "send", "p50", 100.0, 103.0, 1.03, 0.97, 1.09, 0.2, State.INCONCLUSIVE, stored("inconclusive")
     )
-    ok = MetricComparison("chat", "history", "p50", 100.0, 100.0, 1.0, 0.99, 1.01, 0.9, State.PASS, "pass")
-    lines = workflow_annotations(Verdict(State.REGRESSION, "r", (bad, odd, ok), rev, rev))
+    ok = MetricComparison("chat", "history", "p50", 100.0, 100.0, 1.0, 0.99, 1.01, 0.9, State.PASS, stored("pass"))
+    lines = workflow_annotations(Verdict(State.REGRESSION, (bad, odd, ok), rev, rev))
     assert len(lines) == 2 and lines[0].startswith("::error title=perfgate regression%3A login p95::+20%")
     assert "%0A" in lines[0] and "100%25" in lines[0] and lines[1].startswith("::warning title=")
 

@@ -22,7 +22,7 @@ def test_watch_specs():
 
 
 def comparison(name: str, state: State) -> MetricComparison:
-    return MetricComparison("chat", name, "p50", 1.0, 1.0, 1.0, 0.9, 1.1, 0.5, state, "")
+    return MetricComparison("chat", name, "p50", 1.0, 1.0, 1.0, 0.9, 1.1, 0.5, state)
 
 
 def test_watch_state():

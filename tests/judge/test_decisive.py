@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import binomtest
 
 from perfgate.config import JudgeConfig
+from perfgate.formatting import verdict_text
 from perfgate.judge import judge
 from perfgate.judge.compare import zero_error_bound
 from perfgate.judge.rounds import harrell_davis, latency_values
@@ -28,17 +29,17 @@ def test_zero_error_bound_is_the_exact_clopper_pearson_bound(n):
 
 def test_zero_errors_against_zero_over_enough_requests_pass():
     verdict = judge(pairs([1.0] * 6, count=1000), ERRORS_ONLY, REV, REV)
-    assert verdict.state is State.PASS, verdict.reason
+    assert verdict.state is State.PASS, verdict_text(verdict)
 
 
 def test_zero_errors_over_too_few_requests_stay_inconclusive():
     verdict = judge(pairs([1.0] * 6, count=40), ERRORS_ONLY, REV, REV)  # 0 in 240: bound 1.2% > 0.5 pp
-    assert verdict.state is State.INCONCLUSIVE, verdict.reason
+    assert verdict.state is State.INCONCLUSIVE, verdict_text(verdict)
 
 
 def test_a_candidate_with_errors_is_still_judged_by_the_round_level_test():
     verdict = judge(pairs([1.0] * 6, count=1000, errors=(0, 80)), ERRORS_ONLY, REV, REV)
-    assert verdict.state is State.REGRESSION, verdict.reason
+    assert verdict.state is State.REGRESSION, verdict_text(verdict)
 
 
 def test_harrell_davis_tracks_the_quantile_with_less_spread_than_interpolation():

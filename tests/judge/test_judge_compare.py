@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 from perfgate.config import JudgeConfig
+from perfgate.formatting import reason_text, verdict_text
 from perfgate.judge import MIN_PAIRS, holm_levels, judge
 from perfgate.model import RoundMetrics, Side, State
 from tests.judge.helpers_judge import REV, noisy_ratios, pairs
@@ -20,9 +21,9 @@ def test_identical_inputs_pass():
     verdict = judge(pairs([1.0] * 6, noise=np.linspace(-0.1, 0.1, 6)), CONFIG, REV, REV)
     assert verdict.state is State.PASS
     for m in verdict.metrics:
-        assert m.verdict is State.PASS, m.reason
+        assert m.verdict is State.PASS, reason_text(m)
         assert m.ratio == pytest.approx(1.0)
-    assert verdict.reason.startswith("pass: all 5 metrics")
+    assert verdict_text(verdict).startswith("pass: all 5 metrics")
 
 
 def test_large_shift_is_a_regression():
@@ -32,7 +33,7 @@ def test_large_shift_is_a_regression():
     for metric in ("p50", "p95", "p99"):
         assert m[metric].verdict is State.REGRESSION
         assert m[metric].ci_low > 1.05
-        assert m[metric].reason.startswith(f"regression: {metric} login +")
+        assert reason_text(m[metric]).startswith(f"regression: {metric} login +")
     assert m["throughput"].verdict is State.REGRESSION  # 1/1.3: lower throughput is worse
     assert verdict.metrics[0].verdict is State.REGRESSION  # regressions sorted first
 
@@ -44,7 +45,7 @@ def test_too_few_pairs_is_inconclusive_never_pass(n):
         assert verdict.state is State.INCONCLUSIVE
         assert all(m.verdict is State.INCONCLUSIVE for m in verdict.metrics)
         if n:
-            assert f"only {n} round pair" in verdict.metrics[0].reason
+            assert f"only {n} round pair" in reason_text(verdict.metrics[0])
 
 
 def test_no_metrics_at_all_is_inconclusive():
@@ -56,7 +57,7 @@ def test_improvement_counts_as_pass():
     m = by_metric(verdict)
     assert m["p95"].verdict is State.IMPROVEMENT
     assert m["throughput"].verdict is State.IMPROVEMENT  # 1/0.75 = +33% throughput
-    assert m["p95"].reason.startswith("improvement: p95 login \u2212")
+    assert reason_text(m["p95"]).startswith("improvement: p95 login \u2212")
     assert verdict.state is State.PASS
 
 
@@ -67,7 +68,7 @@ def test_throughput_direction():
     assert m["throughput"].higher_is_better
     assert m["throughput"].verdict is State.REGRESSION
     assert m["throughput"].ci_high < 0.95
-    assert "below the \u22125% margin" in m["throughput"].reason
+    assert "below the \u22125% margin" in reason_text(m["throughput"])
     assert m["p95"].verdict is State.PASS
     # Throughput up 30% is an improvement, not a regression.
     data = pairs([1.0] * 6, throughput_ratios=noisy_ratios(6, 0.30, 0.01, seed=3))
@@ -79,8 +80,8 @@ def test_inconclusive_reason_names_the_straddled_margin():
     m = by_metric(verdict)["p95"]
     assert m.verdict is State.INCONCLUSIVE
     assert m.ci_low < 1.05 < m.ci_high
-    assert "straddles the +5% margin after 6 rounds" in m.reason
-    assert verdict.reason.startswith("inconclusive: ")
+    assert "straddles the +5% margin after 6 rounds" in reason_text(m)
+    assert verdict_text(verdict).startswith("inconclusive: ")
 
 
 def test_per_metric_and_per_name_margins_are_honoured():
@@ -91,7 +92,7 @@ def test_per_metric_and_per_name_margins_are_honoured():
     assert m["p99"].verdict is State.PASS and m["p99"].margin == 0.20
     assert m["p95"].verdict is State.PASS and m["p95"].margin == 0.25
     assert m["p50"].verdict is State.REGRESSION and m["p50"].margin == 0.05
-    assert "within the +20% margin" in m["p99"].reason
+    assert "within the +20% margin" in reason_text(m["p99"])
 
 
 def test_t_bounds_match_scipy():
@@ -115,7 +116,7 @@ def test_error_rate_proportion_test():
     assert m.verdict is State.REGRESSION
     assert m.baseline == pytest.approx(0.001) and m.candidate == pytest.approx(0.05)
     assert m.ci_low > m.margin == 0.005
-    assert "Fisher p=" in m.reason and "pp" in m.reason
+    assert "Fisher p=" in reason_text(m) and "pp" in reason_text(m)
     # No errors on either side: pass.
     assert judge(pairs([1.0] * 6), cfg, REV, REV).metrics[0].verdict is State.PASS
     # A single bad round: pooled counts alone would call it, the round-level spread does not.
@@ -182,7 +183,7 @@ def test_multiple_scenarios_and_verdict_reason():
     rows = pairs([1.0] * 6, scenario="chat") + pairs(noisy_ratios(6, 0.4, 0.02, seed=7), scenario="storm")
     verdict = judge(rows, CONFIG, REV, REV, run_id="r1", invalid_rounds=1, confirmation_rounds=2)
     assert verdict.state is State.REGRESSION
-    assert verdict.reason.startswith("regression: storm/p")
+    assert verdict_text(verdict).startswith("regression: storm/p")
     assert (verdict.run_id, verdict.invalid_rounds, verdict.confirmation_rounds) == ("r1", 1, 2)
     assert verdict.rounds == 12
     assert {m.scenario for m in verdict.metrics if m.verdict is State.REGRESSION} == {"storm"}

@@ -6,7 +6,7 @@ import pytest
 
 from perfgate.config import JudgeConfig, load_config
 from perfgate.errors import ConfigError
-from perfgate.formatting import margin_text, value_text
+from perfgate.formatting import margin_text, reason_text, value_text, verdict_text
 from perfgate.judge.limits import limit_checks
 from perfgate.model import Revision, RoundMetrics, Side, State
 from perfgate.store.query import Evidence, judge_evidence
@@ -38,15 +38,15 @@ def test_the_whole_ci_decides():
 def test_a_limit_row_reads_in_the_metrics_units():
     (check,) = limit_checks(rounds([262, 258, 261, 263, 259, 260]), {"login.p95": 250_000.0})
     assert check.metric == "p95 limit" and value_text(check.candidate, check.metric) == "260 ms"
-    assert margin_text(check) == "≤ 250 ms" and "above the 250 ms limit" in check.reason
+    assert margin_text(check) == "≤ 250 ms" and "above the 250 ms limit" in reason_text(check)
 
 
 def test_a_failed_limit_makes_a_passing_gate_red_and_an_undecided_one_yellow():
     config = JudgeConfig(metrics=("p95",), limits={"p95": 250_000.0})
     red = judge_evidence(Evidence(rounds([262, 258, 261, 263, 259, 260])), config, REV, REV)
-    assert red.state is State.REGRESSION and red.reason.startswith("regression: p95 login 260 ms")
+    assert red.state is State.REGRESSION and verdict_text(red).startswith("regression: p95 login 260 ms")
     yellow = judge_evidence(Evidence(rounds([230, 270, 240, 262, 235, 258])), config, REV, REV)
-    assert yellow.state is State.INCONCLUSIVE and "limit" in yellow.reason
+    assert yellow.state is State.INCONCLUSIVE and "limit" in verdict_text(yellow)
     green = judge_evidence(Evidence(rounds([200, 204, 198, 201, 203, 199])), config, REV, REV)
     assert green.state is State.PASS and any(m.metric == "p95 limit" for m in green.metrics)
 

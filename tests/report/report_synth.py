@@ -17,8 +17,10 @@ from perfgate.codec import manifest_from_dict
 from perfgate.model import (
     RESOURCE_SCHEMA,
     SAMPLE_SCHEMA,
+    Basis,
     Design,
     MetricComparison,
+    Reason,
     Revision,
     RoundRecord,
     Side,
@@ -201,7 +203,7 @@ def _comparison(spec: SynthSpec, scenario: str, name: str, metric: str, rng: np.
         ci_high=high,
         p_value=float(rng.uniform(0.0001, 0.5)),
         verdict=state,
-        reason=reason,
+        why=Reason(Basis.STORED, text=reason),
         margin=margin,
         rounds=spec.planned_pairs + spec.confirmation_pairs,
         higher_is_better=higher,
@@ -283,16 +285,9 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
         if any(m.verdict == State.INCONCLUSIVE for m in metrics)
         else State.PASS
     )
-    worst = max((m for m in metrics if m.verdict == State.REGRESSION), key=lambda m: m.ratio, default=None)
-    reason = (
-        f"{worst.name} {worst.metric} is {(worst.ratio - 1):+.0%} slower (CI above the 5% margin)"
-        if state == State.REGRESSION
-        else "no metric moved beyond the 5% margin"
-    )
     m = manifest_for(spec)
     verdict = Verdict(
         state=state,
-        reason=reason,
         metrics=metrics,
         baseline=Revision(**m["baseline"]),
         candidate=Revision(**m["candidate"]),

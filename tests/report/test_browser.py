@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from perfgate.formatting import verdict_text
 from perfgate.report import write_reports
 from tests.report.report_synth import HOSTILE, SynthSpec, build_run
 
@@ -80,7 +81,7 @@ def test_report_renders_sorts_and_filters(browser, tmp_path):
     banner = page.locator("#verdict")
     assert banner.is_visible()
     assert banner.locator(".banner-state").inner_text().strip() == "REGRESSION"
-    assert verdict.reason in banner.inner_text()
+    assert verdict_text(verdict) in banner.inner_text()
     top = banner.bounding_box()
     assert top["y"] == 0 and top["height"] < 200  # the first thing on screen
 

@@ -19,7 +19,8 @@ from perfgate import codec
 from perfgate.codec import manifest_from_dict
 from perfgate.commands import report as report_command
 from perfgate.errors import PerfgateError, StoreError
-from perfgate.model import SCHEMA_VERSION, Design, State
+from perfgate.formatting import verdict_text
+from perfgate.model import SCHEMA_VERSION, Basis, Design, Reason, State
 from perfgate.outcome import Outcome
 from perfgate.report import ReportPaths, write_reports
 from perfgate.report.summary import MARKDOWN_LIMIT, markdown_summary
@@ -119,7 +120,7 @@ def test_html_has_banner_tables_plots_and_context(small_reports, small_run):
     assert banner and banner[0]["data-state"] == verdict.state.value
     # the banner comes before anything else in the body
     assert html.index('id="verdict"') < html.index("<main>")
-    assert verdict.reason in html
+    assert verdict_text(verdict) in html
     # one row per judged metric, regressions first
     rows = re.findall(r'<tr class="v-(\w+)" data-verdict="(\w+)">', html)
     assert len(rows) == len(verdict.metrics)
@@ -212,11 +213,11 @@ def test_markdown_bound_holds_for_huge_strings(small_run):
     long = "y" * 200_000
     huge = dataclasses.replace(
         verdict,
-        reason=long,
         notes=(long,) * 50,
         candidate=dataclasses.replace(verdict.candidate, subject=long, label=long),
         metrics=tuple(
-            dataclasses.replace(m, name=long + str(i), scenario=long) for i, m in enumerate(verdict.metrics * 200)
+            dataclasses.replace(m, name=long + str(i), scenario=long, why=Reason(Basis.STORED, text=long))
+            for i, m in enumerate(verdict.metrics * 200)
         ),
     )
     text = markdown_summary(huge, None, "https://ci.example.org/artifacts/" + long)
@@ -269,10 +270,10 @@ def test_junit_keeps_the_verdict_when_nothing_was_judged(small_run):
     from perfgate.report import junit_xml
 
     _, _, verdict, _ = small_run
-    empty = dataclasses.replace(verdict, metrics=(), state=State.INCONCLUSIVE, reason="all rounds invalid")
+    empty = dataclasses.replace(verdict, metrics=(), state=State.INCONCLUSIVE)
     root = ET.fromstring(junit_xml(empty))
     assert root.get("tests") == "1" and root.get("skipped") == "1"
-    assert "all rounds invalid" in root.find(".//skipped").get("message")
+    assert verdict_text(empty) in root.find(".//skipped").get("message")
 
 
 def test_junit_survives_control_characters(small_run):
@@ -280,7 +281,10 @@ def test_junit_survives_control_characters(small_run):
 
     _, _, verdict, _ = small_run
     nasty = dataclasses.replace(
-        verdict, metrics=tuple(dataclasses.replace(m, name="a\x00b\x1bc", reason="\x07") for m in verdict.metrics)
+        verdict,
+        metrics=tuple(
+            dataclasses.replace(m, name="a\x00b\x1bc", why=Reason(Basis.STORED, text="\x07")) for m in verdict.metrics
+        ),
     )
     ET.fromstring(junit_xml(nasty))  # well-formed
 
