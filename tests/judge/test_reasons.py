@@ -1,0 +1,73 @@
+"""Reasons are data: the judge writes no sentence, formatting writes every one, and a stored
+verdict from before version 4 keeps its sentences."""
+
+from __future__ import annotations
+
+import math
+
+from perfgate.codec import verdict_from_dict, verdict_to_dict
+from perfgate.formatting import reason_text, verdict_text
+from perfgate.judge.invariants import failover_checks, with_checks
+from perfgate.judge.verdicts import verdict_of, with_cpu_context
+from perfgate.model import Basis, FailoverFigures, MetricComparison, Reason, Revision, State
+
+REV = Revision("HEAD", "a" * 40)
+
+
+def compared(name: str, metric: str, ratio: float, state: State, pairs: int = 6) -> MetricComparison:
+    low, high = ratio * 0.95, ratio * 1.05
+    return MetricComparison(
+        "chat", name, metric, 100.0, 100.0 * ratio, ratio, low, high, 0.01, state, Reason(pairs=pairs), rounds=pairs
+    )
+
+
+def test_the_judge_returns_numbers_and_formatting_says_them() -> None:
+    red = compared("login", "p95", 1.3, State.REGRESSION)
+    assert red.why == Reason(Basis.COMPARISON, pairs=6)
+    assert reason_text(red) == "regression: p95 login +30% [+23%, +37%] above the +5% margin"
+    few = MetricComparison(
+        "chat", "login", "p50", 1, 1, 1, math.nan, math.nan, math.nan, State.INCONCLUSIVE, Reason(pairs=2, need=3)
+    )
+    assert reason_text(few) == "inconclusive: p50 login: only 2 round pairs (need 3), never a pass"
+
+
+def test_a_cpu_cost_carries_the_latency_deltas_beside_it() -> None:
+    cpu = MetricComparison("chat", "(target)", "cpu_per_request", 800, 900, 1.125, 1.1, 1.15, 0.01, State.REGRESSION)
+    p50 = compared("login", "p50", 1.02, State.PASS)
+    marked = with_cpu_context([cpu, p50])[0]
+    assert marked.why.beside == (("login", 2.0),)
+    assert reason_text(marked).endswith("(scenario chat; p50 beside it: login +0.00 ms)")
+
+
+def test_a_failed_hard_check_leads_the_verdict_then_the_worst_comparison() -> None:
+    lost = FailoverFigures(side="candidate", scenario="chat", acked_lost=3, reads_ok_rate=1.0)
+    kept = FailoverFigures(side="baseline", scenario="chat", acked_lost=0, reads_ok_rate=1.0)
+    checks = failover_checks([kept, lost])
+    verdict = with_checks(verdict_of([compared("send", "p50", 1.4, State.REGRESSION)], REV, REV), checks)
+    assert verdict.state is State.REGRESSION and verdict.metrics[0].why.basis is Basis.CHECK
+    assert (
+        verdict_text(verdict)
+        == "regression: 3 acknowledged writes lost; p50 send +40% [+33%, +47%] above the +5% margin"
+    )
+
+
+def test_json_keeps_reasons_as_data_and_in_words_and_reads_back_equal() -> None:
+    verdict = verdict_of(
+        [compared("login", "p95", 1.3, State.REGRESSION), compared("send", "p50", 1.0, State.PASS)], REV, REV
+    )
+    data = verdict_to_dict(verdict)
+    first = data["metrics"][0]
+    assert first["why"] == {"basis": "comparison", "pairs": 6, "need": 0, "fisher_p": None, "beside": [], "text": ""}
+    assert first["reason"] == reason_text(verdict.metrics[0]) and data["reason"] == verdict_text(verdict)
+    assert verdict_from_dict(data) == verdict
+
+
+def test_a_version_3_verdict_keeps_its_sentences() -> None:
+    data = verdict_to_dict(verdict_of([compared("login", "p95", 1.3, State.REGRESSION)], REV, REV))
+    data["schema_version"] = 3
+    for item in data["metrics"]:
+        del item["why"]
+        item["reason"] = "regression: p95 login +30% (as an older perfgate said it)"
+    old = verdict_from_dict(data)
+    assert old.metrics[0].why == Reason(Basis.STORED, text="regression: p95 login +30% (as an older perfgate said it)")
+    assert verdict_text(old) == "regression: p95 login +30% (as an older perfgate said it)"
