@@ -3,12 +3,15 @@ nothing this session started is left running. Importing it tags this session's p
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,15 +52,60 @@ def make_repo(path: Path, commits: list[dict[str, str]]) -> git.Repo:
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the real ``perfgate`` CLI in a subprocess."""
+    """Run the real ``perfgate`` CLI in a process of its own: forked from this worker's CLI server
+    (``tests/cliserver.py``), or, when that is busy or the call changes how Python starts
+    (a ``PYTHON*`` variable), as ``python -m perfgate.cli`` in a fresh interpreter."""
+    full_env = {**os.environ, **(env or {})}
+    changes_startup = any(key.startswith("PYTHON") for key in (env or {}))
+    if not changes_startup and _SERVER_LOCK.acquire(blocking=False):
+        try:
+            return _forked(list(args), cwd, timeout, full_env)
+        finally:
+            _SERVER_LOCK.release()
     return subprocess.run(
         [sys.executable, "-m", "perfgate.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env=full_env,
     )
+
+
+_SERVER_LOCK = threading.Lock()
+_server: list[subprocess.Popen[str]] = []
+
+
+def _cli_server() -> subprocess.Popen[str]:
+    if not _server or _server[0].poll() is not None:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "cliserver.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert proc.stdout is not None and json.loads(proc.stdout.readline()) == {"ready": True}
+        atexit.register(proc.stdin.close)  # type: ignore[union-attr]  # its loop ends; it exits
+        _server[:] = [proc]
+    return _server[0]
+
+
+def _forked(args: list[str], cwd: Path, timeout: float, env: dict[str, str]) -> subprocess.CompletedProcess:
+    server = _cli_server()
+    with tempfile.TemporaryDirectory(prefix="perfgate-cli-") as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        out.touch()
+        err.touch()
+        request = {"args": args, "cwd": str(cwd), "env": env, "out": str(out), "err": str(err), "timeout": timeout}
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(json.dumps(request) + "\n")
+        server.stdin.flush()
+        reply = json.loads(server.stdout.readline())
+        stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
+    if reply.get("timed_out"):
+        raise subprocess.TimeoutExpired(["perfgate", *args], timeout, stdout, stderr)
+    return subprocess.CompletedProcess(["perfgate", *args], reply["code"], stdout, stderr)
 
 
 def live_processes(marks: tuple[str, ...], env_name: str, env_value: str) -> list[psutil.Process]:

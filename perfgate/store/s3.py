@@ -55,6 +55,12 @@ class _MissingRun(StoreError):
     """The bucket has no index row for this run (not in the store, or deleted meanwhile)."""
 
 
+def _max_attempts(default: int = 5) -> int:
+    """Attempts per S3 call: botocore's own ``AWS_MAX_ATTEMPTS`` when it is set, else ``default``."""
+    value = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
 class S3Store:
     """Runs in an S3 bucket, with a local cache; safe for several writers at once."""
 
@@ -77,7 +83,9 @@ class S3Store:
         self.client = client or boto3.client(
             "s3",
             endpoint_url=endpoint_url,
-            config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+            config=BotoConfig(
+                retries={"max_attempts": _max_attempts(), "mode": "standard"}, connect_timeout=10, read_timeout=60
+            ),
         )
         self._call("head_bucket", Bucket=bucket)
 
