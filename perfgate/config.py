@@ -83,6 +83,7 @@ class ScenarioConfig:
     exclude_tags: tuple[str, ...] = ()  # Locust task tags to leave out
     # a LoadTestShape class of the locustfile drives the users per side (True: its only one, if any; false: none)
     shape: str | bool = True
+    credentials: str = ""  # a CSV or TOML file of test accounts, one per virtual user (perfgate.credentials)
 
 
 @dataclass(frozen=True)
@@ -308,6 +309,7 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         tags=tuple(tags["tags"]),
         exclude_tags=tuple(tags["exclude_tags"]),
         shape=_shape(v, raw, section, d.shape),
+        credentials=v.string(raw, section, "credentials", d.credentials),
     )
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 from perfgate import gitops, leftovers
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
+from perfgate.credentials import read_accounts
 from perfgate.errors import ConfigError
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
@@ -185,6 +186,8 @@ def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> 
     if scenario.database == "mariadb":
         import perfgate.deps  # noqa: F401  (pymysql, the [mariadb] extra: a missing one is one line now)
     spec = _load_spec(config, scenario, ())
+    if spec.credentials:
+        read_accounts(Path(spec.credentials))  # a bad file is one line now, not in every round
     shape = check_locustfile(spec, workdir).shape
     if shape and scenario.workers:
         raise ConfigError(
@@ -310,9 +313,7 @@ def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str,
 
 
 def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...]) -> LoadSpec:
-    locustfile = Path(scenario.locustfile)
-    if not locustfile.is_absolute():
-        locustfile = config.root / locustfile
+    locustfile = _path(config, scenario.locustfile)
     env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
     generator_cpus = cpu_placement(config.rounds.placement)[1]
     return LoadSpec(
@@ -328,7 +329,13 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
         scenario.tags,
         scenario.exclude_tags,
         scenario.shape,
+        str(_path(config, scenario.credentials)) if scenario.credentials else "",
     )
+
+
+def _path(config: Config, name: str) -> Path:
+    path = Path(name)
+    return path if path.is_absolute() else config.root / path
 
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> tuple[RoundRecord, pa.Table, pa.Table]:

@@ -48,6 +48,7 @@ class LoadSpec:
     tags: tuple[str, ...] = ()  # Locust task tags to run (empty: every task)
     exclude_tags: tuple[str, ...] = ()
     shape: str | bool = True  # a LoadTestShape: the one named, the locustfile's only one (True), none (False)
+    credentials: str = ""  # the accounts file (its path: the load process reads it)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,11 @@ class LocustfileError(Exception):
     """The locustfile does not import, or lacks a configured user class."""
 
 
-def _side_class(cls: type[User], side: str, host: str, count: int) -> type[User]:
+def _side_class(
+    cls: type[User], side: str, host: str, count: int, accounts: tuple[dict[str, str], ...] = (), first: int = 0
+) -> type[User]:
+    """``cls`` for one side: its host, a context naming the side, ``count`` users, paired streams,
+    and (with accounts) the k-th user's account ``first + k``, round robin, before its own ``__init__``."""
     base_context = cls.context
     started = itertools.count()
 
@@ -40,8 +44,10 @@ def _side_class(cls: type[User], side: str, host: str, count: int) -> type[User]
         return {**base_context(self), "side": side}
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        cls.__init__(self, *args, **kwargs)  # the class's own constructor, then perfgate's streams
         k = next(started)
+        if accounts:
+            self.perfgate_account = dict(accounts[(first + k) % len(accounts)])
+        cls.__init__(self, *args, **kwargs)  # the class's own constructor, then perfgate's streams
         self.perfgate_tasks = random.Random(f"{cls.__name__}/{k}")
         self.perfgate_waits = random.Random(f"{cls.__name__}/{k}/wait").getstate()
 
@@ -133,6 +139,7 @@ class UserClasses:
 
 
 def build_user_classes(spec: dict[str, Any]) -> UserClasses:
+    from perfgate.credentials import read_accounts
     from perfgate.load.shape import user_counts
     from perfgate.procs import raise_file_limit  # after Locust's gevent patching, as every import here
 
@@ -141,8 +148,13 @@ def build_user_classes(spec: dict[str, Any]) -> UserClasses:
     pair_task_streams()
     classes, shape = load_user_classes(spec["locustfile"], spec["user_classes"], spec.get("shape", False))
     counts = user_counts(spec["users"], classes, every_class=True)
+    accounts = read_accounts(Path(spec["credentials"])) if spec.get("credentials") else ()
+    firsts = [sum(counts[:i]) for i in range(len(classes))]  # each class's first account
     sides = [
-        [_side_class(cls, target["side"], target["host"], count) for cls, count in zip(classes, counts)]
+        [
+            _side_class(cls, target["side"], target["host"], count, accounts, first)
+            for cls, count, first in zip(classes, counts, firsts)
+        ]
         for target in spec["targets"]
     ]
     return UserClasses(classes, sides, shape)

@@ -2,7 +2,8 @@
 
     locust -f loadtests/im.py --host http://127.0.0.1:PORT --headless -u 10 -r 10 -t 10s
 
-Each ChatUser logs in as a seeded account, keeps a WebSocket open, and chats with
+Each ChatUser logs in as a seeded account (or as the account perfgate hands it from
+``[load] credentials``), keeps a WebSocket open, and chats with
 whoever is online. Besides Locust's HTTP requests (``login``, ``send``,
 ``history``), it reports ``WS ws_connect`` and ``WS deliver``: the end-to-end
 latency from a sender's ``POST /messages`` to the message arriving on the
@@ -73,8 +74,12 @@ class ChatUser(FastHttpUser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        n = next(_ACCOUNTS[self.host or ""]) % self.seeded_users
-        self.account, self.password = f"user{n:04d}", f"pass{n:04d}"
+        given = getattr(self, "perfgate_account", None)  # [load] credentials: perfgate hands each user one
+        if given:
+            self.account, self.password = given["username"], given["password"]
+        else:
+            n = next(_ACCOUNTS[self.host or ""]) % self.seeded_users
+            self.account, self.password = f"user{n:04d}", f"pass{n:04d}"
         self.token: str | None = None
         self.ws: websocket.WebSocket | None = None
         self.receiver: gevent.Greenlet[[websocket.WebSocket], None] | None = None

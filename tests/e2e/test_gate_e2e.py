@@ -248,6 +248,47 @@ def test_a_load_shape_with_distributed_load_is_one_line(demo_repo):
     assert_nothing_left(demo_repo)
 
 
+def stored_text(*folders: Path) -> str:
+    """Every file under ``folders`` as text, Parquet tables decoded (their strings may be compressed)."""
+    import pyarrow.parquet as pq
+
+    parts = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.suffix == ".parquet":
+                parts.append(pq.read_table(path).to_pandas().to_csv())
+            elif path.is_file():
+                parts.append(path.read_bytes().decode("utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
+def test_credentials_log_users_in_and_never_reach_the_store_or_a_report(demo_repo, tmp_path):
+    (demo_repo / "accounts.csv").write_text("username,password\nuser0003,pass0003\nuser0004,wrong-secret-7f3a\n")
+    config = short_config(demo_repo)
+    config.write_text(config.read_text().replace("[load]\n", '[load]\ncredentials = "accounts.csv"\n'))
+    verdict_path, reports = tmp_path / "verdict.json", tmp_path / "reports"
+    args = ("run", "--config", str(config), "--json", str(verdict_path), "--markdown", str(tmp_path / "pr.md"))
+    result = run_cli(*args, "--junit", str(tmp_path / "junit.xml"), "--out", str(reports), cwd=demo_repo)
+    assert result.returncode in (0, 1, 2), result.stdout + result.stderr
+    store = LocalStore(demo_repo / ".perfgate")
+    run_id = json.loads(verdict_path.read_text())["run_id"]
+    logins = store.samples(run_id, 0).query("name == 'login'")
+    assert 0 < (~logins["ok"]).sum() < len(logins)  # user0004's wrong password fails, user0003 logs in
+    written = stored_text(demo_repo / ".perfgate" / "runs" / run_id, reports) + result.stdout + result.stderr
+    written += (tmp_path / "pr.md").read_text() + (tmp_path / "junit.xml").read_text() + verdict_path.read_text()
+    assert store.manifest(run_id).config["scenarios"][0]["credentials"] == "<redacted>"  # the path too: a secret key
+    assert "wrong-secret-7f3a" not in written and "pass0003" not in written
+    assert_nothing_left(demo_repo)
+
+
+def test_a_bad_credentials_file_is_one_line_before_anything_starts(demo_repo):
+    (demo_repo / "accounts.csv").write_text("user,password\nuser0003,pass0003\n")
+    config = short_config(demo_repo)
+    config.write_text(config.read_text().replace("[load]\n", '[load]\ncredentials = "accounts.csv"\n'))
+    one_line_error(run_cli("run", "--config", str(config), cwd=demo_repo), "the header has no 'username' column")
+    assert_nothing_left(demo_repo)
+
+
 def in_round() -> bool:
     """A load generator and a target are both running: a round, not the pre-flight check."""
     commands = []
