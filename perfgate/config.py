@@ -309,7 +309,7 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         tags=tuple(tags["tags"]),
         exclude_tags=tuple(tags["exclude_tags"]),
         shape=_shape(v, raw, section, d.shape),
-        credentials=v.string(raw, section, "credentials", d.credentials),
+        credentials=v.string(raw, section, "credentials", d.credentials) if "credentials" in raw else d.credentials,
     )
 
 

@@ -123,3 +123,11 @@ def test_a_bad_file_is_one_line_naming_it_and_no_value(tmp_path: Path, name: str
 def test_credentials_are_read_from_the_config(tmp_path: Path) -> None:
     (tmp_path / "perfgate.toml").write_text('[load]\ncredentials = "accounts.csv"\n')
     assert load_config(directory=tmp_path).scenarios[0].credentials == "accounts.csv"
+
+
+def test_without_credentials_the_config_loads_and_an_empty_path_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "perfgate.toml").write_text("[load]\nusers = 2\n")
+    assert load_config(directory=tmp_path).scenarios[0].credentials == ""
+    (tmp_path / "perfgate.toml").write_text('[load]\ncredentials = ""\n')
+    with pytest.raises(ConfigError, match=r"\[load\] credentials: must be a non-empty string"):
+        load_config(directory=tmp_path)
