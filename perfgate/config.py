@@ -137,6 +137,11 @@ class Config:
         data["path"], data["root"] = str(self.path), str(self.root)
         return data
 
+    def resolve(self, name: str) -> Path:
+        """A path of the config (a locustfile, a credentials file): absolute, or under ``root``."""
+        path = Path(name)
+        return path if path.is_absolute() else self.root / path
+
     def measurement_hash(self) -> str:
         """Hash of what shapes a measurement; stored baselines are reused only on a match.
 
@@ -158,8 +163,7 @@ class Config:
 
         files = {}
         for scenario in self.scenarios:
-            path = Path(scenario.locustfile)
-            path = path if path.is_absolute() else self.root / path
+            path = self.resolve(scenario.locustfile)
             try:
                 files[scenario.locustfile] = hashlib.sha256(path.read_bytes()).hexdigest()
             except OSError:

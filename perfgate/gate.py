@@ -313,7 +313,7 @@ def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str,
 
 
 def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...]) -> LoadSpec:
-    locustfile = _path(config, scenario.locustfile)
+    locustfile = config.resolve(scenario.locustfile)
     env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
     generator_cpus = cpu_placement(config.rounds.placement)[1]
     return LoadSpec(
@@ -329,13 +329,8 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
         scenario.tags,
         scenario.exclude_tags,
         scenario.shape,
-        str(_path(config, scenario.credentials)) if scenario.credentials else "",
+        str(config.resolve(scenario.credentials)) if scenario.credentials else "",
     )
-
-
-def _path(config: Config, name: str) -> Path:
-    path = Path(name)
-    return path if path.is_absolute() else config.root / path
 
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> tuple[RoundRecord, pa.Table, pa.Table]:

@@ -129,8 +129,7 @@ class RemoteRounds:
     # --- rounds -----------------------------------------------------------------
 
     def _locustfile(self, scenario: ScenarioConfig) -> str:
-        path = Path(scenario.locustfile)
-        path = path if path.is_absolute() else self.config.root / path
+        path = self.config.resolve(scenario.locustfile)
         try:
             return str(path.resolve().relative_to(self.repo_root.resolve()))
         except ValueError as exc:
