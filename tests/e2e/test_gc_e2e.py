@@ -22,7 +22,7 @@ from perfgate.store import LocalStore
 from tests.history.imrepo import build_im_repo
 from tests.support import run_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject [tool.pytest.ini_options]
 
 #: The smallest profile: 2 users, 1 s rounds.
 SMALLEST = """\

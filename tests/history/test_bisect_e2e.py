@@ -9,7 +9,7 @@ import pytest
 from tests.history.imrepo import build_im_repo
 from tests.support import run_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject [tool.pytest.ini_options]
 
 #: 2 planned pairs, a budget of 8 (looks at 2, 5 and 8 pairs): no step can be decided on fewer than
 #: 3 pairs, so every step is inconclusive at its first look and has to buy pairs instead of guessing.

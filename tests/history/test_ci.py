@@ -117,7 +117,7 @@ def test_workflow_file_is_valid_and_complete():
 
 
 @pytest.mark.e2e
-@pytest.mark.xdist_group("tiny_gates")  # see pyproject addopts
+@pytest.mark.xdist_group("tiny_gates")  # see pyproject [tool.pytest.ini_options]
 def test_ci_gates_a_pull_request_and_writes_the_four_outputs(tmp_path):
     work = tmp_path / "im"
     main, feature = build_im_repo(work, commits=2, regress_at=1)

@@ -19,7 +19,7 @@ from tests.history.gitrun import wait_for
 from tests.history.imrepo import build_im_repo
 from tests.support import assert_no_children, run_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject [tool.pytest.ini_options]
 
 
 def backfill(repo: Path, rev_range: str) -> subprocess.Popen:

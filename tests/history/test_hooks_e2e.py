@@ -15,7 +15,7 @@ from tests.history.gitrun import git_run, wait_for
 from tests.history.imrepo import SCRYPT_LINE, build_im_repo
 from tests.support import assert_no_children, run_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject addopts
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]  # see pyproject [tool.pytest.ini_options]
 
 
 def test_post_commit_times_the_commit_and_pre_push_blocks_the_regression(tmp_path):
