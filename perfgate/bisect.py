@@ -17,6 +17,7 @@ same range therefore measures nothing.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,7 +28,6 @@ import git
 from perfgate import gitops
 from perfgate.config import METRICS, Config, split_metric_spec
 from perfgate.errors import ConfigError, RevisionError, StoreError
-from perfgate.formatting import reason_text
 from perfgate.gate import GateOptions, apply_options, run_gate
 from perfgate.history import list_commits
 from perfgate.judge import pairs_to_buy
@@ -93,7 +93,26 @@ class Step:
     gates: int  # gates this step ran (0: decided from the store alone)
     run_ids: tuple[str, ...]
     evidence: tuple[MetricComparison, ...]
-    reason: str
+    budget: int  # pairs this step may buy up to
+
+    @property
+    def deciding(self) -> MetricComparison | None:
+        """The watched metric that decides the step: the worst state, then the largest ratio."""
+        return min(self.evidence, key=lambda m: (STATE_ORDER[m.verdict], -m.ratio), default=None)
+
+    @property
+    def spent(self) -> bool:
+        """Inconclusive with its whole budget of pairs spent."""
+        return self.state is State.INCONCLUSIVE and self.pairs >= self.budget
+
+
+class Ending(enum.StrEnum):
+    """How a bisect ended (the command says it in words)."""
+
+    FOUND = "found"  # the first bad commit
+    NO_REGRESSION = "no_regression"  # BAD passed against GOOD
+    UNCONFIRMED = "unconfirmed"  # BAD stayed inconclusive against GOOD
+    STOPPED = "stopped"  # a step between them stayed inconclusive: the suspects remain
 
 
 @dataclass(frozen=True)
@@ -107,7 +126,8 @@ class BisectResult:
     steps: tuple[Step, ...]
     gates: int
     wall_s: float
-    message: str
+    ending: Ending
+    last_step: Step  # the step that ended it
 
     @property
     def found(self) -> bool:
@@ -156,8 +176,7 @@ class Bisector:
                         f"fewer than min_count requests per round)"
                     )
                 if state is not State.INCONCLUSIVE or pooled.pairs >= budget:
-                    reason = _reason(state, evidence, pooled.pairs, budget)
-                    return Step(revision, state, pooled.pairs, gates, runs, evidence, reason)
+                    return Step(revision, state, pooled.pairs, gates, runs, evidence, budget)
             # undecided here (or short of the planned pairs): the sequential design says how many more
             missing = pairs_to_buy({"step": pooled.pairs}, {"step"}, rounds.count, budget).get("step", 0)
             if pooled.pairs >= rounds.count:
@@ -187,16 +206,6 @@ class Bisector:
         return step
 
 
-def _reason(state: State, evidence: tuple[MetricComparison, ...], pairs: int, budget: int) -> str:
-    if not evidence:
-        return f"no metric could be judged after {pairs} pairs"
-    worst = sorted(evidence, key=lambda m: (STATE_ORDER[m.verdict], -m.ratio))[0]
-    text = reason_text(worst)
-    if state is State.INCONCLUSIVE and pairs >= budget:
-        text += f" (budget of {budget} pairs spent)"
-    return text
-
-
 def bisect(
     config: Config,
     repo_dir: Path,
@@ -223,7 +232,7 @@ def bisect(
     steps: list[Step] = []
 
     def result(
-        first_bad: Revision | None, last_good: Revision | None, suspects: list[Revision], message: str
+        first_bad: Revision | None, last_good: Revision | None, suspects: list[Revision], ending: Ending
     ) -> BisectResult:
         return BisectResult(
             good_rev,
@@ -235,14 +244,15 @@ def bisect(
             tuple(steps),
             bisector.gates,
             time.monotonic() - started,
-            message,
+            ending,
+            steps[-1],
         )
 
     check = bisector.step(good_rev, commits[-1], steps)
     if check.state is State.PASS:
-        return result(None, None, [], f"no regression of {watch.label()} from GOOD to BAD: {check.reason}")
+        return result(None, None, [], Ending.NO_REGRESSION)
     if check.state is State.INCONCLUSIVE:
-        return result(None, None, commits, f"BAD is not a confirmed regression of {watch.label()}: {check.reason}")
+        return result(None, None, commits, Ending.UNCONFIRMED)
     low, high = -1, len(commits) - 1  # commits[low] (or GOOD) is good, commits[high] is bad
     while high - low > 1:
         mid = (low + high) // 2
@@ -253,14 +263,6 @@ def bisect(
             low = mid
         else:
             suspects = commits[low + 1 : high + 1]
-            return result(
-                None,
-                commits[low] if low >= 0 else good_rev,
-                suspects,
-                f"stopped: {commits[mid].short} stayed inconclusive ({step.reason}); "
-                f"{len(suspects)} commits still suspect",
-            )
+            return result(None, commits[low] if low >= 0 else good_rev, suspects, Ending.STOPPED)
     last_good = commits[low] if low >= 0 else good_rev
-    return result(
-        commits[high], last_good, [commits[high]], f"first bad commit: {commits[high].short} “{commits[high].subject}”"
-    )
+    return result(commits[high], last_good, [commits[high]], Ending.FOUND)

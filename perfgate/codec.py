@@ -2,9 +2,10 @@
 
 The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
 
-    {"schema_version": 4, "verdict": "pass|regression|inconclusive", "reason": str,
+    {"schema_version": 5, "verdict": "pass|regression|inconclusive", "reason": str,
      "run_id": str, "baseline": Revision, "candidate": Revision,
-     "rounds": int, "invalid_rounds": int, "confirmation_rounds": int, "notes": [str],
+     "rounds": int, "invalid_rounds": int, "confirmation_rounds": int,
+     "notes": [str], "notes_data": [Note],
      "report": "path/to/report.html" | null,
      "metrics": [{"scenario", "name", "metric", "baseline", "candidate", "ratio",
                   "ci_low", "ci_high", "p_value", "verdict", "why", "reason",
@@ -12,10 +13,12 @@ The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
 
 Revision is ``{"label", "sha", "subject", "author", "date", "dirty"}``; ``why`` is
 ``{"basis", "pairs", "need", "fisher_p", "beside", "text"}`` (:class:`perfgate.model.Reason`),
-and both ``reason`` fields are its words, written for readers and ignored on read. Version 2
+and both ``reason`` fields are its words, written for readers and ignored on read. Likewise
+``notes_data`` holds each note as data (:class:`perfgate.model.Note`: ``kind`` and its figures)
+and ``notes`` the same notes in words, in the same order. Version 2
 adds the metric ``cpu_per_request`` (name ``(target)``: µs of the target's CPU per
 request); version 3 changes only stored round records (typed window figures and ``health``);
-version 4 adds ``why``.
+version 4 adds ``why``; version 5 adds ``notes_data``.
 
 Stored records (the manifest, round records, the verdict) carry ``schema_version`` and
 are checked on read: one from a newer perfgate is refused with a line naming the file.
@@ -28,7 +31,7 @@ from dataclasses import asdict, fields, replace
 from typing import Any, TypeVar
 
 from perfgate.errors import StoreError
-from perfgate.formatting import reason_text, verdict_text
+from perfgate.formatting import note_text, reason_text, verdict_text
 from perfgate.model import (
     FIGURES_OF_KIND,
     SCHEMA_VERSION,
@@ -39,6 +42,8 @@ from perfgate.model import (
     LoadStatus,
     Manifest,
     MetricComparison,
+    Note,
+    NoteKind,
     Reason,
     Revision,
     RoundHealth,
@@ -96,7 +101,8 @@ def verdict_to_dict(verdict: Verdict, report_path: str | None = None) -> dict[st
         "rounds": verdict.rounds,
         "invalid_rounds": verdict.invalid_rounds,
         "confirmation_rounds": verdict.confirmation_rounds,
-        "notes": list(verdict.notes),
+        "notes": [note_text(note) for note in verdict.notes],
+        "notes_data": [_note_to_dict(note) for note in verdict.notes],
         "report": report_path,
         "metrics": metrics,
     }
@@ -122,8 +128,43 @@ def verdict_from_dict(data: dict[str, Any], where: str = "verdict") -> Verdict:
         rounds=data.get("rounds", 0),
         invalid_rounds=data.get("invalid_rounds", 0),
         confirmation_rounds=data.get("confirmation_rounds", 0),
-        notes=tuple(data.get("notes", ())),
+        notes=_notes(data, version),
     )
+
+
+def _note_to_dict(note: Note) -> dict[str, Any]:
+    """A note as JSON reads it back: its kind's value, lists for tuples."""
+    data = asdict(note)
+    data.update(
+        kind=note.kind.value,
+        needs=[list(n) for n in note.needs],
+        looks=list(note.looks),
+        judged_at=list(note.judged_at),
+        runs=list(note.runs),
+        reused=[list(r) for r in note.reused],
+    )
+    return data
+
+
+def _notes(data: dict[str, Any], version: int) -> tuple[Note, ...]:
+    """A verdict's notes: as data from version 5 on, an older one's sentences as they were."""
+    if version < 5:
+        return tuple(Note(NoteKind.STORED, text=str(text)) for text in data.get("notes", ()))
+    notes = []
+    for item in data.get("notes_data", ()):
+        note = _known(Note, item)
+        notes.append(
+            replace(
+                note,
+                kind=NoteKind(note.kind),
+                needs=tuple((str(metric), float(needed)) for metric, needed in note.needs),
+                looks=tuple(int(look) for look in note.looks),
+                judged_at=tuple(int(look) for look in note.judged_at),
+                runs=tuple(str(run) for run in note.runs),
+                reused=tuple((str(scenario), int(pairs)) for scenario, pairs in note.reused),
+            )
+        )
+    return tuple(notes)
 
 
 def _reason(data: dict[str, Any]) -> Reason:

@@ -1,7 +1,8 @@
 """How numbers read, in every output: terminal, markdown, HTML, JUnit, the trend page and the
 judge's reasons. One copy of each rule, so a change reads the same everywhere. The judge
-returns its reasons as data (:class:`perfgate.model.Reason`); :func:`reason_text` and
-:func:`verdict_text` are the only places that turn them into sentences.
+returns its reasons and notes as data (:class:`perfgate.model.Reason`, :class:`perfgate.model.Note`);
+:func:`reason_text`, :func:`verdict_text` and :func:`note_text` are the only places that turn them
+into sentences.
 
 Latencies are stored in microseconds, error rates as fractions, CPU cost in µs per request.
 Signed numbers use a real minus sign (U+2212); a value that cannot be shown reads "—".
@@ -13,7 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from perfgate.model import Basis, MetricComparison, Revision, State, Verdict
+from perfgate.model import Basis, MetricComparison, Note, NoteKind, Revision, State, Verdict
 
 MINUS = "\u2212"
 MISSING = "—"
@@ -273,3 +274,27 @@ def verdict_text(verdict: Verdict) -> str:
     deciding = [m for m in verdict.metrics if m.verdict is verdict.state]
     groups = [g for g in ([m for m in deciding if _is_hard(m)], [m for m in deciding if not _is_hard(m)]) if g]
     return f"{verdict.state.value}: " + "; ".join(lead(g) for g in groups)
+
+
+def note_text(note: Note) -> str:
+    """A verdict's note in words: the one place they are written (the judge writes none)."""
+    where = request_label(note.scenario, note.name)
+    if note.kind is NoteKind.FEW_REQUESTS:
+        return f"{where}: not judged, median {note.requests:g} requests per round (min_count {note.min_count})"
+    if note.kind is NoteKind.THIN_TAIL:
+        thin = ", ".join(f"{metric} (needs {needed:g})" for metric, needed in note.needs)
+        return (
+            f"{where}: {thin} not judged with a median {note.requests:g} requests per round; "
+            "run longer rounds or more users"
+        )
+    if note.kind is NoteKind.LOOKS:
+        return (
+            f"sequential design: looks at {', '.join(map(str, note.looks))} pairs; judged at look "
+            f"{'/'.join(map(str, note.judged_at))} of {len(note.looks)}"
+        )
+    if note.kind is NoteKind.REUSED:
+        reused = ", ".join(f"{scenario}: {pairs}" for scenario, pairs in note.reused)
+        return f"pairs reused from earlier runs of this comparison on this machine and config ({reused})"
+    if note.kind is NoteKind.POOLED:
+        return f"pooled {note.pairs} pairs from {len(note.runs)} stored runs: " + ", ".join(note.runs)
+    return note.text

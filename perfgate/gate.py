@@ -36,6 +36,8 @@ from perfgate.model import (
     Design,
     FailoverFigures,
     Manifest,
+    Note,
+    NoteKind,
     Revision,
     RoundHealth,
     RoundMetrics,
@@ -245,14 +247,8 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
             budget_pairs=budget,
         )
         if any(state.reused.values()):
-            reused = ", ".join(f"{n}: {k}" for n, k in state.reused.items() if k)
-            verdict = replace(
-                verdict,
-                notes=(
-                    *verdict.notes,
-                    f"pairs reused from earlier runs of this comparison on this machine and config ({reused})",
-                ),
-            )
+            reused = tuple((name, pairs) for name, pairs in state.reused.items() if pairs)
+            verdict = replace(verdict, notes=(*verdict.notes, Note(NoteKind.REUSED, reused=reused)))
         undecided = {m.scenario for m in verdict.metrics if m.verdict is State.INCONCLUSIVE}
 
 

@@ -23,7 +23,9 @@ import pyarrow as pa
 #: free-form ``extra`` (versions 1 and 2 are migrated on read).
 #: 4 = a verdict's metrics carry their reason as data (``why``); a stored sentence of an older
 #: verdict is kept as it was (``Basis.STORED``).
-SCHEMA_VERSION = 4
+#: 5 = a verdict's notes are data too (``notes_data``, beside their words in ``notes``); an older
+#: verdict's notes are kept as their sentences (``NoteKind.STORED``).
+SCHEMA_VERSION = 5
 
 
 _Figures = TypeVar("_Figures", "FaultFigures", "StormFigures", "ChaosFigures", "FailoverFigures")
@@ -380,6 +382,36 @@ class MetricComparison:
     higher_is_better: bool = False
 
 
+class NoteKind(enum.StrEnum):
+    """What a verdict's note tells."""
+
+    FEW_REQUESTS = "few_requests"  # a request name not judged: a median under `min_count` requests per round
+    THIN_TAIL = "thin_tail"  # quantiles of a name not judged: too few requests beyond them
+    LOOKS = "looks"  # the sequential design: the looks planned and the ones judged at
+    REUSED = "reused"  # pairs reused from earlier runs of this comparison, per scenario
+    POOLED = "pooled"  # a re-judged comparison: pairs pooled from these stored runs
+    STORED = "stored"  # a verdict stored before notes were data: its sentence, as it was
+
+
+@dataclass(frozen=True)
+class Note:
+    """A fact beside the verdict, as numbers and names; :func:`perfgate.formatting.note_text`
+    says it in words."""
+
+    kind: NoteKind
+    scenario: str = ""
+    name: str = ""
+    requests: float = 0.0  # FEW_REQUESTS, THIN_TAIL: the median requests per round
+    min_count: int = 0  # FEW_REQUESTS
+    needs: tuple[tuple[str, float], ...] = ()  # THIN_TAIL: (metric, requests per round it needs)
+    looks: tuple[int, ...] = ()  # LOOKS: the planned looks, in pairs
+    judged_at: tuple[int, ...] = ()  # LOOKS: the look (1-based) each scenario was judged at
+    pairs: int = 0  # POOLED
+    runs: tuple[str, ...] = ()  # POOLED: the stored runs
+    reused: tuple[tuple[str, int], ...] = ()  # REUSED: (scenario, pairs reused)
+    text: str = ""  # STORED only
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The gate's answer, with every judged metric (those that decide it first; its one-line
@@ -393,7 +425,7 @@ class Verdict:
     rounds: int = 0
     invalid_rounds: int = 0
     confirmation_rounds: int = 0
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
 
 # --- per-commit history (perfgate.history builds them, perfgate.report.trend draws them) ---

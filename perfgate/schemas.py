@@ -25,7 +25,7 @@ from perfgate.config import (
     TargetConfig,
 )
 from perfgate.machine import PLACEMENTS
-from perfgate.model import SCHEMA_VERSION, Design, MetricComparison, Reason, Revision, State
+from perfgate.model import SCHEMA_VERSION, Design, MetricComparison, Note, Reason, Revision, State
 
 SHIPPED = Path(__file__).resolve().parent / "schema_files"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -104,6 +104,8 @@ def verdict_schema() -> dict[str, Any]:
     metric["properties"]["reason"] = {"type": "string"}  # the reason in words, beside it as data (why)
     metric["required"] = [f.name for f in dataclasses.fields(MetricComparison)] + ["reason"]
     metric["properties"]["why"]["required"] = [f.name for f in dataclasses.fields(Reason)]
+    note = _object(Note)  # a note as data, beside it in words (notes)
+    note["required"] = [f.name for f in dataclasses.fields(Note)]
     return {
         "$schema": DRAFT,
         "$id": "https://perfgate.invalid/schemas/verdict.schema.json",
@@ -122,6 +124,7 @@ def verdict_schema() -> dict[str, Any]:
             "invalid_rounds": {"type": "integer", "minimum": 0},
             "confirmation_rounds": {"type": "integer", "minimum": 0},
             "notes": {"type": "array", "items": {"type": "string"}},
+            "notes_data": {"type": "array", "items": note},
             "report": {"type": ["string", "null"]},
             "metrics": {"type": "array", "items": metric},
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from perfgate.bisect import Bisector, Watch
+from perfgate.commands.bisect import step_text
 from perfgate.formatting import verdict_text
 from perfgate.gate import GateOptions
 from perfgate.hooks import HookSettings, gate_options, reuse_or_measure
@@ -54,8 +55,8 @@ def test_bisects_step_judge_keeps_the_hard_checks(tmp_path):
     repo, config, baseline, candidate, store, run_id = lost_write_run(tmp_path)
     for watch in (Watch(), Watch("p50", "login")):  # even when the watched metric itself passes
         step = Bisector(config, repo, GateOptions(), watch).judge_step(baseline, candidate)
-        assert step.gates == 0 and step.state is State.REGRESSION, (watch, step.reason)
-        assert "acknowledged writes lost" in step.reason
+        assert step.gates == 0 and step.state is State.REGRESSION, (watch, step_text(step))
+        assert "acknowledged writes lost" in step_text(step)
 
 
 def test_compare_keeps_the_hard_checks(tmp_path):

@@ -20,7 +20,7 @@ from perfgate import gitops
 from perfgate.commands._args import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW, check_option
 from perfgate.config import Config, find_config, load_config
 from perfgate.errors import ConfigError, PerfgateError, os_error_line
-from perfgate.formatting import change_with_ci, request_label, value_text, verdict_text
+from perfgate.formatting import change_with_ci, note_text, request_label, value_text, verdict_text
 from perfgate.model import Design, RoundRecord, RoundSpec, State, Verdict
 from perfgate.progress import Progress as GateProgress
 from perfgate.store import is_remote
@@ -298,7 +298,7 @@ def print_verdict(console: Console, verdict: Verdict, report: Path | None = None
     console.print(f"[{STYLE[verdict.state]}]{verdict.state.value.upper()}[/]: ", end="")
     console.print(verdict_text(verdict), markup=False, highlight=False)
     for note in verdict.notes:
-        console.print(f"  note: {note}", markup=False, highlight=False, style="dim")
+        console.print(f"  note: {note_text(note)}", markup=False, highlight=False, style="dim")
     if report is not None:
         console.print(f"report: {report}", markup=False)
 

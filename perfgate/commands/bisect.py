@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from perfgate.bisect import BisectResult, Step, Watch, bisect
+from perfgate.bisect import BisectResult, Ending, Step, Watch, bisect
 from perfgate.commands._common import (
     STYLE,
     RichProgress,
@@ -24,6 +24,7 @@ from perfgate.commands._common import (
     open_project,
 )
 from perfgate.errors import PerfgateError
+from perfgate.formatting import reason_text
 from perfgate.judge.names import check_metric_names
 from perfgate.model import Revision, RoundRecord
 from perfgate.outcome import Outcome
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
             f"  {step.revision.sha[:10]} [{STYLE[step.state]}]{step.state.value}[/] ({step.pairs} pairs, {source}): ",
             end="",
         )
-        out.print(step.reason, markup=False)
+        out.print(step_text(step), markup=False)
 
     out.print(f"bisecting {args.good}..{args.bad} on {watch.label()}", markup=False)
     with _WatchedNames(console, watch, open_store(config.store, config.root), args.quiet) as progress:
@@ -81,6 +82,28 @@ class _WatchedNames(RichProgress):
             self.checked = True
 
 
+def step_text(step: Step) -> str:
+    """A step's evidence in words: its deciding metric's reason."""
+    deciding = step.deciding
+    if deciding is None:
+        return f"no metric could be judged after {step.pairs} pairs"
+    return reason_text(deciding) + (f" (budget of {step.budget} pairs spent)" if step.spent else "")
+
+
+def result_text(result: BisectResult) -> str:
+    """How the bisect ended, in one line."""
+    watched, last = result.watch.label(), result.last_step
+    if result.ending is Ending.NO_REGRESSION:
+        return f"no regression of {watched} from GOOD to BAD: {step_text(last)}"
+    if result.ending is Ending.UNCONFIRMED:
+        return f"BAD is not a confirmed regression of {watched}: {step_text(last)}"
+    if result.ending is Ending.STOPPED:
+        suspects = f"{len(result.suspects)} commits still suspect"
+        return f"stopped: {last.revision.short} stayed inconclusive ({step_text(last)}); {suspects}"
+    first_bad = result.first_bad or last.revision
+    return f"first bad commit: {first_bad.short} “{first_bad.subject}”"
+
+
 def print_result(out: Console, result: BisectResult) -> None:
     table = Table(title=f"GOOD {result.good.short} → each step ({result.watch.label()})", title_justify="left")
     for column in ("commit", "subject", "verdict", "pairs", "gates", "evidence"):
@@ -92,11 +115,11 @@ def print_result(out: Console, result: BisectResult) -> None:
             step.state.value,
             str(step.pairs),
             str(step.gates),
-            step.reason,
+            step_text(step),
             style=STYLE[step.state],
         )
     out.print(table)
-    out.print(result.message, markup=False, style="bold" if result.found else None)
+    out.print(result_text(result), markup=False, style="bold" if result.found else None)
     if result.found and result.last_good is not None:
         out.print(f"last good: {result.last_good.short} “{result.last_good.subject}”", markup=False)
     elif result.suspects:
@@ -126,7 +149,7 @@ def write_json(result: BisectResult, path: Path) -> None:
         "suspects": [_revision(r) for r in result.suspects],
         "gates": result.gates,
         "wall_s": round(result.wall_s, 2),
-        "message": result.message,
+        "message": result_text(result),
         "steps": [
             {
                 "commit": _revision(s.revision),
@@ -134,7 +157,7 @@ def write_json(result: BisectResult, path: Path) -> None:
                 "pairs": s.pairs,
                 "gates": s.gates,
                 "runs": list(s.run_ids),
-                "reason": s.reason,
+                "reason": step_text(s),
                 "evidence": [
                     {
                         "name": m.name,

@@ -39,12 +39,11 @@ import numpy as np
 from scipy.special import stdtr, stdtrit
 
 from perfgate.config import JudgeConfig
-from perfgate.formatting import request_label
 from perfgate.judge.rounds import QUANTILES
 from perfgate.judge.rules import ERROR_RATE_FLOOR, HIGHER_IS_BETTER, MIN_PAIRS
 from perfgate.judge.sequential import LOOKS, look_index, look_levels, look_schedule
 from perfgate.judge.verdicts import verdict_of, with_cpu_context
-from perfgate.model import MetricComparison, Reason, Revision, RoundMetrics, Side, State, Verdict
+from perfgate.model import MetricComparison, Note, NoteKind, Reason, Revision, RoundMetrics, Side, State, Verdict
 
 
 @dataclass(frozen=True)
@@ -124,10 +123,7 @@ def judge(
     rounds = len({(m.scenario, m.round_index) for m in metrics})
     if schedule:
         looked = sorted({ev.look for ev in evidence})
-        notes.append(
-            f"sequential design: looks at {', '.join(map(str, schedule))} pairs; judged at look "
-            f"{'/'.join(map(str, looked))} of {len(schedule)}"
-        )
+        notes.append(Note(NoteKind.LOOKS, looks=tuple(schedule), judged_at=tuple(looked)))
     return verdict_of(
         results,
         baseline,
@@ -158,7 +154,7 @@ def tail_samples_needed(metric: str) -> float:
 
 def collect(
     metrics: Sequence[RoundMetrics], config: JudgeConfig
-) -> tuple[dict[tuple[str, str, str], list[Pair]], dict[str, int], list[str]]:
+) -> tuple[dict[tuple[str, str, str], list[Pair]], dict[str, int], list[Note]]:
     """Group round metrics into baseline/candidate pairs per scenario x name x metric."""
     pairs, scenario_pairs = _pair_up(metrics, config.min_count)
     counts: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -169,25 +165,20 @@ def collect(
     notes = []
     series: dict[tuple[str, str, str], list[Pair]] = {}
     for (scenario, name), per_round in sorted(counts.items()):
-        if float(np.median(per_round)) < config.min_count:
-            notes.append(
-                f"{request_label(scenario, name)}: not judged, median {np.median(per_round):g} requests per round "
-                f"(min_count {config.min_count})"
-            )
+        requests = float(np.median(per_round))
+        if requests < config.min_count:
+            notes.append(Note(NoteKind.FEW_REQUESTS, scenario, name, requests=requests, min_count=config.min_count))
             continue
         thin = []
         for metric in config.metrics:
             if metric not in carried[(scenario, name)]:
                 continue
-            if float(np.median(per_round)) < tail_samples_needed(metric):
-                thin.append(f"{metric} (needs {tail_samples_needed(metric):g})")
+            if requests < tail_samples_needed(metric):
+                thin.append((metric, tail_samples_needed(metric)))
                 continue
             series[(scenario, name, metric)] = pairs.get((scenario, name), [])
         if thin:
-            notes.append(
-                f"{request_label(scenario, name)}: {', '.join(thin)} not judged with a median "
-                f"{np.median(per_round):g} requests per round; run longer rounds or more users"
-            )
+            notes.append(Note(NoteKind.THIN_TAIL, scenario, name, requests=requests, needs=tuple(thin)))
     return series, {s: len(p) for s, p in scenario_pairs.items()}, notes
 
 

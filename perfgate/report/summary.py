@@ -33,6 +33,7 @@ from perfgate.formatting import (
     commit_links,
     is_difference,
     margin_text,
+    note_text,
     p_text,
     reason_text,
     value_text,
@@ -143,7 +144,7 @@ def markdown_summary(
         f"{c['inconclusive']} inconclusive, {c['improvement']} improvement, {c['pass']} pass",
     ]
     for note in list(verdict.notes)[:5]:
-        head.append(f"- ⚠️ {md(note, 300)}")
+        head.append(f"- ⚠️ {md(note_text(note), 300)}")
     link = report_link if re.match(r"https?://\S+$", report_link) and len(report_link) <= 2000 else None
     tail = [
         "",

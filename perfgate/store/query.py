@@ -29,6 +29,8 @@ from perfgate.machine import fingerprint
 from perfgate.model import (
     FailoverFigures,
     Manifest,
+    Note,
+    NoteKind,
     Revision,
     RoundMetrics,
     RoundRecord,
@@ -288,7 +290,7 @@ class Measurements:
         if len(run_ids) > 1:
             verdict = replace(
                 verdict,
-                notes=(*verdict.notes, f"pooled {pairs} pairs from {len(run_ids)} stored runs: " + ", ".join(run_ids)),
+                notes=(*verdict.notes, Note(NoteKind.POOLED, pairs=pairs, runs=tuple(run_ids))),
             )
         return Pooled(verdict, pairs, tuple(run_ids))
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from perfgate.config import JudgeConfig
-from perfgate.formatting import reason_text, verdict_text
+from perfgate.formatting import note_text, reason_text, verdict_text
 from perfgate.judge import MIN_PAIRS, holm_levels, judge
 from perfgate.model import RoundMetrics, Side, State
 from tests.judge.helpers_judge import REV, noisy_ratios, pairs
@@ -166,7 +166,7 @@ def test_names_below_min_count_are_skipped_with_a_note():
     rows = pairs([1.0] * 6) + pairs([2.0] * 6, name="rare", count=5)
     verdict = judge(rows, CONFIG, REV, REV)
     assert {m.name for m in verdict.metrics} == {"login"}
-    assert any("rare" in note and "min_count" in note for note in verdict.notes)
+    assert any("rare" in note and "min_count" in note for note in map(note_text, verdict.notes))
     assert verdict.state is State.PASS
 
 
@@ -211,7 +211,7 @@ def test_tail_quantiles_need_enough_requests_per_round():
     ]
     verdict = judge(metrics, JudgeConfig(metrics=("p50", "p99")), rev, rev)
     assert [m.metric for m in verdict.metrics] == ["p50"]
-    assert any("p99 (needs 1000) not judged" in note for note in verdict.notes)
+    assert any("p99 (needs 1000) not judged" in note for note in map(note_text, verdict.notes))
 
 
 def test_no_p_value_where_no_test_applies():

@@ -1,6 +1,7 @@
 import pytest
 
 from perfgate.config import JudgeConfig
+from perfgate.formatting import note_text
 from perfgate.judge import judge, look_index, look_levels, look_schedule, needs_confirmation, next_look_pairs
 from perfgate.model import State
 from tests.judge.helpers_judge import REV, noisy_ratios, pairs
@@ -54,4 +55,4 @@ def test_looks_use_their_share_of_alpha():
     assert first_look.ci_high > fixed.ci_high
     assert first_look.ci_low < fixed.ci_low
     verdict = judge(rows, cfg, REV, REV, planned_pairs=6, budget_pairs=12)
-    assert any("looks at 6, 9, 12" in note for note in verdict.notes)
+    assert any("looks at 6, 9, 12" in note for note in map(note_text, verdict.notes))

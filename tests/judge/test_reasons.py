@@ -1,15 +1,32 @@
-"""Reasons are data: the judge writes no sentence, formatting writes every one, and a stored
-verdict from before version 4 keeps its sentences."""
+"""Reasons and notes are data: the judge writes no sentence, formatting writes every one, and a
+stored verdict from before version 4 (reasons) or 5 (notes) keeps its sentences."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
+import pytest
+
 from perfgate.codec import verdict_from_dict, verdict_to_dict
-from perfgate.formatting import reason_text, verdict_text
+from perfgate.config import JudgeConfig
+from perfgate.formatting import note_text, reason_text, verdict_text
+from perfgate.judge import judge
 from perfgate.judge.invariants import failover_checks, with_checks
 from perfgate.judge.verdicts import verdict_of, with_cpu_context
-from perfgate.model import Basis, FailoverFigures, MetricComparison, Reason, Revision, State
+from perfgate.model import (
+    Basis,
+    FailoverFigures,
+    MetricComparison,
+    Note,
+    NoteKind,
+    Reason,
+    Revision,
+    RoundMetrics,
+    Side,
+    State,
+)
 
 REV = Revision("HEAD", "a" * 40)
 
@@ -71,3 +88,42 @@ def test_a_version_3_verdict_keeps_its_sentences() -> None:
     old = verdict_from_dict(data)
     assert old.metrics[0].why == Reason(Basis.STORED, text="regression: p95 login +30% (as an older perfgate said it)")
     assert verdict_text(old) == "regression: p95 login +30% (as an older perfgate said it)"
+
+
+def test_notes_are_data_and_read_back_equal_with_their_words_beside_them() -> None:
+    metrics = [
+        RoundMetrics(i, i, "chat", side, name, {"p50": 10.0, "p99": 10.0}, count, 0)
+        for i in range(3)
+        for side in Side
+        for name, count in (("send", 120), ("rare", 4))
+    ]
+    verdict = judge(metrics, JudgeConfig(metrics=("p50", "p99")), REV, REV, planned_pairs=3, budget_pairs=5)
+    pooled = Note(NoteKind.POOLED, pairs=6, runs=("r1", "r2"))
+    reused = Note(NoteKind.REUSED, reused=(("chat", 3),))
+    verdict = dataclasses.replace(verdict, notes=(*verdict.notes, pooled, reused))
+    few, thin, looks = verdict.notes[:3]
+    assert few == Note(NoteKind.FEW_REQUESTS, "chat", "rare", requests=4.0, min_count=20)
+    assert (thin.kind, thin.name, thin.requests, thin.needs[0][0]) == (NoteKind.THIN_TAIL, "send", 120.0, "p99")
+    assert thin.needs[0][1] == pytest.approx(1000.0)
+    assert looks == Note(NoteKind.LOOKS, looks=(3, 4, 5), judged_at=(1,))
+    data = json.loads(json.dumps(verdict_to_dict(verdict)))
+    assert data["notes"] == [
+        "rare (chat): not judged, median 4 requests per round (min_count 20)",
+        "send (chat): p99 (needs 1000) not judged with a median 120 requests per round; "
+        "run longer rounds or more users",
+        "sequential design: looks at 3, 4, 5 pairs; judged at look 1 of 3",
+        "pooled 6 pairs from 2 stored runs: r1, r2",
+        "pairs reused from earlier runs of this comparison on this machine and config (chat: 3)",
+    ]
+    assert [note_text(note) for note in verdict.notes] == data["notes"]
+    assert verdict_from_dict(data).notes == verdict.notes
+
+
+def test_a_version_4_verdict_keeps_its_notes_as_sentences() -> None:
+    data = verdict_to_dict(verdict_of([compared("login", "p95", 1.3, State.REGRESSION)], REV, REV))
+    data["schema_version"] = 4
+    del data["notes_data"]
+    data["notes"] = ["pooled 6 pairs from 2 stored runs: r1, r2 (as an older perfgate said it)"]
+    old = verdict_from_dict(data)
+    assert old.notes == (Note(NoteKind.STORED, text=data["notes"][0]),)
+    assert note_text(old.notes[0]) == data["notes"][0]

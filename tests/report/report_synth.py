@@ -20,6 +20,8 @@ from perfgate.model import (
     Basis,
     Design,
     MetricComparison,
+    Note,
+    NoteKind,
     Reason,
     Revision,
     RoundRecord,
@@ -286,6 +288,7 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
         else State.PASS
     )
     m = manifest_for(spec)
+    invalid_note = "1 round was invalid (load generator saturated) and was re-run" + spec.extra
     verdict = Verdict(
         state=state,
         metrics=metrics,
@@ -295,7 +298,7 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> tuple[LocalStore, st
         rounds=len(plan),
         invalid_rounds=invalid,
         confirmation_rounds=sum(c for *_, c in plan),
-        notes=("1 round was invalid (load generator saturated) and was re-run" + spec.extra,),
+        notes=(Note(NoteKind.STORED, text=invalid_note),),
     )
     store.save_verdict(run_id, codec.verdict_to_dict(verdict))
     return store, run_id, verdict

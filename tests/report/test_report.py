@@ -20,7 +20,7 @@ from perfgate.codec import manifest_from_dict
 from perfgate.commands import report as report_command
 from perfgate.errors import PerfgateError, StoreError
 from perfgate.formatting import verdict_text
-from perfgate.model import SCHEMA_VERSION, Basis, Design, Reason, State
+from perfgate.model import SCHEMA_VERSION, Basis, Design, Note, NoteKind, Reason, State
 from perfgate.outcome import Outcome
 from perfgate.report import ReportPaths, write_reports
 from perfgate.report.summary import MARKDOWN_LIMIT, markdown_summary
@@ -213,7 +213,7 @@ def test_markdown_bound_holds_for_huge_strings(small_run):
     long = "y" * 200_000
     huge = dataclasses.replace(
         verdict,
-        notes=(long,) * 50,
+        notes=(Note(NoteKind.STORED, text=long),) * 50,
         candidate=dataclasses.replace(verdict.candidate, subject=long, label=long),
         metrics=tuple(
             dataclasses.replace(m, name=long + str(i), scenario=long, why=Reason(Basis.STORED, text=long))
