@@ -29,7 +29,6 @@ from perfgate import gitops
 from perfgate.config import METRICS, Config, split_metric_spec
 from perfgate.errors import ConfigError, RevisionError, StoreError
 from perfgate.gate import GateOptions, apply_options, run_gate
-from perfgate.history import list_commits
 from perfgate.judge import pairs_to_buy
 from perfgate.judge.invariants import NAME as FAILOVER
 from perfgate.judge.rules import STATE_ORDER
@@ -227,7 +226,7 @@ def bisect(
         raise RevisionError(f"GOOD {good!r} is not an ancestor of BAD {bad!r}") from exc
     if good_rev.sha == bad_rev.sha:
         raise RevisionError(f"GOOD and BAD are the same commit ({good_rev.short})")
-    commits = list_commits(repo_dir, f"{good_rev.sha}..{bad_rev.sha}")
+    commits = gitops.list_commits(repo_dir, f"{good_rev.sha}..{bad_rev.sha}")
     bisector = Bisector(config, repo_dir, options, watch, progress=progress, on_step=on_step)
     steps: list[Step] = []
 

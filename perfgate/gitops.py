@@ -116,3 +116,19 @@ def worktrees(repo: git.Repo) -> list[Path]:
     lines = repo.git.worktree("list", "--porcelain").splitlines()
     paths = [Path(line.split(" ", 1)[1]) for line in lines if line.startswith("worktree ")]
     return paths[1:]
+
+
+def list_commits(repo_dir: Path, rev_range: str, limit: int | None = None) -> list[Revision]:
+    """First-parent commits of ``rev_range`` (``A..B`` or a single revision), oldest first."""
+    repo = open_repo(repo_dir)
+    args = ["--first-parent"] + ([f"--max-count={limit}"] if limit else []) + [rev_range, "--"]
+    try:
+        shas = repo.git.rev_list(*args).split()
+    except git.GitCommandError as exc:
+        raise RevisionError(
+            f"bad revision range {rev_range!r} in {repo.working_tree_dir}: "
+            f"{exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}"
+        ) from exc
+    if not shas:
+        raise RevisionError(f"revision range {rev_range!r} has no commits")
+    return [resolve(repo, sha) for sha in reversed(shas)]

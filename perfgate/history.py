@@ -9,8 +9,8 @@ the commit it was based on.
 * :meth:`Measurements.pooled_verdict` (in :mod:`perfgate.store.query`) re-judges
   every stored baseline/candidate pair of one comparison (same two commits, same
   key, same design, complete runs only), pooled across the runs that measured
-  it, hard checks included. Hooks, bisect and backfill use it to reuse earlier
-  measurements instead of measuring again.
+  it, hard checks included. Hooks, bisect and backfill (:mod:`perfgate.backfill`) use it
+  to reuse earlier measurements instead of measuring again.
 * :func:`build_history` gives one series per scenario x request name x metric:
   per commit, its round-level values, a centre and a confidence band, and the
   change points found by kernel change-point detection over the round-level
@@ -22,27 +22,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-import git
 import numpy as np
 from scipy.special import stdtrit
 
-from perfgate import gitops
 from perfgate.config import Config
-from perfgate.errors import RevisionError
 from perfgate.judge import change_points
 from perfgate.judge.changepoint import PENALTY
 from perfgate.model import ChangePoint, Point, Revision, Series
-from perfgate.store import open_store
 from perfgate.store.query import Key, Measurements
-
-if TYPE_CHECKING:
-    from perfgate.gate import GateOptions
-    from perfgate.progress import Progress
 
 #: Fewer round-level values than this in a series: no change-point search.
 MIN_CHANGE_POINT_VALUES = 6
@@ -139,77 +128,3 @@ def build_history(
             Series(scenario, name, metric, tuple(points), tuple(find_changes(points, metric, penalty=penalty)))
         )
     return series
-
-
-# --- commits and backfill -------------------------------------------------------------
-
-
-def list_commits(repo_dir: Path, rev_range: str, limit: int | None = None) -> list[Revision]:
-    """First-parent commits of ``rev_range`` (``A..B`` or a single revision), oldest first."""
-    repo = gitops.open_repo(repo_dir)
-    args = ["--first-parent"] + ([f"--max-count={limit}"] if limit else []) + [rev_range, "--"]
-    try:
-        shas = repo.git.rev_list(*args).split()
-    except git.GitCommandError as exc:
-        raise RevisionError(
-            f"bad revision range {rev_range!r} in {repo.working_tree_dir}: "
-            f"{exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}"
-        ) from exc
-    if not shas:
-        raise RevisionError(f"revision range {rev_range!r} has no commits")
-    return [gitops.resolve(repo, sha) for sha in reversed(shas)]
-
-
-@dataclass(frozen=True)
-class BackfillStep:
-    revision: Revision
-    baseline: Revision
-    status: str  # "stored" (skipped), "measured"
-    run_id: str = ""
-    state: str = ""
-
-
-def stored_rounds(measurements: Measurements, sha: str, config: Config, key: Key) -> int:
-    """The fewest valid stored round sides of ``sha`` over the config's scenarios."""
-    counts = []
-    for scenario in config.scenarios:
-        rows = measurements.store.find_rounds(sha, scenario.name, key.config_hash, key.fingerprint)
-        counts.append(len({(run_id, index) for run_id, index, _ in rows}))
-    return min(counts, default=0)
-
-
-def backfill(
-    config: Config,
-    repo_dir: Path,
-    rev_range: str,
-    options: GateOptions,
-    *,
-    progress: Progress | None = None,
-    on_step: Callable[[BackfillStep], None] | None = None,
-    limit: int | None = None,
-) -> list[BackfillStep]:
-    """Measure each commit of ``rev_range`` against its first parent (a root commit against
-    itself, which doubles as A/A data). A commit that already has ``rounds.count`` valid
-    stored rounds under this config and machine is skipped, so an interrupted backfill
-    resumes where it stopped and a second one measures nothing."""
-    from perfgate.gate import apply_options, run_gate
-
-    effective = apply_options(config, options)
-    key = Key.of(effective)
-    measurements = Measurements(open_store(effective.store, effective.root))
-    repo = gitops.open_repo(repo_dir)
-    steps = []
-    for revision in list_commits(repo_dir, rev_range, limit):
-        parents = repo.commit(revision.sha).parents
-        baseline = gitops.resolve(repo, parents[0].hexsha) if parents else revision
-        if stored_rounds(measurements, revision.sha, effective, key) >= effective.rounds.count:
-            step = BackfillStep(revision, baseline, "stored")
-        else:
-            result = run_gate(
-                config, repo_dir, replace(options, baseline=baseline.sha, candidate=revision.sha), progress
-            )
-            step = BackfillStep(revision, baseline, "measured", result.run_id, result.verdict.state.value)
-        steps.append(step)
-        if on_step is not None:
-            on_step(step)
-    return steps

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from perfgate.backfill import BackfillStep, backfill
 from perfgate.commands._args import check_option
 from perfgate.commands._common import RichProgress, add_gate_arguments, gate_options, open_project
-from perfgate.history import BackfillStep, backfill
 from perfgate.outcome import Outcome
 
 

@@ -16,7 +16,8 @@ from perfgate.commands._common import open_project
 from perfgate.config import METRICS
 from perfgate.errors import ConfigError, PerfgateError
 from perfgate.formatting import percent, request_label, value_text
-from perfgate.history import build_history, list_commits
+from perfgate.gitops import list_commits
+from perfgate.history import build_history
 from perfgate.judge.changepoint import PENALTY
 from perfgate.judge.names import check_metric_names
 from perfgate.model import Series
