@@ -23,10 +23,12 @@ import pyarrow as pa
 #: free-form ``extra`` (versions 1 and 2 are migrated on read).
 #: 4 = a verdict's metrics carry their reason as data (``why``); a stored sentence of an older
 #: verdict is kept as it was (``Basis.STORED``).
-SCHEMA_VERSION = 4
+#: 5 = round records may hold ``redundancy`` windows (a group of redundant dependencies,
+#: per phase); older records have none, so nothing is migrated.
+SCHEMA_VERSION = 5
 
 
-_Figures = TypeVar("_Figures", "FaultFigures", "StormFigures", "ChaosFigures", "FailoverFigures")
+_Figures = TypeVar("_Figures", "FaultFigures", "StormFigures", "ChaosFigures", "FailoverFigures", "RedundancyFigures")
 
 
 class Side(enum.StrEnum):
@@ -203,13 +205,53 @@ class FailoverFigures:
     scenario: str = ""
 
 
+@dataclass(frozen=True)
+class PhaseFigures:
+    """Logins and chat in one phase of a group's outage (:mod:`perfgate.faults.redundancy`)."""
+
+    phase: str = ""  # "all up", "one down", "two down", "3 down", "all down", "recovering"
+    start_ns: int = 0  # of its first span
+    end_ns: int = 0  # of its last span
+    seconds: float = 0.0  # in all its spans
+    logins: int = 0
+    login_ok_rate: float | None = None
+    login_p50_ms: float | None = None
+    login_max_ms: float | None = None
+    sends: int = 0
+    send_ok_rate: float | None = None
+    delivers: int = 0
+    deliver_p50_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class RedundancyFigures:
+    """What the outage of a group of redundant dependencies did to one side's service, phase by
+    phase (:mod:`perfgate.faults.redundancy`); ``scenario`` is filled in when it becomes evidence."""
+
+    side: str = ""
+    group: str = ""
+    members: int = 0
+    phases: tuple[PhaseFigures, ...] = ()
+    shed_ms: tuple[float | None, ...] = ()  # per member outage: onset to the service's last use of it
+    login_error_window_ms: float | None = None  # first to last failed login from the first onset
+    all_down_ms: float | None = None  # how long every member was down
+    recover_ms: float | None = None  # first member back after all-down, to the first good login
+    chat_continuity: float | None = None  # good sends per second while all down / while all up
+    target_exited: bool = False
+    scenario: str = ""
+
+    def phase(self, name: str) -> PhaseFigures | None:
+        return next((p for p in self.phases if p.phase == name), None)
+
+
 #: The figures a window carries, by its kind ("warmup" windows carry none).
-WindowFigures = FaultFigures | StormFigures | ChaosFigures | FailoverFigures
+WindowFigures = FaultFigures | StormFigures | ChaosFigures | FailoverFigures | RedundancyFigures
 FIGURES_OF_KIND: dict[str, type[WindowFigures]] = {
     "fault": FaultFigures,
     "storm": StormFigures,
     "chaos": ChaosFigures,
     "failover": FailoverFigures,
+    "redundancy": RedundancyFigures,
 }
 
 

@@ -21,6 +21,7 @@ from perfgate.config import Config, ScenarioConfig, TargetConfig
 from perfgate.faults.chaos import Action, Managed, target_process
 from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.group import GroupSpec, scenario_groups
+from perfgate.faults.redundancy import member_outages, redundancy_figures, redundancy_window
 from perfgate.faults.round import FaultPlan, SideFaults
 from perfgate.machine import cpu_placement
 from perfgate.model import ChaosFigures, FaultFigures, RoundSpec, Side, Window
@@ -37,6 +38,7 @@ class SideRig:
     faults: SideFaults
     db: Any = None  # perfgate.deps.MariaDbPair
     members: dict[str, Target] = field(default_factory=dict)  # group member name ("auth-0") -> its process
+    groups: tuple[GroupSpec, ...] = ()
 
     @property
     def load_host(self) -> str:
@@ -99,6 +101,29 @@ class SideRig:
             acknowledged=check.acknowledged,
         )
         return failover_window(figures, *span)
+
+    def redundancy(self, samples: pd.DataFrame, windows: list[Window], start_ns: int, end_ns: int) -> list[Window]:
+        """One window per group that was hit on this side, with its per-phase figures. Call it while the
+        target runs: the times it stopped using dead members come from its ``/metrics``."""
+        out = []
+        exited = self.target.proc is not None and self.target.proc.poll() is not None
+        metrics = {} if exited else self.target.metrics()
+        for group in self.groups:
+            outages = [member_outages(windows, self.side.value, m, end_ns) for m in group.member_names]
+            if not any(outages):
+                continue
+            figures = redundancy_figures(
+                samples,
+                self.side.value,
+                group.name,
+                outages,
+                start_ns,
+                end_ns,
+                backends=metrics.get(f"{group.name}_backends"),
+                target_exited=exited,
+            )
+            out.append(redundancy_window(figures))
+        return out
 
 
 def _primary(db: Any) -> Managed:
@@ -181,7 +206,7 @@ def build_side(
         target.placeholders[group.name] = ",".join(faults.address(name) for name in group.member_names)
     stack.callback(target.stop)
     target.launch()
-    return SideRig(side, target, faults, db, members)
+    return SideRig(side, target, faults, db, members, groups)
 
 
 def build_sides(

@@ -12,6 +12,8 @@ stages import these modules directly:
   dependency processes, one link per member (the rig);
 - :mod:`perfgate.faults.failover` (``failover_figures``, ``failover_window``): what a database
   outage did (the rig);
+- :mod:`perfgate.faults.redundancy` (``redundancy_figures``, ``redundancy_window``): what the
+  outage of a group's members did, per phase (the rig);
 - :mod:`perfgate.faults.api` (``run_api``, ``load_populate_file``): Toxiproxy's HTTP API
   (``perfgate proxy serve``).
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import aiohttp
 
@@ -53,8 +54,7 @@ class Breaker:
     cooldown_s: float
     failures: int = 0
     opened_at: float | None = None  # monotonic
-    opened_ns: int = 0  # wall clock of the last opening (for /metrics)
-    openings: int = 0
+    opened_ns: deque[int] = field(default_factory=lambda: deque(maxlen=32))  # wall clock of recent openings
 
     def allows(self, now: float) -> bool:
         return self.opened_at is None or now - self.opened_at >= self.cooldown_s
@@ -67,8 +67,7 @@ class Breaker:
         half_open = self.opened_at is not None
         if self.failures >= self.failures_to_open or half_open:
             if self.opened_at is None:
-                self.openings += 1
-                self.opened_ns = time.time_ns()
+                self.opened_ns.append(time.time_ns())
             self.opened_at = now
 
     def state(self, now: float) -> str:
@@ -191,8 +190,7 @@ class AuthPool:
                     "address": address,
                     "state": breaker.state(now),
                     "requests": requests,
-                    "openings": breaker.openings,
-                    "last_opened_ns": breaker.opened_ns,
+                    "opened_ns": list(breaker.opened_ns),  # when the service stopped using it
                 }
                 for address, breaker, requests in zip(self.config.backends, self.breakers, self.requests, strict=True)
             ],
