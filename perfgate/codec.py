@@ -175,7 +175,10 @@ def window_from_dict(data: dict[str, Any]) -> Window:
 def _redundancy(detail: dict[str, Any]) -> RedundancyFigures:
     """Redundancy figures with their phases typed (JSON holds them as lists of objects)."""
     figures = _known(RedundancyFigures, detail)
-    phases = tuple(_known(PhaseFigures, p) for p in detail.get("phases") or ())
+    phases = tuple(
+        replace(phase, spans=tuple((int(a), int(b)) for a, b in phase.spans))
+        for phase in (_known(PhaseFigures, p) for p in detail.get("phases") or ())
+    )
     return replace(figures, phases=phases, shed_ms=tuple(detail.get("shed_ms") or ()))
 
 

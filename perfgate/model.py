@@ -213,6 +213,7 @@ class PhaseFigures:
     start_ns: int = 0  # of its first span
     end_ns: int = 0  # of its last span
     seconds: float = 0.0  # in all its spans
+    spans: tuple[tuple[int, int], ...] = ()  # (start_ns, end_ns) of each time the round was in it
     logins: int = 0
     login_ok_rate: float | None = None
     login_p50_ms: float | None = None

@@ -87,6 +87,7 @@ def phase_figures(samples: pd.DataFrame, spans: Sequence[tuple[str, int, int]]) 
                 start_ns=mine[0][0],
                 end_ns=mine[-1][1],
                 seconds=sum(b - a for a, b in mine) / 1e9,
+                spans=tuple(mine),
                 logins=len(logins),
                 login_ok_rate=float(logins["ok"].mean()) if len(logins) else None,
                 login_p50_ms=_ms(logins["latency_us"], 0.5),

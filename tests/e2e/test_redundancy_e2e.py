@@ -113,6 +113,7 @@ def test_correct_degradation_passes_and_is_measured(redundancy_repo, tmp_path):
         assert [s is not None for s in figures.shed_ms] == [True, True, True]
     html = Path(verdict["report"]).read_text()
     assert "auth all down" in html and "kill auth-2" in html
+    assert "Redundant dependencies, phase by phase" in html and "recovering" in html
     assert_nothing_left(redundancy_repo.working_tree_dir)
 
 
