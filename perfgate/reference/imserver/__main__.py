@@ -41,7 +41,7 @@ def _addresses(text: str) -> tuple[str, ...]:
 def _add_auth_args(p: argparse.ArgumentParser) -> None:
     auth = p.add_argument_group("redundant auth backends")
     auth.add_argument("--auth-backends", type=_addresses, metavar="H:P,H:P,..", help="check logins through these")
-    auth.add_argument("--auth-timeout", type=float, default=1.0, metavar="S", help="per request to one backend")
+    auth.add_argument("--auth-timeout", type=float, default=0.5, metavar="S", help="per request to one backend")
     auth.add_argument("--auth-retry-budget", type=float, default=2.0, metavar="S", help="bound on one login's retries")
     auth.add_argument("--auth-breaker-failures", type=int, default=2, metavar="N", help="failures that open a breaker")
     auth.add_argument("--auth-breaker-cooldown", type=float, default=1.0, metavar="S", help="before a half-open try")

@@ -38,7 +38,7 @@ class BackendFailed(Exception):
 @dataclass(frozen=True, slots=True)
 class AuthPoolConfig:
     backends: tuple[str, ...]  # HOST:PORT of each auth backend, in order of preference
-    attempt_timeout_s: float = 1.0
+    attempt_timeout_s: float = 0.5
     retry_budget_s: float = 2.0
     breaker_failures: int = 2
     breaker_cooldown_s: float = 1.0
