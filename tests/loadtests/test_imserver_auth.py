@@ -152,6 +152,8 @@ def test_fixture_logout_all_rejects_tokens_while_all_down(start_server: Starter,
     for backend in backends:
         kill(backend)
     assert poll(lambda: send(server, alice) == 401, timeout_s=5.0)
+    status, _, took = timed_login(server, 3)
+    assert status == 503 and took < 1.0  # otherwise the pool is the correct one: only the tokens differ
 
 
 def test_auth_bug_needs_backends(start_server: Starter) -> None:
