@@ -130,3 +130,17 @@ def test_a_broken_pool_fails_the_gate(redundancy_repo, tmp_path, flags, check):
     assert code == 1, verdict["reason"]
     assert checks(verdict)[check]["verdict"] == "regression", checks(verdict)
     assert_nothing_left(redundancy_repo.working_tree_dir)
+
+
+def test_a_member_that_cannot_start_is_one_clear_error(redundancy_repo, tmp_path):
+    repo_dir = Path(redundancy_repo.working_tree_dir)
+    (repo_dir / "bad.toml").write_text(CONFIG.replace("--store memory", "--store nope"))
+    try:
+        result = run_cli("run", "--config", "bad.toml", "--baseline", "HEAD", "--candidate", "HEAD", cwd=repo_dir)
+    finally:
+        (repo_dir / "bad.toml").unlink()
+    assert result.returncode == 3, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("perfgate: error:")]
+    assert len(lines) == 1 and "auth-1" in lines[0] and "invalid choice: 'nope'" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert_nothing_left(repo_dir)
