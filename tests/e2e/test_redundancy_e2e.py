@@ -144,3 +144,52 @@ def test_a_member_that_cannot_start_is_one_clear_error(redundancy_repo, tmp_path
     assert len(lines) == 1 and "auth-1" in lines[0] and "invalid choice: 'nope'" in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert_nothing_left(repo_dir)
+
+
+#: Proxy stalls instead of chaos: auth-0's link stalls 2-6 s, auth-1's 3-7 s (no byte comes back).
+STALL = (
+    CONFIG.split("[[scenarios.redundancy.chaos]]")[0]
+    + """
+[[scenarios.redundancy.faults]]
+at = 2
+for = 4
+link = "auth"
+members = [0, 1]
+stagger = 1
+toxic = "timeout"
+timeout = 0
+"""
+)
+
+
+def test_stalled_links_of_two_members_fail_over(redundancy_repo, tmp_path):
+    repo_dir = Path(redundancy_repo.working_tree_dir)
+    (repo_dir / "stall.toml").write_text(STALL)
+    out = tmp_path / "verdict.json"
+    try:
+        result = run_cli(
+            "run",
+            "--config",
+            "stall.toml",
+            "--baseline",
+            "HEAD",
+            "--candidate",
+            "HEAD",
+            "--json",
+            str(out),
+            cwd=repo_dir,
+        )
+    finally:
+        (repo_dir / "stall.toml").unlink()
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    verdict = json.loads(out.read_text())
+    assert {k: m["verdict"] for k, m in checks(verdict).items()}["degraded_login_ok"] == "pass"
+    record = LocalStore(f"{repo_dir}/.perfgate").rounds(verdict["run_id"])[0]
+    assert sorted({w.label for w in record.windows if w.kind == "fault"}) == [
+        "timeout downstream timeout=0 on auth-0",
+        "timeout downstream timeout=0 on auth-1",
+    ]
+    for figures in record.figures(RedundancyFigures):
+        assert [p.phase for p in figures.phases] == ["all up", "one down", "two down", "recovering"]
+        assert figures.phase("two down").login_ok_rate >= 0.95  # auth-2 still answers
+    assert_nothing_left(repo_dir)
