@@ -3,7 +3,7 @@
 A member is down from a chaos action's onset (kill, pause) to its restore (the action's ``for``,
 or a later restart or resume), and while a fault on its link lasts. How many members are down
 at each moment splits the round into phases: ``all up``, ``one down``, ``two down`` (``N down``
-beyond), ``all down``, and ``recovering`` (some down again after members started coming back).
+beyond), ``all down``, and ``recovering`` (fewer down than before, but not yet all up).
 Each phase gets its logins (success, latency) and its chat (sends, deliveries). The times the
 service stopped using a dead member come from the target's ``/metrics`` when it reports them
 (``<group>_backends``: one object per member, with ``opened_ns``, a list of wall-clock times).
@@ -46,15 +46,15 @@ def phases(outages: Sequence[Sequence[Span]], start_ns: int, end_ns: int) -> lis
     members = len(outages)
     cuts = sorted({start_ns, end_ns, *(t for spans in outages for s in spans for t in s if start_ns < t < end_ns)})
     out: list[tuple[str, int, int]] = []
-    restored = False
+    peak = 0  # most members down since all were last up
     for a, b in zip(cuts, cuts[1:], strict=False):
         down = sum(any(s <= a < e for s, e in spans) for spans in outages)
-        restored = restored or any(start_ns < e <= a for spans in outages for _, e in spans)
+        peak = max(peak, down) if down else 0
         if down == 0:
             name = ALL_UP
         elif down == members:
             name = ALL_DOWN
-        elif restored:
+        elif down < peak:
             name = RECOVERING
         else:
             name = _COUNTS.get(down, f"{down} down")

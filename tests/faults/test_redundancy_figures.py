@@ -42,6 +42,10 @@ def test_phases_of_a_staggered_outage() -> None:
         ("all up", 13 * S, 15 * S),
     ]
     assert [p[0] for p in phases([[(1 * S, 2 * S)], []], 0, 3 * S)] == ["all up", "one down", "all up"]
+    apart = [[(1 * S, 2 * S)], [(3 * S, 4 * S)]]  # one after the other: never recovering
+    assert [p[0] for p in phases(apart, 0, 5 * S)] == ["all up", "one down", "all up", "one down", "all up"]
+    partial = [[(1 * S, 4 * S)], [(2 * S, 3 * S)], []]
+    assert [p[0] for p in phases(partial, 0, 5 * S)] == ["all up", "one down", "two down", "recovering", "all up"]
 
 
 def samples(rows: list[tuple[float, str, bool, float]], side: str = "baseline") -> pd.DataFrame:
