@@ -207,7 +207,8 @@ class FailoverFigures:
 
 @dataclass(frozen=True)
 class PhaseFigures:
-    """Logins and chat in one phase of a group's outage (:mod:`perfgate.faults.redundancy`)."""
+    """Logins and chat in one phase of a group's outage (:mod:`perfgate.faults.redundancy`):
+    counts and success rates of the requests answered in the phase, latencies of those sent in it."""
 
     phase: str = ""  # "all up", "one down", "two down", "3 down", "all down", "recovering"
     start_ns: int = 0  # of its first span

@@ -69,18 +69,26 @@ def _ms(values: pd.Series, q: float) -> float | None:
     return float(values.quantile(q) / 1000) if len(values) else None
 
 
+def _within(times: pd.Series, spans: Sequence[Span]) -> pd.Series:
+    inside = pd.Series(False, index=times.index)
+    for a, b in spans:
+        inside |= (times >= a) & (times < b)
+    return inside
+
+
 def phase_figures(samples: pd.DataFrame, spans: Sequence[tuple[str, int, int]]) -> tuple[PhaseFigures, ...]:
-    """Logins and chat per phase; a phase that recurs (``all up`` before and after) is pooled."""
+    """Logins and chat per phase; a phase that recurs (``all up`` before and after) is pooled.
+    Latencies are of the requests sent in the phase (a login that hangs shows where it began);
+    success rates and counts, of the requests answered in it (a login sent just before the last
+    member died and refused after is the all-down phase's answer, not the one before)."""
+    answered_ns = samples["t_ns"] + (samples["latency_us"] * 1000).astype("int64")
     out = []
     for name in dict.fromkeys(n for n, _, _ in spans):
-        inside = pd.Series(False, index=samples.index)
-        for n, a, b in spans:
-            if n == name:
-                inside |= (samples["t_ns"] >= a) & (samples["t_ns"] < b)
-        rows = samples[inside]
-        logins, sends = rows[rows["name"] == "login"], rows[rows["name"] == "send"]
-        delivers = rows[(rows["name"] == "deliver") & rows["ok"].astype(bool)]
         mine = [(a, b) for n, a, b in spans if n == name]
+        sent, answered = samples[_within(samples["t_ns"], mine)], samples[_within(answered_ns, mine)]
+        logins, sends = answered[answered["name"] == "login"], answered[answered["name"] == "send"]
+        sent_logins = sent[sent["name"] == "login"]
+        delivers = sent[(sent["name"] == "deliver") & sent["ok"].astype(bool)]
         out.append(
             PhaseFigures(
                 phase=name,
@@ -90,8 +98,8 @@ def phase_figures(samples: pd.DataFrame, spans: Sequence[tuple[str, int, int]]) 
                 spans=tuple(mine),
                 logins=len(logins),
                 login_ok_rate=float(logins["ok"].mean()) if len(logins) else None,
-                login_p50_ms=_ms(logins["latency_us"], 0.5),
-                login_max_ms=_ms(logins["latency_us"], 1.0),
+                login_p50_ms=_ms(sent_logins["latency_us"], 0.5),
+                login_max_ms=_ms(sent_logins["latency_us"], 1.0),
                 sends=len(sends),
                 send_ok_rate=float(sends["ok"].mean()) if len(sends) else None,
                 delivers=len(delivers),

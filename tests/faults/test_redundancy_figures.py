@@ -116,3 +116,13 @@ def test_users_logged_out_while_all_down_are_a_regression() -> None:
     out = GOOD[~((GOOD["name"] == "send") & GOOD["t_ns"].between(6 * S, 9 * S))].assign(side="candidate")
     assert verdicts(out)["all_down_chat_continuity"] == "regression"
     assert verdicts(out)["all_down_chat_ok"] == "regression"  # no sends at all is no chat
+
+
+def test_a_login_refused_after_the_last_member_died_counts_for_all_down() -> None:
+    edge = pd.concat(
+        [GOOD, samples([(5.98, "login", False, 60.0)])], ignore_index=True
+    )  # sent at 5.98, refused at 6.04
+    figures = redundancy_figures(edge, "baseline", "auth", OUTAGES, 0, 15 * S)
+    assert figures.phase("two down").login_ok_rate == 1.0  # type: ignore[union-attr]
+    assert figures.phase("all down").logins == 3  # type: ignore[union-attr]
+    assert figures.phase("two down").login_max_ms == 60.0  # type: ignore[union-attr]  # latency: where it began
