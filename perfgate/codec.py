@@ -2,7 +2,7 @@
 
 The ``--json`` verdict schema (version :data:`perfgate.model.SCHEMA_VERSION`)::
 
-    {"schema_version": 5, "verdict": "pass|regression|inconclusive", "reason": str,
+    {"schema_version": 6, "verdict": "pass|regression|inconclusive", "reason": str,
      "run_id": str, "baseline": Revision, "candidate": Revision,
      "rounds": int, "invalid_rounds": int, "confirmation_rounds": int,
      "notes": [str], "notes_data": [Note],
@@ -18,7 +18,8 @@ and both ``reason`` fields are its words, written for readers and ignored on rea
 and ``notes`` the same notes in words, in the same order. Version 2
 adds the metric ``cpu_per_request`` (name ``(target)``: µs of the target's CPU per
 request); version 3 changes only stored round records (typed window figures and ``health``);
-version 4 adds ``why``; version 5 adds ``notes_data``.
+version 4 adds ``why``; version 5 adds ``notes_data``; version 6 changes only stored round
+records (``redundancy`` windows).
 
 Stored records (the manifest, round records, the verdict) carry ``schema_version`` and
 are checked on read: one from a newer perfgate is refused with a line naming the file.
@@ -44,7 +45,9 @@ from perfgate.model import (
     MetricComparison,
     Note,
     NoteKind,
+    PhaseFigures,
     Reason,
+    RedundancyFigures,
     Revision,
     RoundHealth,
     RoundRecord,
@@ -203,10 +206,22 @@ def window_from_dict(data: dict[str, Any]) -> Window:
             planned_end_ns=int(detail.get("planned_end_ns", 0)),
             spec=spec,
         )
+    elif kind == "redundancy":
+        figures = _redundancy(detail)
     elif kind in FIGURES_OF_KIND:
         figures = _known(FIGURES_OF_KIND[kind], detail)
     side = data.get("side") or detail.get("side") or ""
     return Window(kind, str(data["label"]), int(data["start_ns"]), int(data["end_ns"]), figures, str(side))
+
+
+def _redundancy(detail: dict[str, Any]) -> RedundancyFigures:
+    """Redundancy figures with their phases typed (JSON holds them as lists of objects)."""
+    figures = _known(RedundancyFigures, detail)
+    phases = tuple(
+        replace(phase, spans=tuple((int(a), int(b)) for a, b in phase.spans))
+        for phase in (_known(PhaseFigures, p) for p in detail.get("phases") or ())
+    )
+    return replace(figures, phases=phases, shed_ms=tuple(detail.get("shed_ms") or ()))
 
 
 def health_from_dict(data: dict[str, Any]) -> RoundHealth:

@@ -46,6 +46,12 @@ INCONCLUSIVE_POLICIES = ("fail", "pass", "warn")
 #: Default margins of metrics whose A/A noise is far below the latencies' (derived from the
 #: regression ladder's recorded A/A pairs: BENCHMARKS.md).
 METRIC_MARGINS: dict[str, float] = {"cpu_per_request": 0.02}
+#: [scenarios.X.groups.NAME] keys: a group of N dependency processes per side (perfgate.faults.group).
+GROUP_KEYS = ("members", "ready_path", "ready_timeout")
+#: What a group member's command may use: its own port and data folder, and the checkout's.
+MEMBER_PLACEHOLDERS = frozenset({"port", "data_dir", "python", "worktree", "host"})
+#: Names a group cannot take: the target's placeholders and the built-in links.
+RESERVED_GROUP_NAMES = PLACEHOLDERS | {"target", "primary"}
 #: [scenarios.X.storm] keys, passed to loadtests/storm.py as PERFGATE_STORM_<KEY>.
 STORM_KEYS = ("logins", "clients", "at", "timeout")
 
@@ -84,6 +90,8 @@ class ScenarioConfig:
     # a LoadTestShape class of the locustfile drives the users per side (True: its only one, if any; false: none)
     shape: str | bool = True
     credentials: str = ""  # a CSV or TOML file of test accounts, one per virtual user (perfgate.credentials)
+    # named groups of redundant dependency processes: NAME -> {members = [command, ..], ready_path, ready_timeout}
+    groups: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -282,11 +290,12 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
     for key, names in tags.items():
         if not isinstance(names, list) or not all(isinstance(t, str) and t for t in names):
             raise v.error(section, key, "must be a list of Locust tag names")
+    groups = _groups(v, raw.get("groups", d.groups), section)
     command = raw.get("command", d.command)
     if not isinstance(command, str):
         raise v.error(section, "command", f"must be a string, not {command!r}")
     if command:
-        _check_command(v, section, command)
+        _check_command(v, section, command, allowed=PLACEHOLDERS | set(groups))
     for key in ("storm", "monkey"):
         if not isinstance(raw.get(key, {}), dict):
             raise v.error(section, key, "must be a table")
@@ -314,7 +323,31 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         exclude_tags=tuple(tags["exclude_tags"]),
         shape=_shape(v, raw, section, d.shape),
         credentials=v.string(raw, section, "credentials", d.credentials) if "credentials" in raw else d.credentials,
+        groups=groups,
     )
+
+
+def _groups(v: _Validator, raw: Any, section: str) -> dict[str, Any]:
+    """``[scenarios.X.groups.NAME]`` tables, checked and with their defaults filled in."""
+    if not isinstance(raw, dict):
+        raise v.error(section, "groups", "must be a table of [groups.NAME] tables")
+    out: dict[str, Any] = {}
+    for name, table in raw.items():
+        here = f"{section}.groups.{name}"
+        if not name.isidentifier() or name in RESERVED_GROUP_NAMES:
+            raise v.error(f"{section}.groups", name, "a group name must be an identifier other than a placeholder's")
+        v.known(table, here, set(GROUP_KEYS))
+        members = table.get("members")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+            raise v.error(here, "members", "must be a non-empty list of commands, one per member")
+        for i, member in enumerate(members):
+            _check_command(v, here, member, f"members[{i}]", MEMBER_PLACEHOLDERS)
+        out[name] = {
+            "members": list(members),
+            "ready_path": v.string(table, here, "ready_path", "/healthz"),
+            "ready_timeout": v.duration(table, here, "ready_timeout", 30.0, low=0.1),
+        }
+    return out
 
 
 def _shape(v: _Validator, raw: dict[str, Any], section: str, default: str | bool) -> str | bool:

@@ -38,6 +38,7 @@ from perfgate.model import (
     Manifest,
     Note,
     NoteKind,
+    RedundancyFigures,
     Revision,
     RoundHealth,
     RoundMetrics,
@@ -95,6 +96,7 @@ class _RunState:
     fault_plans: dict[str, FaultPlan] = field(default_factory=dict)
     metrics: list[RoundMetrics] = field(default_factory=list)
     failover: list[FailoverFigures] = field(default_factory=list)  # per round and side, for the hard checks
+    redundancy: list[RedundancyFigures] = field(default_factory=list)  # likewise
     reused: dict[str, int] = field(default_factory=dict)  # pairs pooled from earlier runs, per scenario
     next_index: int = 0
     invalid: int = 0
@@ -236,7 +238,7 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
             )
             pairs[scenario.name] += extra
         verdict = judge_evidence(
-            Evidence(state.metrics, state.failover),
+            Evidence(state.metrics, state.failover, state.redundancy),
             config.judge,
             revisions[Side.BASELINE],
             revisions[Side.CANDIDATE],
@@ -275,6 +277,7 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
                 state.metrics.extend(evidence.metrics)
                 check_gate_names(state.config, state.metrics)  # a margin of a request never made: stop now
                 state.failover += evidence.failover
+                state.redundancy += evidence.redundancy
                 state.confirmation += int(spec.confirmation)
                 break
             state.invalid += 1
@@ -305,6 +308,7 @@ def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str,
     evidence = measurements.pooled_evidence(runs, names, start=1)  # pair ids >= 100000: no clash
     state.metrics.extend(evidence.metrics)
     state.failover.extend(evidence.failover)
+    state.redundancy.extend(evidence.redundancy)
     return {name: count_pairs(evidence.metrics, [name]) for name in names}
 
 
@@ -369,6 +373,8 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
             rig.faults.__exit__(None, None, None)  # schedules and chaos done: their windows are final
         windows = [w for rig in rigs for w in rig.faults.windows()]
         samples_df, resources_df = result.samples.to_pandas(), resources.to_pandas()
+        for rig in rigs:
+            windows += rig.redundancy(samples_df, windows, result.measure_start_ns, result.ended_ns)
         lost = next(filter(None, (rig.lost_dependency() for rig in rigs)), "")
         if not lost:
             for rig in rigs:

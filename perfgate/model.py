@@ -25,10 +25,12 @@ import pyarrow as pa
 #: verdict is kept as it was (``Basis.STORED``).
 #: 5 = a verdict's notes are data too (``notes_data``, beside their words in ``notes``); an older
 #: verdict's notes are kept as their sentences (``NoteKind.STORED``).
-SCHEMA_VERSION = 5
+#: 6 = round records may hold ``redundancy`` windows (a group of redundant dependencies,
+#: per phase); older records have none, so nothing is migrated.
+SCHEMA_VERSION = 6
 
 
-_Figures = TypeVar("_Figures", "FaultFigures", "StormFigures", "ChaosFigures", "FailoverFigures")
+_Figures = TypeVar("_Figures", "FaultFigures", "StormFigures", "ChaosFigures", "FailoverFigures", "RedundancyFigures")
 
 
 class Side(enum.StrEnum):
@@ -205,13 +207,55 @@ class FailoverFigures:
     scenario: str = ""
 
 
+@dataclass(frozen=True)
+class PhaseFigures:
+    """Logins and chat in one phase of a group's outage (:mod:`perfgate.faults.redundancy`):
+    counts and success rates of the requests answered in the phase, latencies of those sent in it."""
+
+    phase: str = ""  # "all up", "one down", "two down", "3 down", "all down", "recovering"
+    start_ns: int = 0  # of its first span
+    end_ns: int = 0  # of its last span
+    seconds: float = 0.0  # in all its spans
+    spans: tuple[tuple[int, int], ...] = ()  # (start_ns, end_ns) of each time the round was in it
+    logins: int = 0
+    login_ok_rate: float | None = None
+    login_p50_ms: float | None = None
+    login_max_ms: float | None = None
+    sends: int = 0
+    send_ok_rate: float | None = None
+    delivers: int = 0
+    deliver_p50_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class RedundancyFigures:
+    """What the outage of a group of redundant dependencies did to one side's service, phase by
+    phase (:mod:`perfgate.faults.redundancy`); ``scenario`` is filled in when it becomes evidence."""
+
+    side: str = ""
+    group: str = ""
+    members: int = 0
+    phases: tuple[PhaseFigures, ...] = ()
+    shed_ms: tuple[float | None, ...] = ()  # per member outage: onset to the service's last use of it
+    login_error_window_ms: float | None = None  # first to last failed login from the first onset
+    all_down_ms: float | None = None  # how long every member was down
+    recover_ms: float | None = None  # first member back after all-down, to the first good login
+    chat_continuity: float | None = None  # good sends per second while all down / while all up
+    target_exited: bool = False
+    scenario: str = ""
+
+    def phase(self, name: str) -> PhaseFigures | None:
+        return next((p for p in self.phases if p.phase == name), None)
+
+
 #: The figures a window carries, by its kind ("warmup" windows carry none).
-WindowFigures = FaultFigures | StormFigures | ChaosFigures | FailoverFigures
+WindowFigures = FaultFigures | StormFigures | ChaosFigures | FailoverFigures | RedundancyFigures
 FIGURES_OF_KIND: dict[str, type[WindowFigures]] = {
     "fault": FaultFigures,
     "storm": StormFigures,
     "chaos": ChaosFigures,
     "failover": FailoverFigures,
+    "redundancy": RedundancyFigures,
 }
 
 

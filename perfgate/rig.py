@@ -1,7 +1,9 @@
 """One side of one round on this machine: its dependencies, fault proxies and target.
 
 Started in that order (the target's command is given the proxies' addresses),
-stopped in reverse by the caller's ExitStack. With ``database = "mariadb"`` each
+stopped in reverse by the caller's ExitStack. A scenario's groups (``[scenarios.X.groups.NAME]``)
+start N member processes per side, each behind a link of its own name (``auth-0``..), and the
+target's command gets ``{NAME}``: the members' addresses, comma-separated. With ``database = "mariadb"`` each
 side gets a real MariaDB primary and replica of its own, and after the load the
 rig measures what the database outage did to the service.
 """
@@ -9,15 +11,17 @@ rig measures what the database outage did to the service.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from perfgate.config import Config, ScenarioConfig
+from perfgate.config import Config, ScenarioConfig, TargetConfig
 from perfgate.faults.chaos import Action, Managed, target_process
 from perfgate.faults.failover import failover_figures, failover_window
+from perfgate.faults.group import GroupSpec, scenario_groups
+from perfgate.faults.redundancy import member_outages, redundancy_figures, redundancy_window
 from perfgate.faults.round import FaultPlan, SideFaults
 from perfgate.machine import cpu_placement
 from perfgate.model import ChaosFigures, FaultFigures, RoundSpec, Side, Window
@@ -33,6 +37,8 @@ class SideRig:
     target: Target
     faults: SideFaults
     db: Any = None  # perfgate.deps.MariaDbPair
+    members: dict[str, Target] = field(default_factory=dict)  # group member name ("auth-0") -> its process
+    groups: tuple[GroupSpec, ...] = ()
 
     @property
     def load_host(self) -> str:
@@ -96,6 +102,29 @@ class SideRig:
         )
         return failover_window(figures, *span)
 
+    def redundancy(self, samples: pd.DataFrame, windows: list[Window], start_ns: int, end_ns: int) -> list[Window]:
+        """One window per group that was hit on this side, with its per-phase figures. Call it while the
+        target runs: the times it stopped using dead members come from its ``/metrics``."""
+        out = []
+        exited = self.target.proc is not None and self.target.proc.poll() is not None
+        metrics = {} if exited else self.target.metrics()
+        for group in self.groups:
+            outages = [member_outages(windows, self.side.value, m, end_ns) for m in group.member_names]
+            if not any(outages):
+                continue
+            figures = redundancy_figures(
+                samples,
+                self.side.value,
+                group.name,
+                outages,
+                start_ns,
+                end_ns,
+                backends=metrics.get(f"{group.name}_backends"),
+                target_exited=exited,
+            )
+            out.append(redundancy_window(figures))
+        return out
+
 
 def _primary(db: Any) -> Managed:
     def answers() -> bool:
@@ -106,6 +135,22 @@ def _primary(db: Any) -> Managed:
             return False
 
     return Managed("primary", lambda: db.primary.pid if db.primary.running else None, db.restart_primary, answers)
+
+
+def start_group(stack: ExitStack, group: GroupSpec, worktree: Path, workdir: Path, side: Side) -> dict[str, Target]:
+    """Start every member of ``group`` inside ``stack`` (they boot at once) and wait until each is ready."""
+    members = {}
+    for name, command in zip(group.member_names, group.commands, strict=True):
+        config = TargetConfig(
+            command=command, ready_path=group.ready_path, ready_timeout=group.ready_timeout, metrics_path=None
+        )
+        member = Target(config, worktree, workdir / side.value / name, side, label=f"{side.value} {name}")
+        stack.callback(member.stop)
+        member.launch()
+        members[name] = member
+    for member in members.values():
+        member.wait_ready()
+    return members
 
 
 def build_side(
@@ -137,6 +182,13 @@ def build_side(
     )
     upstreams = {"target": f"127.0.0.1:{target.port}"}
     processes: list[Any] = [target_process(target)]
+    groups = scenario_groups(scenario.groups)
+    members: dict[str, Target] = {}
+    for group in groups:
+        members |= start_group(stack, group, worktree, workdir, side)
+    for name, member in members.items():
+        upstreams[name] = f"127.0.0.1:{member.port}"
+        processes.append(target_process(member, name))
     db = None
     if scenario.database == "mariadb":
         from perfgate.deps import MariaDbPair
@@ -150,9 +202,11 @@ def build_side(
         target.placeholders.update(
             db_primary=primary, db_replica=db.replica.address, db_args=tuple(db.imserver_args(primary))
         )  # quoted word by word
+    for group in groups:  # the target reaches each member through its link
+        target.placeholders[group.name] = ",".join(faults.address(name) for name in group.member_names)
     stack.callback(target.stop)
     target.launch()
-    return SideRig(side, target, faults, db)
+    return SideRig(side, target, faults, db, members, groups)
 
 
 def build_sides(

@@ -45,6 +45,7 @@ SPECIAL: dict[str, dict[str, Any]] = {
     "chaos": {"type": "array", "items": {"type": "object"}},
     "monkey": {"type": "object"},
     "storm": {"type": "object"},
+    "groups": {"type": "object", "additionalProperties": {"type": "object"}},
     "limits": {"type": "object", "additionalProperties": {"anyOf": [{"type": "number"}, {"type": "string"}]}},
     "margins": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
     "seed": {"type": ["integer", "null"]},

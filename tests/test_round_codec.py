@@ -7,6 +7,8 @@ from perfgate.model import (
     Design,
     FailoverFigures,
     FaultFigures,
+    PhaseFigures,
+    RedundancyFigures,
     RoundHealth,
     RoundRecord,
     Side,
@@ -15,6 +17,14 @@ from perfgate.model import (
 )
 
 SIDES = (Side.BASELINE, Side.CANDIDATE)
+REDUNDANCY = RedundancyFigures(
+    side="candidate",
+    group="auth",
+    members=3,
+    phases=(PhaseFigures("all up", 0, 2, 2.0, logins=9, login_ok_rate=1.0), PhaseFigures("all down", 3, 5, 2.0)),
+    shed_ms=(12.5, None),
+    chat_continuity=0.9,
+)
 
 
 def test_a_round_round_trips_with_every_kind_of_figures() -> None:
@@ -24,15 +34,26 @@ def test_a_round_round_trips_with_every_kind_of_figures() -> None:
         Window("storm", "login storm", 2, 3, StormFigures(logins=400, ok=399, errors=1, p99_ms=None), "candidate"),
         Window("chaos", "kill primary", 3, 4, ChaosFigures(action="kill", process="primary", real_ns=3), "baseline"),
         Window("failover", "read-only", 4, 5, FailoverFigures(side="baseline", errors_by_class={"503": 2}), "baseline"),
+        Window("redundancy", "auth all down", 5, 6, REDUNDANCY, "candidate"),
     )
     health = RoundHealth(1.5, 9.0, 2, "boom", {"baseline": 8001}, ClusterRound("pg-1", "0003", 2, {"w1": -40}))
     record = RoundRecord("r", 0, "chat", Design.DUET, SIDES, 0, 0, 1, 5, windows=windows, health=health)
     back = round_from_dict(round_to_dict(record))
     assert back == record
     assert [w.detail for w in back.windows] == [w.detail for w in windows]  # detail is not compared by ==
-    assert [w.side for w in back.windows] == ["", "baseline", "candidate", "baseline", "baseline"]
+    assert [w.side for w in back.windows] == ["", "baseline", "candidate", "baseline", "baseline", "candidate"]
     assert back.health == health
     assert back.figures(FailoverFigures) == [FailoverFigures(side="baseline", errors_by_class={"503": 2})]
+    assert back.figures(RedundancyFigures) == [REDUNDANCY]
+
+
+def test_redundancy_figures_survive_json() -> None:
+    import json
+
+    window = Window("redundancy", "auth all down", 5, 6, REDUNDANCY, "candidate")
+    record = RoundRecord("r", 0, "chat", Design.DUET, SIDES, 0, 0, 1, 5, windows=(window,))
+    back = round_from_dict(json.loads(json.dumps(round_to_dict(record))))
+    assert back.figures(RedundancyFigures) == [REDUNDANCY]
 
 
 def test_a_version_2_round_migrates_its_extra_and_its_windows() -> None:

@@ -41,18 +41,48 @@ locustfile = "loadtests/im.py"
 user_classes = ["ChatUser"]
 """
 
+#: ``perfgate demo --scenario redundancy``: logins through three auth backends (two SQLite, one
+#: in memory) killed one after another until all are down (8-12 s), then back one by one.
+_IM_SERVER = "{python} -m loadtests.imserver --port {port} --data {data_dir} --seed-cache .imserver-seed"
+_AUTH_MEMBER = "{python} -m loadtests.imserver.authd --port {port} --data {data_dir} --seed-cache .imserver-seed"
+REDUNDANCY_SCENARIO = f"""
+[scenarios.chat]
+
+[scenarios.redundancy]
+warmup = 2
+duration = 16
+command = "{_IM_SERVER} --auth-backends {{auth}}"
+
+[scenarios.redundancy.groups.auth]
+members = [
+  "{_AUTH_MEMBER} --store sqlite",
+  "{_AUTH_MEMBER} --store memory",
+  "{_AUTH_MEMBER} --store sqlite",
+]
+
+[[scenarios.redundancy.chaos]]
+at = 4
+action = "kill"
+process = "auth"
+stagger = 2
+for = 8
+"""
+#: Scenarios the demo adds to its config only when ``--scenario`` asks for them.
+EXTRA_SCENARIOS = {"redundancy": REDUNDANCY_SCENARIO}
+
 SCRYPT_BLOCK = re.compile(r"^SCRYPT_R = (\d+)$", re.MULTILINE)
 AUTHOR = git.Actor("perfgate demo", "demo@perfgate.invalid")
 
 
-def build_demo_repo(path: Path) -> git.Repo:
-    """Two commits of the IM service; the second costs every login 25% more CPU."""
+def build_demo_repo(path: Path, extra: tuple[str, ...] = ()) -> git.Repo:
+    """Two commits of the IM service; the second costs every login 25% more CPU. ``extra``
+    names scenarios of :data:`EXTRA_SCENARIOS` to add to the config."""
     import perfgate.reference
 
     source = Path(list(perfgate.reference.__path__)[0])
     target = path / "loadtests"
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (path / "perfgate.toml").write_text(DEMO_CONFIG)
+    (path / "perfgate.toml").write_text(DEMO_CONFIG + "".join(EXTRA_SCENARIOS[name] for name in extra))
     (path / ".gitignore").write_text(".perfgate/\nreports/\n__pycache__/\n.imserver-seed/\n")
     repo = git.Repo.init(path)
     repo.git.add(A=True)
@@ -83,7 +113,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     repo_dir = args.keep or Path(tempfile.mkdtemp(prefix="perfgate-demo-"))
     try:
         repo_dir.mkdir(parents=True, exist_ok=True)
-        build_demo_repo(repo_dir)
+        build_demo_repo(repo_dir, tuple(name for name in EXTRA_SCENARIOS if name in args.scenario))
         config = load_config(repo_dir / "perfgate.toml")
         # Results and reports outlive the scratch repository.
         from dataclasses import replace

@@ -8,8 +8,12 @@ stages import these modules directly:
   faults for one round (the gate plans, the rig applies);
 - :mod:`perfgate.faults.storm` (``storm_windows``): storm windows from a round's samples (the gate);
 - :mod:`perfgate.faults.chaos` (``Managed``, ``target_process``): processes chaos may act on (the rig);
+- :mod:`perfgate.faults.group` (``GroupSpec``, ``scenario_groups``): a scenario's groups of redundant
+  dependency processes, one link per member (the rig);
 - :mod:`perfgate.faults.failover` (``failover_figures``, ``failover_window``): what a database
   outage did (the rig);
+- :mod:`perfgate.faults.redundancy` (``redundancy_figures``, ``redundancy_window``): what the
+  outage of a group's members did, per phase (the rig);
 - :mod:`perfgate.faults.api` (``run_api``, ``load_populate_file``): Toxiproxy's HTTP API
   (``perfgate proxy serve``).
 

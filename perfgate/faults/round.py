@@ -18,12 +18,14 @@ from typing import Any
 from perfgate.config import ScenarioConfig
 from perfgate.errors import ConfigError, FaultError
 from perfgate.faults.chaos import ChaosRunner, ChaosSpec, parse_chaos
+from perfgate.faults.group import expand_groups, scenario_groups, without_group_keys
 from perfgate.faults.schedule import FaultSpec, MonkeyMix, parse_faults, parse_seconds, slowness_monkey, start_schedule
 from perfgate.faults.server import ProxyThread
 from perfgate.model import Window
 
 #: The links a scenario can put toxics on, and the processes chaos can act on:
-#: the target, and (with ``database = "mariadb"``) the database primary.
+#: the target, and (with ``database = "mariadb"``) the database primary; and each member
+#: of the scenario's groups (perfgate.faults.group).
 LINKS = ("target", "primary")
 MONKEY_KEYS = ("seed", "mean_interval", "links", "start", "duration", "mix")
 
@@ -43,14 +45,18 @@ def plan_faults(scenario: ScenarioConfig) -> FaultPlan:
     """Validate and expand a scenario's faults; errors name the scenario and the key."""
     where = f"scenarios.{scenario.name}"
     round_s = scenario.warmup + scenario.duration
+    groups = scenario_groups(scenario.groups)
     try:
-        faults = list(parse_faults(scenario.faults, where=f"{where}.faults"))
+        parse_faults(without_group_keys(scenario.faults), where=f"{where}.faults")
+        faults = list(
+            parse_faults(expand_groups(scenario.faults, groups, "link", f"{where}.faults"), f"{where}.faults")
+        )
         monkey = dict(scenario.monkey)
         if monkey:
             faults += _monkey(monkey, f"{where}.monkey", round_s)
     except FaultError as exc:
         raise ConfigError(str(exc)) from exc
-    known = LINKS if scenario.database else LINKS[:1]
+    known = (LINKS if scenario.database else LINKS[:1]) + tuple(m for g in groups for m in g.member_names)
     for i, spec in enumerate(faults):
         if spec.proxy not in known:
             raise ConfigError(
@@ -63,7 +69,8 @@ def plan_faults(scenario: ScenarioConfig) -> FaultPlan:
                 f"{where}.faults[{i}]: at + for = {spec.at_s + spec.duration_s:g}s ends after "
                 f"the round ({round_s:g}s of warm-up and duration)"
             )
-    chaos = parse_chaos(scenario.chaos, where=f"{where}.chaos")
+    parse_chaos(without_group_keys(scenario.chaos), where=f"{where}.chaos")
+    chaos = parse_chaos(expand_groups(scenario.chaos, groups, "process", f"{where}.chaos"), where=f"{where}.chaos")
     for i, action in enumerate(chaos):
         if action.process not in known:
             raise ConfigError(

@@ -5,7 +5,7 @@ Nothing here does I/O. See docs/architecture.md, "Statistics".
 
 from perfgate.judge.changepoint import change_points
 from perfgate.judge.compare import holm_levels, judge
-from perfgate.judge.invariants import failover_checks, with_checks
+from perfgate.judge.invariants import failover_checks, redundancy_checks, with_checks
 from perfgate.judge.rounds import (
     ALL_NAMES,
     RESOURCE_METRICS,
@@ -43,6 +43,7 @@ __all__ = [
     "needs_confirmation",
     "next_look_pairs",
     "pairs_to_buy",
+    "redundancy_checks",
     "resource_metrics",
     "round_metrics",
     "with_checks",

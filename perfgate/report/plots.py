@@ -59,7 +59,11 @@ WINDOW_COLORS = {
     "chaos": "#7F7F7F",
     "warmup": "#BBBBBB",
     "failover": "#D55E00",
-}  # failover: the service's read-only period
+    "one down": "#F0E442",
+    "two down": "#E69F00",
+    "all down": "#C00000",
+    "recovering": "#009E73",
+}  # failover: the service's read-only period; the rest: the phases of a redundant group's outage
 INVALID_COLOR = "#C00000"
 CONFIRM_COLOR = "#6A3D9A"
 MAX_BINS = 400  # per scenario time axis

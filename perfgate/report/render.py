@@ -50,7 +50,15 @@ from perfgate.formatting import (
     verdict_text,
 )
 from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
-from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, Manifest, MetricComparison, RoundRecord, Verdict
+from perfgate.model import (
+    RESOURCE_COLUMNS,
+    SAMPLE_COLUMNS,
+    Manifest,
+    MetricComparison,
+    RedundancyFigures,
+    RoundRecord,
+    Verdict,
+)
 from perfgate.redact import redact
 from perfgate.report import plots, timeline
 from perfgate.report.requests import failures, name_summary
@@ -313,6 +321,25 @@ def _round_rows(data: RunData) -> list[dict[str, Any]]:
     return rows
 
 
+def _phase_rows(data: RunData) -> list[list[str]]:
+    """One row per round, side, group and phase of a redundant group's outage."""
+
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{v * 100:.1f}%"
+
+    def ms(v: float | None) -> str:
+        return "–" if v is None else f"{v:.1f}"
+
+    rows = []
+    for r in data.rounds:
+        for f in r.figures(RedundancyFigures):
+            for p in f.phases:
+                logins = [str(p.logins), pct(p.login_ok_rate), ms(p.login_p50_ms), ms(p.login_max_ms)]
+                chat = [str(p.sends), pct(p.send_ok_rate), str(p.delivers), ms(p.deliver_p50_ms)]
+                rows.append([str(r.index), f.side, f.group, p.phase, f"{p.seconds:.1f}", *logins, *chat])
+    return rows
+
+
 def _revision(rev: Any) -> dict[str, Any]:
     return {
         "label": rev.label,
@@ -369,6 +396,7 @@ def render_html(data: RunData) -> str:
         "config_text": json.dumps(config, indent=2, sort_keys=True, default=str) if config else "",
         "scenarios": scenarios,
         "round_rows": _round_rows(data),
+        "phase_rows": _phase_rows(data),
         "plot_errors": plot_errors,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "perfgate_version": __version__,

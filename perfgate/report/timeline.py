@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from perfgate.model import RoundRecord
+from perfgate.model import RedundancyFigures, RoundRecord
 from perfgate.report.plots import (
     CONFIRM_COLOR,
     INVALID_COLOR,
@@ -161,6 +161,20 @@ def _timeline_series(
     return joined, res_joined
 
 
+def _phase_spans(record: RoundRecord) -> list[tuple[str, int, int]]:
+    """The phases of each redundant group's outage (one side's: both sides go through the same
+    plan), but for ``all up``; more than two members down shade as ``two down``."""
+    out, seen = [], set()
+    for figures in record.figures(RedundancyFigures):
+        if figures.group in seen:
+            continue
+        seen.add(figures.group)
+        for phase in figures.phases:
+            kind = phase.phase if phase.phase in WINDOW_COLORS else "two down"
+            out += [(kind, a, b) for a, b in phase.spans if phase.phase != "all up"]
+    return out
+
+
 def _shade_rounds(axes: Sequence[Axes], rounds: Sequence[RoundRecord], t0: int) -> list[str]:
     kinds: list[str] = []
 
@@ -173,7 +187,8 @@ def _shade_rounds(axes: Sequence[Axes], rounds: Sequence[RoundRecord], t0: int) 
             if record.measure_start_ns > record.started_ns
             else []
         )
-        spans += [(w.kind, w.start_ns, w.end_ns) for w in record.windows]
+        spans += [(w.kind, w.start_ns, w.end_ns) for w in record.windows if w.kind != "redundancy"]
+        spans += _phase_spans(record)
         for kind, start, end in spans:
             if kind not in kinds:
                 kinds.append(kind)

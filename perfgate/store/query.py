@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from perfgate.errors import StoreError
-from perfgate.judge import failover_checks, judge, resource_metrics, round_metrics, with_checks
+from perfgate.judge import failover_checks, judge, redundancy_checks, resource_metrics, round_metrics, with_checks
 from perfgate.judge.limits import limit_checks
 from perfgate.machine import fingerprint
 from perfgate.model import (
@@ -31,6 +31,7 @@ from perfgate.model import (
     Manifest,
     Note,
     NoteKind,
+    RedundancyFigures,
     Revision,
     RoundMetrics,
     RoundRecord,
@@ -82,10 +83,12 @@ class Evidence:
 
     metrics: list[RoundMetrics] = field(default_factory=list)
     failover: list[FailoverFigures] = field(default_factory=list)
+    redundancy: list[RedundancyFigures] = field(default_factory=list)
 
     def extend(self, other: Evidence) -> None:
         self.metrics.extend(other.metrics)
         self.failover.extend(other.failover)
+        self.redundancy.extend(other.redundancy)
 
 
 def failover_of(record: RoundRecord) -> list[FailoverFigures]:
@@ -93,12 +96,17 @@ def failover_of(record: RoundRecord) -> list[FailoverFigures]:
     return [replace(figures, scenario=record.scenario) for figures in record.figures(FailoverFigures)]
 
 
+def redundancy_of(record: RoundRecord) -> list[RedundancyFigures]:
+    """A round's per-side redundancy figures, tagged with the scenario, for :func:`redundancy_checks`."""
+    return [replace(figures, scenario=record.scenario) for figures in record.figures(RedundancyFigures)]
+
+
 def round_evidence(record: RoundRecord, samples: pd.DataFrame, resources: pd.DataFrame) -> Evidence:
     """One valid round as evidence ([] for an invalid one)."""
     if not record.valid:
         return Evidence()
     metrics = [*round_metrics(samples, record), *resource_metrics(resources, record, samples)]
-    return Evidence(metrics, failover_of(record))
+    return Evidence(metrics, failover_of(record), redundancy_of(record))
 
 
 def stored_round_evidence(store: ResultStore, record: RoundRecord) -> Evidence:
@@ -123,7 +131,8 @@ def judge_evidence(
     """The verdict over ``evidence``: the judge, then the hard checks (a failed one is a regression)."""
     verdict = judge(evidence.metrics, config, baseline, candidate, **kwargs)
     limits = limit_checks(evidence.metrics, config.limits, config.confidence)
-    return with_checks(verdict, [*failover_checks(evidence.failover), *limits])
+    checks = [*failover_checks(evidence.failover), *redundancy_checks(evidence.redundancy), *limits]
+    return with_checks(verdict, checks)
 
 
 def latest_judged(store: ResultStore) -> str:
@@ -245,6 +254,7 @@ class Measurements:
                     replace(m, pair=k * OFFSET + m.pair, round_index=k * OFFSET + m.round_index) for m in found.metrics
                 )
                 pooled.failover.extend(found.failover)
+                pooled.redundancy.extend(found.redundancy)
         return pooled
 
     def pooled_metrics(self, run_ids: Sequence[str], scenarios: Iterable[str], *, start: int = 0) -> list[RoundMetrics]:

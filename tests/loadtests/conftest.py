@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.deps.mariadb import MariaDbPair
-from tests.loadtests.imharness import REPO, ImServer, PeerStarter, Proc, Starter, free_port
+from tests.loadtests.imharness import REPO, AuthStarter, ImServer, PeerStarter, Proc, Starter, free_port
 from tests.mariadb_fixture import pair_for_test
 
 #: Teardown's wait for SIGTERM before SIGKILL (a service holding a message for a 10 s peer never exits sooner).
@@ -83,3 +84,28 @@ def start_peer(tmp_path: Path) -> Iterator[PeerStarter]:
 def mariadb(tmp_path: Path) -> Iterator[MariaDbPair]:
     """A real MariaDB primary and replica (skipped without mariadbd, except under CI=true)."""
     yield from pair_for_test(tmp_path / "db")
+
+
+@pytest.fixture
+def start_auth(tmp_path: Path) -> Iterator[AuthStarter]:
+    """Start auth backends (``python -m loadtests.imserver.authd``); killed at teardown, paused or not."""
+    procs: list[Proc] = []
+
+    def start(store: str = "sqlite", users: int = 20, port: int = 0, data: Path | None = None) -> Proc:
+        port = port or free_port()
+        data = data or tmp_path / f"auth-{port}"
+        log = tmp_path / f"authd-{port}.log"
+        cmd = [sys.executable, "-m", "perfgate.reference.imserver.authd", "--port", str(port), "--data", str(data)]
+        cmd += ["--store", store, "--users", str(users), "--seed-cache", str(tmp_path / "seed-cache")]
+        with log.open("ab") as out:
+            popen = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        backend = Proc(popen, f"http://127.0.0.1:{port}", log)
+        procs.append(backend)
+        backend.wait_healthy()
+        return backend
+
+    yield start
+    for p in procs:
+        if p.proc.poll() is None:
+            p.proc.send_signal(signal.SIGCONT)
+        p.terminate(timeout=STOP_S)

@@ -89,6 +89,7 @@ class ImServer(Proc):
 
 Starter = Callable[..., ImServer]
 PeerStarter = Callable[[float], Proc]
+AuthStarter = Callable[..., Proc]
 
 
 def poll(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:

@@ -1,5 +1,7 @@
 """``python -m loadtests.imserver --port P --data DIR``: run the reference IM service.
 
+Passwords are checked in-process by default; ``--auth-backends H:P,H:P,..`` checks them
+through redundant auth backends (``python -m loadtests.imserver.authd``) with failover.
 Storage is SQLite in DIR by default. ``--storage mariadb --db-primary H:P --db-replica H:P``
 puts it on a MariaDB primary (writes) and replica (reads) instead, with a read-only mode
 while the primary is unavailable.
@@ -15,6 +17,7 @@ from aiohttp import web
 
 from .app import Settings, build_app
 from .auth import SCRYPT_LOG2N
+from .authpool import BUGS, AuthPoolConfig
 from .storage import Storage
 from .storage_mariadb import MariaDbConfig, MariaDbStorage, parse_address
 
@@ -24,6 +27,46 @@ def _address(text: str) -> tuple[str, int]:
         return parse_address(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    parts = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not parts:
+        raise argparse.ArgumentTypeError("expected HOST:PORT[,HOST:PORT..]")
+    for part in parts:
+        _address(part)
+    return parts
+
+
+def _add_auth_args(p: argparse.ArgumentParser) -> None:
+    auth = p.add_argument_group("redundant auth backends")
+    auth.add_argument("--auth-backends", type=_addresses, metavar="H:P,H:P,..", help="check logins through these")
+    auth.add_argument("--auth-timeout", type=float, default=0.5, metavar="S", help="per request to one backend")
+    auth.add_argument("--auth-retry-budget", type=float, default=2.0, metavar="S", help="bound on one login's retries")
+    auth.add_argument("--auth-breaker-failures", type=int, default=2, metavar="N", help="failures that open a breaker")
+    auth.add_argument("--auth-breaker-cooldown", type=float, default=1.0, metavar="S", help="before a half-open try")
+    auth.add_argument("--auth-check-interval", type=float, default=0.25, metavar="S", help="backend health checks")
+    auth.add_argument(
+        "--auth-bug",
+        choices=BUGS,
+        help="TEST FIXTURE: a deliberately broken pool (stays on the first backend, retries "
+        "without a bound so logins hang while all are down, or logs everyone out while all are down)",
+    )
+
+
+def auth_config(args: argparse.Namespace) -> AuthPoolConfig | None:
+    """The auth pool's settings; None keeps the in-process password check."""
+    if not args.auth_backends:
+        return None
+    return AuthPoolConfig(
+        backends=args.auth_backends,
+        attempt_timeout_s=args.auth_timeout,
+        retry_budget_s=args.auth_retry_budget,
+        breaker_failures=args.auth_breaker_failures,
+        breaker_cooldown_s=args.auth_breaker_cooldown,
+        check_interval_s=args.auth_check_interval,
+        bug=args.auth_bug,
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,7 +104,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="TEST FIXTURE: a deliberately broken failover (sends hang, the "
         "process exits, or sends are acknowledged but dropped)",
     )
+    _add_auth_args(p)
     args = p.parse_args(argv)
+    if args.auth_bug and not args.auth_backends:
+        p.error("--auth-bug needs --auth-backends")
     if args.storage == "mariadb" and args.db_primary is None:
         p.error("--storage mariadb needs --db-primary")
     if args.storage != "mariadb" and (args.db_primary or args.db_replica or args.failover_bug):
@@ -98,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         gateway=args.gateway,
         gateway_queue_limit=args.gateway_queue_limit,
         seed_cache=args.seed_cache,
+        auth=auth_config(args),
     )
     logging.getLogger("loadtests.imserver").info("starting on http://%s:%d", args.host, args.port)
     web.run_app(

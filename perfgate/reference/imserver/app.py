@@ -26,6 +26,7 @@ from .auth import (
     load_or_create_key,
     verify_password,
 )
+from .authpool import AuthPool, AuthPoolConfig, AuthUnavailable
 from .gateway import EXTERNAL_PREFIX, GatewayFull, GatewayLink
 from .sessions import STATUSES, Sessions
 from .storage import (
@@ -41,6 +42,7 @@ MAX_BODY_CHARS = 4096
 MAX_HISTORY = 200
 MAX_NAME_CHARS = 128
 READ_ONLY_ERROR = "read-only: primary unavailable"
+AUTH_DOWN_ERROR = "login unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,7 @@ class Settings:
     gateway: str | None = None
     gateway_queue_limit: int = 0
     seed_cache: Path | None = None  # where seeded hashes are kept between starts (see seed_hashes)
+    auth: AuthPoolConfig | None = None  # redundant auth backends; None = passwords checked in-process
 
 
 def seeded_account(i: int) -> tuple[str, str]:
@@ -102,6 +105,7 @@ class ImService:
         self.sessions = Sessions()
         self.signer = TokenSigner(load_or_create_key(settings.data_dir / "token.key"))
         self.gateway = GatewayLink(settings.gateway, settings.gateway_queue_limit) if settings.gateway else None
+        self.auth = AuthPool(settings.auth) if settings.auth else None
         self.known_users: set[str] = set()
         self.logins = 0
         self.ready = False
@@ -118,10 +122,14 @@ class ImService:
             await self._seed_users()
             if self.gateway:
                 await self.gateway.start()
+            if self.auth:
+                await self.auth.start()
             self.ready = True
             yield
         finally:
             self.ready = False
+            if self.auth:
+                await self.auth.stop()
             if self.gateway:
                 await self.gateway.stop()
             await self.storage.close()
@@ -145,9 +153,15 @@ class ImService:
 
     # -- helpers ------------------------------------------------------------
 
+    def _token_user(self, token: str) -> str | None:
+        """The token's user; tokens are stateless, so they outlive an auth outage (unless the fixture says not)."""
+        if self.auth and self.auth.config.bug == "logout-all" and self.auth.all_down:
+            return None
+        return self.signer.verify(token)
+
     def _bearer(self, request: web.Request) -> str:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        user = self.signer.verify(token) if scheme.lower() == "bearer" else None
+        user = self._token_user(token) if scheme.lower() == "bearer" else None
         if user is None:
             raise _error(web.HTTPUnauthorized, "missing or invalid token")
         return user
@@ -167,15 +181,30 @@ class ImService:
         user, password = data.get("user"), data.get("password")
         if not isinstance(user, str) or not isinstance(password, str):
             raise _error(web.HTTPBadRequest, "user and password must be strings")
-        stored = await self.storage.get_user(user)
-        ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored or self._decoy)
-        if not (ok and stored):
+        if self.auth:
+            ok = await self._verify_remote(user, password)
+        else:
+            stored = await self.storage.get_user(user)
+            verified = await asyncio.get_running_loop().run_in_executor(
+                None, verify_password, password, stored or self._decoy
+            )
+            ok = bool(verified and stored)
+        if not ok:
             raise _error(web.HTTPUnauthorized, "bad credentials")
         self.logins += 1
         return web.json_response({"token": self.signer.issue(user), "user": user})
 
+    async def _verify_remote(self, user: str, password: str) -> bool:
+        """Credentials checked by the auth backends; all of them down is a fast 503, never a hang."""
+        assert self.auth is not None
+        try:
+            return await self.auth.verify(user, password)
+        except AuthUnavailable:
+            n = len(self.auth.config.backends)
+            raise _error(web.HTTPServiceUnavailable, f"{AUTH_DOWN_ERROR}: none of {n} auth backends answers") from None
+
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        user = self.signer.verify(request.query.get("token", ""))
+        user = self._token_user(request.query.get("token", ""))
         if user is None:
             raise _error(web.HTTPUnauthorized, "missing or invalid token")
         ws = web.WebSocketResponse(timeout=2.0)
@@ -249,13 +278,18 @@ class ImService:
     async def healthz(self, request: web.Request) -> web.Response:
         if not self.ready:
             return web.json_response({"status": "starting"}, status=503)
-        return web.json_response({"status": "ok", "mode": self.storage.status().mode})
+        body = {"status": "ok", "mode": self.storage.status().mode}
+        if self.auth:
+            body["auth"] = "degraded" if self.auth.all_down else "ok"
+        return web.json_response(body)
 
     async def metrics(self, request: web.Request) -> web.Response:
         gateway = self.gateway
         db = self.storage.status()
+        auth_status = self.auth.status() if self.auth else {}
         return web.json_response(
             {
+                **auth_status,
                 "connections": self.sessions.connections,
                 "users_online": len(self.sessions.online()),
                 "queue_depth": gateway.depth if gateway else 0,
