@@ -61,6 +61,29 @@ class TargetConfig:
     env: dict[str, str] = field(default_factory=dict)
     setup: str = ""  # run once per checkout before its first start: "pip install -e .", "npm ci", ...
     setup_timeout: float = 600.0
+    # Live targets (perfgate starts nothing): each side's URL, and a path answering its version.
+    baseline_url: str = ""
+    candidate_url: str = ""
+    version_path: str = ""  # "" (none): the labels come from --baseline-label/--candidate-label or the URL
+
+    @property
+    def live(self) -> bool:
+        return bool(self.baseline_url or self.candidate_url)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Safety limits of a run against live targets ([live]); the first three are required there."""
+
+    rate: float | None = None  # requests/s per side, a token bucket in the load process
+    max_requests: int | None = None  # requests per side over the whole run
+    max_duration: float | None = None  # seconds of the whole run
+    abort_error_rate: float = 0.1  # a side's error rate past this (after ABORT_MIN_REQUESTS) stops the run at once
+    allow_writes: bool = False  # run scenarios not marked read_only against live targets
+
+
+#: [live] keys a run against live targets cannot do without.
+LIVE_REQUIRED = ("rate", "max_requests", "max_duration")
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,7 @@ class ScenarioConfig:
     # a LoadTestShape class of the locustfile drives the users per side (True: its only one, if any; false: none)
     shape: str | bool = True
     credentials: str = ""  # a CSV or TOML file of test accounts, one per virtual user (perfgate.credentials)
+    read_only: bool = False  # sends nothing that changes state: the only kind run against live targets by default
 
 
 @dataclass(frozen=True)
@@ -123,6 +147,7 @@ class Config:
     scenarios: tuple[ScenarioConfig, ...] = (ScenarioConfig(name="chat"),)
     rounds: RoundsConfig = field(default_factory=RoundsConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     store: str = ".perfgate"
     report_dir: str = "reports"
 
@@ -207,7 +232,7 @@ def load_config(path: Path | None = None, *, directory: Path | None = None) -> C
 
 def parse_config(raw: dict[str, Any], path: Path) -> Config:
     v = _Validator(path)
-    v.known(raw, "", {"target", "load", "scenarios", "rounds", "judge", "store", "report"})
+    v.known(raw, "", {"target", "load", "scenarios", "rounds", "judge", "live", "store", "report"})
     target = _parse_target(v, raw.get("target", {}))
     defaults = _parse_scenario(v, raw.get("load", {}), "load", ScenarioConfig(name="chat"))
     scenarios = _parse_scenarios(v, raw.get("scenarios", {}), defaults)
@@ -224,6 +249,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         scenarios=scenarios,
         rounds=rounds,
         judge=judge,
+        live=_parse_live(v, raw.get("live", {})),
         store=v.string(store, "store", "path", ".perfgate"),
         report_dir=v.string(report, "report", "dir", "reports"),
     )
@@ -251,6 +277,31 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
         env=dict(env),
         setup=setup,
         setup_timeout=v.duration(raw, "target", "setup_timeout", d.setup_timeout, low=1.0),
+        **{key: _url(v, raw, key) for key in ("baseline_url", "candidate_url")},
+        version_path=v.string(raw, "target", "version_path", "/") if "version_path" in raw else "",
+    )
+
+
+def _url(v: _Validator, raw: dict[str, Any], key: str) -> str:
+    if key not in raw:
+        return ""
+    url = v.string(raw, "target", key, "")
+    if not url.startswith(("http://", "https://")):
+        raise v.error("target", key, f"must be an http:// or https:// URL, not {url!r}")
+    return url.rstrip("/")
+
+
+def _parse_live(v: _Validator, raw: dict[str, Any]) -> LiveConfig:
+    d = LiveConfig()
+    v.known(raw, "live", set(LiveConfig.__dataclass_fields__))
+    return LiveConfig(
+        rate=v.number(raw, "live", "rate", 0, low=0.1) if "rate" in raw else None,
+        max_requests=int(v.number(raw, "live", "max_requests", 0, low=1, integer=True))
+        if "max_requests" in raw
+        else None,
+        max_duration=v.duration(raw, "live", "max_duration", 0, low=1.0) if "max_duration" in raw else None,
+        abort_error_rate=v.number(raw, "live", "abort_error_rate", d.abort_error_rate, low=0.0, high=1.0),
+        allow_writes=_flag(v, raw, "live", "allow_writes", d.allow_writes),
     )
 
 
@@ -314,7 +365,15 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         exclude_tags=tuple(tags["exclude_tags"]),
         shape=_shape(v, raw, section, d.shape),
         credentials=v.string(raw, section, "credentials", d.credentials) if "credentials" in raw else d.credentials,
+        read_only=_flag(v, raw, section, "read_only", d.read_only),
     )
+
+
+def _flag(v: _Validator, raw: dict[str, Any], section: str, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise v.error(section, key, f"must be true or false, not {value!r}")
+    return value
 
 
 def _shape(v: _Validator, raw: dict[str, Any], section: str, default: str | bool) -> str | bool:

@@ -91,9 +91,12 @@ class Revision:
     author: str = ""
     date: str = ""  # ISO 8601
     dirty: bool = False
+    url: str = ""  # a live deployment's URL: no sha, the label is its version (or the one given)
 
     @property
     def short(self) -> str:
+        if not self.sha:
+            return self.label  # a live deployment
         return self.sha[:10] + ("+dirty" if self.dirty else "")
 
 
@@ -286,6 +289,7 @@ class LoadStatus:
     workers: int = 0  # distributed load: Locust workers, their clock offsets and rows
     clock_offsets_ns: dict[str, int] = field(default_factory=dict)
     rows_per_worker: dict[str, int] = field(default_factory=dict)
+    aborted: str = ""  # why a safety limit of a live run stopped the load early ("" when none did)
 
 
 @dataclass(frozen=True)

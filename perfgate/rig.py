@@ -19,6 +19,7 @@ from perfgate.config import Config, ScenarioConfig
 from perfgate.faults.chaos import Action, Managed, target_process
 from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.round import FaultPlan, SideFaults
+from perfgate.live import LiveTarget, live_url
 from perfgate.machine import cpu_placement
 from perfgate.model import ChaosFigures, FaultFigures, RoundSpec, Side, Window
 from perfgate.procs import kill_trees
@@ -33,10 +34,11 @@ class SideRig:
     target: Target
     faults: SideFaults
     db: Any = None  # perfgate.deps.MariaDbPair
+    url: str = ""  # a live target's URL, which the load goes to as it is
 
     @property
     def load_host(self) -> str:
-        return "http://" + self.faults.address("target")
+        return self.url or "http://" + self.faults.address("target")
 
     def lost_dependency(self) -> str:
         """Why this side's database cannot be measured after the load ("" when it can): a primary
@@ -155,6 +157,13 @@ def build_side(
     return SideRig(side, target, faults, db)
 
 
+def build_live_side(stack: ExitStack, config: Config, side: Side) -> SideRig:
+    """One side at a deployment perfgate did not start: no proxy, no dependency, no process."""
+    url = live_url(config.target, side)
+    faults = stack.enter_context(SideFaults(FaultPlan(), side.value, {}, []))
+    return SideRig(side, LiveTarget(config.target, side, url), faults, url=url)
+
+
 def build_sides(
     stack: ExitStack,
     config: Config,
@@ -165,7 +174,10 @@ def build_sides(
     workdir: Path,
 ) -> list[SideRig]:
     """Every side of one round, launched inside ``stack``; on unwinding, their targets are stopped
-    together (one ``stop_timeout`` for all) before anything else of theirs is torn down."""
+    together (one ``stop_timeout`` for all) before anything else of theirs is torn down. Live
+    targets are only checked ready by the caller, as started ones are."""
+    if config.target.live:
+        return [build_live_side(stack, config, side) for side in spec.sides]
     rigs = [
         build_side(stack, config, scenario, plan, side, checkouts[side], workdir, offset)
         for offset, side in enumerate(spec.sides)

@@ -51,6 +51,7 @@ class Settings:
     gateway: str | None = None
     gateway_queue_limit: int = 0
     seed_cache: Path | None = None  # where seeded hashes are kept between starts (see seed_hashes)
+    version: str = ""  # what GET /version answers: a deployment's build label ("" : no /version)
 
 
 def seeded_account(i: int) -> tuple[str, str]:
@@ -251,6 +252,9 @@ class ImService:
             return web.json_response({"status": "starting"}, status=503)
         return web.json_response({"status": "ok", "mode": self.storage.status().mode})
 
+    async def version(self, request: web.Request) -> web.Response:
+        return web.json_response({"version": self.settings.version})
+
     async def metrics(self, request: web.Request) -> web.Response:
         gateway = self.gateway
         db = self.storage.status()
@@ -263,6 +267,7 @@ class ImService:
                 "messages": self.storage.count_messages(),
                 "logins": self.logins,
                 "rss_bytes": self._process.memory_info().rss,
+                "cpu_seconds": time.process_time(),  # every thread's CPU, for a load tool that cannot see the process
                 "mode": db.mode,
                 "mode_changes": db.mode_changes,
                 "last_mode_change_ns": db.last_mode_change_ns,
@@ -299,4 +304,6 @@ def build_app(settings: Settings, storage: Storage | None = None) -> web.Applica
     app.router.add_get("/users/online", service.users_online)
     app.router.add_get("/healthz", service.healthz)
     app.router.add_get("/metrics", service.metrics)
+    if settings.version:
+        app.router.add_get("/version", service.version)
     return app
