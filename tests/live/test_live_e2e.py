@@ -109,3 +109,32 @@ def test_a_candidate_failing_past_the_threshold_aborts_the_run_at_once(tmp_path)
     assert record["invalid_reason"].startswith("aborted: ")
     assert (record["ended_ns"] - record["started_ns"]) / 1e9 < 4.0  # stopped well before warm-up + duration
     assert_no_children()
+
+
+def test_rate_and_request_cap_hold_and_rounds_that_no_longer_fit_are_not_run(tmp_path):
+    import pandas as pd
+
+    config = LIVE_CONFIG.replace("rate = 150", "rate = 10").replace("max_requests = 20000", "max_requests = 150")
+    repo_dir = tmp_path / "repo"
+    repo = im_repo(repo_dir, config.replace('version_path = "/version"', ""), factor=1)
+    write_accounts(repo_dir)
+    base = worktree(repo, "HEAD", tmp_path / "base")
+    with services([(base, []), (base, [])], tmp_path) as (b_url, c_url):
+        result = run_cli(
+            "run", "--baseline-url", b_url, "--candidate-url", c_url, "--json", "verdict.json",
+            cwd=repo_dir, env=ENV, timeout=300,
+        )  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, out  # 2 pairs fit in the cap: inconclusive, never a regression
+    verdict = json.loads((repo_dir / "verdict.json").read_text())
+    assert any("no more rounds were run: [live] max_requests (150)" in note for note in verdict["notes"]), verdict
+    run_dir = repo_dir / ".perfgate" / "runs" / verdict["run_id"]
+    samples = pd.concat(pd.read_parquet(p) for p in sorted((run_dir / "rounds").glob("*.samples.parquet")))
+    http = samples[samples["type"].isin(["GET", "POST"])]
+    assert len(list((run_dir / "rounds").glob("*.json"))) == 2
+    for side, rows in http.groupby("side"):
+        assert len(rows) <= 150, side  # the cap, over the whole run
+        for _, one_round in rows.groupby(rows["t_ns"] // 10**9 // 6):  # never near 150/s: the bucket holds 10/s
+            span_s = (one_round["t_ns"].max() - one_round["t_ns"].min()) / 1e9
+            assert len(one_round) <= 10 * span_s + 2, (side, len(one_round), span_s)
+    assert_no_children()
