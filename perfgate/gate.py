@@ -217,7 +217,7 @@ def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> 
     """What can fail before anything starts: the locustfile, and the extra a dependency needs."""
     if scenario.database == "mariadb":
         import perfgate.deps  # noqa: F401  (pymysql, the [mariadb] extra: a missing one is one line now)
-    spec = _load_spec(config, scenario, ())
+    spec = load_spec(config, scenario, ())
     if spec.credentials:
         read_accounts(Path(spec.credentials))  # a bad file is one line now, not in every round
     shape = check_locustfile(spec, workdir).shape
@@ -365,7 +365,7 @@ def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str,
     return {name: count_pairs(evidence.metrics, [name]) for name in names}
 
 
-def _load_spec(
+def load_spec(
     config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...], budget: LiveBudget | None = None
 ) -> LoadSpec:
     locustfile = config.resolve(scenario.locustfile)
@@ -393,7 +393,7 @@ def _load_limits(config: Config, targets: tuple[LoadTarget, ...], budget: LiveBu
     """A live round's limits in the load process: the rate, what is left of the cap, the abort threshold."""
     if budget is None:
         return None
-    left = min((budget.left(t.side.value) for t in targets), default=0)
+    left = min((budget.left(str(t.side)) for t in targets), default=0)
     return LoadLimits(config.live.rate or 0.0, max(left, 1), config.live.abort_error_rate)
 
 
@@ -424,13 +424,13 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
                 for rig in rigs:
                     rig.target.check_alive()
 
-        load_spec = _load_spec(config, scenario, tuple(LoadTarget(r.side, r.load_host) for r in rigs), state.budget)
+        spec_of_load = load_spec(config, scenario, tuple(LoadTarget(r.side, r.load_host) for r in rigs), state.budget)
         if scenario.database:
-            load_spec = replace(load_spec, env={**load_spec.env, "PERFGATE_ACK_LOG": str(workdir / ACK_LOG)})
+            spec_of_load = replace(spec_of_load, env={**spec_of_load.env, "PERFGATE_ACK_LOG": str(workdir / ACK_LOG)})
         if scenario.workers > 0:
-            result = run_load_distributed(load_spec, load_dir, scenario.workers, watch=watch)
+            result = run_load_distributed(spec_of_load, load_dir, scenario.workers, watch=watch)
         else:
-            result = run_load(load_spec, load_dir, watch=watch)
+            result = run_load(spec_of_load, load_dir, watch=watch)
         watch()
         resources = pa.concat_tables([s.stop() for s in samplers])
         for rig in rigs:

@@ -37,10 +37,10 @@ class LiveTarget(Target):
 
     runs_here = False
 
-    def __init__(self, config: TargetConfig, side: Side, url: str):
+    def __init__(self, config: TargetConfig, side: Side, url: str, name: str = ""):
         parts = urllib.parse.urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        super().__init__(config, Path("."), Path("."), side, port, label=f"{side.value} ({url})")
+        super().__init__(config, Path("."), Path("."), side, port, label=f"{name or side.value} ({url})")
         self.live_url = url
 
     @property
@@ -88,6 +88,11 @@ def check_live(config: Config) -> None:
         if not getattr(config.target, key):
             flag = "--" + key.replace("_", "-")
             raise ConfigError(f"{config.path}: [target] {key} (or {flag}) is missing: a live run needs both")
+    check_live_limits(config)
+
+
+def check_live_limits(config: Config) -> None:
+    """The required [live] limits, and scenarios fit for somebody's running service."""
     for key in ("rate", "max_requests", "max_duration"):
         if getattr(config.live, key) is None:
             raise ConfigError(f"{config.path}: [live] {key} is required for live targets")

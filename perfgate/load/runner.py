@@ -30,7 +30,7 @@ GRACE_S = 60.0
 
 @dataclass(frozen=True)
 class LoadTarget:
-    side: Side
+    side: Side | str  # a node's name under ``perfgate nodes``
     host: str
 
 
@@ -98,7 +98,7 @@ def write_spec(spec: LoadSpec, workdir: Path, name: str = "load-spec.json", **ex
     samples and status, and ``extra`` settings of that process."""
     data = asdict(spec)
     data["user_classes"] = list(spec.user_classes)
-    data["targets"] = [{"side": t.side.value, "host": t.host} for t in spec.targets]
+    data["targets"] = [{"side": str(t.side), "host": t.host} for t in spec.targets]
     data.update(out=str(workdir / "samples.parquet"), status=str(workdir / "status.json"), **extra)
     path = workdir / name
     path.write_text(json.dumps(data))

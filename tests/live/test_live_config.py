@@ -82,3 +82,20 @@ def test_a_bad_url_flag_and_an_unready_deployment_are_one_line_each(tmp_path):
     assert "baseline (http://127.0.0.1:9) target not ready at http://127.0.0.1:9/healthz after 1s" in down.stderr
     assert "Traceback" not in down.stderr
     assert_nothing_left(tmp_path)
+
+
+def test_nodes_refuses_bad_input_in_one_line(tmp_path):
+    make_repo(tmp_path, [{"perfgate.toml": "[load]\nread_only = true\n[live]\nrate = 5\nmax_requests = 100\n"}])
+    url = "http://127.0.0.1:9"
+    cases = {
+        ("nodes", url, url + "1"): "needs at least 3 URLs",
+        ("nodes", url, "ftp://x", url + "2"): "URL: must be an http:// or https:// URL, not 'ftp://x'",
+        ("nodes", url, url, url): "a URL is given twice",
+        ("nodes", url, url + "1", url + "2"): "[live] max_duration is required for live targets",
+        ("nodes", url, url + "1", url + "2", "--rounds", "2"): "--rounds: at least 3, not 2",
+    }
+    for args, line in cases.items():
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 3 and line in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert_nothing_left(tmp_path)
