@@ -63,6 +63,8 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         baseline_label=args.baseline_label,
         candidate_label=args.candidate_label,
     )
+    if args.infra and (options.baseline_url or options.candidate_url or config.target.live):
+        raise ConfigError("--infra: live targets (deployment URLs) are gated from this machine, not from a cluster")
     with RichProgress(console, quiet=args.quiet) as progress:
         if args.infra:
             from perfgate.cluster import load_settings, run_gate_on_cluster

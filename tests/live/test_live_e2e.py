@@ -65,18 +65,23 @@ def test_two_deployments_gated_by_url_find_the_slower_login(tmp_path):
     with services([(base, ["--version", "im-1.0"]), (cand, ["--version", "im-1.1"])], tmp_path) as (b_url, c_url):
         result = run_cli(
             "run", "--baseline-url", b_url, "--candidate-url", c_url, "--json", "verdict.json",
-            cwd=repo_dir, env=ENV, timeout=300,
+            "--markdown", "summary.md", cwd=repo_dir, env=ENV, timeout=300,
         )  # fmt: skip
         out = result.stdout + result.stderr
         assert result.returncode == 1, out
     verdict = json.loads((repo_dir / "verdict.json").read_text())
     by_key = {(m["name"], m["metric"]): m for m in verdict["metrics"]}
-    login = by_key[("login", "p50")]
-    assert login["verdict"] == "regression" and login["ratio"] > 1.8, login
+    assert verdict["verdict"] == "regression"
+    cpu = by_key[("(target)", "cpu_per_request")]  # CPU seconds read from the deployments' /metrics
+    assert cpu["verdict"] == "regression" and cpu["ci_low"] > 1.3, cpu
+    assert by_key[("login", "p50")]["ratio"] > 1.5, by_key[("login", "p50")]  # 4x the scrypt work a login
+    assert "warning" not in out and list((repo_dir / "reports").glob("*.html"))
     assert verdict["baseline"]["label"] == "im-1.0" and verdict["candidate"]["label"] == "im-1.1"
     manifest = json.loads((repo_dir / ".perfgate" / "runs" / verdict["run_id"] / "manifest.json").read_text())
     assert manifest["baseline"]["url"] == b_url and manifest["baseline"]["sha"] == ""
     assert run_state(repo_dir, verdict["run_id"]) == "regression"
+    summary = (repo_dir / "summary.md").read_text()
+    assert f"Candidate im-1.1 “live deployment at {c_url}”" in summary, summary
     assert gitops.worktrees(git.Repo(repo_dir)) == before  # no worktree made for a live side
     # the accounts file stays out of every output: the terminal, the store, the reports
     files = [p for d in (".perfgate", "reports") for p in (repo_dir / d).rglob("*") if p.is_file()]
