@@ -76,6 +76,7 @@ class GateOptions:
     candidate_url: str = ""
     baseline_label: str = ""  # a live side's label (default: its version endpoint's text, else its URL)
     candidate_label: str = ""
+    live: bool = False  # live targets may be gated (perfgate run); hooks, ci, bisect and backfill gate commits
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,11 @@ def run_gate(
     progress = progress or Progress()
     config = apply_options(config, options)
     live = config.target.live
+    if live and not options.live:
+        raise ConfigError(
+            f"{config.path}: [target] baseline_url/candidate_url: live targets are gated by `perfgate run` "
+            "(or compared by `perfgate nodes`), not by a command that gates commits"
+        )
     check_live(config)
     if live and round_runner is not None:
         raise ConfigError("live targets (--baseline-url, --candidate-url) run from this machine, not on a cluster")

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         candidate_url=_url("--candidate-url", args.candidate_url),
         baseline_label=args.baseline_label,
         candidate_label=args.candidate_label,
+        live=True,
     )
     if args.infra and (options.baseline_url or options.candidate_url or config.target.live):
         raise ConfigError("--infra: live targets (deployment URLs) are gated from this machine, not from a cluster")

@@ -99,3 +99,13 @@ def test_nodes_refuses_bad_input_in_one_line(tmp_path):
         assert result.returncode == 3 and line in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert_nothing_left(tmp_path)
+
+
+def test_commands_that_gate_commits_refuse_a_live_config(tmp_path):
+    toml = f'[target]\nbaseline_url = "{URLS["baseline_url"]}"\ncandidate_url = "{URLS["baseline_url"]}"\n'
+    repo = make_repo(tmp_path, [{"perfgate.toml": toml + "[load]\nread_only = true\n"}, {"a.txt": "x"}])
+    result = run_cli("bisect", "HEAD~1", "HEAD", cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "live targets are gated by `perfgate run`" in result.stderr, result.stderr
+    assert repo.git.worktree("list").count("\n") == 0
+    assert_nothing_left(tmp_path)
