@@ -300,7 +300,7 @@ def _parse_live(v: _Validator, raw: dict[str, Any]) -> LiveConfig:
         if "max_requests" in raw
         else None,
         max_duration=v.duration(raw, "live", "max_duration", 0, low=1.0) if "max_duration" in raw else None,
-        abort_error_rate=v.number(raw, "live", "abort_error_rate", d.abort_error_rate, low=0.0, high=1.0),
+        abort_error_rate=v.number(raw, "live", "abort_error_rate", d.abort_error_rate, low=0.001, high=1.0),
         allow_writes=_flag(v, raw, "live", "allow_writes", d.allow_writes),
     )
 

@@ -109,3 +109,8 @@ def test_commands_that_gate_commits_refuse_a_live_config(tmp_path):
     assert "live targets are gated by `perfgate run`" in result.stderr, result.stderr
     assert repo.git.worktree("list").count("\n") == 0
     assert_nothing_left(tmp_path)
+
+
+def test_the_abort_threshold_cannot_be_switched_off(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[live\] abort_error_rate: must be between 0.001 and 1.0, not 0"):
+        config(tmp_path, live={**LIMITS, "abort_error_rate": 0})
