@@ -28,7 +28,7 @@ from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
 from perfgate.judge import pairs_to_buy
 from perfgate.judge.names import check_gate_names
-from perfgate.live import LiveBudget, check_live, live_revisions
+from perfgate.live import LiveBudget, check_live, live_revisions, requests_by_side
 from perfgate.load.distributed import run_load_distributed
 from perfgate.load.runner import LoadLimits, LoadSpec, LoadTarget, check_locustfile, invalid_reason, run_load
 from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
@@ -300,12 +300,6 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
 ABORTED = "aborted: "
 
 
-def _requests_by_side(samples: pa.Table) -> dict[str, int]:
-    """Every recorded request of a round per side, warm-up included (what a live run's cap counts)."""
-    sides = [str(side) for side in samples["side"].to_pylist()] if samples.num_rows else []
-    return {side: sides.count(side) for side in set(sides)}
-
-
 def _measured_requests(samples: pa.Table) -> int:
     """Requests of a round after its warm-up."""
     import pyarrow.compute as pc
@@ -328,7 +322,7 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
             record, samples, resources = state.round_runner(state, scenario, spec)
             state.store.save_round(record, samples, resources)
             if state.budget is not None:
-                state.budget.spend(_requests_by_side(samples))
+                state.budget.spend(requests_by_side(samples))
                 if record.invalid_reason.startswith(ABORTED):
                     raise LiveAbort(f"round {record.index} {record.invalid_reason}; the run stopped at once")
             state.progress.round_finished(record, _measured_requests(samples))

@@ -18,6 +18,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from perfgate.config import Config, LiveConfig, TargetConfig
 from perfgate.errors import ConfigError, TargetError
 from perfgate.loopback import urlopen
@@ -154,3 +157,12 @@ class LiveBudget:
     def spend(self, requests_by_side: dict[str, int]) -> None:
         for side, count in requests_by_side.items():
             self.sent[side] = self.sent.get(side, 0) + count
+
+
+def requests_by_side(samples: pa.Table) -> dict[str, int]:
+    """Every recorded request of a round per side, warm-up included: what a live run's cap counts."""
+    if not samples.num_rows:
+        return {}
+    counts = pc.value_counts(samples["side"])
+    sides, numbers = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+    return {str(side): int(number or 0) for side, number in zip(sides, numbers)}

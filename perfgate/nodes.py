@@ -19,7 +19,7 @@ from perfgate.errors import ConfigError, LiveAbort
 from perfgate.gate import load_spec
 from perfgate.judge.nodes import NodeComparison, compare_nodes, node_round_metrics, round_record
 from perfgate.judge.rules import MIN_PAIRS
-from perfgate.live import LiveBudget, LiveTarget, check_live_limits
+from perfgate.live import LiveBudget, LiveTarget, check_live_limits, requests_by_side
 from perfgate.load.runner import LoadLimits, LoadTarget, check_locustfile, invalid_reason, run_load
 from perfgate.measurelock import measurement_lock
 from perfgate.model import RoundMetrics, Side
@@ -66,7 +66,7 @@ def run_nodes(
                 )
                 result = run_load(spec, scratch / f"round-{index:03d}", watch=check_stop)
                 samples = result.samples.to_pandas()
-                budget.spend({str(k): int(v) for k, v in samples["side"].value_counts().items()})
+                budget.spend(requests_by_side(result.samples))
                 if result.aborted:
                     raise LiveAbort(f"perfgate nodes: round {index} aborted: {result.aborted}; the run stopped at once")
                 why = invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)

@@ -35,3 +35,13 @@ def test_errors_under_the_threshold_never_abort():
     for i in range(400):
         safety.on_request(context={"side": "baseline"}, exception=RuntimeError() if i % 5 == 0 else None)
     assert safety.aborted == ""
+
+
+def test_requests_are_counted_per_side_warm_up_included():
+    import pyarrow as pa
+
+    from perfgate.live import requests_by_side
+
+    table = pa.table({"side": ["baseline", "candidate", "baseline"], "warmup": [True, False, False]})
+    assert requests_by_side(table) == {"baseline": 2, "candidate": 1}
+    assert requests_by_side(table.slice(0, 0)) == {}
