@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from perfgate.config import JudgeConfig
-from perfgate.judge.compare import Pair, decide, ratio_evidence, tail_samples_needed
+from perfgate.judge.compare import Pair, decide, error_evidence, ratio_evidence, tail_samples_needed
 from perfgate.judge.rounds import QUANTILES, round_metrics
-from perfgate.judge.rules import MIN_PAIRS
+from perfgate.judge.rules import ERROR_RATE_FLOOR, MIN_PAIRS
 from perfgate.model import Design, MetricComparison, RoundMetrics, RoundRecord, Side, State
 
-#: The metrics a node is judged on (a node's latency against its peers').
+#: The latency metrics a node is judged on (against the median of its peers'); and, when
+#: [judge] metrics has it, error_rate (against its peers' requests and errors summed).
 NODE_METRICS = (*QUANTILES, "mean")
 
 
@@ -89,6 +90,8 @@ def compare_nodes(per_node: Mapping[str, Sequence[RoundMetrics]], config: JudgeC
         for node in nodes:
             rows = _pairs_against_pool(node, name, by_round)
             evidence += [ratio_evidence(node, name, metric, rows, config) for metric in judged]
+            if "error_rate" in config.metrics:
+                evidence.append(error_evidence(node, name, rows, config, ERROR_RATE_FLOOR))
     comparisons = decide(evidence, 1.0 - config.confidence) if evidence else []
     rounds = len({r for _, r in by_round})
     if rounds < MIN_PAIRS:
@@ -99,15 +102,18 @@ def compare_nodes(per_node: Mapping[str, Sequence[RoundMetrics]], config: JudgeC
 def _pairs_against_pool(
     node: str, name: str, by_round: Mapping[tuple[str, int], dict[str, RoundMetrics]]
 ) -> list[Pair]:
-    """Per round where ``node`` and at least one other node served ``name``: (pool, node)."""
+    """Per round where ``node`` and at least one other node served ``name``: (pool, node). The
+    pool's latencies are the others' medians; its requests and errors are theirs summed."""
     rows = []
     for (n, _), found in sorted(by_round.items()):
         others = [m for other, m in found.items() if other != node]
         if n != name or node not in found or not others:
             continue
         pool = {metric: _median([m.values.get(metric, math.nan) for m in others]) for metric in NODE_METRICS}
+        count, errors = sum(m.count for m in others), sum(m.errors for m in others)
+        pool["error_rate"] = errors / count if count else math.nan
         mine = found[node]
-        rows.append((replace(mine, side=Side.BASELINE, values=pool, count=min(m.count for m in others)), mine))
+        rows.append((replace(mine, side=Side.BASELINE, values=pool, count=count, errors=errors), mine))
     return rows
 
 
