@@ -16,8 +16,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("tiny_gates")]
 
 def test_three_nodes_name_the_one_with_the_costly_login(tmp_path):
     repo_dir = tmp_path / "repo"
-    config = LIVE_CONFIG.replace('version_path = "/version"', "").replace("users = 4", "users = 8")
-    im_repo(repo_dir, config, factor=1)  # 8 users a node: enough logins a round for a login p50
+    config = (
+        LIVE_CONFIG.replace('version_path = "/version"', "")
+        .replace("users = 4", "users = 8")
+        .replace("duration = 4", "duration = 6")
+    )
+    im_repo(repo_dir, config, factor=1)  # 8 users a node for 6 s: ~2x min_count logins a round
     write_accounts(repo_dir)
     nodes = [(repo_dir, []), (repo_dir, []), (repo_dir, ["--scrypt-log2n", "14"])]  # node3: 4x the work
     with services(nodes, tmp_path) as urls:
