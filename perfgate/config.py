@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import string
 import tomllib
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from perfgate.errors import ConfigError
 from perfgate.limits import MARGIN_HIGH, MARGIN_LOW, MAX_ROUNDS_HIGH, ROUNDS_HIGH, ROUNDS_LOW
 from perfgate.machine import PLACEMENTS
 from perfgate.model import Design
-from perfgate.units import seconds
+from perfgate.validator import Validator
 
 CONFIG_NAME = "perfgate.toml"
 PLACEHOLDERS = frozenset(
@@ -67,6 +65,29 @@ class TargetConfig:
     env: dict[str, str] = field(default_factory=dict)
     setup: str = ""  # run once per checkout before its first start: "pip install -e .", "npm ci", ...
     setup_timeout: float = 600.0
+    # Live targets (perfgate starts nothing): each side's URL, and a path answering its version.
+    baseline_url: str = ""
+    candidate_url: str = ""
+    version_path: str = ""  # "" (none): the labels come from --baseline-label/--candidate-label or the URL
+
+    @property
+    def live(self) -> bool:
+        return bool(self.baseline_url or self.candidate_url)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Safety limits of a run against live targets ([live]); the first three are required there."""
+
+    rate: float | None = None  # requests/s per side, a token bucket in the load process
+    max_requests: int | None = None  # requests per side over the whole run
+    max_duration: float | None = None  # seconds of the whole run
+    abort_error_rate: float = 0.1  # a side's error rate past this (after ABORT_MIN_REQUESTS) stops the run at once
+    allow_writes: bool = False  # run scenarios not marked read_only against live targets
+
+
+#: [live] keys a run against live targets cannot do without.
+LIVE_REQUIRED = ("rate", "max_requests", "max_duration")
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,7 @@ class ScenarioConfig:
     credentials: str = ""  # a CSV or TOML file of test accounts, one per virtual user (perfgate.credentials)
     # named groups of redundant dependency processes: NAME -> {members = [command, ..], ready_path, ready_timeout}
     groups: dict[str, Any] = field(default_factory=dict)
+    read_only: bool = False  # sends nothing that changes state: the only kind run against live targets by default
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,7 @@ class Config:
     scenarios: tuple[ScenarioConfig, ...] = (ScenarioConfig(name="chat"),)
     rounds: RoundsConfig = field(default_factory=RoundsConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
     store: str = ".perfgate"
     report_dir: str = "reports"
 
@@ -214,8 +237,8 @@ def load_config(path: Path | None = None, *, directory: Path | None = None) -> C
 
 
 def parse_config(raw: dict[str, Any], path: Path) -> Config:
-    v = _Validator(path)
-    v.known(raw, "", {"target", "load", "scenarios", "rounds", "judge", "store", "report"})
+    v = Validator(path)
+    v.known(raw, "", {"target", "load", "scenarios", "rounds", "judge", "live", "store", "report"})
     target = _parse_target(v, raw.get("target", {}))
     defaults = _parse_scenario(v, raw.get("load", {}), "load", ScenarioConfig(name="chat"))
     scenarios = _parse_scenarios(v, raw.get("scenarios", {}), defaults)
@@ -232,12 +255,13 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         scenarios=scenarios,
         rounds=rounds,
         judge=judge,
+        live=_parse_live(v, raw.get("live", {})),
         store=v.string(store, "store", "path", ".perfgate"),
         report_dir=v.string(report, "report", "dir", "reports"),
     )
 
 
-def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
+def _parse_target(v: Validator, raw: dict[str, Any]) -> TargetConfig:
     d = TargetConfig()
     v.known(raw, "target", set(TargetConfig.__dataclass_fields__))
     command = v.string(raw, "target", "command", d.command)
@@ -259,11 +283,36 @@ def _parse_target(v: _Validator, raw: dict[str, Any]) -> TargetConfig:
         env=dict(env),
         setup=setup,
         setup_timeout=v.duration(raw, "target", "setup_timeout", d.setup_timeout, low=1.0),
+        **{key: _url(v, raw, key) for key in ("baseline_url", "candidate_url")},
+        version_path=v.string(raw, "target", "version_path", "/") if "version_path" in raw else "",
+    )
+
+
+def _url(v: Validator, raw: dict[str, Any], key: str) -> str:
+    if key not in raw:
+        return ""
+    url = v.string(raw, "target", key, "")
+    if not url.startswith(("http://", "https://")):
+        raise v.error("target", key, f"must be an http:// or https:// URL, not {url!r}")
+    return url.rstrip("/")
+
+
+def _parse_live(v: Validator, raw: dict[str, Any]) -> LiveConfig:
+    d = LiveConfig()
+    v.known(raw, "live", set(LiveConfig.__dataclass_fields__))
+    return LiveConfig(
+        rate=v.number(raw, "live", "rate", 0, low=0.1) if "rate" in raw else None,
+        max_requests=int(v.number(raw, "live", "max_requests", 0, low=1, integer=True))
+        if "max_requests" in raw
+        else None,
+        max_duration=v.duration(raw, "live", "max_duration", 0, low=1.0) if "max_duration" in raw else None,
+        abort_error_rate=v.number(raw, "live", "abort_error_rate", d.abort_error_rate, low=0.001, high=1.0),
+        allow_writes=_flag(v, raw, "live", "allow_writes", d.allow_writes),
     )
 
 
 def _check_command(
-    v: _Validator, section: str, command: str, key: str = "command", allowed: frozenset[str] | None = None
+    v: Validator, section: str, command: str, key: str = "command", allowed: frozenset[str] | None = None
 ) -> None:
     allowed = PLACEHOLDERS if allowed is None else allowed
     try:
@@ -276,7 +325,7 @@ def _check_command(
         raise v.error(section, key, f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {names})")
 
 
-def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: ScenarioConfig) -> ScenarioConfig:
+def _parse_scenario(v: Validator, raw: dict[str, Any], section: str, d: ScenarioConfig) -> ScenarioConfig:
     keys = set(ScenarioConfig.__dataclass_fields__) - {"name"}
     v.known(raw, section, keys)
     classes = raw.get("user_classes", list(d.user_classes))
@@ -324,10 +373,11 @@ def _parse_scenario(v: _Validator, raw: dict[str, Any], section: str, d: Scenari
         shape=_shape(v, raw, section, d.shape),
         credentials=v.string(raw, section, "credentials", d.credentials) if "credentials" in raw else d.credentials,
         groups=groups,
+        read_only=_flag(v, raw, section, "read_only", d.read_only),
     )
 
 
-def _groups(v: _Validator, raw: Any, section: str) -> dict[str, Any]:
+def _groups(v: Validator, raw: Any, section: str) -> dict[str, Any]:
     """``[scenarios.X.groups.NAME]`` tables, checked and with their defaults filled in."""
     if not isinstance(raw, dict):
         raise v.error(section, "groups", "must be a table of [groups.NAME] tables")
@@ -350,14 +400,21 @@ def _groups(v: _Validator, raw: Any, section: str) -> dict[str, Any]:
     return out
 
 
-def _shape(v: _Validator, raw: dict[str, Any], section: str, default: str | bool) -> str | bool:
+def _flag(v: Validator, raw: dict[str, Any], section: str, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise v.error(section, key, f"must be true or false, not {value!r}")
+    return value
+
+
+def _shape(v: Validator, raw: dict[str, Any], section: str, default: str | bool) -> str | bool:
     shape = raw.get("shape", default)
     if not isinstance(shape, (str, bool)) or shape == "":
         raise v.error(section, "shape", f"must be a LoadTestShape class name, true or false, not {shape!r}")
     return shape
 
 
-def _parse_scenarios(v: _Validator, raw: Any, defaults: ScenarioConfig) -> tuple[ScenarioConfig, ...]:
+def _parse_scenarios(v: Validator, raw: Any, defaults: ScenarioConfig) -> tuple[ScenarioConfig, ...]:
     if not isinstance(raw, dict):
         raise v.error("", "scenarios", "must be a table of [scenarios.NAME] tables")
     if not raw:
@@ -370,7 +427,7 @@ def _parse_scenarios(v: _Validator, raw: Any, defaults: ScenarioConfig) -> tuple
     return tuple(scenarios)
 
 
-def _parse_rounds(v: _Validator, raw: dict[str, Any]) -> RoundsConfig:
+def _parse_rounds(v: Validator, raw: dict[str, Any]) -> RoundsConfig:
     d = RoundsConfig()
     v.known(raw, "rounds", set(RoundsConfig.__dataclass_fields__))
     design = v.choice(raw, "rounds", "design", d.design.value, [x.value for x in Design])
@@ -385,7 +442,7 @@ def _parse_rounds(v: _Validator, raw: dict[str, Any]) -> RoundsConfig:
     return RoundsConfig(design=Design(design), count=count, max=budget, seed=seed, placement=placement)
 
 
-def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
+def _parse_judge(v: Validator, raw: dict[str, Any]) -> JudgeConfig:
     d = JudgeConfig()
     v.known(raw, "judge", set(JudgeConfig.__dataclass_fields__))
     margins = raw.get("margins", {})
@@ -415,7 +472,7 @@ def _parse_judge(v: _Validator, raw: dict[str, Any]) -> JudgeConfig:
     )
 
 
-def _limit(v: _Validator, limits: dict[str, Any], key: str) -> float:
+def _limit(v: Validator, limits: dict[str, Any], key: str) -> float:
     """A [judge.limits] value in the metric's stored unit: a latency as a duration ("250ms", or
     milliseconds as a number), an error rate as a fraction, CPU per request in µs."""
     parsed = split_metric_spec(key)
@@ -454,67 +511,3 @@ def _has_tool_table(pyproject: Path) -> bool:
         return "perfgate" in tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {})
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return False
-
-
-class _Validator:
-    """Typed reads from raw TOML tables; every failure names the file and the key."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def error(self, section: str, key: str, message: str) -> ConfigError:
-        where = f"[{section}] {key}" if section else key
-        return ConfigError(f"{self.path}: {where}: {message}")
-
-    def known(self, raw: Any, section: str, keys: set[str]) -> None:
-        if not isinstance(raw, dict):
-            raise self.error("", section, "must be a table")
-        for key in raw:
-            if key not in keys:
-                raise self.error(section, key, f"unknown key (known: {', '.join(sorted(keys))})")
-
-    def string(self, raw: dict[str, Any], section: str, key: str, default: str) -> str:
-        value = raw.get(key, default)
-        if not isinstance(value, str) or not value:
-            raise self.error(section, key, "must be a non-empty string")
-        return value
-
-    def choice(self, raw: dict[str, Any], section: str, key: str, default: str, allowed: Sequence[str]) -> str:
-        value = raw.get(key, default)
-        if not isinstance(value, str) or value not in allowed:
-            raise self.error(section, key, f"must be one of {', '.join(allowed)}, not {value!r}")
-        return value
-
-    def duration(self, raw: dict[str, Any], section: str, key: str, default: float, *, low: float = 0.0) -> float:
-        """Seconds, written as a number or as Locust writes them ("250ms", "10s", "2m", "1h30m")."""
-        value = raw.get(key, default)
-        if not isinstance(value, str):
-            return self.number(raw, section, key, default, low=low)
-        parsed = seconds(value)
-        if parsed is None:
-            raise self.error(section, key, f'must be a duration such as 10, "10s" or "2m", not {value!r}')
-        if parsed < low:
-            raise self.error(section, key, f"must be at least {low:g} s, not {value!r}")
-        return parsed
-
-    def number(
-        self,
-        raw: dict[str, Any],
-        section: str,
-        key: str,
-        default: float,
-        *,
-        low: float | None = None,
-        high: float | None = None,
-        integer: bool = False,
-    ) -> float:
-        value = raw.get(key, default)
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise self.error(section, key, f"must be {'an integer' if integer else 'a number'}, not {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise self.error(section, key, f"must be a finite number, not {value!r}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise self.error(section, key, f"must be {bounds}, not {value!r}")
-        return value

@@ -32,6 +32,10 @@ class PortInUseError(TargetError):
     """A port the target or a proxy needs is already taken."""
 
 
+class LiveAbort(PerfgateError):
+    """A safety limit of a run against live targets stopped it (the error rate, the request cap)."""
+
+
 class LoadError(PerfgateError):
     """The load generator failed: a locustfile that does not import, a crashed worker."""
 

@@ -297,4 +297,6 @@ def note_text(note: Note) -> str:
         return f"pairs reused from earlier runs of this comparison on this machine and config ({reused})"
     if note.kind is NoteKind.POOLED:
         return f"pooled {note.pairs} pairs from {len(note.runs)} stored runs: " + ", ".join(note.runs)
+    if note.kind is NoteKind.STOPPED:
+        return f"no more rounds were run: {note.text}"
     return note.text

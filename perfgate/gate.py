@@ -23,13 +23,14 @@ from perfgate import gitops, leftovers
 from perfgate.codec import verdict_to_dict
 from perfgate.config import Config, ScenarioConfig
 from perfgate.credentials import read_accounts
-from perfgate.errors import ConfigError
+from perfgate.errors import ConfigError, LiveAbort
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
 from perfgate.judge import pairs_to_buy
 from perfgate.judge.names import check_gate_names
+from perfgate.live import LiveBudget, check_live, live_revisions, requests_by_side
 from perfgate.load.distributed import run_load_distributed
-from perfgate.load.runner import LoadSpec, LoadTarget, check_locustfile, invalid_reason, run_load
+from perfgate.load.runner import LoadLimits, LoadSpec, LoadTarget, check_locustfile, invalid_reason, run_load
 from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.measurelock import measurement_lock
 from perfgate.model import (
@@ -74,6 +75,11 @@ class GateOptions:
     workers: int | None = None  # Locust worker processes per round (0: in-process)
     reuse: bool = True  # pool pairs stored by earlier runs of the same comparison, config and machine
     wait: bool = True  # wait for another gate measuring on this machine (False: fail at once)
+    baseline_url: str = ""  # live targets: override [target] baseline_url / candidate_url
+    candidate_url: str = ""
+    baseline_label: str = ""  # a live side's label (default: its version endpoint's text, else its URL)
+    candidate_label: str = ""
+    live: bool = False  # live targets may be gated (perfgate run); hooks, ci, bisect and backfill gate commits
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class _RunState:
     next_index: int = 0
     invalid: int = 0
     confirmation: int = 0
+    budget: LiveBudget | None = None  # live targets: what is left of [live]'s limits
+    stopped: str = ""  # why a live run stopped buying rounds before its plan or budget did
 
 
 def apply_options(config: Config, options: GateOptions) -> Config:
@@ -117,7 +125,14 @@ def apply_options(config: Config, options: GateOptions) -> Config:
         scenarios = tuple(config.scenario(name) for name in options.scenarios)
     if options.workers is not None:
         scenarios = tuple(replace(s, workers=options.workers) for s in scenarios)
-    return replace(config, rounds=rounds, judge=judge_config, scenarios=scenarios)
+    target = config.target
+    if options.baseline_url or options.candidate_url:
+        target = replace(
+            target,
+            baseline_url=(options.baseline_url or target.baseline_url).rstrip("/"),
+            candidate_url=(options.candidate_url or target.candidate_url).rstrip("/"),
+        )
+    return replace(config, target=target, rounds=rounds, judge=judge_config, scenarios=scenarios)
 
 
 def run_gate(
@@ -133,11 +148,24 @@ def run_gate(
     run on this machine."""
     progress = progress or Progress()
     config = apply_options(config, options)
+    live = config.target.live
+    if live and not options.live:
+        raise ConfigError(
+            f"{config.path}: [target] baseline_url/candidate_url: live targets are gated by `perfgate run` "
+            "(or compared by `perfgate nodes`), not by a command that gates commits"
+        )
+    check_live(config)
+    if live and round_runner is not None:
+        raise ConfigError("live targets (--baseline-url, --candidate-url) run from this machine, not on a cluster")
     repo = gitops.open_repo(repo_dir)
-    revisions = {
-        Side.BASELINE: gitops.resolve(repo, options.baseline),
-        Side.CANDIDATE: gitops.resolve(repo, options.candidate),
-    }
+    revisions = (
+        live_revisions(config.target, {Side.BASELINE: options.baseline_label, Side.CANDIDATE: options.candidate_label})
+        if live
+        else {
+            Side.BASELINE: gitops.resolve(repo, options.baseline),
+            Side.CANDIDATE: gitops.resolve(repo, options.candidate),
+        }
+    )
     store = open_store(config.store, config.root)
     reaped = leftovers.reap(Path(repo.working_tree_dir or repo_dir), store)  # what a killed gate left
     if reaped.summary():
@@ -155,8 +183,9 @@ def run_gate(
                 checkouts = {
                     side: stack.enter_context(gitops.checkout(repo, rev, scratch / side.value))
                     for side, rev in revisions.items()
+                    if not live  # a live side is a URL: no worktree
                 }
-                if config.target.setup and round_runner is None:  # both sides alike, before any measuring
+                if config.target.setup and round_runner is None and not live:  # both sides alike, before any measuring
                     for side, checkout in checkouts.items():
                         progress.message(f"setup of the {side.value} ({revisions[side].short}): {config.target.setup}")
                         log = scratch / f"setup-{side.value}.log"
@@ -171,12 +200,14 @@ def run_gate(
                 state = _RunState(
                     config, run_id, store, checkouts, scratch, progress, round_runner or _run_round, plans
                 )
+                if live:
+                    state.budget = LiveBudget(config.live)
                 with measurement_lock(wait=options.wait, on_wait=progress.message):
-                    if options.reuse:
+                    if options.reuse and not live:  # no key says two live runs measured the same deployments
                         state.reused = _reuse_pairs(state, revisions)
                     verdict = _measure_and_judge(state, revisions)
         except BaseException as exc:
-            store.mark_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
+            store.mark_run(run_id, _end_state(exc))
             raise
         store.save_verdict(run_id, verdict_to_dict(verdict))
         return GateResult(verdict, run_id)
@@ -185,11 +216,18 @@ def run_gate(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _end_state(exc: BaseException) -> str:
+    """The state of a run that ``exc`` ended."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return "aborted" if isinstance(exc, LiveAbort) else "error"
+
+
 def _check_scenario(config: Config, scenario: ScenarioConfig, workdir: Path) -> None:
     """What can fail before anything starts: the locustfile, and the extra a dependency needs."""
     if scenario.database == "mariadb":
         import perfgate.deps  # noqa: F401  (pymysql, the [mariadb] extra: a missing one is one line now)
-    spec = _load_spec(config, scenario, ())
+    spec = load_spec(config, scenario, ())
     if spec.credentials:
         read_accounts(Path(spec.credentials))  # a bad file is one line now, not in every round
     shape = check_locustfile(spec, workdir).shape
@@ -214,7 +252,7 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
     while True:
         red = verdict is not None and verdict.state is State.REGRESSION
         buy = pairs_to_buy(pairs, undecided, planned, budget, red=red)
-        if verdict is not None and not buy:
+        if verdict is not None and (not buy or state.stopped):
             return verdict
         for scenario in config.scenarios:
             extra = buy.get(scenario.name, 0)
@@ -251,7 +289,13 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
         if any(state.reused.values()):
             reused = tuple((name, pairs) for name, pairs in state.reused.items() if pairs)
             verdict = replace(verdict, notes=(*verdict.notes, Note(NoteKind.REUSED, reused=reused)))
+        if state.stopped:
+            verdict = replace(verdict, notes=(*verdict.notes, Note(NoteKind.STOPPED, text=state.stopped)))
         undecided = {m.scenario for m in verdict.metrics if m.verdict is State.INCONCLUSIVE}
+
+
+#: How an aborted round's invalid_reason starts.
+ABORTED = "aborted: "
 
 
 def _measured_requests(samples: pa.Table) -> int:
@@ -265,11 +309,20 @@ def _run_rounds(state: _RunState, scenario: ScenarioConfig, specs: list[RoundSpe
     for spec in specs:
         for attempt in (1, 2):
             check_stop()
+            if state.budget is not None:
+                state.stopped = state.budget.refusal(scenario.warmup + scenario.duration, [s.value for s in spec.sides])
+                if state.stopped:
+                    state.progress.message(f"live run: {state.stopped}; judging the rounds measured")
+                    return
             spec = replace(spec, index=state.next_index)
             state.next_index += 1
             state.progress.round_started(spec)
             record, samples, resources = state.round_runner(state, scenario, spec)
             state.store.save_round(record, samples, resources)
+            if state.budget is not None:
+                state.budget.spend(requests_by_side(samples))
+                if record.invalid_reason.startswith(ABORTED):
+                    raise LiveAbort(f"round {record.index} {record.invalid_reason}; the run stopped at once")
             state.progress.round_finished(record, _measured_requests(samples))
             if record.valid:
                 samples_df = samples.to_pandas()
@@ -312,7 +365,9 @@ def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str,
     return {name: count_pairs(evidence.metrics, [name]) for name in names}
 
 
-def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...]) -> LoadSpec:
+def load_spec(
+    config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...], budget: LiveBudget | None = None
+) -> LoadSpec:
     locustfile = config.resolve(scenario.locustfile)
     env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
     generator_cpus = cpu_placement(config.rounds.placement)[1]
@@ -330,7 +385,16 @@ def _load_spec(config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarg
         scenario.exclude_tags,
         scenario.shape,
         str(config.resolve(scenario.credentials)) if scenario.credentials else "",
+        _load_limits(config, targets, budget),
     )
+
+
+def _load_limits(config: Config, targets: tuple[LoadTarget, ...], budget: LiveBudget | None) -> LoadLimits | None:
+    """A live round's limits in the load process: the rate, what is left of the cap, the abort threshold."""
+    if budget is None:
+        return None
+    left = min((budget.left(str(t.side)) for t in targets), default=0)
+    return LoadLimits(config.live.rate or 0.0, max(left, 1), config.live.abort_error_rate)
 
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> tuple[RoundRecord, pa.Table, pa.Table]:
@@ -360,13 +424,13 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
                 for rig in rigs:
                     rig.target.check_alive()
 
-        load_spec = _load_spec(config, scenario, tuple(LoadTarget(r.side, r.load_host) for r in rigs))
+        spec_of_load = load_spec(config, scenario, tuple(LoadTarget(r.side, r.load_host) for r in rigs), state.budget)
         if scenario.database:
-            load_spec = replace(load_spec, env={**load_spec.env, "PERFGATE_ACK_LOG": str(workdir / ACK_LOG)})
+            spec_of_load = replace(spec_of_load, env={**spec_of_load.env, "PERFGATE_ACK_LOG": str(workdir / ACK_LOG)})
         if scenario.workers > 0:
-            result = run_load_distributed(load_spec, load_dir, scenario.workers, watch=watch)
+            result = run_load_distributed(spec_of_load, load_dir, scenario.workers, watch=watch)
         else:
-            result = run_load(load_spec, load_dir, watch=watch)
+            result = run_load(spec_of_load, load_dir, watch=watch)
         watch()
         resources = pa.concat_tables([s.stop() for s in samplers])
         for rig in rigs:
@@ -382,7 +446,8 @@ def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> t
                 if measured is not None:
                     windows.append(measured)
     windows += storm_windows(samples_df)
-    reason = lost or invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)
+    reason = (ABORTED + result.aborted if result.aborted else "") or lost
+    reason = reason or invalid_reason(result.generator_cpu, result.loop_lag_ms_p50)
     record = RoundRecord(
         run_id=state.run_id,
         index=spec.index,

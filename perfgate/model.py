@@ -95,9 +95,12 @@ class Revision:
     author: str = ""
     date: str = ""  # ISO 8601
     dirty: bool = False
+    url: str = ""  # a live deployment's URL: no sha, the label is its version (or the one given)
 
     @property
     def short(self) -> str:
+        if not self.sha:
+            return self.label  # a live deployment
         return self.sha[:10] + ("+dirty" if self.dirty else "")
 
 
@@ -332,6 +335,7 @@ class LoadStatus:
     workers: int = 0  # distributed load: Locust workers, their clock offsets and rows
     clock_offsets_ns: dict[str, int] = field(default_factory=dict)
     rows_per_worker: dict[str, int] = field(default_factory=dict)
+    aborted: str = ""  # why a safety limit of a live run stopped the load early ("" when none did)
 
 
 @dataclass(frozen=True)
@@ -434,6 +438,7 @@ class NoteKind(enum.StrEnum):
     LOOKS = "looks"  # the sequential design: the looks planned and the ones judged at
     REUSED = "reused"  # pairs reused from earlier runs of this comparison, per scenario
     POOLED = "pooled"  # a re-judged comparison: pairs pooled from these stored runs
+    STOPPED = "stopped"  # a live run bought no more rounds: the [live] limit that stopped it, in `text`
     STORED = "stored"  # a verdict stored before notes were data: its sentence, as it was
 
 
@@ -453,7 +458,7 @@ class Note:
     pairs: int = 0  # POOLED
     runs: tuple[str, ...] = ()  # POOLED: the stored runs
     reused: tuple[tuple[str, int], ...] = ()  # REUSED: (scenario, pairs reused)
-    text: str = ""  # STORED only
+    text: str = ""  # STORED: the sentence; STOPPED: the limit's refusal
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.group import GroupSpec, scenario_groups
 from perfgate.faults.redundancy import member_outages, redundancy_figures, redundancy_window
 from perfgate.faults.round import FaultPlan, SideFaults
+from perfgate.live import LiveTarget, live_url
 from perfgate.machine import cpu_placement
 from perfgate.model import ChaosFigures, FaultFigures, RoundSpec, Side, Window
 from perfgate.procs import kill_trees
@@ -39,10 +40,11 @@ class SideRig:
     db: Any = None  # perfgate.deps.MariaDbPair
     members: dict[str, Target] = field(default_factory=dict)  # group member name ("auth-0") -> its process
     groups: tuple[GroupSpec, ...] = ()
+    url: str = ""  # a live target's URL, which the load goes to as it is
 
     @property
     def load_host(self) -> str:
-        return "http://" + self.faults.address("target")
+        return self.url or "http://" + self.faults.address("target")
 
     def lost_dependency(self) -> str:
         """Why this side's database cannot be measured after the load ("" when it can): a primary
@@ -209,6 +211,13 @@ def build_side(
     return SideRig(side, target, faults, db, members, groups)
 
 
+def build_live_side(stack: ExitStack, config: Config, side: Side) -> SideRig:
+    """One side at a deployment perfgate did not start: no proxy, no dependency, no process."""
+    url = live_url(config.target, side)
+    faults = stack.enter_context(SideFaults(FaultPlan(), side.value, {}, []))
+    return SideRig(side, LiveTarget(config.target, side, url), faults, url=url)
+
+
 def build_sides(
     stack: ExitStack,
     config: Config,
@@ -219,7 +228,10 @@ def build_sides(
     workdir: Path,
 ) -> list[SideRig]:
     """Every side of one round, launched inside ``stack``; on unwinding, their targets are stopped
-    together (one ``stop_timeout`` for all) before anything else of theirs is torn down."""
+    together (one ``stop_timeout`` for all) before anything else of theirs is torn down. Live
+    targets are only checked ready by the caller, as started ones are."""
+    if config.target.live:
+        return [build_live_side(stack, config, side) for side in spec.sides]
     rigs = [
         build_side(stack, config, scenario, plan, side, checkouts[side], workdir, offset)
         for offset, side in enumerate(spec.sides)

@@ -20,6 +20,7 @@ from perfgate.config import (
     INCONCLUSIVE_POLICIES,
     METRICS,
     JudgeConfig,
+    LiveConfig,
     RoundsConfig,
     ScenarioConfig,
     TargetConfig,
@@ -32,7 +33,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _DURATION_TEXT = r"^\s*([0-9]*\.?[0-9]+\s*(ms|h|m|s)\s*)+$|^\s*[0-9]*\.?[0-9]+\s*$"
 DURATION = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": _DURATION_TEXT}]}
 #: Keys whose values are durations; enums, and keys the dataclass types do not say enough about.
-DURATIONS = {"warmup", "duration", "ready_timeout", "stop_timeout", "setup_timeout"}
+DURATIONS = {"warmup", "duration", "ready_timeout", "stop_timeout", "setup_timeout", "max_duration"}
 SPECIAL: dict[str, dict[str, Any]] = {
     "design": {"enum": [d.value for d in Design]},
     "placement": {"enum": list(PLACEMENTS)},
@@ -49,6 +50,8 @@ SPECIAL: dict[str, dict[str, Any]] = {
     "limits": {"type": "object", "additionalProperties": {"anyOf": [{"type": "number"}, {"type": "string"}]}},
     "margins": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
     "seed": {"type": ["integer", "null"]},
+    "rate": {"type": "number", "minimum": 0.1},  # [live]: required there for live targets, no default
+    "max_requests": {"type": "integer", "minimum": 1},
 }
 
 
@@ -147,6 +150,7 @@ def config_schema() -> dict[str, Any]:
             "scenarios": {"type": "object", "additionalProperties": load},
             "rounds": _object(RoundsConfig, special=True),
             "judge": _object(JudgeConfig, special=True),
+            "live": _object(LiveConfig, special=True),
             "store": {"type": "object", "properties": {"path": {"type": "string"}}, "additionalProperties": False},
             "report": {"type": "object", "properties": {"dir": {"type": "string"}}, "additionalProperties": False},
         },
@@ -162,6 +166,7 @@ def configuration_reference() -> str:
         "load": ScenarioConfig(name="chat"),
         "rounds": RoundsConfig(),
         "judge": JudgeConfig(),
+        "live": LiveConfig(),
     }
     lines = [
         "# Configuration reference",
@@ -179,6 +184,12 @@ def configuration_reference() -> str:
             value = getattr(default, key)
             shown = json.dumps(value.value if hasattr(value, "value") else value, default=list)
             lines.append(f"| `{key}` | {_type_name(spec)} | `{shown}` |")
+    lines += [
+        "",
+        "`[live]` applies to live targets only (`[target] baseline_url`/`candidate_url`, or",
+        "`--baseline-url`/`--candidate-url`, and `perfgate nodes`); there `rate` (requests/s per side),",
+        "`max_requests` (per side, over the run) and `max_duration` have no default and are required.",
+    ]
     lines += ["", "## `[store]`, `[report]`", "", "| key | type | default |", "|---|---|---|"]
     lines += ['| `[store] path` | string (a folder, or `s3://bucket/prefix`) | `".perfgate"` |']
     lines += ['| `[report] dir` | string | `"reports"` |', ""]

@@ -59,6 +59,10 @@ class Target:
     Use as a context manager: the process (and its whole group) is stopped on exit.
     """
 
+    #: Its process runs on this machine (its CPU and RSS are read from the process tree);
+    #: a live target's come from its metrics endpoint (perfgate.live).
+    runs_here = True
+
     def __init__(
         self,
         config: TargetConfig,
@@ -195,13 +199,19 @@ class Target:
             return {}
 
 
+#: Prometheus's process collector, by the keys a JSON metrics endpoint uses for the same figures.
+PROCESS_METRICS = {"cpu_seconds": "process_cpu_seconds_total", "rss_bytes": "process_resident_memory_bytes"}
+
+
 def parse_metrics(body: bytes) -> dict[str, Any]:
     """A metrics endpoint's body: a JSON object, or Prometheus text (prometheus-client's parser).
 
     In Prometheus text, ``connections`` and ``queue_depth`` are samples of those names (or
     ending in ``_connections``/``_queue_depth``, as ``myapp_queue_depth``), and the mode is the
     ``mode`` label of a ``mode`` sample whose value is 1 (an enum, as prometheus-client writes
-    one). Anything else is ignored; an unparsable body reads as no metrics.
+    one); the process collector's ``process_cpu_seconds_total`` and ``process_resident_memory_bytes``
+    read as ``cpu_seconds`` and ``rss_bytes`` (a live target's resources). Anything else is
+    ignored; an unparsable body reads as no metrics.
     """
     text = body.decode("utf-8", "replace").lstrip()
     if text.startswith("{"):
@@ -215,6 +225,9 @@ def parse_metrics(body: bytes) -> dict[str, Any]:
             name = sample.name
             for key in ("connections", "queue_depth"):
                 if name == key or name.endswith("_" + key):
+                    found.setdefault(key, float(sample.value))
+            for key, standard in PROCESS_METRICS.items():
+                if name == standard:
                     found.setdefault(key, float(sample.value))
             if (name == "mode" or name.endswith("_mode")) and sample.value == 1 and "mode" in sample.labels:
                 found["mode"] = sample.labels["mode"]
@@ -238,6 +251,7 @@ class ResourceSampler(threading.Thread):
     def run(self) -> None:
         procs: dict[int, psutil.Process] = {}
         cpu_time = _CpuClock()
+        reported = _ReportedUsage()
         while not self._halt.is_set():
             cpu = rss = 0.0
             family = self._family(procs)
@@ -249,6 +263,8 @@ class ResourceSampler(threading.Thread):
                     pass
             now_ns, used_s = time.time_ns(), cpu_time.read(family)
             metrics = self.target.metrics()
+            if not self.target.runs_here:
+                cpu, rss, used_s = reported.read(now_ns, metrics)
             self.rows.append(
                 (
                     now_ns,
@@ -282,6 +298,25 @@ class ResourceSampler(threading.Thread):
         return pa.table(
             [pa.array(col, type=f.type) for col, f in zip(columns, RESOURCE_SCHEMA)], schema=RESOURCE_SCHEMA
         )
+
+
+class _ReportedUsage:
+    """CPU % and seconds, and RSS, as a target's metrics endpoint reports them (``cpu_seconds``,
+    ``rss_bytes``); NaN seconds when it reports none, so CPU per request is left unjudged."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, float] | None = None
+
+    def read(self, now_ns: int, metrics: dict[str, Any]) -> tuple[float, float, float]:
+        used = _number(metrics.get("cpu_seconds"))
+        rss = _number(metrics.get("rss_bytes")) or 0.0
+        if used is None:
+            return 0.0, rss, float("nan")
+        percent = 0.0
+        if self._last is not None and now_ns > self._last[0]:
+            percent = max(0.0, (used - self._last[1]) * 1e11 / (now_ns - self._last[0]))
+        self._last = (now_ns, used)
+        return percent, rss, used
 
 
 class _CpuClock:

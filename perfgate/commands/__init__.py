@@ -22,6 +22,7 @@ from perfgate.errors import ConfigError
 
 COMMANDS: dict[str, str] = {
     "run": "time the baseline and the candidate revisions under load and give a verdict",
+    "nodes": "compare every node of one running deployment with the others and name the outlier (by URL)",
     "demo": "run a whole gate on a scratch repo of the reference IM service with a login regression",
     "init": "write a commented perfgate.toml to start from",
     "compare": "judge stored runs again without re-measuring",

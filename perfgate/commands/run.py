@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +19,7 @@ from perfgate.commands._common import (
     publish,
     report_request,
 )
+from perfgate.errors import ConfigError
 from perfgate.gate import GateResult, run_gate
 from perfgate.outcome import Outcome, gate_outcome
 
@@ -35,13 +37,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--infra", choices=["ec2", "local-cloud"], help="run the rounds on a provisioned cluster (see infra/README.md)"
     )
     parser.add_argument("--infra-config", type=Path, help="cluster settings (default: perfgate-infra.toml)")
+    live = parser.add_argument_group("live targets (deployments perfgate does not start; [live] limits required)")
+    live.add_argument(
+        "--baseline-url", default="", help="the baseline deployment's URL (override [target] baseline_url)"
+    )
+    live.add_argument(
+        "--candidate-url", default="", help="the candidate deployment's URL (override [target] candidate_url)"
+    )
+    live.add_argument(
+        "--baseline-label", default="", help="the baseline's label (default: [target] version_path, else the URL)"
+    )
+    live.add_argument(
+        "--candidate-label", default="", help="the candidate's label (default: [target] version_path, else the URL)"
+    )
     add_gate_arguments(parser)
 
 
 def run(args: argparse.Namespace, console: Console) -> Outcome:
     project = open_project(args)
     root, config = project.root, project.config
-    options = gate_options(args, args.baseline, args.candidate)
+    options = replace(
+        gate_options(args, args.baseline, args.candidate),
+        baseline_url=_url("--baseline-url", args.baseline_url),
+        candidate_url=_url("--candidate-url", args.candidate_url),
+        baseline_label=args.baseline_label,
+        candidate_label=args.candidate_label,
+        live=True,
+    )
+    if args.infra and (options.baseline_url or options.candidate_url or config.target.live):
+        raise ConfigError("--infra: live targets (deployment URLs) are gated from this machine, not from a cluster")
     with RichProgress(console, quiet=args.quiet) as progress:
         if args.infra:
             from perfgate.cluster import load_settings, run_gate_on_cluster
@@ -51,6 +75,12 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         else:
             result = run_gate(config, root, options, progress)
     return finish(result, publish(result, config, report_request(args)), args, config.judge.inconclusive)
+
+
+def _url(flag: str, url: str) -> str:
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{flag}: must be an http:// or https:// URL, not {url!r}")
+    return url
 
 
 def finish(result: GateResult, published: Published, args: argparse.Namespace, policy: str) -> Outcome:

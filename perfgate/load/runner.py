@@ -30,8 +30,17 @@ GRACE_S = 60.0
 
 @dataclass(frozen=True)
 class LoadTarget:
-    side: Side
+    side: Side | str  # a node's name under ``perfgate nodes``
     host: str
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """A live run's safety limits inside the load process (perfgate.load.safety); 0: none."""
+
+    rate: float = 0.0  # requests/s per side, one token bucket each
+    max_requests: int = 0  # requests per side this round may send at most
+    abort_error_rate: float = 0.0  # a side's error rate past this stops the load at once
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class LoadSpec:
     exclude_tags: tuple[str, ...] = ()
     shape: str | bool = True  # a LoadTestShape: the one named, the locustfile's only one (True), none (False)
     credentials: str = ""  # the accounts file (its path: the load process reads it)
+    limits: LoadLimits | None = None  # live targets only
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class LoadResult:
     first_user_error: str
     loop_lag_ms_p50: float = 0.0  # how late the generator sent, typically (coordinated omission)
     loop_lag_ms_p99: float = 0.0
+    aborted: str = ""  # the safety limit that stopped the load ("" when none did)
 
 
 #: A round whose load generator (its busiest process) averaged more CPU than this is invalid ...
@@ -87,7 +98,7 @@ def write_spec(spec: LoadSpec, workdir: Path, name: str = "load-spec.json", **ex
     samples and status, and ``extra`` settings of that process."""
     data = asdict(spec)
     data["user_classes"] = list(spec.user_classes)
-    data["targets"] = [{"side": t.side.value, "host": t.host} for t in spec.targets]
+    data["targets"] = [{"side": str(t.side), "host": t.host} for t in spec.targets]
     data.update(out=str(workdir / "samples.parquet"), status=str(workdir / "status.json"), **extra)
     path = workdir / name
     path.write_text(json.dumps(data))
@@ -158,4 +169,5 @@ def run_load(spec: LoadSpec, workdir: Path, *, watch: Callable[[], None] | None 
         loop_lag_ms_p99=status.loop_lag_ms_p99 or 0.0,
         user_errors=status.user_errors,
         first_user_error=status.first_user_error,
+        aborted=status.aborted,
     )

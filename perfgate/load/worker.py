@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # imported for real only inside the load process, after Locus
     from locust import User
     from locust.shape import LoadTestShape
 
+    from perfgate.load.safety import Safety
     from perfgate.model import LoadStatus
 
 
@@ -33,10 +34,17 @@ class LocustfileError(Exception):
 
 
 def _side_class(
-    cls: type[User], side: str, host: str, count: int, accounts: tuple[dict[str, str], ...] = (), first: int = 0
+    cls: type[User],
+    side: str,
+    host: str,
+    count: int,
+    accounts: tuple[dict[str, str], ...] = (),
+    first: int = 0,
+    safety: Safety | None = None,
 ) -> type[User]:
     """``cls`` for one side: its host, a context naming the side, ``count`` users, paired streams,
-    and (with accounts) the k-th user's account ``first + k``, round robin, before its own ``__init__``."""
+    (with accounts) the k-th user's account ``first + k``, round robin, before its own ``__init__``,
+    and (for live targets) the safety limits in front of its HTTP client."""
     base_context = cls.context
     started = itertools.count()
 
@@ -48,6 +56,10 @@ def _side_class(
         if accounts:
             self.perfgate_account = dict(accounts[(first + k) % len(accounts)])
         cls.__init__(self, *args, **kwargs)  # the class's own constructor, then perfgate's streams
+        if safety is not None:
+            from perfgate.load.safety import guard_client
+
+            guard_client(self, side, safety)
         self.perfgate_tasks = random.Random(f"{cls.__name__}/{k}")
         self.perfgate_waits = random.Random(f"{cls.__name__}/{k}/wait").getstate()
 
@@ -132,6 +144,7 @@ class UserClasses:
     classes: list[type]
     sides: list[list[type[User]]]
     shape: LoadTestShape | None = None  # drives the counts; otherwise each side runs ``fixed_count`` users a class
+    safety: Safety | None = None  # a live run's limits
 
     @property
     def all(self) -> list[type[User]]:
@@ -150,14 +163,19 @@ def build_user_classes(spec: dict[str, Any]) -> UserClasses:
     counts = user_counts(spec["users"], classes, every_class=True)
     accounts = read_accounts(Path(spec["credentials"])) if spec.get("credentials") else ()
     firsts = [sum(counts[:i]) for i in range(len(classes))]  # each class's first account
+    safety = None
+    if spec.get("limits"):
+        from perfgate.load.safety import Safety
+
+        safety = Safety(spec["limits"], [target["side"] for target in spec["targets"]])
     sides = [
         [
-            _side_class(cls, target["side"], target["host"], count, accounts, first)
+            _side_class(cls, target["side"], target["host"], count, accounts, first, safety)
             for cls, count, first in zip(classes, counts, firsts)
         ]
         for target in spec["targets"]
     ]
-    return UserClasses(classes, sides, shape)
+    return UserClasses(classes, sides, shape, safety)
 
 
 def _watch_lag(lags: list[tuple[int, float]], interval: float = 0.05) -> None:
@@ -205,6 +223,9 @@ def run(spec: dict[str, Any]) -> LoadStatus:
     tags, exclude = task_tags(spec)
     env = Environment(user_classes=users.all, tags=tags, exclude_tags=exclude)
     env.events.request.add_listener(recorder.on_request)
+    safety = users.safety
+    if safety is not None:
+        env.events.request.add_listener(safety.on_request)
     user_errors: list[str] = []
     env.events.user_error.add_listener(lambda user_instance, exception, tb: user_errors.append(repr(exception)))
     runner = env.create_local_runner()
@@ -222,8 +243,10 @@ def run(spec: dict[str, Any]) -> LoadStatus:
     lags: list[tuple[int, float]] = []
     lag_watch = gevent.spawn(_watch_lag, lags)
     while (left := end - time.monotonic()) > 0 and not (shaping is not None and shaping.ready()):
-        gevent.sleep(min(1.0, left))
+        _nap(min(1.0, left), safety)
         cpu.append(me.cpu_percent(None))
+        if safety is not None and safety.aborted:
+            break  # a live run's safety limit: stop at once
     if shaping is not None:
         shaping.kill()
         shaping.get()  # re-raises what the shape raised: the round fails
@@ -249,7 +272,20 @@ def run(spec: dict[str, Any]) -> LoadStatus:
         user_errors=len(user_errors),
         first_user_error=user_errors[0][:300] if user_errors else "",
         shape=shape_name,
+        aborted=safety.aborted if safety is not None else "",
     )
+
+
+def _nap(seconds: float, safety: Safety | None) -> None:
+    """Sleep ``seconds``, waking early when a safety limit aborted the round."""
+    import gevent
+
+    if safety is None:
+        gevent.sleep(seconds)
+        return
+    until = time.monotonic() + seconds
+    while not safety.aborted and (left := until - time.monotonic()) > 0:
+        gevent.sleep(min(0.05, left))
 
 
 def main() -> int:

@@ -105,6 +105,8 @@ def md(text: Any, limit: int = 120) -> str:
 
 
 def _revision_md(rev: Any, link: str = "") -> str:
+    if not rev.sha:  # a live deployment: its label, and its URL in the subject
+        return f"{md(rev.label, 60)} “{md(rev.subject, 90)}”" if rev.subject else md(rev.label, 60)
     sha = re.sub(r"[^0-9A-Za-z]", "", rev.sha)[:10] or "?"
     dirty = " +dirty" if rev.dirty else ""
     subject = f" “{md(rev.subject, 90)}”" if rev.subject else ""

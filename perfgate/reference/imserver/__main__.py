@@ -85,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gateway", metavar="HOST:PORT", help="external IM network peer")
     p.add_argument("--gateway-queue-limit", type=int, default=0, help="0 = unbounded")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument("--version", default="", metavar="TEXT", help="serve GET /version with this build label")
     db = p.add_argument_group("database")
     db.add_argument("--storage", choices=("sqlite", "mariadb"), default="sqlite")
     db.add_argument("--db-primary", type=_address, metavar="HOST:PORT", help="takes the writes")
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         gateway_queue_limit=args.gateway_queue_limit,
         seed_cache=args.seed_cache,
         auth=auth_config(args),
+        version=args.version,
     )
     logging.getLogger("loadtests.imserver").info("starting on http://%s:%d", args.host, args.port)
     web.run_app(
