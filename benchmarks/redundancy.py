@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from perfgate.commands.demo import build_demo_repo
-from perfgate.model import RedundancyFigures
+from perfgate.figures import RedundancyFigures
 from perfgate.store import LocalStore
 
 MEMBER = "{python} -m loadtests.imserver.authd --port {port} --data {data_dir} --seed-cache .imserver-seed --store "

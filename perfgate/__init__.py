@@ -12,17 +12,13 @@ from perfgate.errors import (
     StoreError,
     TargetError,
 )
+from perfgate.figures import ChaosFigures, FailoverFigures, FaultFigures, PhaseFigures, RedundancyFigures, StormFigures
 from perfgate.model import (
     SCHEMA_VERSION,
-    ChaosFigures,
     ClusterRound,
     Design,
-    FailoverFigures,
-    FaultFigures,
     Manifest,
     MetricComparison,
-    PhaseFigures,
-    RedundancyFigures,
     Revision,
     RoundHealth,
     RoundMetrics,
@@ -31,7 +27,6 @@ from perfgate.model import (
     RunRow,
     Side,
     State,
-    StormFigures,
     Verdict,
     Window,
 )

@@ -32,22 +32,19 @@ from dataclasses import asdict, fields, replace
 from typing import Any, TypeVar
 
 from perfgate.errors import StoreError
+from perfgate.figures import FIGURES_OF_KIND, FaultFigures, PhaseFigures, RedundancyFigures, WindowFigures
 from perfgate.formatting import note_text, reason_text, verdict_text
 from perfgate.model import (
-    FIGURES_OF_KIND,
     SCHEMA_VERSION,
     Basis,
     ClusterRound,
     Design,
-    FaultFigures,
     LoadStatus,
     Manifest,
     MetricComparison,
     Note,
     NoteKind,
-    PhaseFigures,
     Reason,
-    RedundancyFigures,
     Revision,
     RoundHealth,
     RoundRecord,
@@ -56,7 +53,6 @@ from perfgate.model import (
     State,
     Verdict,
     Window,
-    WindowFigures,
 )
 
 _T = TypeVar("_T")

@@ -26,6 +26,7 @@ from perfgate.credentials import read_accounts
 from perfgate.errors import ConfigError, LiveAbort
 from perfgate.faults.round import FaultPlan, plan_faults
 from perfgate.faults.storm import storm_windows
+from perfgate.figures import FailoverFigures, RedundancyFigures
 from perfgate.judge import pairs_to_buy
 from perfgate.judge.names import check_gate_names
 from perfgate.live import LiveBudget, check_live, live_revisions, requests_by_side
@@ -35,11 +36,9 @@ from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
 from perfgate.measurelock import measurement_lock
 from perfgate.model import (
     Design,
-    FailoverFigures,
     Manifest,
     Note,
     NoteKind,
-    RedundancyFigures,
     Revision,
     RoundHealth,
     RoundMetrics,

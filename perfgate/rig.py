@@ -23,9 +23,10 @@ from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.group import GroupSpec, scenario_groups
 from perfgate.faults.redundancy import member_outages, redundancy_figures, redundancy_window
 from perfgate.faults.round import FaultPlan, SideFaults
+from perfgate.figures import ChaosFigures, FaultFigures
 from perfgate.live import LiveTarget, live_url
 from perfgate.machine import cpu_placement
-from perfgate.model import ChaosFigures, FaultFigures, RoundSpec, Side, Window
+from perfgate.model import RoundSpec, Side, Window
 from perfgate.procs import kill_trees
 from perfgate.target import Target
 

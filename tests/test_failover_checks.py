@@ -7,10 +7,11 @@ from perfgate.config import ScenarioConfig
 from perfgate.errors import ConfigError
 from perfgate.faults.failover import failover_figures, failover_window
 from perfgate.faults.round import plan_faults
+from perfgate.figures import FailoverFigures
 from perfgate.formatting import reason_text, verdict_text
 from perfgate.judge import failover_checks, resource_metrics, with_checks
 from perfgate.load.shape import user_counts
-from perfgate.model import Design, FailoverFigures, Revision, RoundRecord, Side, State, Verdict
+from perfgate.model import Design, Revision, RoundRecord, Side, State, Verdict
 
 S = 1_000_000_000
 

@@ -1,20 +1,8 @@
 """Round records round-trip with typed figures, and version 2 records migrate on read."""
 
 from perfgate.codec import round_from_dict, round_to_dict
-from perfgate.model import (
-    ChaosFigures,
-    ClusterRound,
-    Design,
-    FailoverFigures,
-    FaultFigures,
-    PhaseFigures,
-    RedundancyFigures,
-    RoundHealth,
-    RoundRecord,
-    Side,
-    StormFigures,
-    Window,
-)
+from perfgate.figures import ChaosFigures, FailoverFigures, FaultFigures, PhaseFigures, RedundancyFigures, StormFigures
+from perfgate.model import ClusterRound, Design, RoundHealth, RoundRecord, Side, Window
 
 SIDES = (Side.BASELINE, Side.CANDIDATE)
 REDUNDANCY = RedundancyFigures(

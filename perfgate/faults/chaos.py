@@ -24,7 +24,8 @@ from typing import Any, Protocol
 from perfgate.errors import ConfigError, FaultError
 from perfgate.faults.probe import ProbeFn, Prober, ProbeResult, as_probe, run_probe
 from perfgate.faults.schedule import finite_number
-from perfgate.model import ChaosFigures, Window
+from perfgate.figures import ChaosFigures
+from perfgate.model import Window
 
 
 class Action(enum.StrEnum):

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from perfgate.model import FailoverFigures, Window
+from perfgate.figures import FailoverFigures
+from perfgate.model import Window
 
 READ_NAMES = ("login", "history")
 WRITE_NAMES = ("send",)

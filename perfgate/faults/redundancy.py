@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from perfgate.model import ChaosFigures, FaultFigures, PhaseFigures, RedundancyFigures, Window
+from perfgate.figures import ChaosFigures, FaultFigures, PhaseFigures, RedundancyFigures
+from perfgate.model import Window
 
 ALL_UP, ALL_DOWN, RECOVERING = "all up", "all down", "recovering"
 _COUNTS = {1: "one down", 2: "two down"}

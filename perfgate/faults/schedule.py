@@ -31,7 +31,8 @@ from typing import Any
 from perfgate.errors import FaultError
 from perfgate.faults.server import ProxyServer, ProxyThread
 from perfgate.faults.toxics import STREAMS, FaultRequestError, make_toxic
-from perfgate.model import FaultFigures, Window
+from perfgate.figures import FaultFigures
+from perfgate.model import Window
 from perfgate.units import seconds
 
 DOWN = "down"  # not a toxic: the proxy is disabled for the window, as Toxiproxy's "down"

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from perfgate.model import StormFigures, Window
+from perfgate.figures import StormFigures
+from perfgate.model import Window
 
 STORM_LOGIN = "storm_login"
 STORM_RELEASE = "storm_release"

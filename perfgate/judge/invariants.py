@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from perfgate.model import Basis, FailoverFigures, MetricComparison, Reason, RedundancyFigures, State, Verdict
+from perfgate.figures import FailoverFigures, RedundancyFigures
+from perfgate.model import Basis, MetricComparison, Reason, State, Verdict
 
 READS_OK_GOAL = 0.999
 NAME = "(failover)"

@@ -34,6 +34,7 @@ from markupsafe import Markup
 from perfgate import __version__
 from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.errors import PerfgateError, StoreError
+from perfgate.figures import RedundancyFigures
 from perfgate.formatting import (
     LIMIT_SUFFIX,
     change_text,
@@ -50,15 +51,7 @@ from perfgate.formatting import (
     verdict_text,
 )
 from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
-from perfgate.model import (
-    RESOURCE_COLUMNS,
-    SAMPLE_COLUMNS,
-    Manifest,
-    MetricComparison,
-    RedundancyFigures,
-    RoundRecord,
-    Verdict,
-)
+from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, Manifest, MetricComparison, RoundRecord, Verdict
 from perfgate.redact import redact
 from perfgate.report import plots, timeline
 from perfgate.report.requests import failures, name_summary

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from perfgate.model import RedundancyFigures, RoundRecord
+from perfgate.figures import RedundancyFigures
+from perfgate.model import RoundRecord
 from perfgate.report.plots import (
     CONFIRM_COLOR,
     INVALID_COLOR,

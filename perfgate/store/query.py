@@ -23,23 +23,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pandas as pd
 
 from perfgate.errors import StoreError
+from perfgate.figures import FailoverFigures, RedundancyFigures
 from perfgate.judge import failover_checks, judge, redundancy_checks, resource_metrics, round_metrics, with_checks
 from perfgate.judge.limits import limit_checks
 from perfgate.machine import fingerprint
-from perfgate.model import (
-    FailoverFigures,
-    Manifest,
-    Note,
-    NoteKind,
-    RedundancyFigures,
-    Revision,
-    RoundMetrics,
-    RoundRecord,
-    RunRow,
-    Side,
-    State,
-    Verdict,
-)
+from perfgate.model import Manifest, Note, NoteKind, Revision, RoundMetrics, RoundRecord, RunRow, Side, State, Verdict
 
 if TYPE_CHECKING:
     from perfgate.config import Config, JudgeConfig

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.commands.demo import build_demo_repo
-from perfgate.model import FailoverFigures
+from perfgate.figures import FailoverFigures
 from perfgate.store import LocalStore
 from tests.mariadb_fixture import require_mariadb
 from tests.support import AUTHOR, assert_nothing_left, run_cli

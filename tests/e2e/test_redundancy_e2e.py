@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from perfgate.commands.demo import build_demo_repo
-from perfgate.model import RedundancyFigures
+from perfgate.figures import RedundancyFigures
 from perfgate.store import LocalStore
 from tests.support import AUTHOR, assert_nothing_left, run_cli
 

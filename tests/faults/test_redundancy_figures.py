@@ -7,8 +7,9 @@ import dataclasses
 import pandas as pd
 
 from perfgate.faults.redundancy import member_outages, phases, redundancy_figures, redundancy_window
+from perfgate.figures import ChaosFigures, FaultFigures, RedundancyFigures
 from perfgate.judge.invariants import redundancy_checks
-from perfgate.model import ChaosFigures, FaultFigures, RedundancyFigures, Window
+from perfgate.model import Window
 
 S = 1_000_000_000
 

@@ -11,22 +11,12 @@ import pytest
 
 from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.config import JudgeConfig
+from perfgate.figures import FailoverFigures
 from perfgate.formatting import note_text, reason_text, verdict_text
 from perfgate.judge import judge
 from perfgate.judge.invariants import failover_checks, with_checks
 from perfgate.judge.verdicts import verdict_of, with_cpu_context
-from perfgate.model import (
-    Basis,
-    FailoverFigures,
-    MetricComparison,
-    Note,
-    NoteKind,
-    Reason,
-    Revision,
-    RoundMetrics,
-    Side,
-    State,
-)
+from perfgate.model import Basis, MetricComparison, Note, NoteKind, Reason, Revision, RoundMetrics, Side, State
 
 REV = Revision("HEAD", "a" * 40)
 
