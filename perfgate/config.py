@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import string
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -265,14 +264,14 @@ def _parse_target(v: Validator, raw: dict[str, Any]) -> TargetConfig:
     d = TargetConfig()
     v.known(raw, "target", set(TargetConfig.__dataclass_fields__))
     command = v.string(raw, "target", "command", d.command)
-    _check_command(v, "target", command)
+    v.command("target", command, PLACEHOLDERS)
     env = raw.get("env", {})
     if not isinstance(env, dict) or not all(isinstance(x, str) for x in env.values()):
         raise v.error("target", "env", "must be a table of strings")
     setup = raw.get("setup", d.setup)
     if not isinstance(setup, str):
         raise v.error("target", "setup", "must be a string (a shell command)")
-    _check_command(v, "target", setup, "setup", SETUP_PLACEHOLDERS)
+    v.command("target", setup, SETUP_PLACEHOLDERS, "setup")
     return TargetConfig(
         command=command,
         ready_path=v.string(raw, "target", "ready_path", d.ready_path),
@@ -307,22 +306,8 @@ def _parse_live(v: Validator, raw: dict[str, Any]) -> LiveConfig:
         else None,
         max_duration=v.duration(raw, "live", "max_duration", 0, low=1.0) if "max_duration" in raw else None,
         abort_error_rate=v.number(raw, "live", "abort_error_rate", d.abort_error_rate, low=0.001, high=1.0),
-        allow_writes=_flag(v, raw, "live", "allow_writes", d.allow_writes),
+        allow_writes=v.flag(raw, "live", "allow_writes", d.allow_writes),
     )
-
-
-def _check_command(
-    v: Validator, section: str, command: str, key: str = "command", allowed: frozenset[str] | None = None
-) -> None:
-    allowed = PLACEHOLDERS if allowed is None else allowed
-    try:
-        used = {name for _, name, _, _ in string.Formatter().parse(command) if name is not None}
-    except ValueError as exc:
-        raise v.error(section, key, f"bad placeholder syntax: {exc}") from exc
-    unknown = used - allowed
-    if unknown:
-        names = ", ".join(f"{{{p}}}" for p in sorted(allowed))
-        raise v.error(section, key, f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {names})")
 
 
 def _parse_scenario(v: Validator, raw: dict[str, Any], section: str, d: ScenarioConfig) -> ScenarioConfig:
@@ -344,7 +329,7 @@ def _parse_scenario(v: Validator, raw: dict[str, Any], section: str, d: Scenario
     if not isinstance(command, str):
         raise v.error(section, "command", f"must be a string, not {command!r}")
     if command:
-        _check_command(v, section, command, allowed=PLACEHOLDERS | set(groups))
+        v.command(section, command, PLACEHOLDERS | set(groups))
     for key in ("storm", "monkey"):
         if not isinstance(raw.get(key, {}), dict):
             raise v.error(section, key, "must be a table")
@@ -373,7 +358,7 @@ def _parse_scenario(v: Validator, raw: dict[str, Any], section: str, d: Scenario
         shape=_shape(v, raw, section, d.shape),
         credentials=v.string(raw, section, "credentials", d.credentials) if "credentials" in raw else d.credentials,
         groups=groups,
-        read_only=_flag(v, raw, section, "read_only", d.read_only),
+        read_only=v.flag(raw, section, "read_only", d.read_only),
     )
 
 
@@ -391,20 +376,13 @@ def _groups(v: Validator, raw: Any, section: str) -> dict[str, Any]:
         if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
             raise v.error(here, "members", "must be a non-empty list of commands, one per member")
         for i, member in enumerate(members):
-            _check_command(v, here, member, f"members[{i}]", MEMBER_PLACEHOLDERS)
+            v.command(here, member, MEMBER_PLACEHOLDERS, f"members[{i}]")
         out[name] = {
             "members": list(members),
             "ready_path": v.string(table, here, "ready_path", "/healthz"),
             "ready_timeout": v.duration(table, here, "ready_timeout", 30.0, low=0.1),
         }
     return out
-
-
-def _flag(v: Validator, raw: dict[str, Any], section: str, key: str, default: bool) -> bool:
-    value = raw.get(key, default)
-    if not isinstance(value, bool):
-        raise v.error(section, key, f"must be true or false, not {value!r}")
-    return value
 
 
 def _shape(v: Validator, raw: dict[str, Any], section: str, default: str | bool) -> str | bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import string
+from collections.abc import Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,20 @@ class Validator:
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise self.error(section, key, f"must be {bounds}, not {value!r}")
         return value
+
+    def flag(self, raw: dict[str, Any], section: str, key: str, default: bool) -> bool:
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(section, key, f"must be true or false, not {value!r}")
+        return value
+
+    def command(self, section: str, command: str, allowed: Set[str], key: str = "command") -> None:
+        """A command whose ``{placeholders}`` are all in ``allowed``."""
+        try:
+            used = {name for _, name, _, _ in string.Formatter().parse(command) if name is not None}
+        except ValueError as exc:
+            raise self.error(section, key, f"bad placeholder syntax: {exc}") from exc
+        unknown = used - allowed
+        if unknown:
+            names = ", ".join(f"{{{p}}}" for p in sorted(allowed))
+            raise self.error(section, key, f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {names})")
