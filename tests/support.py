@@ -145,3 +145,23 @@ def assert_nothing_left(repo_dir: Path) -> None:
     """No git worktree of ``repo_dir`` and no process perfgate started is left."""
     assert gitops.worktrees(git.Repo(repo_dir)) == []
     assert_no_children()
+
+
+def gate_flagged_commit(
+    repo: git.Repo, tmp_path: Path, config: str, flag_file: str, flags: str, *args: str
+) -> tuple[int, dict]:
+    """Commit ``flags`` into ``flag_file`` on a branch off main (the demo's flags file: its
+    service reads the file at start) and gate main against it with ``config``; the verdict."""
+    repo_dir = Path(str(repo.working_tree_dir))
+    main = repo.main_branch  # type: ignore[attr-defined]
+    repo.git.checkout("-B", f"candidate-{abs(hash(flags))}", main)
+    (repo_dir / flag_file).write_text(flags + "\n")
+    repo.git.add(A=True)
+    repo.index.commit(f"{flag_file}: {flags or 'refactor (no change)'}", author=AUTHOR, committer=AUTHOR)
+    out = tmp_path / "verdict.json"
+    result = run_cli(
+        "run", "--config", config, "--baseline", main, "--candidate", "HEAD", "--json", str(out), *args, cwd=repo_dir
+    )
+    repo.git.checkout(main)
+    assert result.returncode in (0, 1, 2), result.stdout + result.stderr
+    return result.returncode, json.loads(out.read_text())

@@ -7,7 +7,6 @@ their latency; an identical candidate must not.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from perfgate.commands.demo import build_demo_repo
 from perfgate.figures import FailoverFigures
 from perfgate.store import LocalStore
 from tests.mariadb_fixture import require_mariadb
-from tests.support import AUTHOR, assert_nothing_left, run_cli
+from tests.support import AUTHOR, assert_nothing_left, gate_flagged_commit
 
 pytestmark = pytest.mark.e2e
 
@@ -63,30 +62,7 @@ def failover_repo(tmp_path_factory):
 
 
 def gate(repo, tmp_path, flags: str, *rounds: str) -> tuple[int, dict]:
-    repo_dir = repo.working_tree_dir
-    branch = f"candidate-{abs(hash(flags))}"
-    main = repo.main_branch
-    repo.git.checkout("-B", branch, main)
-    Path(f"{repo_dir}/failover-flags").write_text(flags + "\n")
-    repo.git.add(A=True)
-    repo.index.commit(f"storage: {flags or 'refactor (no change)'}", author=AUTHOR, committer=AUTHOR)
-    out = tmp_path / "verdict.json"
-    result = run_cli(
-        "run",
-        "--config",
-        "failover.toml",
-        "--baseline",
-        main,
-        "--candidate",
-        "HEAD",
-        "--json",
-        str(out),
-        *rounds,
-        cwd=repo_dir,
-    )
-    repo.git.checkout(main)
-    assert result.returncode in (0, 1, 2), result.stdout + result.stderr
-    return result.returncode, json.loads(out.read_text())
+    return gate_flagged_commit(repo, tmp_path, "failover.toml", "failover-flags", flags, *rounds)
 
 
 #: The hard checks are exact counts, decided without the latency pairs a pass needs (2 is the least a gate runs).

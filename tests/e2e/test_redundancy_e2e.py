@@ -13,7 +13,7 @@ import pytest
 from perfgate.commands.demo import build_demo_repo
 from perfgate.figures import RedundancyFigures
 from perfgate.store import LocalStore
-from tests.support import AUTHOR, assert_nothing_left, run_cli
+from tests.support import AUTHOR, assert_nothing_left, gate_flagged_commit, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -66,28 +66,7 @@ def redundancy_repo(tmp_path_factory):
 
 
 def gate(repo, tmp_path, flags: str) -> tuple[int, dict]:
-    repo_dir = repo.working_tree_dir
-    main = repo.main_branch
-    repo.git.checkout("-B", f"candidate-{abs(hash(flags))}", main)
-    Path(f"{repo_dir}/auth-flags").write_text(flags + "\n")
-    repo.git.add(A=True)
-    repo.index.commit(f"auth: {flags or 'refactor (no change)'}", author=AUTHOR, committer=AUTHOR)
-    out = tmp_path / "verdict.json"
-    result = run_cli(
-        "run",
-        "--config",
-        "redundancy.toml",
-        "--baseline",
-        main,
-        "--candidate",
-        "HEAD",
-        "--json",
-        str(out),
-        cwd=repo_dir,
-    )
-    repo.git.checkout(main)
-    assert result.returncode in (0, 1, 2), result.stdout + result.stderr
-    return result.returncode, json.loads(out.read_text())
+    return gate_flagged_commit(repo, tmp_path, "redundancy.toml", "auth-flags", flags)
 
 
 def checks(verdict: dict) -> dict[str, dict]:
