@@ -10,6 +10,9 @@ certificates = data                -- none are used: plain TCP on loopback
 pidfile = data .. "/prosody.pid"
 log = { { levels = { min = "warn" }, to = "file", filename = data .. "/prosody.log" } }
 network_backend = "epoll"          -- the select backend stops at 1,024 sockets
+-- Chat is small writes: without this, Nagle's algorithm meets the clients' delayed ACKs and
+-- deliveries come in 40 ms steps.
+network_settings = { nagle = false }
 
 interfaces = { "127.0.0.1" }
 c2s_ports = { port }
