@@ -25,6 +25,8 @@ PLACEHOLDERS = frozenset(
 #: A setup command runs once per checkout, before any port or data folder exists.
 SETUP_PLACEHOLDERS = frozenset({"python", "worktree"})
 DATABASES = ("", "mariadb")
+#: How a target is probed until ready: HTTP 200 at ready_path, or a TCP connect to its port (XMPP, SMTP, ...).
+READY_PROBES = ("http", "tcp")
 METRICS = (
     "p50",
     "p90",
@@ -57,6 +59,7 @@ STORM_KEYS = ("logins", "clients", "at", "timeout")
 class TargetConfig:
     command: str = "{python} -m loadtests.imserver --port {port} --data {data_dir} --seed-cache .imserver-seed"
     ready_path: str = "/healthz"
+    ready_probe: str = "http"  # "tcp": ready once the port accepts a connection (ready_path is then unused)
     metrics_path: str | None = "/metrics"  # JSON or Prometheus text; None (false): no metrics endpoint
     ready_timeout: float = 30.0
     stop_timeout: float = 10.0
@@ -275,6 +278,7 @@ def _parse_target(v: Validator, raw: dict[str, Any]) -> TargetConfig:
     return TargetConfig(
         command=command,
         ready_path=v.string(raw, "target", "ready_path", d.ready_path),
+        ready_probe=v.choice(raw, "target", "ready_probe", d.ready_probe, READY_PROBES),
         metrics_path=None if raw.get("metrics_path") is False else v.string(raw, "target", "metrics_path", "/metrics"),
         ready_timeout=v.duration(raw, "target", "ready_timeout", d.ready_timeout, low=0.1),
         stop_timeout=v.duration(raw, "target", "stop_timeout", d.stop_timeout, low=0.1),

@@ -157,21 +157,33 @@ class Target:
             os.sched_setaffinity(0, self.cpus)
 
     def wait_ready(self) -> None:
+        """Probe until ready: HTTP 200 at ``ready_path``, or (``ready_probe = "tcp"``) an accepted connect."""
         deadline = time.monotonic() + self.config.ready_timeout
-        url = self.url + self.config.ready_path
+        tcp = self.config.ready_probe == "tcp"
+        where = f"{HOST}:{self.port} (TCP)" if tcp else self.url + self.config.ready_path
         while time.monotonic() < deadline:
             self.check_alive()
-            try:
-                with urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
+            if self._accepts_tcp() if tcp else self._answers_http(where):
+                return
             time.sleep(0.05)
         raise TargetError(
-            f"{self.label} target not ready at {url} after {self.config.ready_timeout:g}s "
+            f"{self.label} target not ready at {where} after {self.config.ready_timeout:g}s "
             f"([target] ready_timeout){self._log_tail()}"
         )
+
+    def _answers_http(self, url: str) -> bool:
+        try:
+            with urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def _accepts_tcp(self) -> bool:
+        try:
+            with socket.create_connection((HOST, self.port), timeout=1):
+                return True
+        except OSError:
+            return False
 
     def check_alive(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -64,6 +64,7 @@ def test_pyproject_tool_table(tmp_path):
         ("[judge]\nmetrics = ['p42']\n", "[judge] metrics: unknown metric 'p42'"),
         ("[judge.margins]\n'login.p77' = 0.1\n", "[judge.margins] login.p77: unknown metric"),
         ("[judge]\ninconclusive = 'maybe'\n", "[judge] inconclusive: must be one of fail, pass, warn"),
+        ("[target]\nready_probe = 'udp'\n", "[target] ready_probe: must be one of http, tcp, not 'udp'"),
         ("surprise = 1\n", "surprise: unknown key"),
         ("[load\n", "invalid TOML"),
     ],

@@ -108,3 +108,24 @@ def test_prometheus_text_metrics_are_read(tmp_path):
 def test_metrics_path_false_means_no_metrics_endpoint(tmp_path, server_script):
     rows = _sampled(tmp_path, server_script.read_text(), metrics_path=None)
     assert rows and all(r["queue_depth"] is None for r in rows) and rows[-1]["rss_bytes"] > 0
+
+
+TCP_ONLY = """
+import socket, sys, time
+time.sleep(0.3)  # not listening at once: the probe must wait for it
+with socket.create_server(("127.0.0.1", int(sys.argv[1]))) as server:
+    while True:
+        server.accept()[0].close()  # accepts and hangs up: no HTTP here
+"""
+
+
+def test_a_tcp_probe_waits_for_the_port_to_accept(tmp_path):
+    script = tmp_path / "tcp_only.py"
+    script.write_text(TCP_ONLY)
+    command = f"{sys.executable} {script} {{port}}"
+    tcp_probe = Target(config(command, ready_probe="tcp", metrics_path=None), tmp_path, tmp_path / "d", Side.BASELINE)
+    with tcp_probe:
+        socket.create_connection(("127.0.0.1", tcp_probe.port), timeout=2).close()
+    http_probe = Target(config(command, ready_timeout=1.5, metrics_path=None), tmp_path, tmp_path / "e", Side.BASELINE)
+    with pytest.raises(TargetError, match=r"not ready at http://127\.0\.0\.1:\d+/healthz after 1\.5s"), http_probe:
+        pass

@@ -1,0 +1,3 @@
+from tests.xmpp.prosody_fixture import prosody
+
+__all__ = ["prosody"]
