@@ -297,6 +297,8 @@ def note_text(note: Note) -> str:
         return f"pairs reused from earlier runs of this comparison on this machine and config ({reused})"
     if note.kind is NoteKind.POOLED:
         return f"pooled {note.pairs} pairs from {len(note.runs)} stored runs: " + ", ".join(note.runs)
+    if note.kind is NoteKind.FEW_ROUNDS:
+        return f"{note.pairs} round(s): at least {note.min_count} are needed to name an outlier"
     if note.kind is NoteKind.STOPPED:
         return f"no more rounds were run: {note.text}"
     return note.text

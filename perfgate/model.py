@@ -315,6 +315,7 @@ class NoteKind(enum.StrEnum):
     LOOKS = "looks"  # the sequential design: the looks planned and the ones judged at
     REUSED = "reused"  # pairs reused from earlier runs of this comparison, per scenario
     POOLED = "pooled"  # a re-judged comparison: pairs pooled from these stored runs
+    FEW_ROUNDS = "few_rounds"  # perfgate nodes: `pairs` rounds, fewer than the `min_count` an outlier needs
     STOPPED = "stopped"  # a live run bought no more rounds: the [live] limit that stopped it, in `text`
     STORED = "stored"  # a verdict stored before notes were data: its sentence, as it was
 

@@ -22,7 +22,7 @@ from perfgate.judge.rules import MIN_PAIRS
 from perfgate.live import LiveBudget, LiveTarget, check_live_limits, requests_by_side
 from perfgate.load.runner import LoadLimits, LoadTarget, check_locustfile, invalid_reason, run_load
 from perfgate.measurelock import measurement_lock
-from perfgate.model import RoundMetrics, Side
+from perfgate.model import Note, NoteKind, RoundMetrics, Side
 from perfgate.procs import check_stop
 
 #: The fewest nodes whose odd one out can be named.
@@ -77,9 +77,9 @@ def run_nodes(
                 for name, metrics in node_round_metrics(samples, record).items():
                     per_node[name] += metrics
                 message(f"round {index + 1} of {rounds} measured")
-        comparison = compare_nodes(per_node, config.judge)
+        comparison = compare_nodes(per_node, config.judge, scenario.name)
         if stopped:
-            comparison = replace(comparison, notes=(*comparison.notes, f"no more rounds were run: {stopped}"))
+            comparison = replace(comparison, notes=(*comparison.notes, Note(NoteKind.STOPPED, text=stopped)))
         return comparison
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

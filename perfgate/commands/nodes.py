@@ -15,7 +15,7 @@ from rich.table import Table
 from perfgate.commands._args import check_option
 from perfgate.commands._common import STYLE, open_project
 from perfgate.errors import ConfigError
-from perfgate.formatting import change_with_ci, value_text
+from perfgate.formatting import change_with_ci, note_text, value_text
 from perfgate.limits import MARGIN_HIGH, MARGIN_LOW, ROUNDS_HIGH
 from perfgate.outcome import Outcome, gate_outcome
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         table.add_row(*row, c.verdict.value, style=STYLE.get(c.verdict))
     Console(highlight=False).print(table)
     for note in comparison.notes:
-        log.print(f"note: {note}", markup=False)
+        log.print(f"note: {note_text(note)}", markup=False)
     outliers = comparison.outliers
     line = ", ".join(f"{n} ({where[n]})" for n in outliers) if outliers else "none"
     Console(highlight=False).print(f"outlier: {line}", markup=False)
@@ -85,7 +85,7 @@ def _to_dict(comparison: NodeComparison, where: dict[str, str]) -> dict[str, obj
         "outliers": list(comparison.outliers),
         "nodes": where,
         "rounds": comparison.rounds,
-        "notes": list(comparison.notes),
+        "notes": [note_text(note) for note in comparison.notes],
         "comparisons": [
             {
                 "node": c.scenario,

@@ -23,7 +23,7 @@ from perfgate.config import JudgeConfig
 from perfgate.judge.compare import Pair, decide, error_evidence, ratio_evidence, tail_samples_needed
 from perfgate.judge.rounds import QUANTILES, round_metrics
 from perfgate.judge.rules import ERROR_RATE_FLOOR, MIN_PAIRS
-from perfgate.model import Design, MetricComparison, RoundMetrics, RoundRecord, Side, State
+from perfgate.model import Design, MetricComparison, Note, NoteKind, RoundMetrics, RoundRecord, Side, State
 
 #: The latency metrics a node is judged on (against the median of its peers'); and, when
 #: [judge] metrics has it, error_rate (against its peers' requests and errors summed).
@@ -37,7 +37,7 @@ class NodeComparison:
     nodes: tuple[str, ...]
     rounds: int
     comparisons: tuple[MetricComparison, ...]
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
     @property
     def outliers(self) -> tuple[str, ...]:
@@ -71,7 +71,9 @@ def round_record(index: int, scenario: str, started_ns: int, measure_start_ns: i
     return RoundRecord("", index, scenario, Design.DUET, (), index, started_ns, measure_start_ns, ended_ns)
 
 
-def compare_nodes(per_node: Mapping[str, Sequence[RoundMetrics]], config: JudgeConfig) -> NodeComparison:
+def compare_nodes(
+    per_node: Mapping[str, Sequence[RoundMetrics]], config: JudgeConfig, scenario: str = ""
+) -> NodeComparison:
     """Each node against the median of the others, paired by round; Holm over the whole family."""
     nodes = tuple(sorted(per_node))
     by_round: dict[tuple[str, int], dict[str, RoundMetrics]] = defaultdict(dict)  # (name, round) -> node -> metrics
@@ -84,9 +86,11 @@ def compare_nodes(per_node: Mapping[str, Sequence[RoundMetrics]], config: JudgeC
     evidence, notes = [], []
     for name in names:
         counts = [one.count for (n, _), found in by_round.items() if n == name for one in found.values()]
-        judged = [metric for metric in metrics if float(np.median(counts)) >= tail_samples_needed(metric)]
-        if len(judged) < len(metrics):
-            notes.append(f"{name}: {', '.join(sorted(set(metrics) - set(judged)))} not judged (too few requests)")
+        requests = float(np.median(counts))
+        judged = [metric for metric in metrics if requests >= tail_samples_needed(metric)]
+        thin = tuple((metric, tail_samples_needed(metric)) for metric in metrics if metric not in judged)
+        if thin:
+            notes.append(Note(NoteKind.THIN_TAIL, scenario, name, requests=requests, needs=thin))
         for node in nodes:
             rows = _pairs_against_pool(node, name, by_round)
             evidence += [ratio_evidence(node, name, metric, rows, config) for metric in judged]
@@ -95,7 +99,7 @@ def compare_nodes(per_node: Mapping[str, Sequence[RoundMetrics]], config: JudgeC
     comparisons = decide(evidence, 1.0 - config.confidence) if evidence else []
     rounds = len({r for _, r in by_round})
     if rounds < MIN_PAIRS:
-        notes.append(f"{rounds} round(s): at least {MIN_PAIRS} are needed to name an outlier")
+        notes.append(Note(NoteKind.FEW_ROUNDS, pairs=rounds, min_count=MIN_PAIRS))
     return NodeComparison(nodes, rounds, tuple(comparisons), tuple(notes))
 
 

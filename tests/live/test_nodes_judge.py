@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from perfgate.config import JudgeConfig
+from perfgate.formatting import note_text
 from perfgate.judge.nodes import compare_nodes
 from perfgate.model import RoundMetrics, Side, State
 
@@ -45,7 +46,7 @@ def test_alike_nodes_never_make_an_outlier():
 def test_too_few_rounds_name_nobody():
     found = compare_nodes(rounds({"node1": 1.0, "node2": 1.0, "node3": 3.0}, seed=2, n=2), CONFIG)
     assert found.outliers == () and found.state is State.INCONCLUSIVE
-    assert any("at least 3 are needed" in note for note in found.notes)
+    assert any("at least 3 are needed" in note_text(note) for note in found.notes)
 
 
 def test_a_node_that_fails_more_is_named_on_its_error_rate():
