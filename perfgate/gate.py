@@ -31,8 +31,9 @@ from perfgate.judge import pairs_to_buy
 from perfgate.judge.names import check_gate_names
 from perfgate.live import LiveBudget, check_live, live_revisions, requests_by_side
 from perfgate.load.distributed import run_load_distributed
-from perfgate.load.runner import LoadLimits, LoadSpec, LoadTarget, check_locustfile, invalid_reason, run_load
-from perfgate.machine import cpu_placement, fingerprint, machine_info, versions
+from perfgate.load.runner import LoadTarget, check_locustfile, invalid_reason, run_load
+from perfgate.load.specs import load_spec
+from perfgate.machine import fingerprint, machine_info, versions
 from perfgate.measurelock import measurement_lock
 from perfgate.model import (
     Design,
@@ -362,38 +363,6 @@ def _reuse_pairs(state: _RunState, revisions: dict[Side, Revision]) -> dict[str,
     state.failover.extend(evidence.failover)
     state.redundancy.extend(evidence.redundancy)
     return {name: count_pairs(evidence.metrics, [name]) for name in names}
-
-
-def load_spec(
-    config: Config, scenario: ScenarioConfig, targets: tuple[LoadTarget, ...], budget: LiveBudget | None = None
-) -> LoadSpec:
-    locustfile = config.resolve(scenario.locustfile)
-    env = {f"PERFGATE_STORM_{key.upper()}": str(value) for key, value in scenario.storm.items()}
-    generator_cpus = cpu_placement(config.rounds.placement)[1]
-    return LoadSpec(
-        str(locustfile),
-        scenario.user_classes,
-        scenario.users,
-        scenario.spawn_rate,
-        scenario.warmup,
-        scenario.duration,
-        targets,
-        env,
-        tuple(sorted(generator_cpus or ())),
-        scenario.tags,
-        scenario.exclude_tags,
-        scenario.shape,
-        str(config.resolve(scenario.credentials)) if scenario.credentials else "",
-        _load_limits(config, targets, budget),
-    )
-
-
-def _load_limits(config: Config, targets: tuple[LoadTarget, ...], budget: LiveBudget | None) -> LoadLimits | None:
-    """A live round's limits in the load process: the rate, what is left of the cap, the abort threshold."""
-    if budget is None:
-        return None
-    left = min((budget.left(str(t.side)) for t in targets), default=0)
-    return LoadLimits(config.live.rate or 0.0, max(left, 1), config.live.abort_error_rate)
 
 
 def _run_round(state: _RunState, scenario: ScenarioConfig, spec: RoundSpec) -> tuple[RoundRecord, pa.Table, pa.Table]:

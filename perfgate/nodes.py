@@ -16,11 +16,11 @@ from pathlib import Path
 from perfgate import leftovers
 from perfgate.config import Config
 from perfgate.errors import ConfigError, LiveAbort
-from perfgate.gate import load_spec
 from perfgate.judge.nodes import NodeComparison, compare_nodes, node_round_metrics, round_record
 from perfgate.judge.rules import MIN_PAIRS
 from perfgate.live import LiveBudget, LiveTarget, check_live_limits, requests_by_side
 from perfgate.load.runner import LoadLimits, LoadTarget, check_locustfile, invalid_reason, run_load
+from perfgate.load.specs import load_spec
 from perfgate.measurelock import measurement_lock
 from perfgate.model import Note, NoteKind, RoundMetrics, Side
 from perfgate.procs import check_stop
