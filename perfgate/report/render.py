@@ -50,7 +50,7 @@ from perfgate.formatting import (
     value_text,
     verdict_text,
 )
-from perfgate.judge.rounds import ALL_NAMES, resource_metrics, round_metrics
+from perfgate.judge.rounds import ALL_NAMES, TARGET_NAME, resource_metrics, round_metrics
 from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, Manifest, MetricComparison, RoundRecord, Verdict
 from perfgate.redact import redact
 from perfgate.report import plots, timeline
@@ -255,7 +255,8 @@ def _scenario_context(data: RunData, number: int, scenario: str, plot_errors: li
     table = round_table(samples, rounds, resources) if chosen else pd.DataFrame()
     round_plots = []
     for m in chosen:
-        name = m.name if m.name in sample_names else ALL_NAMES  # an aggregate row pools all names
+        # a request's own row, the target's resources, or the aggregate row that pools all names
+        name = m.name if m.name in sample_names or m.name == TARGET_NAME else ALL_NAMES
         scale, unit = metric_unit(m.metric)
         svg = _safe_plot(
             plot_errors,

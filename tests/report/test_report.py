@@ -414,3 +414,19 @@ def test_markdown_collapses_the_passing_metrics_instead_of_dropping_them(small_r
     inside = text[opened:closed]
     assert sum(line.startswith("| 🟢") for line in inside.splitlines()) == len(passing)
     assert not any(line.startswith(("| 🔴", "| 🟡")) for line in inside.splitlines())
+
+
+def test_a_flagged_cpu_cost_is_plotted_per_round_from_the_targets_resources(tmp_path):
+    """The per-round plot of ``(target)``'s CPU per request shows each side's value per round, as
+    a request's plot does (it once fell back to the all-requests row, which has no CPU figures)."""
+    store, run_id, verdict = build_run(tmp_path / "store", SynthSpec(names=("login",), metrics=("p50",)))
+    login = dataclasses.replace(verdict.metrics[0], verdict=State.REGRESSION)
+    cpu = dataclasses.replace(login, name="(target)", metric="cpu_per_request")
+    store.save_verdict(run_id, codec.verdict_to_dict(dataclasses.replace(verdict, metrics=(login, cpu))))
+    html = write_reports(store, run_id, tmp_path / "reports").html.read_text()
+
+    def markers(title: str) -> int:
+        figure = html[html.index(title) :]
+        return figure[: figure.index("</svg>")].count("<use")
+
+    assert markers("cpu_per_request per round") >= markers("p50 per round") > 20  # (legends differ a little)
