@@ -4,6 +4,7 @@ over the samples of valid rounds (after warm-up); descriptive, beside the verdic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,9 @@ from perfgate.formatting import value_text
 from perfgate.model import RoundRecord
 
 MAX_FAILURE_ROWS = 20
+#: A loopback address with its port: each round's targets listen on ports of their own, so
+#: the same failure would otherwise read as a new message in every round.
+_LOOPBACK_PORT = re.compile(r"(127\.0\.0\.1|localhost|\[::1\]):\d+")
 
 
 def _measured(samples: pd.DataFrame, rounds: Sequence[RoundRecord]) -> tuple[pd.DataFrame, float]:
@@ -65,7 +69,8 @@ def failures(
     failed = rows[~rows["ok"].astype(bool)]
     if failed.empty:
         return []
-    messages = failed["error"].fillna("(no message)").astype(str).str.slice(0, 300)
+    messages = failed["error"].fillna("(no message)").astype(str).str.replace(_LOOPBACK_PORT, r"\1:PORT", regex=True)
+    messages = messages.str.slice(0, 300)
     counted = failed.assign(message=messages).groupby(["name", "side", "message"], sort=False).size()
     ordered = counted.sort_values(ascending=False).head(limit)
     keys = ("name", "side", "message")

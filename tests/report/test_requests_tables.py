@@ -49,6 +49,21 @@ def test_failures_are_grouped_by_message():
     ]
 
 
+def test_one_failure_at_each_rounds_own_port_is_one_message():
+    samples = frame()
+    failed = ~samples["ok"]
+    ports = samples["round"].map({0: 40001, 1: 40002, 2: 40003})
+    samples.loc[failed, "error"] = "LocustBadStatusCode: URL http://127.0.0.1:" + ports.astype(str) + "/login: code=503"
+    assert failures(samples, rounds()) == [
+        {
+            "name": "login",
+            "side": "candidate",
+            "message": "LocustBadStatusCode: URL http://127.0.0.1:PORT/login: code=503",
+            "count": 4,
+        }
+    ]
+
+
 def test_a_partial_last_time_bin_is_not_a_throughput_drop():
     from perfgate.report.timeline import _binned
 
