@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
 
 from perfgate.deps.mariadb import MariaDbPair, MariaDbSettings, find_binaries
+from tests.support import unavailable
 
 
 def require_mariadb() -> None:
     """Skip without mariadbd, unless CI=true: there the test must run, so it fails."""
-    if find_binaries() is not None:
-        return
-    message = "mariadbd/mariadb-install-db not found (apt-get install mariadb-server)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI must run the MariaDB tests")
-    pytest.skip(message)
+    if find_binaries() is None:
+        unavailable("mariadbd/mariadb-install-db", "apt-get install mariadb-server")
 
 
 def mariadb_processes(workdir: Path) -> list[psutil.Process]:

@@ -14,9 +14,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import git
 import psutil
+import pytest
 
 from perfgate import gitops
 
@@ -165,3 +167,12 @@ def gate_flagged_commit(
     repo.git.checkout(main)
     assert result.returncode in (0, 1, 2), result.stdout + result.stderr
     return result.returncode, json.loads(out.read_text())
+
+
+def unavailable(what: str, install: str) -> NoReturn:
+    """A Debian package a test needs is missing: skip with a message, but fail under CI=true,
+    where the test must run (.ci/run installs the package)."""
+    message = f"{what} not found ({install})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}; CI must run this test")
+    pytest.skip(message)

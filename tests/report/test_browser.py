@@ -6,14 +6,15 @@ The screenshot goes to ``reports/screenshots/`` (git-ignored).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from perfgate.formatting import verdict_text
 from perfgate.report import write_reports
 from tests.report.report_synth import HOSTILE, SynthSpec, build_run
+from tests.support import unavailable
 
 pytestmark = pytest.mark.e2e  # real Chromium
 
@@ -31,10 +32,8 @@ LAUNCH_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run in CI: {reason}")
-    pytest.skip(f"{reason} (install Debian's chromium package; CI=true turns this skip into a failure)")
+def _unavailable(reason: str) -> NoReturn:
+    unavailable(reason, "apt-get install chromium")
 
 
 @pytest.fixture(scope="module")

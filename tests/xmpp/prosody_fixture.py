@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "prosody"
@@ -24,12 +24,8 @@ STARTUP_TIMEOUT_S = 20.0
 
 def require_prosody() -> None:
     """Skip without prosody, unless CI=true: there the test must run, so it fails."""
-    if shutil.which("prosody"):
-        return
-    message = "prosody not found (apt-get install prosody)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI must run the XMPP tests")
-    pytest.skip(message)
+    if not shutil.which("prosody"):
+        unavailable("prosody", "apt-get install prosody")
 
 
 @dataclass
