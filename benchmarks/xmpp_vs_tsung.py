@@ -170,6 +170,7 @@ def run_perfgate(port: int, work: Path, args: argparse.Namespace) -> dict[str, A
         "PERFGATE_STORM_LOGINS": str(args.logins),
         "PERFGATE_STORM_AT": str(args.storm_at),
         "PERFGATE_XMPP_USERS": str(SEEDED_USERS),
+        "PYTHONPATH": str(REPO),  # loadtests/, as `locust -f loadtests/xmppstorm.py` finds it
     }
     host = f"xmpp://127.0.0.1:{port}"
     child = [sys.executable, str(LOCUST_CHILD), str(out), host, str(args.chatters), str(args.duration)]
@@ -191,6 +192,14 @@ def run_generator(command: list[str], env: dict[str, str], timeout_s: float, fig
     return {"wall_s": time.monotonic() - started, **usage, **figures()}
 
 
+def per_thousand(run: dict[str, Any], logins: int) -> dict[str, float]:
+    """The generator's whole CPU per 1,000 storm logins, its peak RSS per 1,000 open descriptors."""
+    return {
+        "cpu_s_per_1000_logins": run["cpu_s"] * 1000 / logins,
+        "rss_mb_per_1000_fds": run["peak_rss_mb"] * 1000 / max(run["peak_fds"], 1),
+    }
+
+
 # -- Tsung ------------------------------------------------------------------------------------
 
 
@@ -205,7 +214,7 @@ def tsung_config(port: int, args: argparse.Namespace) -> str:
         "arrival_s": -(-args.logins // args.arrival_rate) + 1,
         "max_users": args.logins + args.chatters + 100,
         "duration_s": int(args.duration),
-        "barrier_timeout_ms": 30_000,
+        "barrier_timeout_ms": 5_000,  # released anyway 5 s after the last arrival, if some never connect
         "chatters": args.chatters,
         "rounds": 10_000,  # bounded by the load's duration
         "storm_user": STORM_ACCOUNT[0],
@@ -333,7 +342,9 @@ def main() -> None:
             prosody = start_prosody(data, port)
             try:
                 run = run_perfgate if tool == "perfgate" else run_tsung
-                results[tool] = run(port, work / tool if (work / tool).mkdir() is None else work, args)
+                (work / tool).mkdir()
+                results[tool] = run(port, work / tool, args)
+                results[tool].update(per_thousand(results[tool], args.logins))
             finally:
                 stop_tree(prosody)
             print(json.dumps({tool: {k: v for k, v in results[tool].items() if not k.startswith("tsung_")}}, indent=1))

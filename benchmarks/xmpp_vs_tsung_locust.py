@@ -1,10 +1,11 @@
 """The perfgate side of benchmarks/xmpp_vs_tsung.py: the generator process, alone.
 
-    python benchmarks/xmpp_vs_tsung_locust.py EVENTS_JSON xmpp://127.0.0.1:PORT CHATTERS SECONDS
+    PYTHONPATH=. python benchmarks/xmpp_vs_tsung_locust.py EVENTS_JSON xmpp://127.0.0.1:PORT CHATTERS SECONDS
 
-Runs ``XmppStormUser`` (``PERFGATE_STORM_LOGINS`` and ``PERFGATE_STORM_AT`` from the
-environment) and CHATTERS ``XmppUser``s through Locust's library API for SECONDS, then writes
-every request event as ``[type, name, start_time, response_time_ms, ok]`` to EVENTS_JSON.
+From a perfgate checkout (``loadtests/`` holds the reference scenarios). Runs
+``XmppStormUser`` (``PERFGATE_STORM_LOGINS`` and ``PERFGATE_STORM_AT`` from the environment)
+and CHATTERS ``XmppUser``s through Locust's library API for SECONDS, then writes every request
+event as ``[type, name, start_time, response_time_ms, ok]`` to EVENTS_JSON.
 A file of its own so that Locust (gevent) patches the standard library before anything else loads.
 """
 
@@ -19,7 +20,7 @@ import gevent
 import locust  # noqa: F401  (before the XMPP client: gevent patches the standard library)
 from locust.env import Environment
 
-from perfgate.reference.xmppstorm import XmppStormUser, XmppUser
+from loadtests.xmppstorm import XmppStormUser, XmppUser
 
 
 def main() -> None:
