@@ -274,7 +274,7 @@ def tsung_log_stats(log: Path) -> dict[str, Any]:
             values = [float(v) for v in match[2].split()] if match else []
         except ValueError:
             continue
-        if match and len(values) == 8 and values[0] > 0:
+        if match and len(values) == 7 and values[0] > 0:
             seen = samples.setdefault(match[1], {"count": 0, "sum": 0.0, "max": 0.0})
             seen["count"] += values[0]
             seen["sum"] += values[0] * values[1]
