@@ -211,7 +211,7 @@ def tsung_config(port: int, args: argparse.Namespace) -> str:
         "port": port,
         "logins": args.logins,
         "arrival_rate": args.arrival_rate,
-        "arrival_s": -(-args.logins // args.arrival_rate) + 1,
+        "arrival_s": 2 * -(-args.logins // args.arrival_rate) + 5,  # Poisson arrivals: room to start them all
         "max_users": args.logins + args.chatters + 100,
         "duration_s": int(args.duration),
         "barrier_timeout_ms": 5_000,  # released anyway 5 s after the last arrival, if some never connect
