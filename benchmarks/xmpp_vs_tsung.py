@@ -330,6 +330,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (Prosody data, Tsung logs)")
     args = parser.parse_args()
     tools = [t for t in args.tools.split(",") if t]
+    if not tools or set(tools) - {"perfgate", "tsung"}:
+        raise SystemExit(f"--tools: perfgate and/or tsung, comma-separated, got {args.tools!r}")
     if "tsung" in tools and not shutil.which("tsung"):
         raise SystemExit("tsung not found (apt-get install tsung)")
     work = Path(tempfile.mkdtemp(prefix="xmpp-vs-tsung-"))
