@@ -241,11 +241,24 @@ def _check_text(m: MetricComparison) -> str:
             f"regression: {m.candidate:.0f} acknowledged writes lost" if failed else "pass: no acknowledged write lost"
         )
     if m.metric == "went_down":
-        return "regression: the service went down instead of read-only" if failed else "pass: the service stayed up"
+        instead = "degrading" if m.name == "(redundancy)" else "read-only"
+        return f"regression: the service went down instead of {instead}" if failed else "pass: the service stayed up"
+    goal = f"goal {(1 - m.margin) * 100:.1f}%"
     if m.metric == "outage_reads_ok":
-        goal = f"goal {(1 - m.margin) * 100:.1f}%"
         ok = f"reads and logins {m.candidate * 100:.1f}% ok during the outage ({goal})"
         return f"regression: {ok}" if failed else "pass: reads and logins kept working"
+    if m.metric == "all_down_login_p50_ms":
+        hung = f"logins hung while every backend was down (p50 {value_text(m.candidate * 1000, 'p50')})"
+        return f"regression: {hung}" if failed else "pass: logins were answered at once while every backend was down"
+    if m.metric == "all_down_chat_ok":
+        lost = f"logged-in users' chat {m.candidate * 100:.1f}% ok while every backend was down ({goal})"
+        return f"regression: {lost}" if failed else "pass: logged-in users kept chatting while every backend was down"
+    if m.metric == "all_down_chat_continuity":
+        rate = f"chat while every backend was down at {m.candidate * 100:.0f}% of its all-up rate ({goal})"
+        return f"regression: {rate}" if failed else f"pass: {rate}"
+    if m.metric == "degraded_login_ok":
+        ok = f"logins {m.candidate * 100:.1f}% ok while some backends were down ({goal})"
+        return f"regression: {ok}" if failed else f"pass: {ok}"
     return f"{m.verdict.value}: {m.metric} {m.name}"
 
 

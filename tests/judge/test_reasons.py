@@ -11,10 +11,10 @@ import pytest
 
 from perfgate.codec import verdict_from_dict, verdict_to_dict
 from perfgate.config import JudgeConfig
-from perfgate.figures import FailoverFigures
+from perfgate.figures import FailoverFigures, PhaseFigures, RedundancyFigures
 from perfgate.formatting import note_text, reason_text, verdict_text
 from perfgate.judge import judge
-from perfgate.judge.invariants import failover_checks, with_checks
+from perfgate.judge.invariants import failover_checks, redundancy_checks, with_checks
 from perfgate.judge.verdicts import verdict_of, with_cpu_context
 from perfgate.model import Basis, MetricComparison, Note, NoteKind, Reason, Revision, RoundMetrics, Side, State
 
@@ -117,3 +117,23 @@ def test_a_version_4_verdict_keeps_its_notes_as_sentences() -> None:
     old = verdict_from_dict(data)
     assert old.notes == (Note(NoteKind.STORED, text=data["notes"][0]),)
     assert note_text(old.notes[0]) == data["notes"][0]
+
+
+def test_a_failed_redundancy_check_says_what_the_users_saw() -> None:
+    up = RedundancyFigures(side="baseline", group="auth", scenario="chat", phases=(_all_down(1.3, 1.0),))
+    hang = RedundancyFigures(side="candidate", group="auth", scenario="chat", phases=(_all_down(4107.0, 1.0),))
+    logout = RedundancyFigures(side="candidate", group="auth", scenario="chat", phases=(_all_down(1.3, 0.0),))
+    texts = {m.metric: reason_text(m) for m in redundancy_checks([up, hang])}
+    assert texts["all_down_login_p50_ms"] == "regression: logins hung while every backend was down (p50 4,107 ms)"
+    assert texts["went_down"] == "pass: the service stayed up"
+    texts = {m.metric: reason_text(m) for m in redundancy_checks([up, logout])}
+    assert texts["all_down_chat_ok"] == (
+        "regression: logged-in users' chat 0.0% ok while every backend was down (goal 95.0%)"
+    )
+    assert texts["all_down_login_p50_ms"] == "pass: logins were answered at once while every backend was down"
+
+
+def _all_down(login_p50_ms: float, send_ok_rate: float) -> PhaseFigures:
+    return PhaseFigures(
+        phase="all down", logins=10, login_ok_rate=0.0, login_p50_ms=login_p50_ms, sends=50, send_ok_rate=send_ok_rate
+    )
