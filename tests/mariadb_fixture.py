@@ -14,7 +14,7 @@ from tests.support import unavailable
 def require_mariadb() -> None:
     """Skip without mariadbd, unless CI=true: there the test must run, so it fails."""
     if find_binaries() is None:
-        unavailable("mariadbd/mariadb-install-db", "apt-get install mariadb-server")
+        unavailable("mariadbd/mariadb-install-db", "apt-get install mariadb-server", "MariaDB")
 
 
 def mariadb_processes(workdir: Path) -> list[psutil.Process]:

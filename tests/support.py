@@ -169,10 +169,10 @@ def gate_flagged_commit(
     return result.returncode, json.loads(out.read_text())
 
 
-def unavailable(what: str, install: str) -> NoReturn:
+def unavailable(what: str, install: str, tests: str) -> NoReturn:
     """A Debian package a test needs is missing: skip with a message, but fail under CI=true,
-    where the test must run (.ci/run installs the package)."""
+    where the ``tests`` ("MariaDB", "XMPP", ...) must run (.ci/run installs the package)."""
     message = f"{what} not found ({install})"
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI must run this test")
+        pytest.fail(f"{message}; CI must run the {tests} tests")
     pytest.skip(message)

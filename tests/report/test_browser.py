@@ -33,7 +33,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
 
 
 def _unavailable(reason: str) -> NoReturn:
-    unavailable(reason, "apt-get install chromium")
+    unavailable(reason, "apt-get install chromium", "browser")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ STARTUP_TIMEOUT_S = 20.0
 def require_prosody() -> None:
     """Skip without prosody, unless CI=true: there the test must run, so it fails."""
     if not shutil.which("prosody"):
-        unavailable("prosody", "apt-get install prosody")
+        unavailable("prosody", "apt-get install prosody", "XMPP")
 
 
 @dataclass
