@@ -61,7 +61,9 @@ def test_archiving_every_message_is_a_regression(tmp_path):
     by_key = {(m["name"], m["metric"]): m for m in verdict["metrics"]}
     cpu = by_key[("(target)", "cpu_per_request")]
     assert code == 1 and verdict["reason"].startswith("regression"), verdict["reason"]
-    assert cpu["verdict"] == "regression" and cpu["ci_low"] > 1.10, cpu["reason"]  # measured: +40-58%
+    # the gate's own decision, then the size: +40-58% measured; with 3 pairs the CI's lower end
+    # swings (+4.9% once in CI), the point estimate does not
+    assert cpu["verdict"] == "regression" and cpu["ratio"] > 1.15, cpu["reason"]
     for step in ("connect", "auth", "bind", "roster", "presence", "send", "deliver"):  # every step was judged
         assert by_key[(step, "error_rate")]["verdict"] != "regression", by_key[(step, "error_rate")]["reason"]
     assert_no_children()
