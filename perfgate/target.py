@@ -157,32 +157,36 @@ class Target:
             os.sched_setaffinity(0, self.cpus)
 
     def wait_ready(self) -> None:
-        """Probe until ready: HTTP 200 at ``ready_path``, or (``ready_probe = "tcp"``) an accepted connect."""
+        """Probe until ready (:meth:`answers`), or raise after ``ready_timeout``."""
         deadline = time.monotonic() + self.config.ready_timeout
-        tcp = self.config.ready_probe == "tcp"
-        where = f"{HOST}:{self.port} (TCP)" if tcp else self.url + self.config.ready_path
         while time.monotonic() < deadline:
             self.check_alive()
-            if self._accepts_tcp() if tcp else self._answers_http(where):
+            if self.answers():
                 return
             time.sleep(0.05)
         raise TargetError(
-            f"{self.label} target not ready at {where} after {self.config.ready_timeout:g}s "
+            f"{self.label} target not ready at {self.ready_address} after {self.config.ready_timeout:g}s "
             f"([target] ready_timeout){self._log_tail()}"
         )
 
-    def _answers_http(self, url: str) -> bool:
+    @property
+    def ready_address(self) -> str:
+        """What the ready probe looks at, in words."""
+        return f"{HOST}:{self.port} (TCP)" if self.config.ready_probe == "tcp" else self.url + self.config.ready_path
+
+    def answers(self, timeout: float = 1.0) -> bool:
+        """One look of the ready probe: HTTP 200 at ``ready_path``, or (``ready_probe = "tcp"``)
+        an accepted connect. Start-up and chaos's steady-state probe both ask this."""
+        if self.config.ready_probe == "tcp":
+            try:
+                with socket.create_connection((HOST, self.port), timeout=timeout):
+                    return True
+            except OSError:
+                return False
         try:
-            with urlopen(url, timeout=1) as response:
+            with urlopen(self.url + self.config.ready_path, timeout=timeout) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError, ValueError):
-            return False
-
-    def _accepts_tcp(self) -> bool:
-        try:
-            with socket.create_connection((HOST, self.port), timeout=1):
-                return True
-        except OSError:
             return False
 
     def check_alive(self) -> None:

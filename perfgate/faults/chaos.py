@@ -140,7 +140,8 @@ class Managed:
 
 
 def target_process(target: Any, name: str = "target") -> Managed:
-    """Adapt a :class:`perfgate.target.Target` (restart = stop, then start and wait ready)."""
+    """Adapt a :class:`perfgate.target.Target`: restart = stop, then start and wait ready; the
+    steady-state probe is the target's own ready probe (HTTP or TCP)."""
 
     def pid() -> int | None:
         proc = target.proc
@@ -150,7 +151,7 @@ def target_process(target: Any, name: str = "target") -> Managed:
         target.stop()
         target.start()
 
-    return Managed(name, pid, restart, target.url + target.config.ready_path)
+    return Managed(name, pid, restart, lambda: bool(target.answers(timeout=0.5)))
 
 
 def _signal(proc: ManagedProcess, sig: int) -> None:

@@ -178,6 +178,18 @@ def test_chaos_on_a_real_target(tmp_path: Path) -> None:
         assert target.proc is not None and target.proc.poll() is None
 
 
+def test_chaos_on_a_tcp_target_probes_it_over_tcp(tmp_path: Path) -> None:
+    """A target with ``ready_probe = "tcp"`` (XMPP, SMTP, ...) answers no HTTP: chaos must time its
+    recovery with the same probe that said it was ready."""
+    serve = "import socket; s = socket.create_server(('{host}', {port})); [s.accept()[0].close() for _ in iter(int, 1)]"
+    config = TargetConfig(command=f'{{python}} -c "{serve}"', ready_probe="tcp", ready_timeout=20)
+    target = Target(config, tmp_path, tmp_path / "data", Side.BASELINE)
+    with target:
+        (window,) = run([{"at": 0.2, "action": "kill", "for": 0.3}], [target_process(target)], settle=8)
+        assert window.detail.error is None, window.detail.error
+        assert window.detail.recover_ms is not None
+
+
 def test_unknown_process_is_refused(server: HttpServer) -> None:
     with pytest.raises(FaultError, match=r"chaos\[0\]\.process: no managed process 'db'"):
         ChaosRunner(parse_chaos([{"at": 1, "action": "kill", "process": "db"}]), [server.managed()])
