@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
 import sys
 
 import git
 import pytest
 
+from perfgate.commands.init import template
 from perfgate.config import load_config
 from tests.support import run_cli
 
@@ -44,6 +48,52 @@ def test_init_keeps_an_existing_locustfile(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "load.py").read_text() == "# mine\n"
     assert load_config(directory=tmp_path).scenarios[0].user_classes == ("Shopper",)
+
+
+ONE_TASK = """
+import json, sys
+from locust.env import Environment
+from locust.util.load_locustfile import load_locustfile
+
+classes, _ = load_locustfile(sys.argv[1])
+classes["ServiceUser"].host = sys.argv[2]  # as Locust's runner and perfgate's side classes set it
+environment = Environment(user_classes=[classes["ServiceUser"]])
+fired = []
+environment.events.request.add_listener(
+    lambda request_type, name, exception=None, **_: fired.append([request_type, name, exception is None])
+)
+classes["ServiceUser"](environment).connect()
+print(json.dumps(fired))
+"""
+TCP_SERVE = (
+    f"{sys.executable} -c \"import socket; s = socket.create_server(('127.0.0.1', {{port}})); "
+    '[s.accept()[0].close() for _ in iter(int, 1)]"'
+)
+
+
+def test_init_for_a_service_that_speaks_no_http(tmp_path):
+    """``--ready-probe tcp``: the config probes the port, and the starter locustfile times a TCP connect."""
+    result = run_cli("init", "--command", TCP_SERVE, "--ready-probe", "tcp", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    config = load_config(directory=tmp_path)
+    assert config.target.ready_probe == "tcp" and config.target.metrics_path is None
+    assert "it accepts connections on {port}" in result.stdout
+    starter = tmp_path / "locustfile.py"
+    assert "class ServiceUser(User)" in starter.read_text()
+
+    # One task of the starter, in a real Locust environment, against a real listener (Locust
+    # monkey-patches whatever imports it, so it runs in a subprocess).
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        host = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        ran = subprocess.run(
+            [sys.executable, "-c", ONE_TASK, str(starter), host], capture_output=True, text=True, timeout=60
+        )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout.splitlines()[-1]) == [["TCP", "connect", True]]
+
+
+def test_the_demo_config_probes_over_http():
+    assert 'ready_probe = "http"' in template()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.prompt import Prompt
 
-from perfgate.config import CONFIG_NAME, METRIC_MARGINS, JudgeConfig, RoundsConfig, ScenarioConfig, TargetConfig
+from perfgate.config import (
+    CONFIG_NAME,
+    METRIC_MARGINS,
+    READY_PROBES,
+    JudgeConfig,
+    RoundsConfig,
+    ScenarioConfig,
+    TargetConfig,
+)
 from perfgate.errors import ConfigError
 from perfgate.outcome import Outcome
 
@@ -26,6 +34,7 @@ TEMPLATE = """\
 # Placeholders: {{port}} {{data_dir}} {{python}} {{worktree}} {{host}} (shell-quoted for you).
 command = {command}
 ready_path = {ready_path}     # polled until it answers 200
+ready_probe = "{target.ready_probe}"        # http: GET ready_path; tcp: the port accepts a connection (XMPP, SMTP, ...)
 metrics_path = {metrics_path}   # JSON or Prometheus text (connections, queue_depth, mode); false: none
 ready_timeout = {target.ready_timeout:g}          # seconds
 stop_timeout = {target.stop_timeout:g}           # seconds between SIGTERM and SIGKILL
@@ -89,7 +98,8 @@ path = ".perfgate"          # or s3://bucket/prefix (needs perfgate[aws])
 dir = "reports"
 """
 
-STARTER_LOCUSTFILE = '''\
+STARTER_LOCUSTFILES = {
+    "http": '''\
 """Load for perfgate (and plain `locust -f {name}`): replace the task with your service's requests.
 
 Every request is a Locust request event; perfgate splits them by side and judges each name."""
@@ -103,7 +113,45 @@ class ServiceUser(HttpUser):
     @task
     def ready(self) -> None:
         self.client.get({ready_path})
-'''
+''',
+    "tcp": '''\
+"""Load for perfgate (and plain `locust -f {name}`): replace the task with your protocol's client.
+
+perfgate passes the host as http://HOST:PORT, for its address only. Every step you time is a
+Locust request event; perfgate splits them by side and judges each name."""
+
+import socket
+import time
+from urllib.parse import urlsplit
+
+from locust import User, between, task
+
+
+class ServiceUser(User):
+    wait_time = between(0.02, 0.1)
+
+    @task
+    def connect(self) -> None:
+        address = urlsplit(self.host)
+        started, start = time.time(), time.perf_counter()
+        error = None
+        try:
+            with socket.create_connection((address.hostname, address.port), timeout=5):
+                pass
+        except OSError as exc:
+            error = exc
+        self.environment.events.request.fire(
+            request_type="TCP",
+            name="connect",
+            start_time=started,
+            response_time=(time.perf_counter() - start) * 1000,
+            response_length=0,
+            response=None,
+            exception=error,
+            context=self.context(),
+        )
+''',
+}
 
 
 def template(target: TargetConfig | None = None, load: ScenarioConfig | None = None) -> str:
@@ -129,6 +177,9 @@ def template(target: TargetConfig | None = None, load: ScenarioConfig | None = N
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--command", help="how to start your service; use {port} (asked for on a terminal)")
     parser.add_argument("--ready-path", help="path that answers 200 once it is up (default: /health)")
+    parser.add_argument(
+        "--ready-probe", choices=READY_PROBES, default="http", help="tcp: a service that speaks no HTTP (default: http)"
+    )
     parser.add_argument("--metrics-path", help="JSON or Prometheus metrics path, or 'false' (default: false)")
     parser.add_argument("--locustfile", help="your Locust file (default: locustfile.py, written if missing)")
     parser.add_argument("--user-class", action="append", help="a Locust user class to run (repeatable)")
@@ -146,11 +197,14 @@ def _ask(args: argparse.Namespace, console: Console) -> tuple[TargetConfig, Scen
         command = Prompt.ask("command that starts your service on {port}", console=console)
     if "{port}" not in command:
         raise ConfigError(f"init: --command {command!r} must use {{port}}, the port perfgate gives each side")
-    ready = args.ready_path or ("/health" if args.command else Prompt.ask("ready path", default="/health"))
+    tcp = args.ready_probe == "tcp"
+    ready = args.ready_path or ("/health" if args.command or tcp else Prompt.ask("ready path", default="/health"))
     metrics = None if args.metrics_path in (None, "false") else args.metrics_path
     locustfile = args.locustfile or "locustfile.py"
     classes = tuple(args.user_class or ["ServiceUser"])
-    target = replace(TargetConfig(), command=command, ready_path=ready, metrics_path=metrics)
+    target = replace(
+        TargetConfig(), command=command, ready_path=ready, ready_probe=args.ready_probe, metrics_path=metrics
+    )
     return target, replace(ScenarioConfig(name="main"), locustfile=locustfile, user_classes=classes)
 
 
@@ -170,7 +224,10 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
         if not args.demo and not starter.exists():
             starter.parent.mkdir(parents=True, exist_ok=True)
             starter.write_text(
-                STARTER_LOCUSTFILE.format(name=load.locustfile, ready_path=json.dumps(target.ready_path)), "utf-8"
+                STARTER_LOCUSTFILES[target.ready_probe].format(
+                    name=load.locustfile, ready_path=json.dumps(target.ready_path)
+                ),
+                "utf-8",
             )
             written.append(starter)
     except OSError as exc:
@@ -187,9 +244,15 @@ def _next_steps(target: TargetConfig, load: ScenarioConfig) -> str:
         [
             "next steps:",
             f"  1. check that `{target.command}` starts your service from a fresh checkout, on {{port}},",
-            f"     and that {target.ready_path} answers 200 once it is up",
+            f"     and that {_ready_words(target)} once it is up",
             f"  2. make {load.locustfile} send your service's real requests (`locust -f {load.locustfile}` runs it)",
             "  3. commit perfgate.toml and the locustfile, then: perfgate run --baseline HEAD~1 --candidate HEAD",
             "  4. in CI: copy infra/ci/perfgate.yml, or gate pushes with: perfgate hook install pre-push",
         ]
     )
+
+
+def _ready_words(target: TargetConfig) -> str:
+    if target.ready_probe == "tcp":
+        return "it accepts connections on {port}"
+    return f"{target.ready_path} answers 200"
