@@ -248,6 +248,13 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
     fig = figure(9.6, 2.6, layout=None)
     fig.subplots_adjust(left=0.075, right=0.99, bottom=0.17, top=0.9, wspace=0.2)
     ax, rax = fig.subplots(1, 2, width_ratios=[1.35, 1])
+    _values_panel(ax, values, comparison, unit_scale, unit)
+    _change_panel(rax, values, comparison)
+    return to_svg(fig, f"{comparison.name} {comparison.metric} per round")
+
+
+def _values_panel(ax: Axes, values: pd.DataFrame, comparison: MetricComparison, unit_scale: float, unit: str) -> None:
+    """Each side's value per round: pairs joined, confirmation rounds hollow, invalid rounds crossed."""
     scaled = values.assign(value=values["value"] / unit_scale)
     for _, group in scaled[scaled["valid"].astype(bool)].groupby("pair"):
         if group["side"].nunique() == 2:
@@ -287,6 +294,9 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
     if not values.empty:
         ax.set_xticks(sorted(set(values["round"])))
 
+
+def _change_panel(rax: Axes, values: pd.DataFrame, comparison: MetricComparison) -> None:
+    """The per-pair ratio (or difference) in its margin band, and the verdict's estimate with its CI."""
     # Error rates are judged as a difference with an absolute tolerance, the rest as ratios.
     difference = is_difference(comparison)
     scale = 100.0 if difference else 1.0  # differences shown in percentage points
@@ -334,4 +344,3 @@ def round_series(values: pd.DataFrame, comparison: MetricComparison, unit_scale:
     rax.set_ylabel("difference (pp)" if difference else "ratio")
     rax.set_title(f"{'difference' if difference else 'ratio'} per pair · {comparison.verdict.value}")
     rax.legend(loc="best")
-    return to_svg(fig, f"{comparison.name} {comparison.metric} per round")
