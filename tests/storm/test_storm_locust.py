@@ -42,6 +42,8 @@ def test_plain_locust_cli(im_server: Callable[[], ImServer], tmp_path: Path) -> 
             "4",
             "-t",
             "7s",
+            "--stop-timeout",  # the storm task finishes (bounded by its 20 s timeout): every login counts
+            "40",
             "--host",
             server.url,
             "--csv",

@@ -73,7 +73,10 @@ def test_headless_cli_run_reports_every_step(prosody: Prosody, tmp_path: Path) -
     counts = {name: int(rows[name]["Request Count"]) for name in STEPS}
     assert all(counts[name] > 0 for name in STEPS), counts
     assert all(int(r["Failure Count"]) == 0 for r in rows.values()), rows
-    assert counts["connect"] >= 8 and counts["auth"] == counts["bind"] == counts["roster"] == counts["connect"]
+    # Each session steps connect -> auth -> bind -> roster. The run's time limit stops each user
+    # wherever it is, so it may cut one session per user short (a CI run saw auth 88, bind 87).
+    chain = [counts[name] for name in ("connect", "auth", "bind", "roster")]
+    assert chain[0] >= 8 and chain == sorted(chain, reverse=True) and chain[0] - chain[-1] <= 8, counts
     # Most chat messages reach an online contact (a few meet one that is logging in again).
     assert counts["deliver"] > counts["send"] // 2, counts
 
