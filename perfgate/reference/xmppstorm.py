@@ -17,7 +17,8 @@ process may open are not sent and count as failed (``no descriptor``).
 Recorded with the names ``perfgate.faults.storm`` reads back (its windows and impact apply):
 
 - ``XMPP storm_login``: one per login, from its send to its SASL answer; a failure names its
-  class (``not-authorized``, ``temporary-auth-failure``, ``timed out``, ``closed``, ...).
+  class (``not-authorized``, ``temporary-auth-failure``, ``timed out``, ``closed``, ...; a
+  round that ends first leaves ``storm stopped before the answer``).
 - ``STORM storm_connect``: the connect phase in ms, ``response_length`` connections opened.
 - ``STORM storm_release``: ``start_time`` the first send, ``response_time`` the release spread
   (first to last send) in ms, ``response_length`` the logins sent.
@@ -115,20 +116,22 @@ class _XmppStorm:
     def run(self, release_at: float, timeout_s: float) -> StormFigures:
         group = gevent.pool.Group()
         connect_start, connect_start_ns = time.perf_counter(), time.time_ns()
-        for attempt in self.attempts:
-            group.spawn(self._login, attempt, timeout_s)
-        while not all(a.stream is not None or a.error is not None for a in self.attempts):
-            gevent.sleep(0.05)
-            if time.perf_counter() - connect_start > timeout_s * 2:
-                break
-        connect_ms = (time.perf_counter() - connect_start) * 1000
-        connected = sum(1 for a in self.attempts if a.stream is not None and a.error is None)
-        if (delay := release_at - time.time()) > 0:
-            gevent.sleep(delay)
-        sent = self._release()
-        self.released.set()
-        group.join(timeout=timeout_s + 5)
-        group.kill(block=True, timeout=5)
+        try:
+            for attempt in self.attempts:
+                group.spawn(self._login, attempt, timeout_s)
+            while not all(a.stream is not None or a.error is not None for a in self.attempts):
+                gevent.sleep(0.05)
+                if time.perf_counter() - connect_start > timeout_s * 2:
+                    break
+            connect_ms = (time.perf_counter() - connect_start) * 1000
+            connected = sum(1 for a in self.attempts if a.stream is not None and a.error is None)
+            if (delay := release_at - time.time()) > 0:
+                gevent.sleep(delay)
+            sent = self._release()
+            self.released.set()
+            group.join(timeout=timeout_s + 5)
+        finally:  # stragglers (or all, if the driver is stopped with its round) report themselves as failed
+            group.kill(block=True, timeout=5)
         for _ in range(self.logins - len(self.attempts)):
             self._fail(XmppError("no descriptor"), 0)
         sends = [a.sent_ns for a in self.attempts if a.sent_ns] or [time.time_ns()]
@@ -162,15 +165,15 @@ class _XmppStorm:
 
     def _login(self, attempt: _Login, timeout_s: float) -> None:
         try:
-            with self.gate:
-                sock = gsocket.create_connection(self.server, timeout=timeout_s)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                attempt.stream = XmlStream(sock, self.domain)
-                attempt.stream.open()
-        except (OSError, XmppError) as exc:
-            attempt.error = exc
-        self.released.wait()
-        try:
+            try:
+                with self.gate:
+                    sock = gsocket.create_connection(self.server, timeout=timeout_s)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    attempt.stream = XmlStream(sock, self.domain)
+                    attempt.stream.open()
+            except (OSError, XmppError) as exc:
+                attempt.error = exc
+            self.released.wait()
             if attempt.error is not None or attempt.stream is None or not attempt.sent_ns:
                 raise attempt.error or XmppError("not sent")
             answer = attempt.stream.read()
@@ -181,6 +184,8 @@ class _XmppStorm:
             self.report(attempt.sent_ns, time.time_ns(), None)
         except (OSError, XmppError) as exc:
             self._fail(exc, attempt.sent_ns)
+        except gevent.GreenletExit:  # stopped before its answer: a failure, not a login that never was
+            self._fail(XmppError("storm stopped before the answer"), attempt.sent_ns)
         finally:
             if attempt.stream is not None:
                 attempt.stream.sock.close()

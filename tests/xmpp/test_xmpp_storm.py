@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from perfgate.load.runner import LoadSpec, LoadTarget, run_load
+from perfgate.model import Side
 from tests.xmpp.prosody_fixture import REPO, Prosody
 
 pytestmark = pytest.mark.e2e  # real Locust load on a real Prosody
@@ -54,3 +56,23 @@ def test_failed_storm_logins_are_counted_by_class(prosody: Prosody, tmp_path: Pa
     assert int(rows["storm_login"]["Failure Count"]) == 200
     by_class = {(f["Name"], f["Error"]): int(f["Occurrences"]) for f in failures}
     assert by_class[("storm_login", "XmppError('not-authorized')")] == 200, by_class
+
+
+def test_a_storm_cut_by_the_end_of_its_round_counts_every_login_as_failed(prosody: Prosody, tmp_path: Path) -> None:
+    """perfgate ends a round by stopping its users at once: a storm still waiting for its answers
+    reports every login as failed, never as a login that was not there (the slowest would go
+    missing from the figures). Its release is due at 30 s, after the 4 s round."""
+    spec = LoadSpec(
+        locustfile=str(REPO / "loadtests/xmppstorm.py"),
+        user_classes=("XmppUser", "XmppStormUser"),
+        users=3,
+        spawn_rate=3,
+        warmup=0.5,
+        duration=4.0,
+        targets=(LoadTarget(Side.BASELINE, prosody.url),),
+        env={"PERFGATE_STORM_LOGINS": "200", "PERFGATE_STORM_AT": "30", "PERFGATE_XMPP_USERS": "40"},
+    )
+    samples = run_load(spec, tmp_path / "load").samples.to_pandas()
+    logins = samples[samples["name"] == "storm_login"]
+    assert len(logins) == 200 and not logins["ok"].any(), logins["error"].value_counts()
+    assert (logins["error"].str.contains("storm stopped before the answer")).all()
