@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import csv
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,7 +27,6 @@ SMALL = {
 
 def test_plain_locust_cli(im_server: Callable[[], ImServer], tmp_path: Path) -> None:
     server = im_server()
-    prefix = tmp_path / "storm"
     proc = subprocess.run(
         [
             sys.executable,
@@ -46,9 +45,7 @@ def test_plain_locust_cli(im_server: Callable[[], ImServer], tmp_path: Path) -> 
             "40",
             "--host",
             server.url,
-            "--csv",
-            str(prefix),
-            "--only-summary",
+            "--json",  # the stats after every user stopped (the CSV is a snapshot taken while they run)
         ],
         cwd=tmp_path,
         env=env(**SMALL),
@@ -57,13 +54,12 @@ def test_plain_locust_cli(im_server: Callable[[], ImServer], tmp_path: Path) -> 
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    with open(f"{prefix}_stats.csv", newline="") as f:
-        rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
-    assert int(rows[("POST", "storm_login")]["Request Count"]) == 400  # 2 clients x 200, once
-    assert int(rows[("POST", "storm_login")]["Failure Count"]) == 0
-    assert int(rows[("STORM", "storm_release")]["Request Count"]) == 1
-    assert int(rows[("STORM", "storm_connect")]["Request Count"]) == 1
-    assert int(rows[("WS", "deliver")]["Request Count"]) > 0  # steady ChatUsers kept talking
+    rows = {(r["method"], r["name"]): r for r in json.loads(proc.stdout)}
+    assert rows[("POST", "storm_login")]["num_requests"] == 400  # 2 clients x 200, once
+    assert rows[("POST", "storm_login")]["num_failures"] == 0
+    assert rows[("STORM", "storm_release")]["num_requests"] == 1
+    assert rows[("STORM", "storm_connect")]["num_requests"] == 1
+    assert rows[("WS", "deliver")]["num_requests"] > 0  # steady ChatUsers kept talking
 
 
 @pytest.fixture
