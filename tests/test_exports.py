@@ -24,8 +24,6 @@ PACKAGES = [
     "perfgate.report",
     "perfgate.store",
 ]
-#: Packages whose ``__all__`` is incomplete today, and the public names it lacks.
-INCOMPLETE = {"perfgate.store": "imports Path (from pathlib) as a public name without exporting it"}
 
 
 #: Imported for the compiler or the type checker, never exported: ``from __future__ import annotations`` and
@@ -48,15 +46,7 @@ def exported(module: types.ModuleType) -> list[str]:
     return list(names)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"{name} {INCOMPLETE[name]}"))
-        if name in INCOMPLETE
-        else name
-        for name in PACKAGES
-    ],
-)
+@pytest.mark.parametrize("name", PACKAGES)
 def test_all_is_exactly_the_public_names(name: str) -> None:
     module = importlib.import_module(name)
     names = exported(module)
