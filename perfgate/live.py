@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from perfgate.config import Config, LiveConfig, TargetConfig
+from perfgate.config import LIVE_REQUIRED, Config, LiveConfig, TargetConfig
 from perfgate.errors import ConfigError, TargetError
 from perfgate.loopback import urlopen
 from perfgate.model import Revision, Side
@@ -96,7 +96,7 @@ def check_live(config: Config) -> None:
 
 def check_live_limits(config: Config) -> None:
     """The required [live] limits, and scenarios fit for somebody's running service."""
-    for key in ("rate", "max_requests", "max_duration"):
+    for key in LIVE_REQUIRED:
         if getattr(config.live, key) is None:
             raise ConfigError(f"{config.path}: [live] {key} is required for live targets")
     for scenario in config.scenarios:

@@ -18,6 +18,7 @@ import perfgate.faults as faults
 PACKAGES = [
     "perfgate",
     "perfgate.cluster",
+    "perfgate.config",
     "perfgate.deps",
     "perfgate.faults",
     "perfgate.judge",
