@@ -285,12 +285,10 @@ class ChaosRunner:
             if before is None:
                 before = run_probe(self.probes[spec.process])
             record["steady_before"] = before.ok
-        now = time.time_ns()
-        planned = self.t0_ns + int(step.at * 1e9)
         prefix = "restore_" if step.restores and spec.action in (Action.KILL, Action.PAUSE) else ""
-        record[f"{prefix}planned_ns"], record[f"{prefix}real_ns"] = planned, now
-        if step.restores:
-            record["restore_ns"] = now
+        record[f"{prefix}planned_ns"] = self.t0_ns + int(step.at * 1e9)
+        if step.restores:  # back from the moment it is restored (a restart then takes its time)
+            record[f"{prefix}real_ns"] = record["restore_ns"] = time.time_ns()
         try:
             if step.kind == "kill":
                 _signal(proc, signal.SIGKILL)
@@ -306,6 +304,8 @@ class ChaosRunner:
                 proc.restart()
         except Exception as exc:  # a failed restart is an outcome of the round, kept in the window
             record["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        if not step.restores:  # down from the signal on: a busy thread may read the clock well before it
+            record["real_ns"] = time.time_ns()
         record["done_ns"] = time.time_ns()
 
     # -- the figures ------------------------------------------------------------------

@@ -77,17 +77,25 @@ def _within(times: pd.Series, spans: Sequence[Span]) -> pd.Series:
     return inside
 
 
+def decided_ns(samples: pd.DataFrame) -> pd.Series:
+    """When each request's outcome was settled, for counting it in a phase: a success when it was
+    sent (a member was up to serve it, though its answer may land after that member died), a
+    failure when it was answered (a login sent just before the last member died and refused after
+    met the all-down phase, not the one before)."""
+    answered_ns = samples["t_ns"] + (samples["latency_us"] * 1000).astype("int64")
+    return samples["t_ns"].where(samples["ok"].astype(bool), answered_ns)
+
+
 def phase_figures(samples: pd.DataFrame, spans: Sequence[tuple[str, int, int]]) -> tuple[PhaseFigures, ...]:
     """Logins and chat per phase; a phase that recurs (``all up`` before and after) is pooled.
     Latencies are of the requests sent in the phase (a login that hangs shows where it began);
-    success rates and counts, of the requests answered in it (a login sent just before the last
-    member died and refused after is the all-down phase's answer, not the one before)."""
-    answered_ns = samples["t_ns"] + (samples["latency_us"] * 1000).astype("int64")
+    success rates and counts, of the requests decided in it (:func:`decided_ns`)."""
+    decided = decided_ns(samples)
     out = []
     for name in dict.fromkeys(n for n, _, _ in spans):
         mine = [(a, b) for n, a, b in spans if n == name]
-        sent, answered = samples[_within(samples["t_ns"], mine)], samples[_within(answered_ns, mine)]
-        logins, sends = answered[answered["name"] == "login"], answered[answered["name"] == "send"]
+        sent, settled = samples[_within(samples["t_ns"], mine)], samples[_within(decided, mine)]
+        logins, sends = settled[settled["name"] == "login"], settled[settled["name"] == "send"]
         sent_logins = sent[sent["name"] == "login"]
         delivers = sent[(sent["name"] == "deliver") & sent["ok"].astype(bool)]
         out.append(

@@ -127,3 +127,14 @@ def test_a_login_refused_after_the_last_member_died_counts_for_all_down() -> Non
     assert figures.phase("two down").login_ok_rate == 1.0  # type: ignore[union-attr]
     assert figures.phase("all down").logins == 3  # type: ignore[union-attr]
     assert figures.phase("two down").login_max_ms == 60.0  # type: ignore[union-attr]  # latency: where it began
+
+
+def test_a_login_served_before_the_last_member_died_counts_before_it() -> None:
+    """Its answer lands in all down (a CI run once read "logins ok 6%" there), but a member served it."""
+    edge = pd.concat(
+        [GOOD, samples([(5.99, "login", True, 20.0)])], ignore_index=True
+    )  # sent at 5.99, answered ok at 6.01
+    figures = redundancy_figures(edge, "baseline", "auth", OUTAGES, 0, 15 * S)
+    down, before = figures.phase("all down"), figures.phase("two down")
+    assert down is not None and (down.logins, down.login_ok_rate) == (2, 0.0)
+    assert before is not None and (before.logins, before.login_ok_rate) == (2, 1.0)
