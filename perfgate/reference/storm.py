@@ -53,9 +53,9 @@ import gevent.pool
 from gevent import socket as gsocket
 from locust import User, constant, task
 
-try:  # plain `locust -f loadtests/storm.py` puts loadtests/ itself on sys.path
-    from loadtests.im import ChatUser
-except ImportError:  # pragma: no cover - only without the installed package
+try:  # imported as a package: loadtests.storm, or perfgate.reference.storm from an installed perfgate
+    from .im import ChatUser
+except ImportError:  # plain `locust -f loadtests/storm.py` loads this file alone, its folder on sys.path
     from im import ChatUser  # type: ignore[no-redef,import-not-found]
 
 __all__ = [
