@@ -55,6 +55,7 @@ from perfgate.model import RESOURCE_COLUMNS, SAMPLE_COLUMNS, Manifest, MetricCom
 from perfgate.redact import redact
 from perfgate.report import plots, timeline
 from perfgate.report.requests import failures, name_summary
+from perfgate.report.storms import STORM_COLUMNS, storm_rows
 from perfgate.report.summary import change_key, counts, flagged, junit_xml, markdown_summary, order_metrics
 from perfgate.store.local import LocalStore
 from perfgate.store.names import check_name
@@ -391,6 +392,8 @@ def render_html(data: RunData) -> str:
         "scenarios": scenarios,
         "round_rows": _round_rows(data),
         "phase_rows": _phase_rows(data),
+        "storm_columns": STORM_COLUMNS,
+        "storm_rows": storm_rows(data.rounds, data.samples),
         "plot_errors": plot_errors,
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "perfgate_version": __version__,
