@@ -2,9 +2,9 @@
 
 The chat scenario's costly commit turns on message archiving (mod_mam with Prosody's internal
 file storage: every chat message appended to the sender's and the receiver's archive files).
-The storm scenario's seeds the accounts with Prosody's own default of 10,000 PBKDF2 iterations
-instead of 4,096, so each of the storm's SASL PLAIN logins costs the server more hashing. The
-A/A pair differs in a comment only.
+The storm scenario's costly commit seeds the accounts with Prosody's own default of 10,000
+PBKDF2 iterations instead of 4,096, so each of the storm's SASL PLAIN logins costs the server
+more hashing. The A/A pair differs in a comment only.
 """
 
 from __future__ import annotations
@@ -105,5 +105,5 @@ def test_a_costlier_password_hash_is_a_storm_regression(tmp_path):
         storms = {w.side: w.detail for w in record.windows if w.kind == "storm"}
         assert set(storms) == {"baseline", "candidate"}
         assert all(isinstance(f, StormFigures) and f.logins == 1000 for f in storms.values()), storms
-    assert "login storm" in Path(verdict["report"]).read_text()
+    assert "Login storms" in Path(verdict["report"]).read_text()  # the report's storm table
     assert_no_children()
