@@ -88,22 +88,29 @@ def test_a_comment_is_not_a_regression(tmp_path):
 
 
 def test_a_costlier_password_hash_is_a_storm_regression(tmp_path):
-    """1,000 SASL logins at once, each hashed 10,000 times instead of 4,096: the storm's logins
-    answer about 1.7 times later (measured; BENCHMARKS.md), and every one of them is counted.
+    """500 SASL logins at once, each hashed 10,000 times instead of 4,096: in every pair the
+    candidate's storm is answered much later (x1.56-x2.25 per pair, measured; BENCHMARKS.md), and
+    every login is counted.
 
-    The storm's p50 (x1.56-x1.99 per pair) and the target's CPU per request (x1.33-x1.43) each
-    decide the gate red; at 3 pairs the pairs' spread left one or the other inconclusive now and
-    then, so the gate may buy a fourth, and the test holds storm_login p50 to its size and
-    direction, not its state (BENCHMARKS.md)."""
+    On a quiet machine the gate is red (storm p50 or the target's CPU per request decides it). On
+    a loaded one (a second CI run beside this one) the pairs spread, and with about 40 metrics
+    judged together 4 pairs can leave every metric inconclusive: so the gate must never pass, and
+    the effect is checked for its size in every pair, not for the judge's state."""
     require_prosody()
     prosody_repo(tmp_path, "hash")
     code, verdict = gate(tmp_path, max_rounds=4, scenario="storm")
+    assert code in (1, 2) and verdict["verdict"] != "pass", verdict["reason"]
     storm = {m["metric"]: m for m in verdict["metrics"] if m["name"] == "storm_login"}
-    assert code == 1 and verdict["reason"].startswith("regression"), verdict["reason"]
     assert storm["p50"]["verdict"] != "pass" and storm["p50"]["ratio"] > 1.25, storm["p50"]["reason"]
+    p50: dict[int, dict[str, float]] = {}
     for record in LocalStore(tmp_path / ".perfgate").rounds(verdict["run_id"]):
         storms = {w.side: w.detail for w in record.windows if w.kind == "storm"}
         assert set(storms) == {"baseline", "candidate"}
-        assert all(isinstance(f, StormFigures) and f.logins == 1000 for f in storms.values()), storms
+        for side, figures in storms.items():
+            assert isinstance(figures, StormFigures) and figures.logins == 500, figures
+            assert figures.p50_ms is not None
+            p50.setdefault(record.pair, {})[side] = figures.p50_ms
+    ratios = [pair["candidate"] / pair["baseline"] for pair in p50.values()]
+    assert len(ratios) >= 3 and min(ratios) > 1.3, ratios
     assert "Login storms" in Path(verdict["report"]).read_text()  # the report's storm table
     assert_no_children()
