@@ -161,7 +161,7 @@ class Hypervisor:
         self.imds = Imds()
         self.runs: set[str] = set()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # held by each tick: two at once would boot an instance twice
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="perfgate-hypervisor", daemon=True)
         self.thread.start()
@@ -186,7 +186,10 @@ class Hypervisor:
 
     def tick(self) -> None:
         with self.lock:
-            runs = sorted(self.runs)
+            self._tick()
+
+    def _tick(self) -> None:
+        runs = sorted(self.runs)
         if not runs:
             return
         pages = self.ec2.get_paginator("describe_instances").paginate(
@@ -228,11 +231,11 @@ class Hypervisor:
             )
 
     def stop_run(self, run_id: str) -> None:
-        with self.lock:
+        with self.lock:  # no tick is under way: none boots this run's instances after this
             self.runs.discard(run_id)
-        for iid, proc in list(self.procs.items()):
-            if proc.poll() is None and (self.root / iid / "user-data.sh").read_text().find(run_id) >= 0:
-                stop_tree(proc)
+            for iid, proc in list(self.procs.items()):
+                if proc.poll() is None and (self.root / iid / "user-data.sh").read_text().find(run_id) >= 0:
+                    stop_tree(proc)
 
     def _loop(self) -> None:
         while not self.stopping.wait(0.5):
@@ -244,9 +247,10 @@ class Hypervisor:
     def close(self) -> None:
         self.stopping.set()
         self.thread.join(10)
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                stop_tree(proc)
+        with self.lock:
+            for proc in self.procs.values():
+                if proc.poll() is None:
+                    stop_tree(proc)
         self.imds.close()
 
 
