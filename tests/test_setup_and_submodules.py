@@ -24,8 +24,10 @@ def _git(cwd: Path, *args: str) -> None:
 
 
 def _repo(path: Path, toml: str) -> git.Repo:
+    """Two commits that serve a page of the same size, so a gate between them is an A/A."""
     repo = git.Repo.init(path)
     (path / "perfgate.toml").write_text(toml)
+    (path / "index.html").write_text("one\n")
     (path / ".gitignore").write_text(".perfgate/\nreports/\n")
     (path / "locustfile.py").write_text(
         "from locust import HttpUser, constant, task\n\n\nclass U(HttpUser):\n"
@@ -65,7 +67,7 @@ def test_setup_builds_each_checkout_before_its_target_starts(tmp_path):
     _repo(tmp_path / "svc", _toml("{python} -c \"open('built-by-setup', 'w').write('ok')\"", command))
     gate = ("run", "--baseline", "HEAD~1", "--candidate", "HEAD", "--rounds", "3", "--max-rounds", "3")
     result = run_cli(*gate, cwd=tmp_path / "svc")
-    assert result.returncode in (0, 2), result.stderr  # a verdict, not an error: both sides were built
+    assert result.returncode in (0, 2), result.stderr  # an A/A, built on both sides: green or yellow, never red
     assert "setup of the baseline" in result.stdout and "setup of the candidate" in result.stdout
     assert not (tmp_path / "svc" / "built-by-setup").exists()  # built in the worktrees, not the user's tree
 
