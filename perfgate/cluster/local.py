@@ -247,10 +247,9 @@ class Hypervisor:
     def close(self) -> None:
         self.stopping.set()
         self.thread.join(10)
-        with self.lock:
-            for proc in self.procs.values():
-                if proc.poll() is None:
-                    stop_tree(proc)
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                stop_tree(proc)
         self.imds.close()
 
 
