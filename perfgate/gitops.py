@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -88,7 +89,8 @@ def checkout(repo: git.Repo, revision: Revision, path: Path) -> Iterator[Path]:
         yield repo_root(repo)
         return
     try:
-        repo.git.worktree("add", "--detach", "--force", str(path), revision.sha)
+        with _worktree_lock(repo):
+            repo.git.worktree("add", "--detach", "--force", str(path), revision.sha)
     except git.GitCommandError as exc:
         raise RevisionError(f"cannot check out {revision.label} into {path}: {exc.stderr.strip()}") from exc
     try:
@@ -103,12 +105,23 @@ def checkout(repo: git.Repo, revision: Revision, path: Path) -> Iterator[Path]:
 
 
 def remove_worktree(repo: git.Repo, path: Path) -> None:
-    try:
-        repo.git.worktree("remove", "--force", str(path))
-    except git.GitCommandError:
-        shutil.rmtree(path, ignore_errors=True)
-    with suppress(git.GitCommandError):
-        repo.git.worktree("prune")
+    with _worktree_lock(repo):
+        try:
+            repo.git.worktree("remove", "--force", str(path))
+        except git.GitCommandError:
+            shutil.rmtree(path, ignore_errors=True)
+        with suppress(git.GitCommandError):
+            repo.git.worktree("prune")
+
+
+@contextmanager
+def _worktree_lock(repo: git.Repo) -> Iterator[None]:
+    """One worktree change at a time per repository, across processes (two gates or backfills
+    at once): ``git worktree add`` reads every entry under .git/worktrees and fails on one that
+    another process is still writing, and ``prune`` removes such entries."""
+    with open(Path(repo.common_dir) / "perfgate-worktree.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def worktrees(repo: git.Repo) -> list[Path]:

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from perfgate import gitops
@@ -66,3 +69,35 @@ def test_web_url_in_github_actions_is_the_servers(tmp_repo, monkeypatch):
     monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example.com")
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/chat")
     assert gitops.web_url(tmp_repo([{"a.txt": "one"}])) == "https://github.example.com/acme/chat"
+
+
+CHECKOUTS = """
+import sys
+from pathlib import Path
+import git
+from perfgate import gitops
+
+repo, scratch = git.Repo(sys.argv[1]), Path(sys.argv[2])
+revision = gitops.resolve(repo, "HEAD")
+for n in range(20):
+    with gitops.checkout(repo, revision, scratch / f"wt{n}"):
+        pass
+"""
+
+
+def test_checkouts_of_several_processes_at_once_do_not_trip_over_each_other(tmp_repo, tmp_path):
+    # two gates or backfills on one repository add and prune worktrees side by side
+    repo = tmp_repo([{"a.txt": "one"}])
+    script = tmp_path / "checkouts.py"
+    script.write_text(CHECKOUTS)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "repo"), str(tmp_path / f"p{i}")],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    errors = [proc.communicate(timeout=120)[1] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0], "\n".join(errors)
+    assert gitops.worktrees(repo) == []
