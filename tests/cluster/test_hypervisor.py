@@ -27,6 +27,7 @@ def test_concurrent_ticks_boot_each_instance_once(moto_url: str, tmp_path: Path)
     )
     ids = [inst["InstanceId"] for inst in reply["Instances"]]
     hypervisor = Hypervisor(moto_url, "us-east-1", tmp_path)
+    boots: dict[str, list[int]] = {}
     try:
         # the gate's watch() ticks in its thread while the hypervisor's loop ticks in its own
         start = threading.Barrier(4)
