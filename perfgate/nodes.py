@@ -1,5 +1,5 @@
 """``perfgate nodes URL1 URL2 … URLn``: every node of one deployment under the same load at once,
-each judged against the pool of the others (:mod:`perfgate.judge.nodes`).
+each judged against the pool of them all (:mod:`perfgate.judge.nodes`).
 
 The nodes are live targets: perfgate starts nothing, checks each one ready, and holds the load
 to ``[live]``'s limits per node (rate, request cap, maximum duration, error-rate abort), in

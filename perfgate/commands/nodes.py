@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="rounds, each pairs every node with the pool of the others (default: [rounds] count pairs)",
+        help="rounds, each pairs every node with the pool of all nodes (default: [rounds] count pairs)",
     )
     parser.add_argument("--margin", type=float, help="practical margin against the pool, e.g. 0.1 for 10%%")
     parser.add_argument("--json", type=Path, dest="json_path", help="write the comparison as JSON")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, console: Console) -> Outcome:
     log = Console(highlight=False, quiet=args.quiet)
     comparison = run_nodes(config, project.root, urls, rounds, lambda line: log.print(line, markup=False))
     where = dict(zip(node_names(urls), urls))
-    table = Table(title=f"each node against the median of the others, {comparison.rounds} rounds")
+    table = Table(title=f"each node against the median of all nodes, {comparison.rounds} rounds")
     for column in ("node", "request", "metric", "pool", "node value", "change [CI]", "state"):
         table.add_column(column)
     for c in comparison.comparisons:

@@ -1,12 +1,15 @@
-"""Nodes of one deployment, each against the pool of the others (``perfgate nodes``). Pure.
+"""Nodes of one deployment, each against the pool of them all (``perfgate nodes``). Pure.
 
 All nodes take the same load at once, round after round. Per round, node k's value of a
-latency metric is paired with the median of the other nodes' values in that same round,
-and the pairs go through the gate's own statistics: the paired log-ratios
-(:func:`~perfgate.judge.compare.ratio_evidence`, node over pool, per round), and
-:func:`~perfgate.judge.compare.decide` with Holm over nodes x names x metrics. A node
-whose whole interval lies above the margin is an outlier. This is the question Kayenta's
-canary analysis asks, answered with round-level intervals instead of pooled samples.
+latency metric is paired with the median of every node's value in that round, its own
+included: with three nodes the median of the other two would be their mean, and one odd node
+would pull its peers' pool its way. Its error rate is paired with the other nodes' requests
+and errors summed, since Fisher's test needs disjoint counts. The pairs go through the gate's
+own statistics: the paired log-ratios (:func:`~perfgate.judge.compare.ratio_evidence`, node
+over pool, per round), and :func:`~perfgate.judge.compare.decide` with Holm over nodes x names
+x metrics. A node whose whole interval lies above the margin is an outlier. This is the
+question Kayenta's canary analysis asks, answered with round-level intervals instead of
+pooled samples.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from perfgate.judge.rounds import QUANTILES, round_metrics
 from perfgate.judge.rules import ERROR_RATE_FLOOR, MIN_PAIRS
 from perfgate.model import Design, MetricComparison, Note, NoteKind, RoundMetrics, RoundRecord, Side, State
 
-#: The latency metrics a node is judged on (against the median of its peers'); and, when
+#: The latency metrics a node is judged on (against the median of all nodes'); and, when
 #: [judge] metrics has it, error_rate (against its peers' requests and errors summed).
 NODE_METRICS = (*QUANTILES, "mean")
 
@@ -74,7 +77,7 @@ def round_record(index: int, scenario: str, started_ns: int, measure_start_ns: i
 def compare_nodes(
     per_node: Mapping[str, Sequence[RoundMetrics]], config: JudgeConfig, scenario: str = ""
 ) -> NodeComparison:
-    """Each node against the median of the others, paired by round; Holm over the whole family."""
+    """Each node against the median of all nodes, paired by round; Holm over the whole family."""
     nodes = tuple(sorted(per_node))
     by_round: dict[tuple[str, int], dict[str, RoundMetrics]] = defaultdict(dict)  # (name, round) -> node -> metrics
     for node, node_metrics in per_node.items():
@@ -107,13 +110,14 @@ def _pairs_against_pool(
     node: str, name: str, by_round: Mapping[tuple[str, int], dict[str, RoundMetrics]]
 ) -> list[Pair]:
     """Per round where ``node`` and at least one other node served ``name``: (pool, node). The
-    pool's latencies are the others' medians; its requests and errors are theirs summed."""
+    pool's latencies are the medians of every node's, ``node``'s own included; its requests and
+    errors are the other nodes' summed."""
     rows = []
     for (n, _), found in sorted(by_round.items()):
         others = [m for other, m in found.items() if other != node]
         if n != name or node not in found or not others:
             continue
-        pool = {metric: _median([m.values.get(metric, math.nan) for m in others]) for metric in NODE_METRICS}
+        pool = {metric: _median([m.values.get(metric, math.nan) for m in found.values()]) for metric in NODE_METRICS}
         count, errors = sum(m.count for m in others), sum(m.errors for m in others)
         pool["error_rate"] = errors / count if count else math.nan
         mine = found[node]
