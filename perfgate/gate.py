@@ -244,6 +244,7 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
     config = state.config
     planned, budget = config.rounds.count, config.rounds.max
     rng = random.Random(config.rounds.seed)
+    flip = rng.random() < 0.5  # one duet order for the whole run: confirmation pairs keep alternating
     rounds_per_pair = 1 if config.rounds.design is Design.DUET else 2
     state.progress.planned(len(config.scenarios) * planned * rounds_per_pair)
     pairs = {scenario.name: state.reused.get(scenario.name, 0) for scenario in config.scenarios}
@@ -272,6 +273,7 @@ def _measure_and_judge(state: _RunState, revisions: dict[Side, Revision]) -> Ver
                     first_pair=pairs[scenario.name],
                     rng=rng,
                     confirmation=confirmation,
+                    flip=flip,
                 ),
             )
             pairs[scenario.name] += extra

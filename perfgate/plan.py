@@ -1,7 +1,8 @@
 """Lays out rounds so that drift on a noisy machine hits both sides alike.
 
-- duet: each round runs both sides at once; which side starts first (and so
-  takes the first user classes) alternates from round to round.
+- duet: each round runs both sides at once; which side starts first (its target
+  launched first, its users spawned first) alternates from pair to pair, across the
+  planned and the confirmation pairs alike, so any two consecutive pairs are balanced.
 - interleaved: each pair is two rounds, one per side, in random order
   (randomized multiple interleaved trials: A B | B A | A B ...).
 """
@@ -24,10 +25,15 @@ def plan_pairs(
     first_pair: int = 0,
     rng: random.Random,
     confirmation: bool = False,
+    flip: bool | None = None,
 ) -> list[RoundSpec]:
+    """Rounds for ``pairs`` pairs from pair ``first_pair`` on. ``flip``: whether even duet pairs
+    start with the candidate; a gate draws it once, so that its later calls keep alternating
+    (None: drawn from ``rng`` for this call)."""
     specs: list[RoundSpec] = []
     index = first_index
-    flip = rng.random() < 0.5
+    if flip is None:
+        flip = rng.random() < 0.5
     for pair in range(first_pair, first_pair + pairs):
         if design is Design.DUET:
             order = SIDES if (pair % 2 == 0) != flip else SIDES[::-1]

@@ -35,6 +35,7 @@ class LocustfileError(Exception):
 
 def _side_class(
     cls: type[User],
+    position: int,
     side: str,
     host: str,
     count: int,
@@ -44,7 +45,12 @@ def _side_class(
 ) -> type[User]:
     """``cls`` for one side: its host, a context naming the side, ``count`` users, paired streams,
     (with accounts) the k-th user's account ``first + k``, round robin, before its own ``__init__``,
-    and (for live targets) the safety limits in front of its HTTP client."""
+    and (for live targets) the safety limits in front of its HTTP client.
+
+    Locust spawns classes in the order of their names, and the k-th users of the sides then run
+    in step (paired streams), the first-spawned side's request always a moment ahead. The name
+    leads with the side's ``position`` in the round, so the plan's alternation of who starts
+    first reaches the users too; named by side alone, the baseline would always go first."""
     base_context = cls.context
     started = itertools.count()
 
@@ -78,7 +84,7 @@ def _side_class(
             random.setstate(shared)
 
     return type(
-        f"{cls.__name__}_{side}",
+        f"{cls.__name__}_{position:03d}_{side}",
         (cls,),
         {
             "host": host,
@@ -170,10 +176,10 @@ def build_user_classes(spec: dict[str, Any]) -> UserClasses:
         safety = Safety(spec["limits"], [target["side"] for target in spec["targets"]])
     sides = [
         [
-            _side_class(cls, target["side"], target["host"], count, accounts, first, safety)
+            _side_class(cls, position, target["side"], target["host"], count, accounts, first, safety)
             for cls, count, first in zip(classes, counts, firsts)
         ]
-        for target in spec["targets"]
+        for position, target in enumerate(spec["targets"])
     ]
     return UserClasses(classes, sides, shape, safety)
 
