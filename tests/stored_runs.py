@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -84,6 +85,23 @@ def samples(index: int, base_us: float = 1000.0, ratio: float = 1.0, n: int = 40
             )
     frame = pd.DataFrame(rows, columns=list(SAMPLE_SCHEMA.names))
     return pa.Table.from_pandas(frame, schema=SAMPLE_SCHEMA, preserve_index=False)
+
+
+def backend_round(state: Any, spec: Any, ratio: float) -> tuple[RoundRecord, pa.Table, pa.Table]:
+    """One round as a gate's round runner (a cluster backend) hands it back: the candidate
+    ``ratio`` times slower."""
+    record = RoundRecord(
+        run_id=state.run_id,
+        index=spec.index,
+        scenario=spec.scenario,
+        design=Design.DUET,
+        sides=spec.sides,
+        pair=spec.pair,
+        started_ns=0,
+        measure_start_ns=1 * S,
+        ended_ns=3 * S,
+    )
+    return record, samples(spec.index, ratio=ratio), RESOURCE_SCHEMA.empty_table()
 
 
 def write_run(

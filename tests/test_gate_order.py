@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from perfgate.gate import GateOptions, run_gate
-from perfgate.model import RESOURCE_SCHEMA, Design, RoundRecord, State
+from perfgate.model import State
 from perfgate.store import LocalStore
-from tests.stored_runs import CONFIG, S, build_repo, samples
+from tests.stored_runs import CONFIG, backend_round, build_repo
 
 BUDGET = CONFIG.replace("count = 3\nmax = 3", "count = 3\nmax = 9")
 
 
 def noisy_pairs(state, scenario, spec):
-    """A round as a backend hands it back, its ratio swinging by pair: A/A that stays inconclusive."""
-    record = RoundRecord(
-        run_id=state.run_id,
-        index=spec.index,
-        scenario=spec.scenario,
-        design=Design.DUET,
-        sides=spec.sides,
-        pair=spec.pair,
-        started_ns=0,
-        measure_start_ns=1 * S,
-        ended_ns=3 * S,
-    )
-    ratio = (0.6, 1.5, 1.1)[spec.pair % 3]
-    return record, samples(spec.index, ratio=ratio), RESOURCE_SCHEMA.empty_table()
+    """The gate's round runner: a ratio swinging by pair, an A/A that stays inconclusive."""
+    return backend_round(state, spec, ratio=(0.6, 1.5, 1.1)[spec.pair % 3])
 
 
 def test_confirmation_pairs_keep_alternating_the_first_side(tmp_path):

@@ -17,11 +17,11 @@ from perfgate.commands.run import finish
 from perfgate.config import load_config
 from perfgate.gate import GateOptions, run_gate
 from perfgate.measurelock import MeasureLockBusy, measurement_lock
-from perfgate.model import RESOURCE_SCHEMA, Design, RoundRecord, State
+from perfgate.model import State
 from perfgate.outcome import EXIT_CODES
 from perfgate.store import LocalStore
 from perfgate.store.query import Measurements
-from tests.stored_runs import S, build_repo, samples, write_run
+from tests.stored_runs import backend_round, build_repo, write_run
 from tests.support import run_cli
 
 
@@ -146,19 +146,8 @@ def test_report_latest_skips_runs_without_a_verdict(tmp_path):
 
 
 def slower_candidate(state, scenario, spec):
-    """Rounds as a cluster backend hands them back (the gate's round runner): the candidate twice as slow."""
-    record = RoundRecord(
-        run_id=state.run_id,
-        index=spec.index,
-        scenario=spec.scenario,
-        design=Design.DUET,
-        sides=spec.sides,
-        pair=spec.pair,
-        started_ns=0,
-        measure_start_ns=1 * S,
-        ended_ns=3 * S,
-    )
-    return record, samples(spec.index, ratio=2.0), RESOURCE_SCHEMA.empty_table()
+    """The gate's round runner: the candidate twice as slow."""
+    return backend_round(state, spec, ratio=2.0)
 
 
 def test_a_report_failure_keeps_the_regression(tmp_path, capsys):
