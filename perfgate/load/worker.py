@@ -48,9 +48,9 @@ def _side_class(
     and (for live targets) the safety limits in front of its HTTP client.
 
     Locust spawns classes in the order of their names, and the k-th users of the sides then run
-    in step (paired streams), the first-spawned side's request always a moment ahead. The name
-    leads with the side's ``position`` in the round, so the plan's alternation of who starts
-    first reaches the users too; named by side alone, the baseline would always go first."""
+    in step (paired streams), the first-spawned one a moment ahead. The name leads with the
+    side's ``position`` in the round, so the plan's alternation of who starts first reaches the
+    users too; named by side alone, the baseline's users would be spawned first in every round."""
     base_context = cls.context
     started = itertools.count()
 

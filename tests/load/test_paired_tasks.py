@@ -96,7 +96,6 @@ def test_users_spawn_in_the_rounds_side_order_not_by_side_name(tmp_path):
 
     started = json.loads(out.stdout.strip().splitlines()[-1])
     assert sorted(started) == ["http://b"] * 3 + ["http://c"] * 3
-    for k in range(3):  # the candidate's k-th user before the baseline's k-th
-        assert [i for i, h in enumerate(started) if h == "http://c"][k] < [
-            i for i, h in enumerate(started) if h == "http://b"
-        ][k], started
+    candidates = [i for i, host in enumerate(started) if host == "http://c"]
+    baselines = [i for i, host in enumerate(started) if host == "http://b"]
+    assert all(c < b for c, b in zip(candidates, baselines)), started  # each k-th candidate user first
