@@ -78,12 +78,31 @@ def test_archiving_every_message_is_a_regression(tmp_path):
     assert_no_children()
 
 
+def pair_by_pair(path: Path, run_id: str) -> str:
+    """Each round's p50 per step and side, who started, the generator's CPU and loop lag: what a
+    red A/A gate needs to be read back after CI has thrown its folders away."""
+    store = LocalStore(path / ".perfgate")
+    lines = []
+    for record in store.rounds(run_id):
+        samples = store.samples(run_id, record.index)
+        samples = samples[samples["ok"] & ~samples["warmup"]]
+        p50 = samples.groupby(["name", "side"])["latency_us"].median().unstack()
+        steps = " ".join(f"{name} {row['baseline']:.0f}/{row['candidate']:.0f}" for name, row in p50.iterrows())
+        health = record.health
+        lines.append(
+            f"pair {record.pair} first {record.sides[0].value} generator {record.generator_cpu:.0f}% "
+            f"lag p99 {health.loop_lag_ms_p99 or 0:.1f} ms, p50 µs baseline/candidate: {steps}"
+        )
+    return "\n".join(lines)
+
+
 def test_a_comment_is_not_a_regression(tmp_path):
     """Four pairs, all planned: each side starts two of them, so a first-side advantage cancels."""
     require_prosody()
     prosody_repo(tmp_path, "comment")
     code, verdict = gate(tmp_path, max_rounds=4, rounds=4)
-    assert code in (0, 2) and verdict["verdict"] != "regression", verdict["reason"]
+    red = verdict["verdict"] == "regression"
+    assert code in (0, 2) and not red, f"{verdict['reason']}\n{pair_by_pair(tmp_path, verdict['run_id'])}"
     assert not [m for m in verdict["metrics"] if m["verdict"] == "regression"]
     assert_no_children()
 
